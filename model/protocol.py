@@ -1,0 +1,716 @@
+"""The join protocol as an explicit state machine, mirroring spec/JoinProtocol.tla.
+
+Every TLA+ action has one Python function here with the same name and parameters,
+and every TLA+ state variable one field of `State` with the same name. Nodes are
+0..N-1 (shown as n1..nN), resources 0..R-1 in failover-preference order (r1..rR);
+resource 0 starts with the primary role. Sets of resources are bitmasks.
+
+A `Mutant` switches on one deliberate bug so that the checkers can be tested on
+protocol variants they must catch; `Mutant.NONE` is the protocol itself.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import NamedTuple
+
+NO_NODE = -1
+
+# Enumerations are small ints, not strings: states then hash the same in every
+# process (str hashes are salted) and compare totally (for symmetry reduction).
+# The *_NAMES tables give the spec's string for each value.
+
+# Node phases (the node's own, local progress).
+OUT, WAIT_STATE, WAIT_PLACE, WAIT_CONFIG, MEMBER, REJECTED, DOWN = range(7)
+PHASE_NAMES = ("out", "waitState", "waitPlace", "waitConfig", "member", "rejected", "down")
+HOLDS_VIEW = (WAIT_PLACE, WAIT_CONFIG, MEMBER)
+IN_GROUP = (WAIT_STATE, WAIT_PLACE, WAIT_CONFIG, MEMBER)
+
+# Member status inside a replicated group state.
+ABSENT, JOINING, PLACED, ACTIVE = range(4)
+STATUS_NAMES = ("absent", "joining", "placed", "active")
+
+# Mirroring status of a resource inside a replicated group state (M_NONE for the primary).
+M_NONE, M_SYNCING, M_ACTIVE = range(3)
+MIRROR_NAMES = ("none", "syncing", "active")
+
+# Ordered (group) message kinds.
+JOIN, ACCESS, JOIN_DONE, MIRROR_ACTIVE, FAIL = range(5)
+MSG_NAMES = ("JOIN", "ACCESS", "JOIN_DONE", "MIRROR_ACTIVE", "FAIL")
+
+# Point-to-point message kinds.
+GROUP_STATE, CONFIG, START_MIRROR = range(3)
+P2P_NAMES = ("GROUP_STATE", "CONFIG", "START_MIRROR")
+
+
+class Mutant(enum.Enum):
+    """Deliberately buggy protocol variants; each must be caught by the checkers."""
+
+    NONE = "none"
+    PLACEMENT_IGNORES_ACCESS = "placement-ignores-access"
+    CONFIG_FROM_PRIMARY_TO_ALL = "config-from-primary-to-all"
+    NO_HOST_REPLACEMENT = "no-host-replacement"
+    PROMOTE_UNSYNCED_MIRROR = "promote-unsynced-mirror"
+    HOST_CHOSEN_BY_LAGGING_VIEW = "host-chosen-by-lagging-view"
+    REJECTED_STAYS_IN_SUBGROUP = "rejected-stays-in-subgroup"
+    NO_STATE_RESEND = "no-state-resend"
+    MIRROR_FROM_ANY_HOST = "mirror-from-any-host"
+
+
+MUTANT_DESCRIPTIONS: dict[Mutant, str] = {
+    Mutant.PLACEMENT_IGNORES_ACCESS: "placement puts every joiner in the primary subgroup, reachable or not",
+    Mutant.CONFIG_FROM_PRIMARY_TO_ALL: "the primary host sends its configuration to every joiner, "
+    "whatever its subgroup, and joiners install it unchecked",
+    Mutant.NO_HOST_REPLACEMENT: "when a host fails, its subgroup keeps the failed node as host",
+    Mutant.PROMOTE_UNSYNCED_MIRROR: "failover promotes the first hosted backup even if its mirror is not synchronised",
+    Mutant.HOST_CHOSEN_BY_LAGGING_VIEW: "a joiner claims hostship in its ACCESS from its own (lagging) view "
+    "instead of every member deciding on delivery",
+    Mutant.REJECTED_STAYS_IN_SUBGROUP: "a joiner that reaches nothing is rejected but left in the primary subgroup",
+    Mutant.NO_STATE_RESEND: "a new sponsor does not resend the group state to joiners still waiting for it",
+    Mutant.MIRROR_FROM_ANY_HOST: "every host, not only the primary host, starts mirroring to new backup hosts",
+}
+
+
+@dataclass(frozen=True)
+class Params:
+    """The constants of one model configuration (the .cfg CONSTANTS)."""
+
+    nodes: int = 3
+    resources: int = 2
+    max_failures: int = 1
+    max_restarts: int = 1
+    max_config_changes: int = 1
+    mutant: Mutant = Mutant.NONE
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.nodes <= 8:
+            raise ValueError(f"nodes must be between 1 and 8, got {self.nodes}")
+        if not 1 <= self.resources <= 6:
+            raise ValueError(f"resources must be between 1 and 6, got {self.resources}")
+        for name in ("max_failures", "max_restarts", "max_config_changes"):
+            value = getattr(self, name)
+            if not 0 <= value <= 8:
+                raise ValueError(f"{name} must be between 0 and 8, got {value}")
+
+
+class GroupState(NamedTuple):
+    """The replicated group state one member holds (its view)."""
+
+    prim: int  # the resource with the primary role
+    sub: tuple[tuple[int, ...], ...]  # per resource: subgroup members in join order
+    host: tuple[int, ...]  # per resource: its host or NO_NODE
+    mirror: tuple[int, ...]  # per resource: M_NONE / M_SYNCING / M_ACTIVE
+    status: tuple[int, ...]  # per node: ABSENT / JOINING / PLACED / ACTIVE
+    acc: tuple[int, ...]  # per node: recorded access set (bitmask), 0 if not placed
+
+
+# A replicated group state, or NO_VIEW for a node that holds none.
+View = GroupState | tuple[()]
+NO_VIEW: tuple[()] = ()
+
+
+class Msg(NamedTuple):
+    """An ordered group message; unused fields hold -1 / 0."""
+
+    kind: int
+    node: int
+    res: int = -1
+    rset: int = 0
+
+
+class P2P(NamedTuple):
+    """A point-to-point message; unused fields hold -1 / NO_VIEW."""
+
+    kind: int
+    res: int = -1
+    ver: int = -1
+    gs: View = NO_VIEW
+    cur: int = -1
+
+
+class State(NamedTuple):
+    access: tuple[int, ...]  # per node: resources it can reach (static wiring)
+    phase: tuple[int, ...]
+    cursor: tuple[int, ...]  # per node: ordered messages delivered
+    view: tuple[View, ...]
+    log: tuple[Msg, ...]  # the ordered stream
+    chan: tuple[tuple[P2P, ...], ...]  # FIFO per (sender, receiver): index s * N + d
+    cfg: tuple[tuple[int, ...], ...]  # per node, per resource: config version held, 0 = none
+    resVer: tuple[int, ...]  # per resource: config version stored on the resource
+    dataCurrent: tuple[bool, ...]  # per resource: holds the current production data (ghost)
+    crashes: int
+    restarts: int
+    cfgChanges: int
+    durable: GroupState  # group state after every ordered message already dropped from `log`
+
+
+VARIABLES = State._fields
+
+
+class Step(NamedTuple):
+    """One transition: the action's name, its parameters, and the successor."""
+
+    action: str
+    params: tuple[tuple[str, int], ...]
+    state: State
+
+    def label(self) -> str:
+        args = ", ".join(f"{k}={node_or_res_name(k, v)}" for k, v in self.params)
+        return f"{self.action}({args})"
+
+
+def node_name(n: int) -> str:
+    return "none" if n == NO_NODE else f"n{n + 1}"
+
+
+def res_name(r: int) -> str:
+    return "none" if r < 0 else f"r{r + 1}"
+
+
+def node_or_res_name(param: str, value: int) -> str:
+    return res_name(value) if param == "r" else node_name(value)
+
+
+def bits(mask: int) -> Iterator[int]:
+    r = 0
+    while mask:
+        if mask & 1:
+            yield r
+        mask >>= 1
+        r += 1
+
+
+# ---------------------------------------------------------------- group state
+
+
+def initial_group_state(p: Params) -> GroupState:
+    return GroupState(
+        prim=0,
+        sub=((),) * p.resources,
+        host=(NO_NODE,) * p.resources,
+        mirror=(M_NONE,) * p.resources,
+        status=(ABSENT,) * p.nodes,
+        acc=(0,) * p.nodes,
+    )
+
+
+def res_of(gs: GroupState, n: int) -> int:
+    """The resource whose subgroup n belongs to, or -1."""
+    for r, members in enumerate(gs.sub):
+        if n in members:
+            return r
+    return -1
+
+
+def is_primary_host(gs: GroupState, n: int) -> bool:
+    return gs.host[gs.prim] == n
+
+
+def sponsor(gs: GroupState) -> int:
+    """The primary host, else the first host in resource order, else NO_NODE."""
+    if gs.host[gs.prim] != NO_NODE:
+        return gs.host[gs.prim]
+    for h in gs.host:
+        if h != NO_NODE:
+            return h
+    return NO_NODE
+
+
+def placement(gs: GroupState, rset: int, p: Params) -> int:
+    """The resource a joiner with access set rset is placed on, or -1 (rejected)."""
+    if p.mutant is Mutant.PLACEMENT_IGNORES_ACCESS and rset:
+        return gs.prim
+    if rset >> gs.prim & 1:
+        return gs.prim
+    for r in range(p.resources):
+        if rset >> r & 1:
+            return r
+    return -1
+
+
+def _set(t: tuple, i: int, v: object) -> tuple:
+    return t[:i] + (v,) + t[i + 1 :]
+
+
+def restart_mirrors(gs: GroupState, mirror: list[int], host: tuple[int, ...], prim: int) -> None:
+    """Mirroring restarts from a (new) primary host to every hosted backup."""
+    for b in range(len(mirror)):
+        if b != prim:
+            mirror[b] = M_SYNCING if host[b] != NO_NODE else M_NONE
+
+
+def apply_message(gs: GroupState, m: Msg, p: Params) -> GroupState:
+    """The deterministic effect of delivering one ordered message on a group state."""
+    if m.kind == JOIN:
+        if gs.status[m.node] != ABSENT:
+            return gs
+        return gs._replace(status=_set(gs.status, m.node, JOINING))
+    if m.kind == ACCESS:
+        return _apply_access(gs, m, p)
+    if m.kind == JOIN_DONE:
+        if gs.status[m.node] != PLACED:
+            return gs
+        return gs._replace(status=_set(gs.status, m.node, ACTIVE))
+    if m.kind == MIRROR_ACTIVE:
+        r = m.res
+        if gs.host[r] == m.node and r != gs.prim and gs.mirror[r] == M_SYNCING:
+            return gs._replace(mirror=_set(gs.mirror, r, M_ACTIVE))
+        return gs
+    assert m.kind == FAIL
+    return _apply_fail(gs, m.node, p)
+
+
+def _apply_access(gs: GroupState, m: Msg, p: Params) -> GroupState:
+    j = m.node
+    if gs.status[j] != JOINING:
+        return gs
+    r = placement(gs, m.rset, p)
+    if r < 0:
+        if p.mutant is Mutant.REJECTED_STAYS_IN_SUBGROUP:
+            return gs._replace(
+                status=_set(gs.status, j, ABSENT),
+                sub=_set(gs.sub, gs.prim, gs.sub[gs.prim] + (j,)),
+            )
+        return gs._replace(status=_set(gs.status, j, ABSENT))
+    host = gs.host
+    claims_host = m.res == 1 if p.mutant is Mutant.HOST_CHOSEN_BY_LAGGING_VIEW else host[r] == NO_NODE
+    if claims_host:
+        host = _set(host, r, j)
+    mirror = list(gs.mirror)
+    if host[r] == j:
+        if r == gs.prim:
+            restart_mirrors(gs, mirror, host, gs.prim)
+        else:
+            mirror[r] = M_SYNCING if host[gs.prim] != NO_NODE else M_NONE
+    return gs._replace(
+        sub=_set(gs.sub, r, gs.sub[r] + (j,)),
+        host=host,
+        mirror=tuple(mirror),
+        status=_set(gs.status, j, PLACED),
+        acc=_set(gs.acc, j, m.rset),
+    )
+
+
+def _apply_fail(gs: GroupState, f: int, p: Params) -> GroupState:
+    if gs.status[f] == ABSENT:
+        return gs
+    status = _set(gs.status, f, ABSENT)
+    acc = _set(gs.acc, f, 0)
+    r = res_of(gs, f)
+    if r < 0:
+        return gs._replace(status=status, acc=acc)
+    sub = _set(gs.sub, r, tuple(x for x in gs.sub[r] if x != f))
+    host = gs.host
+    mirror = list(gs.mirror)
+    prim = gs.prim
+    if host[r] == f and p.mutant is not Mutant.NO_HOST_REPLACEMENT:
+        host = _set(host, r, sub[r][0] if sub[r] else NO_NODE)
+        if r != prim:
+            mirror[r] = M_SYNCING if host[r] != NO_NODE and host[prim] != NO_NODE else M_NONE
+        elif host[prim] != NO_NODE:  # switchover inside the primary subgroup
+            restart_mirrors(gs, mirror, host, prim)
+        else:
+            target = _failover_target(gs, host, p)
+            if target >= 0:
+                mirror[prim] = M_NONE
+                prim = target
+                mirror[prim] = M_NONE
+                restart_mirrors(gs, mirror, host, prim)
+    return GroupState(prim, sub, host, tuple(mirror), status, acc)
+
+
+def _failover_target(gs: GroupState, host: tuple[int, ...], p: Params) -> int:
+    for b in range(len(host)):
+        if b == gs.prim or host[b] == NO_NODE:
+            continue
+        if gs.mirror[b] == M_ACTIVE or p.mutant is Mutant.PROMOTE_UNSYNCED_MIRROR:
+            return b
+    return -1
+
+
+def replay(s: State, upto: int, p: Params) -> GroupState:
+    """The group state after the first `upto` ordered messages still in the log."""
+    gs = s.durable
+    for m in s.log[:upto]:
+        gs = apply_message(gs, m, p)
+    return gs
+
+
+# ---------------------------------------------------------------- initial states
+
+
+def initial_states(p: Params) -> Iterator[State]:
+    """One initial state per access relation (every wiring of nodes to resources)."""
+    n, r = p.nodes, p.resources
+    for code in range(1 << (n * r)):
+        access = tuple((code >> (i * r)) & ((1 << r) - 1) for i in range(n))
+        yield State(
+            access=access,
+            phase=(OUT,) * n,
+            cursor=(0,) * n,
+            view=(NO_VIEW,) * n,
+            log=(),
+            chan=((),) * (n * n),
+            cfg=((0,) * r,) * n,
+            resVer=(1,) * r,
+            dataCurrent=tuple(i == 0 for i in range(r)),
+            crashes=0,
+            restarts=0,
+            cfgChanges=0,
+            durable=initial_group_state(p),
+        )
+
+
+# ---------------------------------------------------------------- actions
+
+
+class _Effects:
+    """Mutable scratch space for building one successor state."""
+
+    def __init__(self, s: State, p: Params) -> None:
+        self.p = p
+        self.s = s
+        self.phase = list(s.phase)
+        self.cursor = list(s.cursor)
+        self.view = list(s.view)
+        self.log = s.log
+        self.chan = list(s.chan)
+        self.cfg = list(s.cfg)
+        self.dataCurrent = list(s.dataCurrent)
+
+    def send(self, src: int, dst: int, msg: P2P) -> None:
+        if self.phase[dst] == DOWN:  # lost: the receiver has failed
+            return
+        i = src * self.p.nodes + dst
+        self.chan[i] = self.chan[i] + (msg,)
+
+    def pop(self, src: int, dst: int) -> None:
+        i = src * self.p.nodes + dst
+        self.chan[i] = self.chan[i][1:]
+
+    def multicast(self, m: Msg) -> None:
+        self.log = self.log + (m,)
+
+    def set_cfg(self, n: int, r: int, v: int) -> None:
+        self.cfg[n] = _set(self.cfg[n], r, v)
+
+    def build(self, **changes: object) -> State:
+        return compact(
+            self.s._replace(
+                phase=tuple(self.phase),
+                cursor=tuple(self.cursor),
+                view=tuple(self.view),
+                log=self.log,
+                chan=tuple(self.chan),
+                cfg=tuple(self.cfg),
+                dataCurrent=tuple(self.dataCurrent),
+                **changes,
+            ),
+            self.p,
+        )
+
+
+def compact(s: State, p: Params) -> State:
+    """Fold the log prefix that nobody can still need into `durable`.
+
+    A prefix is still needed while a live holder has not delivered it or a GROUP_STATE
+    in flight will set a joiner's cursor inside it. Dropping it renumbers cursors, so
+    states that differ only in already-settled history become one state.
+    """
+    low = len(s.log)
+    for n, gs in enumerate(s.view):
+        if isinstance(gs, GroupState):
+            low = min(low, s.cursor[n])
+    for q in s.chan:
+        for msg in q:
+            if msg.kind == GROUP_STATE:
+                low = min(low, msg.cur)
+    if low == 0:
+        return s
+    durable = s.durable
+    for m in s.log[:low]:
+        durable = apply_message(durable, m, p)
+    chan = tuple(
+        tuple(msg._replace(cur=msg.cur - low) if msg.kind == GROUP_STATE else msg for msg in q) if q else q
+        for q in s.chan
+    )
+    cursor = tuple(c - low if s.view[n] else c for n, c in enumerate(s.cursor))
+    return s._replace(log=s.log[low:], cursor=cursor, chan=chan, durable=durable)
+
+
+def Join(s: State, p: Params, n: int) -> State | None:
+    """Node n multicasts JOIN(n)."""
+    if s.phase[n] != OUT:
+        return None
+    e = _Effects(s, p)
+    e.multicast(Msg(JOIN, n))
+    e.phase[n] = WAIT_STATE
+    return e.build()
+
+
+def _adopt_state(e: _Effects, n: int, gs: GroupState, cur: int) -> None:
+    """A joiner takes a group state, probes its access and multicasts ACCESS."""
+    e.view[n] = gs
+    e.cursor[n] = cur
+    e.phase[n] = WAIT_PLACE
+    claim = -1
+    if e.p.mutant is Mutant.HOST_CHOSEN_BY_LAGGING_VIEW:
+        r = placement(gs, e.s.access[n], e.p)
+        claim = int(r >= 0 and gs.host[r] == NO_NODE)
+    e.multicast(Msg(ACCESS, n, res=claim, rset=e.s.access[n]))
+
+
+def ReceiveGroupState(s: State, p: Params, src: int, n: int) -> State | None:
+    """n takes the head GROUP_STATE from src; a joiner adopts it, anyone else drops it."""
+    q = s.chan[src * p.nodes + n]
+    if not q or q[0].kind != GROUP_STATE:
+        return None
+    e = _Effects(s, p)
+    e.pop(src, n)
+    if s.phase[n] == WAIT_STATE:
+        gs = q[0].gs
+        assert isinstance(gs, GroupState)
+        _adopt_state(e, n, gs, q[0].cur)
+    return e.build()
+
+
+def RecoverGroupState(s: State, p: Params, n: int) -> State | None:
+    """A joiner with no live state holder left takes the group state from the durable stream."""
+    if s.phase[n] != WAIT_STATE:
+        return None
+    if any(s.phase[m] in HOLDS_VIEW for m in range(p.nodes) if m != n):
+        return None
+    e = _Effects(s, p)
+    _adopt_state(e, n, replay(s, len(s.log), p), len(s.log))
+    return e.build()
+
+
+def Deliver(s: State, p: Params, n: int) -> State | None:
+    """n delivers the next ordered message and acts on it."""
+    if s.phase[n] not in HOLDS_VIEW or s.cursor[n] >= len(s.log):
+        return None
+    gs = s.view[n]
+    assert isinstance(gs, GroupState)
+    m = s.log[s.cursor[n]]
+    gs2 = apply_message(gs, m, p)
+    e = _Effects(s, p)
+    e.view[n] = gs2
+    e.cursor[n] = s.cursor[n] + 1
+    if m.kind == ACCESS and m.node == n:
+        _own_placement(e, n, gs2)
+    if e.phase[n] == REJECTED:
+        return e.build()
+    _host_duties(e, n, gs, gs2, m)
+    _primary_duties(e, n, gs, gs2)
+    _sponsor_duties(e, n, gs, gs2, m)
+    return e.build()
+
+
+def _own_placement(e: _Effects, n: int, gs2: GroupState) -> None:
+    r = res_of(gs2, n)
+    if gs2.status[n] == ABSENT:
+        e.phase[n] = REJECTED
+        e.view[n] = NO_VIEW
+        e.cursor[n] = 0
+    elif gs2.host[r] == n:
+        e.set_cfg(n, r, e.s.resVer[r])  # a new host reads the configuration from the resource
+        e.multicast(Msg(JOIN_DONE, n))
+        e.phase[n] = MEMBER
+    else:
+        e.phase[n] = WAIT_CONFIG
+
+
+def _host_duties(e: _Effects, n: int, gs: GroupState, gs2: GroupState, m: Msg) -> None:
+    for r in range(e.p.resources):
+        if gs2.host[r] != n:
+            continue
+        if gs.host[r] != n and not (m.kind == ACCESS and m.node == n):
+            # takeover: read the configuration from the resource, push it to the subgroup
+            e.set_cfg(n, r, e.s.resVer[r])
+            if e.phase[n] == WAIT_CONFIG:
+                e.multicast(Msg(JOIN_DONE, n))
+                e.phase[n] = MEMBER
+            for x in gs2.sub[r]:
+                if x != n:
+                    e.send(n, x, P2P(CONFIG, res=r, ver=e.cfg[n][r]))
+        elif m.kind == ACCESS and m.node != n and res_of(gs2, m.node) == r and gs.status[m.node] == JOINING:
+            e.send(n, m.node, P2P(CONFIG, res=r, ver=e.cfg[n][r]))
+    if (
+        e.p.mutant is Mutant.CONFIG_FROM_PRIMARY_TO_ALL
+        and m.kind == ACCESS
+        and m.node != n
+        and is_primary_host(gs2, n)
+        and gs2.status[m.node] == PLACED
+        and res_of(gs2, m.node) != gs2.prim
+    ):
+        e.send(n, m.node, P2P(CONFIG, res=gs2.prim, ver=e.cfg[n][gs2.prim]))
+
+
+def _primary_duties(e: _Effects, n: int, gs: GroupState, gs2: GroupState) -> None:
+    mirror_sender = is_primary_host(gs2, n)
+    if e.p.mutant is Mutant.MIRROR_FROM_ANY_HOST:
+        mirror_sender = mirror_sender or n in gs2.host
+    if not mirror_sender:
+        return
+    became = not is_primary_host(gs, n) and is_primary_host(gs2, n)
+    if became and gs2.prim != gs.prim:
+        e.dataCurrent[gs.prim] = False  # failover: the old primary copy stops being current
+    for b in range(e.p.resources):
+        if b == gs2.prim or gs2.host[b] == n:
+            continue
+        if became:
+            if gs2.host[b] != NO_NODE:
+                e.send(n, gs2.host[b], P2P(START_MIRROR, res=b))
+        elif gs2.host[b] != gs.host[b]:
+            if gs.host[b] != NO_NODE:
+                e.dataCurrent[b] = False  # mirroring to b stopped while production continues
+            if gs2.host[b] != NO_NODE:
+                e.send(n, gs2.host[b], P2P(START_MIRROR, res=b))
+
+
+def _sponsor_duties(e: _Effects, n: int, gs: GroupState, gs2: GroupState, m: Msg) -> None:
+    if sponsor(gs2) != n:
+        return
+    state = P2P(GROUP_STATE, gs=gs2, cur=e.cursor[n])
+    if sponsor(gs) != n and e.p.mutant is not Mutant.NO_STATE_RESEND:
+        for j in range(e.p.nodes):
+            if gs2.status[j] == JOINING and j != n:
+                e.send(n, j, state)
+    elif m.kind == JOIN and gs2.status[m.node] == JOINING:
+        e.send(n, m.node, state)
+
+
+def ReceiveConfig(s: State, p: Params, src: int, n: int) -> State | None:
+    """n takes the head CONFIG from src; it waits while n's own placement is undelivered."""
+    q = s.chan[src * p.nodes + n]
+    if not q or q[0].kind != CONFIG or s.phase[n] == WAIT_PLACE:
+        return None
+    msg = q[0]
+    e = _Effects(s, p)
+    e.pop(src, n)
+    gs = s.view[n]
+    mine = isinstance(gs, GroupState) and res_of(gs, n) == msg.res
+    if p.mutant is Mutant.CONFIG_FROM_PRIMARY_TO_ALL:
+        mine = isinstance(gs, GroupState)
+    if s.phase[n] in (WAIT_CONFIG, MEMBER) and mine:
+        e.set_cfg(n, msg.res, msg.ver)
+        if s.phase[n] == WAIT_CONFIG:
+            e.multicast(Msg(JOIN_DONE, n))
+            e.phase[n] = MEMBER
+    return e.build()
+
+
+def ReceiveStartMirror(s: State, p: Params, src: int, n: int) -> State | None:
+    """n takes the head START_MIRROR from src; a backup host synchronises and reports."""
+    q = s.chan[src * p.nodes + n]
+    if not q or q[0].kind != START_MIRROR or s.phase[n] == WAIT_PLACE:
+        return None
+    r = q[0].res
+    e = _Effects(s, p)
+    e.pop(src, n)
+    gs = s.view[n]
+    if s.phase[n] == MEMBER and isinstance(gs, GroupState) and gs.host[r] == n and r != gs.prim:
+        e.dataCurrent[r] = True
+        e.multicast(Msg(MIRROR_ACTIVE, n, res=r))
+    return e.build()
+
+
+def ChangeConfig(s: State, p: Params, n: int, r: int) -> State | None:
+    """Host n changes r's configuration and sends the new version to its subgroup."""
+    gs = s.view[n]
+    if s.phase[n] != MEMBER or not isinstance(gs, GroupState) or gs.host[r] != n or s.cfgChanges >= p.max_config_changes:
+        return None
+    v = s.resVer[r] + 1
+    e = _Effects(s, p)
+    e.set_cfg(n, r, v)
+    for x in gs.sub[r]:
+        if x != n:
+            e.send(n, x, P2P(CONFIG, res=r, ver=v))
+    return e.build(resVer=_set(s.resVer, r, v), cfgChanges=s.cfgChanges + 1)
+
+
+def Crash(s: State, p: Params, n: int) -> State | None:
+    """Group member n crashes; the cluster multicasts FAIL(n) and drops n's channels."""
+    if s.phase[n] not in IN_GROUP or s.crashes >= p.max_failures:
+        return None
+    e = _Effects(s, p)
+    e.phase[n] = DOWN
+    e.view[n] = NO_VIEW
+    e.cursor[n] = 0
+    e.cfg[n] = (0,) * p.resources
+    for x in range(p.nodes):
+        e.chan[n * p.nodes + x] = ()
+        e.chan[x * p.nodes + n] = ()
+    e.multicast(Msg(FAIL, n))
+    return e.build(crashes=s.crashes + 1)
+
+
+def Restart(s: State, p: Params, n: int) -> State | None:
+    """Failed node n restarts as a new incarnation, outside the group."""
+    if s.phase[n] != DOWN or s.restarts >= p.max_restarts:
+        return None
+    e = _Effects(s, p)
+    e.phase[n] = OUT
+    return e.build(restarts=s.restarts + 1)
+
+
+# ---------------------------------------------------------------- next-state relation
+
+
+def successors(s: State, p: Params) -> Iterator[Step]:
+    """Every enabled action instance and its successor, in a fixed order."""
+    nodes = range(p.nodes)
+    for n in nodes:
+        for name, fn in _NODE_ACTIONS:
+            t = fn(s, p, n)
+            if t is not None:
+                yield Step(name, (("n", n),), t)
+        for r in range(p.resources):
+            t = ChangeConfig(s, p, n, r)
+            if t is not None:
+                yield Step("ChangeConfig", (("n", n), ("r", r)), t)
+    for i, q in enumerate(s.chan):
+        if not q:
+            continue
+        src, n = divmod(i, p.nodes)
+        fn = _P2P_ACTIONS[q[0].kind]
+        t = fn(s, p, src, n)
+        if t is not None:
+            yield Step(fn.__name__, (("src", src), ("n", n)), t)
+
+
+_NODE_ACTIONS = (
+    ("Join", Join),
+    ("RecoverGroupState", RecoverGroupState),
+    ("Deliver", Deliver),
+    ("Crash", Crash),
+    ("Restart", Restart),
+)
+_P2P_ACTIONS = {
+    GROUP_STATE: ReceiveGroupState,
+    CONFIG: ReceiveConfig,
+    START_MIRROR: ReceiveStartMirror,
+}
+
+ACTION_NAMES = (
+    "Join",
+    "ReceiveGroupState",
+    "RecoverGroupState",
+    "Deliver",
+    "ReceiveConfig",
+    "ReceiveStartMirror",
+    "ChangeConfig",
+    "Crash",
+    "Restart",
+)
+
+
+def is_intended_end(s: State) -> bool:
+    """A terminal state the protocol means to reach: every join settled, nothing in flight."""
+    if any(ph not in (MEMBER, REJECTED, DOWN) for ph in s.phase):
+        return False
+    if any(s.chan):
+        return False
+    return all(s.cursor[n] == len(s.log) for n in range(len(s.phase)) if s.phase[n] == MEMBER)
