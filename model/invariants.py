@@ -166,7 +166,7 @@ def RejectedNotPlaced(s: State, p: Params) -> bool:
     """Safety 7: a rejected joiner is in no subgroup of any view."""
     for _, gs in holders(s):
         for members in gs.sub:
-            if any(s.phase[x] == REJECTED for x in members):
+            if any(s.phase[x] == REJECTED and gs.inc[x] == s.inc[x] for x in members):
                 return False
     return True
 
@@ -181,7 +181,7 @@ def ActiveHasConfig(s: State, p: Params) -> bool:
                 return False
     for _, gs in holders(s):
         for x, st in enumerate(gs.status):
-            if st == ACTIVE and s.view[x]:
+            if st == ACTIVE and gs.inc[x] == s.inc[x] and s.view[x]:
                 r = res_of(gs, x)
                 if r >= 0 and not s.cfg[x][r]:
                     return False

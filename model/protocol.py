@@ -104,6 +104,7 @@ class GroupState(NamedTuple):
     mirror: tuple[int, ...]  # per resource: M_NONE / M_SYNCING / M_ACTIVE
     status: tuple[int, ...]  # per node: ABSENT / JOINING / PLACED / ACTIVE
     acc: tuple[int, ...]  # per node: recorded access set (bitmask), 0 if not placed
+    inc: tuple[int, ...]  # per node: incarnation of the member, from its JOIN
 
 
 # A replicated group state, or NO_VIEW for a node that holds none.
@@ -116,6 +117,7 @@ class Msg(NamedTuple):
 
     kind: int
     node: int
+    inc: int  # the incarnation of `node` that the message is from or about
     res: int = -1
     rset: int = 0
 
@@ -144,6 +146,7 @@ class State(NamedTuple):
     restarts: int
     cfgChanges: int
     durable: GroupState  # group state after every ordered message already dropped from `log`
+    inc: tuple[int, ...]  # per node: current incarnation (restarts so far)
 
 
 VARIABLES = State._fields
@@ -193,6 +196,7 @@ def initial_group_state(p: Params) -> GroupState:
         mirror=(M_NONE,) * p.resources,
         status=(ABSENT,) * p.nodes,
         acc=(0,) * p.nodes,
+        inc=(0,) * p.nodes,
     )
 
 
@@ -246,7 +250,7 @@ def apply_message(gs: GroupState, m: Msg, p: Params) -> GroupState:
     if m.kind == JOIN:
         if gs.status[m.node] != ABSENT:
             return gs
-        return gs._replace(status=_set(gs.status, m.node, JOINING))
+        return gs._replace(status=_set(gs.status, m.node, JOINING), inc=_set(gs.inc, m.node, m.inc))
     if m.kind == ACCESS:
         return _apply_access(gs, m, p)
     if m.kind == JOIN_DONE:
@@ -318,7 +322,7 @@ def _apply_fail(gs: GroupState, f: int, p: Params) -> GroupState:
                 prim = target
                 mirror[prim] = M_NONE
                 restart_mirrors(gs, mirror, host, prim)
-    return GroupState(prim, sub, host, tuple(mirror), status, acc)
+    return GroupState(prim, sub, host, tuple(mirror), status, acc, gs.inc)
 
 
 def _failover_target(gs: GroupState, host: tuple[int, ...], p: Params) -> int:
@@ -360,6 +364,7 @@ def initial_states(p: Params) -> Iterator[State]:
             restarts=0,
             cfgChanges=0,
             durable=initial_group_state(p),
+            inc=(0,) * n,
         )
 
 
@@ -380,8 +385,9 @@ class _Effects:
         self.cfg = list(s.cfg)
         self.dataCurrent = list(s.dataCurrent)
 
-    def send(self, src: int, dst: int, msg: P2P) -> None:
-        if self.phase[dst] == DOWN:  # lost: the receiver has failed
+    def send(self, src: int, dst: int, dst_inc: int, msg: P2P) -> None:
+        # Lost when that incarnation of the receiver has failed (it may have restarted).
+        if self.phase[dst] == DOWN or self.s.inc[dst] != dst_inc:
             return
         i = src * self.p.nodes + dst
         self.chan[i] = self.chan[i] + (msg,)
@@ -445,7 +451,7 @@ def Join(s: State, p: Params, n: int) -> State | None:
     if s.phase[n] != OUT:
         return None
     e = _Effects(s, p)
-    e.multicast(Msg(JOIN, n))
+    e.multicast(Msg(JOIN, n, s.inc[n]))
     e.phase[n] = WAIT_STATE
     return e.build()
 
@@ -459,7 +465,7 @@ def _adopt_state(e: _Effects, n: int, gs: GroupState, cur: int) -> None:
     if e.p.mutant is Mutant.HOST_CHOSEN_BY_LAGGING_VIEW:
         r = placement(gs, e.s.access[n], e.p)
         claim = int(r >= 0 and gs.host[r] == NO_NODE)
-    e.multicast(Msg(ACCESS, n, res=claim, rset=e.s.access[n]))
+    e.multicast(Msg(ACCESS, n, e.s.inc[n], res=claim, rset=e.s.access[n]))
 
 
 def ReceiveGroupState(s: State, p: Params, src: int, n: int) -> State | None:
@@ -498,11 +504,12 @@ def Deliver(s: State, p: Params, n: int) -> State | None:
     e = _Effects(s, p)
     e.view[n] = gs2
     e.cursor[n] = s.cursor[n] + 1
-    if m.kind == ACCESS and m.node == n:
+    own = m.node == n and m.inc == s.inc[n]
+    if m.kind == ACCESS and own:
         _own_placement(e, n, gs2)
     if e.phase[n] == REJECTED:
         return e.build()
-    _host_duties(e, n, gs, gs2, m)
+    _host_duties(e, n, gs, gs2, m, own)
     _primary_duties(e, n, gs, gs2)
     _sponsor_duties(e, n, gs, gs2, m)
     return e.build()
@@ -516,27 +523,27 @@ def _own_placement(e: _Effects, n: int, gs2: GroupState) -> None:
         e.cursor[n] = 0
     elif gs2.host[r] == n:
         e.set_cfg(n, r, e.s.resVer[r])  # a new host reads the configuration from the resource
-        e.multicast(Msg(JOIN_DONE, n))
+        e.multicast(Msg(JOIN_DONE, n, e.s.inc[n]))
         e.phase[n] = MEMBER
     else:
         e.phase[n] = WAIT_CONFIG
 
 
-def _host_duties(e: _Effects, n: int, gs: GroupState, gs2: GroupState, m: Msg) -> None:
+def _host_duties(e: _Effects, n: int, gs: GroupState, gs2: GroupState, m: Msg, own: bool) -> None:
     for r in range(e.p.resources):
         if gs2.host[r] != n:
             continue
-        if gs.host[r] != n and not (m.kind == ACCESS and m.node == n):
+        if gs.host[r] != n and not (m.kind == ACCESS and own):
             # takeover: read the configuration from the resource, push it to the subgroup
             e.set_cfg(n, r, e.s.resVer[r])
             if e.phase[n] == WAIT_CONFIG:
-                e.multicast(Msg(JOIN_DONE, n))
+                e.multicast(Msg(JOIN_DONE, n, e.s.inc[n]))
                 e.phase[n] = MEMBER
             for x in gs2.sub[r]:
                 if x != n:
-                    e.send(n, x, P2P(CONFIG, res=r, ver=e.cfg[n][r]))
-        elif m.kind == ACCESS and m.node != n and res_of(gs2, m.node) == r and gs.status[m.node] == JOINING:
-            e.send(n, m.node, P2P(CONFIG, res=r, ver=e.cfg[n][r]))
+                    e.send(n, x, gs2.inc[x], P2P(CONFIG, res=r, ver=e.cfg[n][r]))
+        elif m.kind == ACCESS and not own and res_of(gs2, m.node) == r and gs.status[m.node] == JOINING:
+            e.send(n, m.node, m.inc, P2P(CONFIG, res=r, ver=e.cfg[n][r]))
     if (
         e.p.mutant is Mutant.CONFIG_FROM_PRIMARY_TO_ALL
         and m.kind == ACCESS
@@ -545,7 +552,7 @@ def _host_duties(e: _Effects, n: int, gs: GroupState, gs2: GroupState, m: Msg) -
         and gs2.status[m.node] == PLACED
         and res_of(gs2, m.node) != gs2.prim
     ):
-        e.send(n, m.node, P2P(CONFIG, res=gs2.prim, ver=e.cfg[n][gs2.prim]))
+        e.send(n, m.node, m.inc, P2P(CONFIG, res=gs2.prim, ver=e.cfg[n][gs2.prim]))
 
 
 def _primary_duties(e: _Effects, n: int, gs: GroupState, gs2: GroupState) -> None:
@@ -562,12 +569,12 @@ def _primary_duties(e: _Effects, n: int, gs: GroupState, gs2: GroupState) -> Non
             continue
         if became:
             if gs2.host[b] != NO_NODE:
-                e.send(n, gs2.host[b], P2P(START_MIRROR, res=b))
+                e.send(n, gs2.host[b], gs2.inc[gs2.host[b]], P2P(START_MIRROR, res=b))
         elif gs2.host[b] != gs.host[b]:
             if gs.host[b] != NO_NODE:
                 e.dataCurrent[b] = False  # mirroring to b stopped while production continues
             if gs2.host[b] != NO_NODE:
-                e.send(n, gs2.host[b], P2P(START_MIRROR, res=b))
+                e.send(n, gs2.host[b], gs2.inc[gs2.host[b]], P2P(START_MIRROR, res=b))
 
 
 def _sponsor_duties(e: _Effects, n: int, gs: GroupState, gs2: GroupState, m: Msg) -> None:
@@ -577,9 +584,9 @@ def _sponsor_duties(e: _Effects, n: int, gs: GroupState, gs2: GroupState, m: Msg
     if sponsor(gs) != n and e.p.mutant is not Mutant.NO_STATE_RESEND:
         for j in range(e.p.nodes):
             if gs2.status[j] == JOINING and j != n:
-                e.send(n, j, state)
+                e.send(n, j, gs2.inc[j], state)
     elif m.kind == JOIN and gs2.status[m.node] == JOINING:
-        e.send(n, m.node, state)
+        e.send(n, m.node, m.inc, state)
 
 
 def ReceiveConfig(s: State, p: Params, src: int, n: int) -> State | None:
@@ -597,7 +604,7 @@ def ReceiveConfig(s: State, p: Params, src: int, n: int) -> State | None:
     if s.phase[n] in (WAIT_CONFIG, MEMBER) and mine:
         e.set_cfg(n, msg.res, msg.ver)
         if s.phase[n] == WAIT_CONFIG:
-            e.multicast(Msg(JOIN_DONE, n))
+            e.multicast(Msg(JOIN_DONE, n, s.inc[n]))
             e.phase[n] = MEMBER
     return e.build()
 
@@ -613,7 +620,7 @@ def ReceiveStartMirror(s: State, p: Params, src: int, n: int) -> State | None:
     gs = s.view[n]
     if s.phase[n] == MEMBER and isinstance(gs, GroupState) and gs.host[r] == n and r != gs.prim:
         e.dataCurrent[r] = True
-        e.multicast(Msg(MIRROR_ACTIVE, n, res=r))
+        e.multicast(Msg(MIRROR_ACTIVE, n, s.inc[n], res=r))
     return e.build()
 
 
@@ -627,7 +634,7 @@ def ChangeConfig(s: State, p: Params, n: int, r: int) -> State | None:
     e.set_cfg(n, r, v)
     for x in gs.sub[r]:
         if x != n:
-            e.send(n, x, P2P(CONFIG, res=r, ver=v))
+            e.send(n, x, gs.inc[x], P2P(CONFIG, res=r, ver=v))
     return e.build(resVer=_set(s.resVer, r, v), cfgChanges=s.cfgChanges + 1)
 
 
@@ -643,7 +650,7 @@ def Crash(s: State, p: Params, n: int) -> State | None:
     for x in range(p.nodes):
         e.chan[n * p.nodes + x] = ()
         e.chan[x * p.nodes + n] = ()
-    e.multicast(Msg(FAIL, n))
+    e.multicast(Msg(FAIL, n, s.inc[n]))
     return e.build(crashes=s.crashes + 1)
 
 
@@ -653,7 +660,7 @@ def Restart(s: State, p: Params, n: int) -> State | None:
         return None
     e = _Effects(s, p)
     e.phase[n] = OUT
-    return e.build(restarts=s.restarts + 1)
+    return e.build(restarts=s.restarts + 1, inc=_set(s.inc, n, s.inc[n] + 1))
 
 
 # ---------------------------------------------------------------- next-state relation

@@ -1,0 +1,230 @@
+"""`pbjoin` command line: model-check the join protocol.
+
+Exit codes follow the conventions users of model checkers rely on:
+0 every invariant holds on the full state space, 1 a violation (with its trace),
+2 bad input (one-line error), 3 incomplete (a bound cut the search).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, NoReturn
+
+from model import config as configs
+from model.checker import DEADLOCK, Options, Progress, Result, Verdict, check
+from model.config import ConfigError, ModelConfig
+from model.protocol import MUTANT_DESCRIPTIONS, Mutant
+from model.trace import format_trace, trace_to_json
+
+EXIT_BAD_INPUT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _natural(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
+    return value
+
+
+def _mutant(text: str) -> Mutant:
+    try:
+        return Mutant(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"unknown mutant {text!r} (see pbjoin check --list-mutants)") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="pbjoin",
+        description="Specify, check and prove the join protocol of a primary-backup group with backup resources.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    chk = commands.add_parser(
+        "check",
+        help="explicit-state model check of the protocol",
+        description=(
+            "Explore every reachable state of the Python model (breadth-first, so counterexamples are "
+            "shortest) and check the safety invariants and deadlock freedom. Constants come from the "
+            "spec's TLC configuration files; flags override them. Exit 0: all invariants hold on the "
+            "full state space; 1: violation (trace printed); 2: bad input; 3: incomplete (a bound cut "
+            "the search)."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    chk.add_argument(
+        "--config",
+        default="default",
+        metavar="small|default|reference|PATH",
+        help="named configuration (spec/MC_<name>.cfg) or path to a TLC .cfg file",
+    )
+    chk.add_argument("--nodes", type=_natural, help="override the number of nodes")
+    chk.add_argument("--resources", type=_natural, help="override the number of resources")
+    chk.add_argument("--max-failures", type=_natural, help="override MaxFailures")
+    chk.add_argument("--max-restarts", type=_natural, help="override MaxRestarts")
+    chk.add_argument("--max-config-changes", type=_natural, help="override MaxConfigChanges")
+    chk.add_argument("--mutant", type=_mutant, default=Mutant.NONE, help="check a deliberately buggy variant")
+    chk.add_argument("--list-mutants", action="store_true", help="list the mutants, one per line, and exit")
+    chk.add_argument("--no-symmetry", action="store_true", help="turn symmetry reduction over nodes off")
+    chk.add_argument(
+        "--fingerprints", action="store_true", help="store 64-bit fingerprints instead of whole states (less memory)"
+    )
+    chk.add_argument("--max-states", type=_natural, help="stop after this many distinct states (incomplete)")
+    chk.add_argument("--max-depth", type=_natural, help="do not explore past this depth (incomplete)")
+    chk.add_argument("--json", action="store_true", help="print a JSON report on stdout instead of text")
+    chk.add_argument("--full", action="store_true", help="show whole states in the trace, not only changes")
+    chk.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "check":
+        return run_check(args)
+    raise AssertionError(args.command)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    if args.list_mutants:
+        width = max(len(m.value) for m in MUTANT_DESCRIPTIONS)
+        for mutant, text in MUTANT_DESCRIPTIONS.items():
+            print(f"{mutant.value:<{width}}  {text}")
+        return 0
+    try:
+        cfg = configs.with_overrides(
+            configs.load(args.config),
+            nodes=args.nodes,
+            resources=args.resources,
+            max_failures=args.max_failures,
+            max_restarts=args.max_restarts,
+            max_config_changes=args.max_config_changes,
+            mutant=None,
+        )
+    except ConfigError as exc:
+        print(f"pbjoin: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    params = configs.replace(cfg.params, mutant=args.mutant)
+    options = Options(
+        symmetry=cfg.symmetry and not args.no_symmetry,
+        fingerprints=args.fingerprints,
+        max_states=args.max_states,
+        max_depth=args.max_depth,
+        progress=None if args.quiet else _print_progress,
+        invariants=cfg.invariants,
+    )
+    result = check(params, options)
+    if args.json:
+        print(json.dumps(report_json(cfg, result), indent=2))
+    else:
+        print(report_text(cfg, result, full=args.full))
+    return result.verdict.exit_code
+
+
+def _print_progress(p: Progress) -> None:
+    print(
+        f"progress: {p.generated:,} states generated, {p.distinct:,} distinct, queue {p.queue:,}, "
+        f"depth {p.depth}, {p.rate:,.0f} states/s",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _constants(cfg: ModelConfig, result: Result) -> str:
+    p = result.params
+    return (
+        f"Node = {p.nodes} nodes, NumRes = {p.resources}, MaxFailures = {p.max_failures}, "
+        f"MaxRestarts = {p.max_restarts}, MaxConfigChanges = {p.max_config_changes}"
+    )
+
+
+def verdict_line(result: Result) -> str:
+    if result.verdict is Verdict.HOLDS:
+        return "HOLDS: every invariant holds on the full state space, no stuck state"
+    if result.verdict is Verdict.INCOMPLETE:
+        return f"INCOMPLETE: the search was cut by {result.cut_by}; nothing is proved beyond it"
+    what = "a stuck state (deadlock)" if result.violated == DEADLOCK else f"invariant {result.violated}"
+    return f"VIOLATED: {what}, shortest trace has {len(result.trace) - 1} steps"
+
+
+def report_text(cfg: ModelConfig, result: Result, full: bool = False) -> str:
+    opts = result.options
+    rows = [
+        ("configuration", f"{cfg.name}" + (f" ({cfg.path})" if cfg.path else "")),
+        ("constants", _constants(cfg, result)),
+        ("mutant", result.params.mutant.value),
+        ("symmetry", "on, Permutations(Node)" if opts.symmetry else "off"),
+        (
+            "seen-set",
+            "exact"
+            if not opts.fingerprints
+            else f"64-bit fingerprints, collision probability <= {result.collision_probability:.1e}",
+        ),
+        (
+            "states",
+            f"{result.generated:,} generated, {result.distinct:,} distinct "
+            f"({result.initial:,} initial), depth {result.depth}",
+        ),
+        ("terminal", f"{result.intended_ends:,} intended end states"),
+        (
+            "time",
+            f"{result.seconds:.1f} s, {result.states_per_second:,.0f} states/s, "
+            f"peak memory {result.peak_memory_mb:,.0f} MB",
+        ),
+        ("invariants", f"{len(opts.invariants or ())} checked: {', '.join(opts.invariants or ())}"),
+        ("verdict", verdict_line(result)),
+    ]
+    width = max(len(k) for k, _ in rows)
+    lines = [f"  {k:<{width}}  {v}" for k, v in rows]
+    text = "pbjoin check\n" + "\n".join(lines)
+    if result.trace:
+        text += f"\n\nCounterexample ({result.violated}):\n" + format_trace(result.trace, full=full)
+    return text
+
+
+def report_json(cfg: ModelConfig, result: Result) -> dict[str, Any]:
+    p = result.params
+    return {
+        "configuration": cfg.name,
+        "path": str(cfg.path) if cfg.path else None,
+        "constants": {
+            "nodes": p.nodes,
+            "resources": p.resources,
+            "max_failures": p.max_failures,
+            "max_restarts": p.max_restarts,
+            "max_config_changes": p.max_config_changes,
+        },
+        "mutant": p.mutant.value,
+        "symmetry": result.options.symmetry,
+        "fingerprints": result.options.fingerprints,
+        "collision_probability": result.collision_probability,
+        "verdict": result.verdict.value,
+        "exit_code": result.verdict.exit_code,
+        "violated": result.violated,
+        "cut_by": result.cut_by,
+        "states_generated": result.generated,
+        "distinct_states": result.distinct,
+        "initial_states": result.initial,
+        "depth": result.depth,
+        "intended_end_states": result.intended_ends,
+        "seconds": round(result.seconds, 3),
+        "states_per_second": round(result.states_per_second, 1),
+        "peak_memory_mb": round(result.peak_memory_mb, 1),
+        "invariants": list(result.options.invariants or ()),
+        "action_counts": dict(sorted(result.action_counts.items())),
+        "trace": trace_to_json(result.trace),
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())
