@@ -88,10 +88,10 @@ def parse(text: str, name: str = "<text>", path: Path | None = None) -> ModelCon
             i += 1
             continue
         if section in ("CONSTANT", "CONSTANTS"):
+            if i + 1 < len(tokens) and tokens[i + 1] not in ("=", "<-"):
+                raise ConfigError(f"{name}: expected '=' after constant {tok!r}")
             if i + 2 >= len(tokens):
                 raise ConfigError(f"{name}: incomplete constant definition at {tok!r}")
-            if tokens[i + 1] not in ("=", "<-"):
-                raise ConfigError(f"{name}: expected '=' after constant {tok!r}")
             constants[tok] = tokens[i + 2]
             i += 3
         elif section in ("INVARIANT", "INVARIANTS"):

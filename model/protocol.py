@@ -56,7 +56,6 @@ class Mutant(enum.Enum):
     HOST_CHOSEN_BY_LAGGING_VIEW = "host-chosen-by-lagging-view"
     REJECTED_STAYS_IN_SUBGROUP = "rejected-stays-in-subgroup"
     NO_STATE_RESEND = "no-state-resend"
-    MIRROR_FROM_ANY_HOST = "mirror-from-any-host"
 
 
 MUTANT_DESCRIPTIONS: dict[Mutant, str] = {
@@ -69,7 +68,6 @@ MUTANT_DESCRIPTIONS: dict[Mutant, str] = {
     "instead of every member deciding on delivery",
     Mutant.REJECTED_STAYS_IN_SUBGROUP: "a joiner that reaches nothing is rejected but left in the primary subgroup",
     Mutant.NO_STATE_RESEND: "a new sponsor does not resend the group state to joiners still waiting for it",
-    Mutant.MIRROR_FROM_ANY_HOST: "every host, not only the primary host, starts mirroring to new backup hosts",
 }
 
 
@@ -556,10 +554,7 @@ def _host_duties(e: _Effects, n: int, gs: GroupState, gs2: GroupState, m: Msg, o
 
 
 def _primary_duties(e: _Effects, n: int, gs: GroupState, gs2: GroupState) -> None:
-    mirror_sender = is_primary_host(gs2, n)
-    if e.p.mutant is Mutant.MIRROR_FROM_ANY_HOST:
-        mirror_sender = mirror_sender or n in gs2.host
-    if not mirror_sender:
+    if not is_primary_host(gs2, n):
         return
     became = not is_primary_host(gs, n) and is_primary_host(gs2, n)
     if became and gs2.prim != gs.prim:

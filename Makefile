@@ -1,0 +1,39 @@
+# Every target installs what it needs into .venv first, so a fresh clone works.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: check test bench lint java clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# TLC needs a Java runtime; install Debian's when none is on PATH.
+java:
+	@command -v java >/dev/null 2>&1 || { \
+	  echo "installing a Java runtime for TLC (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless >/dev/null; }
+
+## check: model-check the default configuration (exit 0 holds, 1 violated, 2 bad input, 3 incomplete)
+check: $(STAMP)
+	$(BIN)/pbjoin check --config default
+
+## test: the whole test suite, TLC agreement included
+test: $(STAMP) java
+	$(BIN)/python -m pytest -q
+
+## bench: states/s, distinct states and peak memory on the reference configuration
+bench: $(STAMP)
+	$(BIN)/python bench/bench_checker.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

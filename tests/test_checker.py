@@ -1,0 +1,127 @@
+"""The explicit-state checker: verdicts, bounds, fingerprints, symmetry soundness, traces."""
+
+from __future__ import annotations
+
+import pytest
+
+from model.checker import DEADLOCK, Options, Verdict, check, first_violation, reachable, selected_invariants
+from model.protocol import Mutant, Params, initial_states, is_intended_end, successors
+from model.symmetry import canonical, orbit
+
+SMALL = Params(nodes=2, resources=2, max_failures=1, max_restarts=1, max_config_changes=1)
+TINY = Params(nodes=2, resources=1, max_failures=1, max_restarts=0, max_config_changes=0)
+
+
+def test_protocol_holds_on_small_configuration() -> None:
+    result = check(SMALL, Options(symmetry=False))
+    assert result.verdict is Verdict.HOLDS
+    assert result.violated is None and result.trace == []
+    assert result.initial == 16  # every wiring of 2 nodes to 2 resources
+    assert result.intended_ends > 0
+    assert result.distinct == sum(1 for _ in reachable(SMALL))
+
+
+def test_every_reachable_terminal_state_is_an_intended_end() -> None:
+    for s in reachable(TINY):
+        if not any(True for _ in successors(s, TINY)):
+            assert is_intended_end(s)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        SMALL,
+        Params(nodes=3, resources=1, max_failures=1, max_restarts=0, max_config_changes=0),
+        Params(nodes=2, resources=2, max_failures=1, max_restarts=1, max_config_changes=1, mutant=Mutant.NO_STATE_RESEND),
+    ],
+)
+def test_symmetry_counts_orbits_exactly(params: Params) -> None:
+    """The reduced search visits one state per orbit of the full state space."""
+    full = set(reachable(params, symmetry=False))
+    orbits = {canonical(s) for s in full}
+    assert len(set(reachable(params, symmetry=True))) == len(orbits)
+    # every orbit is closed in the full space: the reduction merged only renamings
+    for rep in list(orbits)[:300]:
+        assert orbit(rep, params) <= full
+
+
+def test_canonical_form_is_the_same_for_every_renaming() -> None:
+    states = list(reachable(SMALL))
+    for s in states[:: max(1, len(states) // 200)]:
+        images = orbit(s, SMALL)
+        assert len({canonical(t) for t in images}) == 1
+
+
+@pytest.mark.parametrize("mutant", [m for m in Mutant if m is not Mutant.NONE])
+def test_symmetry_does_not_change_verdicts(mutant: Mutant) -> None:
+    params = Params(nodes=2, resources=2, max_failures=1, max_restarts=1, max_config_changes=1, mutant=mutant)
+    with_sym = check(params, Options(symmetry=True))
+    without = check(params, Options(symmetry=False))
+    assert with_sym.verdict is without.verdict
+    assert with_sym.violated == without.violated
+    assert len(with_sym.trace) == len(without.trace)
+
+
+def test_fingerprints_match_exact_search_and_report_collision_bound() -> None:
+    exact = check(SMALL, Options(fingerprints=False))
+    fp = check(SMALL, Options(fingerprints=True))
+    assert fp.distinct == exact.distinct and fp.verdict is exact.verdict
+    assert exact.collision_probability is None
+    assert fp.collision_probability is not None and 0 < fp.collision_probability < 1e-9
+
+
+def test_state_bound_makes_the_verdict_incomplete_not_a_pass() -> None:
+    result = check(SMALL, Options(max_states=100))
+    assert result.verdict is Verdict.INCOMPLETE and result.verdict.exit_code == 3
+    assert result.cut_by == "max states 100"
+
+
+def test_depth_bound_makes_the_verdict_incomplete_not_a_pass() -> None:
+    result = check(SMALL, Options(max_depth=5))
+    assert result.verdict is Verdict.INCOMPLETE and result.cut_by == "max depth 5"
+    assert result.depth == 5
+
+
+def test_depth_bound_beyond_the_diameter_is_complete() -> None:
+    full = check(TINY)
+    assert check(TINY, Options(max_depth=full.depth + 1)).verdict is Verdict.HOLDS
+
+
+def test_counterexample_is_a_real_shortest_behaviour() -> None:
+    params = Params(nodes=2, resources=2, max_failures=1, max_restarts=0, max_config_changes=0,
+                    mutant=Mutant.PROMOTE_UNSYNCED_MIRROR)
+    result = check(params)
+    assert result.verdict is Verdict.VIOLATED and result.violated == "NoDataLoss"
+    trace = result.trace
+    assert trace[0].action == "Init" and trace[0].state in set(initial_states(params))
+    for before, step in zip(trace, trace[1:], strict=False):
+        assert step in list(successors(before.state, params))
+    invariants = selected_invariants(None)
+    assert all(first_violation(step.state, params, invariants) is None for step in trace[:-1])
+    assert first_violation(trace[-1].state, params, invariants) == "NoDataLoss"
+    # shortest: no violating state is reachable in fewer steps
+    assert check(params, Options(max_depth=len(trace) - 2)).verdict is Verdict.INCOMPLETE
+
+
+def test_stuck_state_is_reported_as_deadlock() -> None:
+    params = Params(nodes=2, resources=2, max_failures=1, max_restarts=1, max_config_changes=1,
+                    mutant=Mutant.NO_STATE_RESEND)
+    result = check(params)
+    assert result.violated == DEADLOCK
+    last = result.trace[-1].state
+    assert not list(successors(last, params)) and not is_intended_end(last)
+
+
+def test_progress_is_reported_on_long_runs() -> None:
+    seen = []
+    check(SMALL, Options(progress=seen.append, progress_every=0.0))
+    assert seen and all(p.distinct > 0 and p.rate >= 0 for p in seen)
+    assert [p.generated for p in seen] == sorted(p.generated for p in seen)
+
+
+def test_selected_invariants_limit_what_is_checked() -> None:
+    params = Params(nodes=2, resources=2, max_failures=0, max_restarts=0, max_config_changes=0,
+                    mutant=Mutant.PLACEMENT_IGNORES_ACCESS)
+    assert check(params).violated == "SubgroupAccess"
+    others = tuple(name for name in ("TypeOK", "NoSplitBrain"))
+    assert check(params, Options(invariants=others)).verdict is Verdict.HOLDS

@@ -1,0 +1,102 @@
+"""`pbjoin check` as a user runs it: exit codes, one-line errors, text and JSON reports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from model.cli import main
+from model.protocol import MUTANT_DESCRIPTIONS
+
+SMALL_ARGS = ["check", "--config", "small", "--quiet"]
+
+
+def run(args: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "model.cli", *args], capture_output=True, text=True, timeout=600)
+
+
+def test_small_configuration_holds(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(SMALL_ARGS) == 0
+    out = capsys.readouterr().out
+    assert "verdict        HOLDS" in out
+    assert "symmetry       on" in out
+
+
+def test_mutant_exits_1_with_a_numbered_trace(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*SMALL_ARGS, "--mutant", "no-host-replacement"]) == 1
+    out = capsys.readouterr().out
+    assert "VIOLATED: invariant HostInSubgroup, shortest trace has 5 steps" in out
+    assert "Counterexample (HostInSubgroup):" in out
+    assert "  3. Crash(n=n1)" in out and "  5. RecoverGroupState(n=n2)" in out
+
+
+@pytest.mark.parametrize("mutant", sorted(m.value for m in MUTANT_DESCRIPTIONS))
+def test_every_mutant_exits_1(mutant: str, capsys: pytest.CaptureFixture[str]) -> None:
+    extra = ["--nodes", "3", "--max-restarts", "0", "--max-config-changes", "0"]
+    args = [*SMALL_ARGS, "--mutant", mutant, *(extra if mutant == "host-chosen-by-lagging-view" else [])]
+    assert main(args) == 1
+    assert "Counterexample (" in capsys.readouterr().out
+
+
+def test_json_report_has_full_states(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*SMALL_ARGS, "--mutant", "placement-ignores-access", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["verdict"] == "violated" and report["violated"] == "SubgroupAccess"
+    assert report["exit_code"] == 1
+    assert [s["action"] for s in report["trace"]][0] == "Init"
+    last = report["trace"][-1]
+    assert set(last["state"]) >= {"access", "phase", "view", "log", "chan", "cfg", "durable", "inc"}
+    assert report["distinct_states"] > 0 and report["peak_memory_mb"] > 0
+
+
+def test_bound_exits_3_and_says_incomplete(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*SMALL_ARGS, "--max-states", "50"]) == 3
+    assert "INCOMPLETE: the search was cut by max states 50" in capsys.readouterr().out
+
+
+def test_list_mutants_prints_name_then_description() -> None:
+    proc = run(["check", "--list-mutants"])
+    assert proc.returncode == 0
+    lines = proc.stdout.splitlines()
+    assert len(lines) == len(MUTANT_DESCRIPTIONS)
+    for line, (mutant, text) in zip(lines, MUTANT_DESCRIPTIONS.items(), strict=True):
+        name, _, rest = line.partition(" ")
+        assert name == mutant.value and rest.strip() == text
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["check", "--mutant", "nope"], "unknown mutant 'nope'"),
+        (["check", "--nodes", "x"], "expected a whole number"),
+        (["check", "--nodes", "0"], "nodes must be between 1 and 8"),
+        (["check", "--config", "missing"], "no such configuration"),
+        (["check", "--bogus"], "unrecognized arguments: --bogus"),
+        ([], "the following arguments are required"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(args: list[str], message: str) -> None:
+    proc = run(args)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in proc.stderr
+
+
+def test_malformed_cfg_file_is_one_line_exit_2(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.cfg"
+    cfg.write_text("CONSTANTS\n  Node = {n1, n2}\n  NumRes = two\n")
+    proc = run(["check", "--config", str(cfg)])
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"pbjoin: error: {cfg}: NumRes must be a natural number, got 'two'"
+
+
+def test_progress_lines_go_to_stderr() -> None:
+    proc = run(["check", "--config", "small", "--nodes", "3", "--max-restarts", "0", "--max-config-changes", "0"])
+    assert proc.returncode == 0
+    assert "progress: " in proc.stderr and "states/s" in proc.stderr
+    assert "progress: " not in proc.stdout
