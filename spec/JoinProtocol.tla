@@ -1,0 +1,618 @@
+---------------------------- MODULE JoinProtocol ----------------------------
+(***************************************************************************)
+(* Join protocol for a primary-backup group with backup resources          *)
+(* (after US 7,246,261 and US 7,117,213).  See PROTOCOL.md for the brief   *)
+(* and spec/README.md for a walk-through of this module.                   *)
+(*                                                                         *)
+(* This module mirrors model/protocol.py and model/invariants.py exactly:  *)
+(* the same state variables, one action per Python action function (same  *)
+(* name and parameters), one operator per Python helper (in CamelCase) and *)
+(* one invariant per Python predicate.  Python's nodes 0..N-1 are the      *)
+(* model values of Node, Python's resource r is resource r+1 here, and     *)
+(* Python's bitmask sets of resources are subsets of Res.                  *)
+(*                                                                         *)
+(* The spec is written in a functional style: the current state is the    *)
+(* record S; each action computes its successor as a record of all         *)
+(* variables with helper operators that mirror the Python `_Effects`       *)
+(* methods (Send, Pop, Multicast, SetCfg), passes it through Compact (the  *)
+(* Python `compact` normalisation) and Commit assigns every primed         *)
+(* variable from that record.                                              *)
+(***************************************************************************)
+EXTENDS Naturals, Sequences, FiniteSets, TLC
+
+CONSTANTS
+    Node,              \* set of model values: the cluster nodes
+    NumRes,            \* number of resources; Res == 1..NumRes, in failover-preference order
+    MaxFailures,       \* bound on Crash steps
+    MaxRestarts,       \* bound on Restart steps
+    MaxConfigChanges,  \* bound on ChangeConfig steps
+    NoNode,            \* model value: "no host"
+    NoView             \* model value: "holds no group state"
+
+ASSUME /\ NumRes \in Nat \ {0}
+       /\ MaxFailures \in Nat
+       /\ MaxRestarts \in Nat
+       /\ MaxConfigChanges \in Nat
+       /\ NoNode \notin Node
+       /\ NoView # NoNode
+
+Res == 1..NumRes
+
+(* Node phases: the node's own, local progress. *)
+Phases    == {"out", "waitState", "waitPlace", "waitConfig", "member", "rejected", "down"}
+HoldsView == {"waitPlace", "waitConfig", "member"}
+InGroup   == {"waitState", "waitPlace", "waitConfig", "member"}
+
+(* Member status and mirroring status inside a replicated group state. *)
+Statuses == {"absent", "joining", "placed", "active"}
+Mirrors  == {"none", "syncing", "active"}
+
+(* Message kinds: ordered (group) messages and point-to-point messages. *)
+MsgKinds == {"JOIN", "ACCESS", "JOIN_DONE", "MIRROR_ACTIVE", "FAIL"}
+P2PKinds == {"GROUP_STATE", "CONFIG", "START_MIRROR"}
+
+VARIABLES
+    access,       \* [Node -> SUBSET Res]: resources each node can reach (static wiring)
+    phase,        \* [Node -> Phases]
+    cursor,       \* [Node -> Nat]: ordered messages of `log` delivered (0 without a view)
+    view,         \* [Node -> group state \cup {NoView}]: the replicated group state held
+    log,          \* Seq(ordered message): the ordered stream not yet folded into `durable`
+    chan,         \* [Node \X Node -> Seq(P2P message)]: FIFO per (sender, receiver)
+    cfg,          \* [Node -> [Res -> Nat]]: configuration version held, 0 = none
+    resVer,       \* [Res -> Nat]: configuration version stored on the resource
+    dataCurrent,  \* [Res -> BOOLEAN]: holds the current production data (ghost)
+    crashes,      \* number of Crash steps taken
+    restarts,     \* number of Restart steps taken
+    cfgChanges,   \* number of ChangeConfig steps taken
+    durable,      \* group state after every ordered message already dropped from `log`
+    inc           \* [Node -> Nat]: current incarnation of each node (restarts so far)
+
+vars == <<access, phase, cursor, view, log, chan, cfg, resVer, dataCurrent,
+          crashes, restarts, cfgChanges, durable, inc>>
+
+(***************************************************************************)
+(* Small utilities                                                         *)
+(***************************************************************************)
+Min(T) == CHOOSE x \in T : \A y \in T : x <= y
+
+InSeq(x, s) == \E i \in 1..Len(s) : s[i] = x
+
+Remove(s, x) == LET NotX(y) == y # x IN SelectSeq(s, NotX)
+
+IsSeqOf(s, T) == s \in [1..Len(s) -> T]
+
+(***************************************************************************)
+(* Messages.  Ordered messages are uniform records                        *)
+(* [kind, node, inc, res, rset]: inc is the incarnation of `node` that the *)
+(* message is from or about; res is 0 and rset is {} where unused.         *)
+(* Point-to-point messages are                                             *)
+(* uniform records [kind, res, ver, gs, cur] (res, ver, cur are 0 and gs   *)
+(* is NoView where unused).                                                *)
+(***************************************************************************)
+Msg(k, n, i, r, rs) == [kind |-> k, node |-> n, inc |-> i, res |-> r, rset |-> rs]
+
+JoinMsg(n, i)            == Msg("JOIN", n, i, 0, {})
+AccessMsg(n, i, rs)      == Msg("ACCESS", n, i, 0, rs)   \* res: the (unused) host claim
+JoinDoneMsg(n, i)        == Msg("JOIN_DONE", n, i, 0, {})
+MirrorActiveMsg(n, i, r) == Msg("MIRROR_ACTIVE", n, i, r, {})
+FailMsg(n, i)            == Msg("FAIL", n, i, 0, {})
+
+P2P(k, r, v, g, c) == [kind |-> k, res |-> r, ver |-> v, gs |-> g, cur |-> c]
+
+GroupStateMsg(g, c) == P2P("GROUP_STATE", 0, 0, g, c)
+ConfigMsg(r, v)     == P2P("CONFIG", r, v, NoView, 0)
+StartMirrorMsg(r)   == P2P("START_MIRROR", r, 0, NoView, 0)
+
+(***************************************************************************)
+(* Group state                                                             *)
+(***************************************************************************)
+InitialGroupState ==
+    [prim   |-> 1,
+     sub    |-> [r \in Res |-> <<>>],
+     host   |-> [r \in Res |-> NoNode],
+     mirror |-> [r \in Res |-> "none"],
+     status |-> [n \in Node |-> "absent"],
+     acc    |-> [n \in Node |-> {}],
+     inc    |-> [n \in Node |-> 0]]
+
+(* The resource whose subgroup n belongs to, or 0. *)
+ResOf(gs, n) ==
+    LET rs == {r \in Res : InSeq(n, gs.sub[r])}
+    IN  IF rs = {} THEN 0 ELSE Min(rs)
+
+IsPrimaryHost(gs, n) == gs.host[gs.prim] = n
+
+(* The primary host, else the first host in resource order, else NoNode. *)
+Sponsor(gs) ==
+    LET hosted == {r \in Res : gs.host[r] # NoNode}
+    IN  IF gs.host[gs.prim] # NoNode THEN gs.host[gs.prim]
+        ELSE IF hosted # {} THEN gs.host[Min(hosted)]
+        ELSE NoNode
+
+(* The resource a joiner with access set rset is placed on, or 0 (rejected). *)
+Placement(gs, rset) ==
+    IF gs.prim \in rset THEN gs.prim
+    ELSE IF rset # {} THEN Min(rset)
+    ELSE 0
+
+(* Mirroring restarts from a (new) primary host to every hosted backup. *)
+RestartMirrors(mirror, host, prim) ==
+    [b \in Res |-> IF b # prim
+                     THEN IF host[b] # NoNode THEN "syncing" ELSE "none"
+                     ELSE mirror[b]]
+
+(* The first hosted backup (resource order) whose mirror is active, or 0. *)
+FailoverTarget(gs, host) ==
+    LET ok == {b \in Res : b # gs.prim /\ host[b] # NoNode /\ gs.mirror[b] = "active"}
+    IN  IF ok = {} THEN 0 ELSE Min(ok)
+
+ApplyAccess(gs, m) ==
+    LET j == m.node
+        r == Placement(gs, m.rset)
+    IN  IF gs.status[j] # "joining" THEN gs
+        ELSE IF r = 0 THEN [gs EXCEPT !.status[j] = "absent"]
+        ELSE
+          LET host   == IF gs.host[r] = NoNode THEN [gs.host EXCEPT ![r] = j] ELSE gs.host
+              mirror == IF host[r] = j
+                          THEN IF r = gs.prim
+                                 THEN RestartMirrors(gs.mirror, host, gs.prim)
+                                 ELSE [gs.mirror EXCEPT ![r] =
+                                         IF host[gs.prim] # NoNode THEN "syncing" ELSE "none"]
+                          ELSE gs.mirror
+          IN  [gs EXCEPT !.sub[r]    = Append(@, j),
+                         !.host      = host,
+                         !.mirror    = mirror,
+                         !.status[j] = "placed",
+                         !.acc[j]    = m.rset]
+
+ApplyFail(gs, f) ==
+    LET status == [gs.status EXCEPT ![f] = "absent"]
+        acc    == [gs.acc EXCEPT ![f] = {}]
+        r      == ResOf(gs, f)
+    IN  IF gs.status[f] = "absent" THEN gs
+        ELSE IF r = 0 THEN [gs EXCEPT !.status = status, !.acc = acc]
+        ELSE
+          LET sub   == [gs.sub EXCEPT ![r] = Remove(@, f)]
+              prim  == gs.prim
+              host  == IF gs.host[r] = f
+                         THEN [gs.host EXCEPT ![r] = IF sub[r] # <<>> THEN Head(sub[r]) ELSE NoNode]
+                         ELSE gs.host
+              target == FailoverTarget(gs, host)
+              \* <<prim, mirror>> after the host replacement
+              pm == IF gs.host[r] # f THEN <<prim, gs.mirror>>
+                    ELSE IF r # prim
+                      THEN <<prim, [gs.mirror EXCEPT ![r] =
+                                      IF host[r] # NoNode /\ host[prim] # NoNode
+                                        THEN "syncing" ELSE "none"]>>
+                    ELSE IF host[prim] # NoNode   \* switchover inside the primary subgroup
+                      THEN <<prim, RestartMirrors(gs.mirror, host, prim)>>
+                    ELSE IF target # 0            \* failover to a synchronised backup
+                      THEN <<target,
+                             RestartMirrors([gs.mirror EXCEPT ![prim] = "none", ![target] = "none"],
+                                            host, target)>>
+                    ELSE <<prim, gs.mirror>>
+          IN  [prim |-> pm[1], sub |-> sub, host |-> host, mirror |-> pm[2],
+               status |-> status, acc |-> acc, inc |-> gs.inc]
+
+(* The deterministic effect of delivering one ordered message on a group state. *)
+ApplyMessage(gs, m) ==
+    CASE m.kind = "JOIN" ->
+             IF gs.status[m.node] # "absent" THEN gs
+             ELSE [gs EXCEPT !.status[m.node] = "joining", !.inc[m.node] = m.inc]
+      [] m.kind = "ACCESS" -> ApplyAccess(gs, m)
+      [] m.kind = "JOIN_DONE" ->
+             IF gs.status[m.node] # "placed" THEN gs
+             ELSE [gs EXCEPT !.status[m.node] = "active"]
+      [] m.kind = "MIRROR_ACTIVE" ->
+             IF gs.host[m.res] = m.node /\ m.res # gs.prim /\ gs.mirror[m.res] = "syncing"
+               THEN [gs EXCEPT !.mirror[m.res] = "active"]
+               ELSE gs
+      [] m.kind = "FAIL" -> ApplyFail(gs, m.node)
+
+(* The group state after the first `upto` ordered messages still in st.log. *)
+Replay(st, upto) ==
+    LET F[i \in 0..upto] == IF i = 0 THEN st.durable ELSE ApplyMessage(F[i - 1], st.log[i])
+    IN  F[upto]
+
+(***************************************************************************)
+(* States as records, and the compact normalisation                        *)
+(***************************************************************************)
+S == [access |-> access, phase |-> phase, cursor |-> cursor, view |-> view,
+      log |-> log, chan |-> chan, cfg |-> cfg, resVer |-> resVer,
+      dataCurrent |-> dataCurrent, crashes |-> crashes, restarts |-> restarts,
+      cfgChanges |-> cfgChanges, durable |-> durable, inc |-> inc]
+
+(* Fold the log prefix that nobody can still need into `durable`.  A prefix *)
+(* is still needed while a live holder has not delivered it or a           *)
+(* GROUP_STATE in flight will set a joiner's cursor inside it.  Dropping   *)
+(* it renumbers cursors (of view holders) and GROUP_STATE `cur` fields.    *)
+Compact(st) ==
+    LET pairs   == Node \X Node
+        holderCurs == {st.cursor[n] : n \in {x \in Node : st.view[x] # NoView}}
+        gsCurs  == UNION {{st.chan[c][i].cur :
+                              i \in {k \in 1..Len(st.chan[c]) : st.chan[c][k].kind = "GROUP_STATE"}} :
+                          c \in pairs}
+        low     == Min({Len(st.log)} \cup holderCurs \cup gsCurs)
+        Shift(msg) == IF msg.kind = "GROUP_STATE" THEN [msg EXCEPT !.cur = @ - low] ELSE msg
+    IN  IF low = 0 THEN st
+        ELSE [st EXCEPT
+                !.log     = SubSeq(st.log, low + 1, Len(st.log)),
+                !.cursor  = [n \in Node |-> IF st.view[n] # NoView THEN st.cursor[n] - low
+                                                                   ELSE st.cursor[n]],
+                !.chan    = [c \in pairs |-> IF st.chan[c] = <<>> THEN st.chan[c]
+                                             ELSE [i \in 1..Len(st.chan[c]) |-> Shift(st.chan[c][i])]],
+                !.durable = Replay(st, low)]
+
+(* Assign every primed variable from the compacted successor record. *)
+Commit(st) ==
+    LET c == Compact(st)
+    IN  /\ access'      = c.access
+        /\ phase'       = c.phase
+        /\ cursor'      = c.cursor
+        /\ view'        = c.view
+        /\ log'         = c.log
+        /\ chan'        = c.chan
+        /\ cfg'         = c.cfg
+        /\ resVer'      = c.resVer
+        /\ dataCurrent' = c.dataCurrent
+        /\ crashes'     = c.crashes
+        /\ restarts'    = c.restarts
+        /\ cfgChanges'  = c.cfgChanges
+        /\ durable'     = c.durable
+        /\ inc'         = c.inc
+
+(***************************************************************************)
+(* Effects on a successor record e (Python `_Effects`)                     *)
+(***************************************************************************)
+(* A point-to-point send addresses incarnation dinc of dst; it is lost if  *)
+(* that incarnation has failed (dst is down, or has restarted since).       *)
+Send(e, src, dst, dinc, m) ==
+    IF e.phase[dst] = "down" \/ e.inc[dst] # dinc THEN e
+    ELSE [e EXCEPT !.chan[<<src, dst>>] = Append(@, m)]
+
+(* Send m from src to every element x of the sequence dsts except src, in  *)
+(* order, addressing incarnation incs[x].                                   *)
+SendAll(e, src, dsts, incs, m) ==
+    LET F[i \in 0..Len(dsts)] ==
+          IF i = 0 THEN e
+          ELSE IF dsts[i] = src THEN F[i - 1]
+          ELSE Send(F[i - 1], src, dsts[i], incs[dsts[i]], m)
+    IN  F[Len(dsts)]
+
+Pop(e, src, dst) == [e EXCEPT !.chan[<<src, dst>>] = Tail(@)]
+
+Multicast(e, m) == [e EXCEPT !.log = Append(@, m)]
+
+SetCfg(e, n, r, v) == [e EXCEPT !.cfg[n][r] = v]
+
+(* A joiner takes a group state, probes its access and multicasts ACCESS. *)
+AdoptState(e, n, gs, cur) ==
+    Multicast([e EXCEPT !.view[n] = gs, !.cursor[n] = cur, !.phase[n] = "waitPlace"],
+              AccessMsg(n, e.inc[n], e.access[n]))
+
+(* n has delivered its own ACCESS: rejected, new host, or waiting for CONFIG. *)
+OwnPlacement(e, n, gs2) ==
+    LET r == ResOf(gs2, n)
+    IN  IF gs2.status[n] = "absent"
+          THEN [e EXCEPT !.phase[n] = "rejected", !.view[n] = NoView, !.cursor[n] = 0]
+        ELSE IF gs2.host[r] = n
+          THEN \* a new host reads the configuration from the resource
+               [Multicast(SetCfg(e, n, r, e.resVer[r]), JoinDoneMsg(n, e.inc[n]))
+                  EXCEPT !.phase[n] = "member"]
+        ELSE [e EXCEPT !.phase[n] = "waitConfig"]
+
+(* What n does for resource r it hosts after delivering m (gs -> gs2); own *)
+(* says that m is from n's current incarnation.                             *)
+HostDuty(e, n, gs, gs2, m, own, r) ==
+    IF gs2.host[r] # n THEN e
+    ELSE IF gs.host[r] # n /\ ~(m.kind = "ACCESS" /\ own)
+      THEN \* takeover: read the configuration from the resource, push it to the subgroup
+           LET e1 == SetCfg(e, n, r, e.resVer[r])
+               e2 == IF e1.phase[n] = "waitConfig"
+                       THEN [Multicast(e1, JoinDoneMsg(n, e1.inc[n])) EXCEPT !.phase[n] = "member"]
+                       ELSE e1
+           IN  SendAll(e2, n, gs2.sub[r], gs2.inc, ConfigMsg(r, e2.cfg[n][r]))
+    ELSE IF /\ m.kind = "ACCESS"
+            /\ ~own
+            /\ ResOf(gs2, m.node) = r
+            /\ gs.status[m.node] = "joining"
+      THEN Send(e, n, m.node, m.inc, ConfigMsg(r, e.cfg[n][r]))
+    ELSE e
+
+HostDuties(e, n, gs, gs2, m, own) ==
+    LET F[i \in 0..NumRes] == IF i = 0 THEN e ELSE HostDuty(F[i - 1], n, gs, gs2, m, own, i)
+    IN  F[NumRes]
+
+(* The primary host starts mirroring to new backup hosts (all of them if it *)
+(* just became primary host); a failover makes the old primary copy stale.  *)
+PrimaryDuties(e, n, gs, gs2) ==
+    IF ~IsPrimaryHost(gs2, n) THEN e
+    ELSE
+      LET became == ~IsPrimaryHost(gs, n)
+          e0 == IF became /\ gs2.prim # gs.prim
+                  THEN [e EXCEPT !.dataCurrent[gs.prim] = FALSE]
+                  ELSE e
+          StartMirror(ee, b) == \* START_MIRROR to b's host, if b has one
+              IF gs2.host[b] # NoNode
+                THEN Send(ee, n, gs2.host[b], gs2.inc[gs2.host[b]], StartMirrorMsg(b))
+                ELSE ee
+          Duty(ee, b) ==
+              IF b = gs2.prim \/ gs2.host[b] = n THEN ee
+              ELSE IF became THEN StartMirror(ee, b)
+              ELSE IF gs2.host[b] # gs.host[b]
+                THEN StartMirror(IF gs.host[b] # NoNode  \* mirroring to b stopped
+                                   THEN [ee EXCEPT !.dataCurrent[b] = FALSE]
+                                   ELSE ee,
+                                 b)
+              ELSE ee
+          F[i \in 0..NumRes] == IF i = 0 THEN e0 ELSE Duty(F[i - 1], i)
+      IN  F[NumRes]
+
+(* The sponsor sends the group state to joiners: to every waiting joiner   *)
+(* when it has just become sponsor, else to the joiner whose JOIN this is. *)
+SponsorDuties(e, n, gs, gs2, m) ==
+    IF Sponsor(gs2) # n THEN e
+    ELSE
+      LET st == GroupStateMsg(gs2, e.cursor[n])
+          to == {j \in Node : /\ gs2.status[j] = "joining"
+                              /\ j # n
+                              /\ e.phase[j] # "down"        \* as Send(e, n, j, gs2.inc[j], st)
+                              /\ e.inc[j] = gs2.inc[j]}
+      IN  IF Sponsor(gs) # n
+            THEN [e EXCEPT !.chan = [c \in Node \X Node |->
+                                       IF c[1] = n /\ c[2] \in to THEN Append(e.chan[c], st)
+                                       ELSE e.chan[c]]]
+          ELSE IF m.kind = "JOIN" /\ gs2.status[m.node] = "joining"
+            THEN Send(e, n, m.node, m.inc, st)
+          ELSE e
+
+(***************************************************************************)
+(* Initial states: one per access relation (every wiring)                  *)
+(***************************************************************************)
+Init ==
+    /\ access \in [Node -> SUBSET Res]
+    /\ phase = [n \in Node |-> "out"]
+    /\ cursor = [n \in Node |-> 0]
+    /\ view = [n \in Node |-> NoView]
+    /\ log = <<>>
+    /\ chan = [c \in Node \X Node |-> <<>>]
+    /\ cfg = [n \in Node |-> [r \in Res |-> 0]]
+    /\ resVer = [r \in Res |-> 1]
+    /\ dataCurrent = [r \in Res |-> r = 1]
+    /\ crashes = 0
+    /\ restarts = 0
+    /\ cfgChanges = 0
+    /\ durable = InitialGroupState
+    /\ inc = [n \in Node |-> 0]
+
+(***************************************************************************)
+(* Actions                                                                 *)
+(***************************************************************************)
+(* Node n multicasts JOIN(n). *)
+Join(n) ==
+    /\ phase[n] = "out"
+    /\ Commit([Multicast(S, JoinMsg(n, inc[n])) EXCEPT !.phase[n] = "waitState"])
+
+(* n takes the head GROUP_STATE from src; a joiner adopts it, anyone else drops it. *)
+ReceiveGroupState(src, n) ==
+    LET q == chan[<<src, n>>]
+    IN  /\ q # <<>>
+        /\ Head(q).kind = "GROUP_STATE"
+        /\ LET e == Pop(S, src, n)
+           IN  Commit(IF phase[n] = "waitState" THEN AdoptState(e, n, Head(q).gs, Head(q).cur)
+                      ELSE e)
+
+(* A joiner with no live state holder left takes the group state from the durable stream. *)
+RecoverGroupState(n) ==
+    /\ phase[n] = "waitState"
+    /\ \A x \in Node \ {n} : phase[x] \notin HoldsView
+    /\ Commit(AdoptState(S, n, Replay(S, Len(log)), Len(log)))
+
+(* n delivers the next ordered message and acts on it. *)
+Deliver(n) ==
+    /\ phase[n] \in HoldsView
+    /\ cursor[n] < Len(log)
+    /\ LET gs  == view[n]
+           m   == log[cursor[n] + 1]
+           gs2 == ApplyMessage(gs, m)
+           e0  == [S EXCEPT !.view[n] = gs2, !.cursor[n] = cursor[n] + 1]
+           own == m.node = n /\ m.inc = inc[n]
+           e1  == IF m.kind = "ACCESS" /\ own THEN OwnPlacement(e0, n, gs2) ELSE e0
+       IN  Commit(IF e1.phase[n] = "rejected" THEN e1
+                  ELSE SponsorDuties(PrimaryDuties(HostDuties(e1, n, gs, gs2, m, own), n, gs, gs2),
+                                     n, gs, gs2, m))
+
+(* n takes the head CONFIG from src; it waits while n's own placement is undelivered. *)
+ReceiveConfig(src, n) ==
+    LET q == chan[<<src, n>>]
+    IN  /\ q # <<>>
+        /\ Head(q).kind = "CONFIG"
+        /\ phase[n] # "waitPlace"
+        /\ LET msg  == Head(q)
+               e    == Pop(S, src, n)
+               mine == view[n] # NoView /\ ResOf(view[n], n) = msg.res
+               e1   == SetCfg(e, n, msg.res, msg.ver)
+           IN  Commit(IF phase[n] \in {"waitConfig", "member"} /\ mine
+                        THEN IF phase[n] = "waitConfig"
+                               THEN [Multicast(e1, JoinDoneMsg(n, inc[n])) EXCEPT !.phase[n] = "member"]
+                               ELSE e1
+                        ELSE e)
+
+(* n takes the head START_MIRROR from src; a backup host synchronises and reports. *)
+ReceiveStartMirror(src, n) ==
+    LET q == chan[<<src, n>>]
+    IN  /\ q # <<>>
+        /\ Head(q).kind = "START_MIRROR"
+        /\ phase[n] # "waitPlace"
+        /\ LET r == Head(q).res
+               e == Pop(S, src, n)
+           IN  Commit(IF /\ phase[n] = "member"
+                         /\ view[n] # NoView
+                         /\ view[n].host[r] = n
+                         /\ r # view[n].prim
+                        THEN Multicast([e EXCEPT !.dataCurrent[r] = TRUE], MirrorActiveMsg(n, inc[n], r))
+                        ELSE e)
+
+(* Host n changes r's configuration and sends the new version to its subgroup. *)
+ChangeConfig(n, r) ==
+    /\ phase[n] = "member"
+    /\ view[n] # NoView
+    /\ view[n].host[r] = n
+    /\ cfgChanges < MaxConfigChanges
+    /\ LET v == resVer[r] + 1
+           e == [SetCfg(S, n, r, v) EXCEPT !.resVer[r] = v, !.cfgChanges = @ + 1]
+       IN  Commit(SendAll(e, n, view[n].sub[r], view[n].inc, ConfigMsg(r, v)))
+
+(* Group member n crashes; the cluster multicasts FAIL(n) and drops n's channels. *)
+Crash(n) ==
+    /\ phase[n] \in InGroup
+    /\ crashes < MaxFailures
+    /\ Commit(Multicast([S EXCEPT !.phase[n] = "down",
+                                  !.view[n] = NoView,
+                                  !.cursor[n] = 0,
+                                  !.cfg[n] = [r \in Res |-> 0],
+                                  !.chan = [c \in Node \X Node |->
+                                              IF c[1] = n \/ c[2] = n THEN <<>> ELSE chan[c]],
+                                  !.crashes = @ + 1],
+                        FailMsg(n, inc[n])))
+
+(* Failed node n restarts as a new incarnation, outside the group. *)
+Restart(n) ==
+    /\ phase[n] = "down"
+    /\ restarts < MaxRestarts
+    /\ Commit([S EXCEPT !.phase[n] = "out", !.restarts = @ + 1, !.inc[n] = @ + 1])
+
+Next ==
+    \/ \E n \in Node :
+          \/ Join(n)
+          \/ RecoverGroupState(n)
+          \/ Deliver(n)
+          \/ Crash(n)
+          \/ Restart(n)
+          \/ \E r \in Res : ChangeConfig(n, r)
+    \/ \E src, n \in Node :
+          \/ ReceiveGroupState(src, n)
+          \/ ReceiveConfig(src, n)
+          \/ ReceiveStartMirror(src, n)
+
+Spec == Init /\ [][Next]_vars /\ WF_vars(Next)
+
+Symmetry == Permutations(Node)
+
+(***************************************************************************)
+(* Invariants (model/invariants.py)                                        *)
+(***************************************************************************)
+Holders == {n \in Node : view[n] # NoView}
+
+GroupStateOK(gs) ==
+    /\ gs.prim \in Res
+    /\ DOMAIN gs.sub = Res
+    /\ \A r \in Res : IsSeqOf(gs.sub[r], Node)
+    /\ gs.host \in [Res -> Node \cup {NoNode}]
+    /\ gs.mirror \in [Res -> Mirrors]
+    /\ gs.status \in [Node -> Statuses]
+    /\ gs.acc \in [Node -> SUBSET Res]
+    /\ gs.inc \in [Node -> 0..MaxRestarts]
+
+MsgOK(m) == m \in [kind : MsgKinds, node : Node, inc : 0..MaxRestarts, res : Res \cup {0}, rset : SUBSET Res]
+
+P2POK(m) ==
+    /\ m.kind \in P2PKinds
+    /\ m.res \in Res \cup {0}
+    /\ m.ver \in 0..(1 + MaxConfigChanges)
+    /\ IF m.kind = "GROUP_STATE" THEN GroupStateOK(m.gs) ELSE m.gs = NoView
+    /\ m.cur \in 0..Len(log)
+
+TypeOK ==
+    /\ access \in [Node -> SUBSET Res]
+    /\ phase \in [Node -> Phases]
+    /\ cursor \in [Node -> 0..Len(log)]
+    /\ DOMAIN view = Node
+    /\ \A n \in Node : (view[n] # NoView) <=> (phase[n] \in HoldsView)
+    /\ \A n \in Holders : /\ GroupStateOK(view[n])
+                          /\ view[n].mirror[view[n].prim] = "none"
+    /\ \A i \in 1..Len(log) : MsgOK(log[i])
+    /\ DOMAIN chan = Node \X Node
+    /\ \A c \in Node \X Node : \A i \in 1..Len(chan[c]) : P2POK(chan[c][i])
+    /\ resVer \in [Res -> 1..(1 + MaxConfigChanges)]
+    /\ cfg \in [Node -> [Res -> 0..(1 + MaxConfigChanges)]]
+    /\ \A n \in Node, r \in Res : cfg[n][r] <= resVer[r] + MaxConfigChanges
+    /\ dataCurrent \in [Res -> BOOLEAN]
+    /\ crashes \in 0..MaxFailures
+    /\ restarts \in 0..MaxRestarts
+    /\ cfgChanges \in 0..MaxConfigChanges
+    /\ GroupStateOK(durable)
+    /\ inc \in [Node -> 0..MaxRestarts]
+
+(* Safety 1: every subgroup member reaches its subgroup's resource; one subgroup each. *)
+SubgroupAccess ==
+    \A n \in Holders :
+      LET gs == view[n]
+      IN  \A r \in Res : \A i \in 1..Len(gs.sub[r]) :
+            /\ r \in access[gs.sub[r][i]]
+            /\ \A r2 \in Res : \A i2 \in 1..Len(gs.sub[r2]) :
+                  <<r2, i2>> # <<r, i>> => gs.sub[r2][i2] # gs.sub[r][i]
+
+(* Safety 2 (per view): a host is a member of its subgroup, and hosts one resource. *)
+HostInSubgroup ==
+    \A n \in Holders :
+      LET gs == view[n]
+      IN  /\ \A r1, r2 \in Res : r1 # r2 /\ gs.host[r1] # NoNode => gs.host[r1] # gs.host[r2]
+          /\ \A r \in Res : gs.host[r] # NoNode =>
+                /\ InSeq(gs.host[r], gs.sub[r])
+                /\ gs.status[gs.host[r]] # "absent"
+
+(* Safety 2 (across views): no two live nodes both believe they host the same resource. *)
+UniqueHost ==
+    \A n1, n2 \in Holders : \A r \in Res :
+      (view[n1].host[r] = n1 /\ view[n2].host[r] = n2) => n1 = n2
+
+(* Safety 3: no two live nodes each believe they are the primary host, lagging views included. *)
+NoSplitBrain ==
+    \A n1, n2 \in Holders :
+      (IsPrimaryHost(view[n1], n1) /\ IsPrimaryHost(view[n2], n2)) => n1 = n2
+
+(* Safety 4: nodes that delivered the same prefix hold identical group state. *)
+ViewsAgree ==
+    \A n1, n2 \in Holders : cursor[n1] = cursor[n2] => view[n1] = view[n2]
+
+(* Safety 5: configuration in flight comes from a node that hosts that resource in its view. *)
+ConfigFromHost ==
+    \A c \in Node \X Node : \A i \in 1..Len(chan[c]) :
+      chan[c][i].kind = "CONFIG" =>
+        /\ view[c[1]] # NoView
+        /\ view[c[1]].host[chan[c][i].res] = c[1]
+
+(* Safety 5: nobody holds configuration of a resource it cannot reach. *)
+ConfigReachable ==
+    \A n \in Node, r \in Res : cfg[n][r] # 0 => r \in access[n]
+
+(* Safety 5: no member holds a newer version than its host (whose copy is the resource's). *)
+ConfigNotNewerThanHost ==
+    \A n \in Node, r \in Res : cfg[n][r] <= resVer[r]
+
+(* Safety 6: START_MIRROR in flight comes from the primary host, for a backup resource. *)
+MirrorFromPrimary ==
+    \A c \in Node \X Node : \A i \in 1..Len(chan[c]) :
+      chan[c][i].kind = "START_MIRROR" =>
+        /\ view[c[1]] # NoView
+        /\ IsPrimaryHost(view[c[1]], c[1])
+        /\ chan[c][i].res # view[c[1]].prim
+
+(* Safety 6: whoever acts as primary host does so on a copy holding the current data. *)
+NoDataLoss ==
+    \A n \in Holders : IsPrimaryHost(view[n], n) => dataCurrent[view[n].prim]
+
+(* Safety 7: a rejected joiner (its current incarnation) is in no subgroup of any view. *)
+RejectedNotPlaced ==
+    \A n \in Holders : \A r \in Res : \A i \in 1..Len(view[n].sub[r]) :
+      LET x == view[n].sub[r][i]
+      IN  ~(phase[x] = "rejected" /\ view[n].inc[x] = inc[x])
+
+(* Safety 7: an active member holds its resource's configuration. *)
+ActiveHasConfig ==
+    /\ \A n \in Node : phase[n] = "member" => cfg[n][ResOf(view[n], n)] # 0
+    /\ \A n \in Holders : \A x \in Holders :
+          view[n].status[x] = "active" /\ view[n].inc[x] = inc[x] =>
+            LET r == ResOf(view[n], x) IN r # 0 => cfg[x][r] # 0
+=============================================================================
