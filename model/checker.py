@@ -9,6 +9,7 @@ join settled, nothing in flight) or stuck, and a stuck one is a violation.
 
 from __future__ import annotations
 
+import gc
 import resource
 import time
 from collections import Counter, deque
@@ -130,7 +131,18 @@ class _Visited:
 
 
 def check(p: Params, options: Options | None = None) -> Result:
-    opts = options or Options()
+    # States are acyclic tuples: reference counting frees them, and the cyclic
+    # collector would only re-traverse millions of live states, again and again.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _check(p, options or Options())
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _check(p: Params, opts: Options) -> Result:
     start = time.monotonic()
     visited = _Visited(opts.fingerprints, opts.symmetry)
     queue: deque[tuple[State, int, int]] = deque()

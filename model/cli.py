@@ -8,6 +8,7 @@ Exit codes follow the conventions users of model checkers rely on:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from typing import Any, NoReturn
@@ -109,12 +110,11 @@ def run_check(args: argparse.Namespace) -> int:
             max_failures=args.max_failures,
             max_restarts=args.max_restarts,
             max_config_changes=args.max_config_changes,
-            mutant=None,
         )
     except ConfigError as exc:
         print(f"pbjoin: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    params = configs.replace(cfg.params, mutant=args.mutant)
+    params = dataclasses.replace(cfg.params, mutant=args.mutant)
     options = Options(
         symmetry=cfg.symmetry and not args.no_symmetry,
         fingerprints=args.fingerprints,

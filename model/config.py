@@ -32,12 +32,7 @@ _KEYWORDS = {
     "CONSTRAINT",
     "CONSTRAINTS",
 }
-_NUMERIC = {
-    "NumRes": "resources",
-    "MaxFailures": "max_failures",
-    "MaxRestarts": "max_restarts",
-    "MaxConfigChanges": "max_config_changes",
-}
+_NUMERIC = ("NumRes", "MaxFailures", "MaxRestarts", "MaxConfigChanges")
 _MODEL_VALUES = {"NoNode", "NoView"}
 
 
@@ -116,18 +111,24 @@ def _params(constants: dict[str, str], name: str) -> Params:
     members = [m.strip() for m in node_set[1:-1].split(",") if m.strip()]
     if len(set(members)) != len(members) or not all(re.fullmatch(r"[A-Za-z_]\w*", m) for m in members):
         raise ConfigError(f"{name}: Node must list distinct model values, got {node_set!r}")
-    values: dict[str, int] = {"nodes": len(members)}
-    for const, field in _NUMERIC.items():
+    values: dict[str, int] = {}
+    for const in _NUMERIC:
         if const not in constants:
             raise ConfigError(f"{name}: missing constant {const}")
         if not re.fullmatch(r"\d+", constants[const]):
             raise ConfigError(f"{name}: {const} must be a natural number, got {constants[const]!r}")
-        values[field] = int(constants[const])
+        values[const] = int(constants[const])
     unknown = set(constants) - {"Node", *_NUMERIC, *_MODEL_VALUES}
     if unknown:
         raise ConfigError(f"{name}: unknown constant {sorted(unknown)[0]!r}")
     try:
-        return Params(**values)
+        return Params(
+            nodes=len(members),
+            resources=values["NumRes"],
+            max_failures=values["MaxFailures"],
+            max_restarts=values["MaxRestarts"],
+            max_config_changes=values["MaxConfigChanges"],
+        )
     except ValueError as exc:
         raise ConfigError(f"{name}: {exc}") from None
 
@@ -140,12 +141,25 @@ def _invariants(names: list[str], name: str) -> tuple[str, ...]:
     return tuple(names) if names else tuple(known)
 
 
-def with_overrides(cfg: ModelConfig, **overrides: int | None) -> ModelConfig:
+def with_overrides(
+    cfg: ModelConfig,
+    nodes: int | None = None,
+    resources: int | None = None,
+    max_failures: int | None = None,
+    max_restarts: int | None = None,
+    max_config_changes: int | None = None,
+) -> ModelConfig:
     """The configuration with some constants replaced (None leaves one as it is)."""
-    changes = {k: v for k, v in overrides.items() if v is not None}
-    if not changes:
-        return cfg
+    p = cfg.params
     try:
-        return replace(cfg, params=replace(cfg.params, **changes))
+        params = Params(
+            nodes=p.nodes if nodes is None else nodes,
+            resources=p.resources if resources is None else resources,
+            max_failures=p.max_failures if max_failures is None else max_failures,
+            max_restarts=p.max_restarts if max_restarts is None else max_restarts,
+            max_config_changes=p.max_config_changes if max_config_changes is None else max_config_changes,
+            mutant=p.mutant,
+        )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    return replace(cfg, params=params)

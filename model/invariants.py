@@ -98,9 +98,8 @@ def UniqueHost(s: State, p: Params) -> bool:
     believers: dict[int, int] = {}
     for n, gs in holders(s):
         for r, h in enumerate(gs.host):
-            if h == n:
-                if believers.setdefault(r, n) != n:
-                    return False
+            if h == n and believers.setdefault(r, n) != n:
+                return False
     return True
 
 
@@ -113,10 +112,7 @@ def NoSplitBrain(s: State, p: Params) -> bool:
 def ViewsAgree(s: State, p: Params) -> bool:
     """Safety 4: nodes that delivered the same prefix hold identical group state."""
     by_cursor: dict[int, GroupState] = {}
-    for n, gs in holders(s):
-        if by_cursor.setdefault(s.cursor[n], gs) != gs:
-            return False
-    return True
+    return all(by_cursor.setdefault(s.cursor[n], gs) == gs for n, gs in holders(s))
 
 
 def ConfigFromHost(s: State, p: Params) -> bool:

@@ -14,7 +14,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypeVar
+
+T = TypeVar("T")
 
 NO_NODE = -1
 
@@ -232,8 +234,8 @@ def placement(gs: GroupState, rset: int, p: Params) -> int:
     return -1
 
 
-def _set(t: tuple, i: int, v: object) -> tuple:
-    return t[:i] + (v,) + t[i + 1 :]
+def _set(t: tuple[T, ...], i: int, v: T) -> tuple[T, ...]:
+    return (*t[:i], v, *t[i + 1 :])
 
 
 def restart_mirrors(gs: GroupState, mirror: list[int], host: tuple[int, ...], prim: int) -> None:
@@ -395,12 +397,12 @@ class _Effects:
         self.chan[i] = self.chan[i][1:]
 
     def multicast(self, m: Msg) -> None:
-        self.log = self.log + (m,)
+        self.log = (*self.log, m)
 
     def set_cfg(self, n: int, r: int, v: int) -> None:
         self.cfg[n] = _set(self.cfg[n], r, v)
 
-    def build(self, **changes: object) -> State:
+    def build(self, **changes: Any) -> State:
         return compact(
             self.s._replace(
                 phase=tuple(self.phase),
@@ -622,7 +624,12 @@ def ReceiveStartMirror(s: State, p: Params, src: int, n: int) -> State | None:
 def ChangeConfig(s: State, p: Params, n: int, r: int) -> State | None:
     """Host n changes r's configuration and sends the new version to its subgroup."""
     gs = s.view[n]
-    if s.phase[n] != MEMBER or not isinstance(gs, GroupState) or gs.host[r] != n or s.cfgChanges >= p.max_config_changes:
+    if (
+        s.phase[n] != MEMBER
+        or not isinstance(gs, GroupState)
+        or gs.host[r] != n
+        or s.cfgChanges >= p.max_config_changes
+    ):
         return None
     v = s.resVer[r] + 1
     e = _Effects(s, p)
@@ -677,10 +684,10 @@ def successors(s: State, p: Params) -> Iterator[Step]:
         if not q:
             continue
         src, n = divmod(i, p.nodes)
-        fn = _P2P_ACTIONS[q[0].kind]
-        t = fn(s, p, src, n)
+        receive = _P2P_ACTIONS[q[0].kind]
+        t = receive(s, p, src, n)
         if t is not None:
-            yield Step(fn.__name__, (("src", src), ("n", n)), t)
+            yield Step(receive.__name__, (("src", src), ("n", n)), t)
 
 
 _NODE_ACTIONS = (

@@ -53,11 +53,13 @@ def permute(s: State, pi: tuple[int, ...]) -> State:
     def p2p(m: P2P) -> P2P:
         return m._replace(gs=view(m.gs)) if isinstance(m.gs, GroupState) else m
 
-    chan = [()] * (n * n)
+    chan: list[tuple[P2P, ...]] = [()] * (n * n)
     for i, q in enumerate(s.chan):
         if q:
             src, dst = divmod(i, n)
             chan[pi[src] * n + pi[dst]] = tuple(p2p(m) for m in q)
+    durable = view(s.durable)
+    assert isinstance(durable, GroupState)
     return State(
         access=tuple(s.access[o] for o in inv),
         phase=tuple(s.phase[o] for o in inv),
@@ -71,7 +73,7 @@ def permute(s: State, pi: tuple[int, ...]) -> State:
         crashes=s.crashes,
         restarts=s.restarts,
         cfgChanges=s.cfgChanges,
-        durable=view(s.durable),
+        durable=durable,
         inc=tuple(s.inc[o] for o in inv),
     )
 

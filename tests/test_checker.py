@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
-from model.checker import DEADLOCK, Options, Verdict, check, first_violation, reachable, selected_invariants
+from model.checker import DEADLOCK, Options, Progress, Verdict, check, first_violation, reachable, selected_invariants
 from model.protocol import Mutant, Params, initial_states, is_intended_end, successors
 from model.symmetry import canonical, orbit
 
@@ -32,7 +34,9 @@ def test_every_reachable_terminal_state_is_an_intended_end() -> None:
     [
         SMALL,
         Params(nodes=3, resources=1, max_failures=1, max_restarts=0, max_config_changes=0),
-        Params(nodes=2, resources=2, max_failures=1, max_restarts=1, max_config_changes=1, mutant=Mutant.NO_STATE_RESEND),
+        Params(
+            nodes=2, resources=2, max_failures=1, max_restarts=1, max_config_changes=1, mutant=Mutant.NO_STATE_RESEND
+        ),
     ],
 )
 def test_symmetry_counts_orbits_exactly(params: Params) -> None:
@@ -88,13 +92,19 @@ def test_depth_bound_beyond_the_diameter_is_complete() -> None:
 
 
 def test_counterexample_is_a_real_shortest_behaviour() -> None:
-    params = Params(nodes=2, resources=2, max_failures=1, max_restarts=0, max_config_changes=0,
-                    mutant=Mutant.PROMOTE_UNSYNCED_MIRROR)
+    params = Params(
+        nodes=2,
+        resources=2,
+        max_failures=1,
+        max_restarts=0,
+        max_config_changes=0,
+        mutant=Mutant.PROMOTE_UNSYNCED_MIRROR,
+    )
     result = check(params)
     assert result.verdict is Verdict.VIOLATED and result.violated == "NoDataLoss"
     trace = result.trace
     assert trace[0].action == "Init" and trace[0].state in set(initial_states(params))
-    for before, step in zip(trace, trace[1:], strict=False):
+    for before, step in itertools.pairwise(trace):
         assert step in list(successors(before.state, params))
     invariants = selected_invariants(None)
     assert all(first_violation(step.state, params, invariants) is None for step in trace[:-1])
@@ -104,8 +114,9 @@ def test_counterexample_is_a_real_shortest_behaviour() -> None:
 
 
 def test_stuck_state_is_reported_as_deadlock() -> None:
-    params = Params(nodes=2, resources=2, max_failures=1, max_restarts=1, max_config_changes=1,
-                    mutant=Mutant.NO_STATE_RESEND)
+    params = Params(
+        nodes=2, resources=2, max_failures=1, max_restarts=1, max_config_changes=1, mutant=Mutant.NO_STATE_RESEND
+    )
     result = check(params)
     assert result.violated == DEADLOCK
     last = result.trace[-1].state
@@ -113,15 +124,21 @@ def test_stuck_state_is_reported_as_deadlock() -> None:
 
 
 def test_progress_is_reported_on_long_runs() -> None:
-    seen = []
+    seen: list[Progress] = []
     check(SMALL, Options(progress=seen.append, progress_every=0.0))
     assert seen and all(p.distinct > 0 and p.rate >= 0 for p in seen)
     assert [p.generated for p in seen] == sorted(p.generated for p in seen)
 
 
 def test_selected_invariants_limit_what_is_checked() -> None:
-    params = Params(nodes=2, resources=2, max_failures=0, max_restarts=0, max_config_changes=0,
-                    mutant=Mutant.PLACEMENT_IGNORES_ACCESS)
+    params = Params(
+        nodes=2,
+        resources=2,
+        max_failures=0,
+        max_restarts=0,
+        max_config_changes=0,
+        mutant=Mutant.PLACEMENT_IGNORES_ACCESS,
+    )
     assert check(params).violated == "SubgroupAccess"
     others = tuple(name for name in ("TypeOK", "NoSplitBrain"))
     assert check(params, Options(invariants=others)).verdict is Verdict.HOLDS

@@ -47,7 +47,7 @@ def test_json_report_has_full_states(capsys: pytest.CaptureFixture[str]) -> None
     report = json.loads(capsys.readouterr().out)
     assert report["verdict"] == "violated" and report["violated"] == "SubgroupAccess"
     assert report["exit_code"] == 1
-    assert [s["action"] for s in report["trace"]][0] == "Init"
+    assert next(s["action"] for s in report["trace"]) == "Init"
     last = report["trace"][-1]
     assert set(last["state"]) >= {"access", "phase", "view", "log", "chan", "cfg", "durable", "inc"}
     assert report["distinct_states"] > 0 and report["peak_memory_mb"] > 0

@@ -56,12 +56,18 @@ def test_parse_reads_constants_invariants_and_symmetry() -> None:
         ("CONSTANTS Node = 3", "Node must be a set of model values"),
         ("CONSTANTS Node = {a, a}", "Node must list distinct model values"),
         ("CONSTANTS Node = {a} NumRes = 1 MaxFailures = 0 MaxRestarts = 0", "missing constant MaxConfigChanges"),
-        ("CONSTANTS Node = {a} NumRes = 1 MaxFailures = 0 MaxRestarts = 0 MaxConfigChanges = 0 Foo = 1",
-         "unknown constant 'Foo'"),
-        ("CONSTANTS Node = {a} NumRes = 0 MaxFailures = 0 MaxRestarts = 0 MaxConfigChanges = 0",
-         "resources must be between 1 and 6"),
-        ("CONSTANTS Node = {a} NumRes = 1 MaxFailures = 0 MaxRestarts = 0 MaxConfigChanges = 0 "
-         "INVARIANT Nonsense", "unknown invariant 'Nonsense'"),
+        (
+            "CONSTANTS Node = {a} NumRes = 1 MaxFailures = 0 MaxRestarts = 0 MaxConfigChanges = 0 Foo = 1",
+            "unknown constant 'Foo'",
+        ),
+        (
+            "CONSTANTS Node = {a} NumRes = 0 MaxFailures = 0 MaxRestarts = 0 MaxConfigChanges = 0",
+            "resources must be between 1 and 6",
+        ),
+        (
+            "CONSTANTS Node = {a} NumRes = 1 MaxFailures = 0 MaxRestarts = 0 MaxConfigChanges = 0 INVARIANT Nonsense",
+            "unknown invariant 'Nonsense'",
+        ),
         ("Node = {a}", "unexpected 'Node' outside any section"),
         ("CONSTANTS Node {a}", "expected '=' after constant 'Node'"),
         ("CONSTANTS Node =", "incomplete constant definition"),
