@@ -75,6 +75,14 @@ def _flatten_view(prefix: str, gs: View, out: dict[str, str]) -> None:
         out[f"{prefix}.inc[{node_name(n)}]"] = str(gs.inc[n])
 
 
+def view_fields(gs: View) -> dict[str, str]:
+    """The fields of one group state as `field -> value` text; empty for no view."""
+    out: dict[str, str] = {}
+    if isinstance(gs, GroupState):
+        _flatten_view("", gs, out)
+    return {key[1:]: value for key, value in out.items()}
+
+
 def flatten(s: State) -> dict[str, str]:
     """Every leaf of the state as `path -> value` text, in a stable order."""
     out: dict[str, str] = {}
@@ -159,6 +167,8 @@ def _msg_json(m: Msg) -> dict[str, Any]:
     out: dict[str, Any] = {"kind": MSG_NAMES[m.kind], "node": node_name(m.node), "inc": m.inc}
     if m.kind == ACCESS:
         out["rset"] = [res_name(r) for r in bits(m.rset)]
+        if m.res >= 0:  # the host claim of mutant host-chosen-by-lagging-view (replay needs it)
+            out["claim"] = m.res
     if m.kind == MIRROR_ACTIVE:
         out["res"] = res_name(m.res)
     return out
