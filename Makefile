@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: check test bench lint java clean
+.PHONY: check test bench lint java chromium clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,12 +18,19 @@ java:
 	  echo "installing a Java runtime for TLC (apt-get)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless >/dev/null; }
 
+# The HTML trace view is tested in a real headless browser: Debian's Chromium (the
+# tests never let a tool download a browser of its own).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Chromium for the HTML trace view test (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
 ## check: model-check the default configuration (exit 0 holds, 1 violated, 2 bad input, 3 incomplete)
 check: $(STAMP)
 	$(BIN)/pbjoin check --config default
 
 ## test: the whole test suite, TLC agreement included
-test: $(STAMP) java
+test: $(STAMP) java chromium
 	$(BIN)/python -m pytest -q
 
 ## bench: states/s, distinct states and peak memory on the reference configuration

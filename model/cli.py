@@ -11,13 +11,16 @@ import argparse
 import dataclasses
 import json
 import sys
+from collections.abc import Callable
 from typing import Any, NoReturn
 
+from model import cli_trace
 from model import config as configs
 from model.checker import DEADLOCK, Options, Progress, Result, Verdict, check
 from model.config import ConfigError, ModelConfig
 from model.protocol import MUTANT_DESCRIPTIONS, Mutant
 from model.trace import format_trace, trace_to_json
+from model.traces import Trace, write_itf
 
 EXIT_BAD_INPUT = 2
 
@@ -86,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--json", action="store_true", help="print a JSON report on stdout instead of text")
     chk.add_argument("--full", action="store_true", help="show whole states in the trace, not only changes")
     chk.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    chk.add_argument("--itf", metavar="PATH", help="save the counterexample (if any) as an ITF trace")
+    cli_trace.register(commands, natural=_natural, mutant=_mutant)
     return parser
 
 
@@ -93,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "check":
         return run_check(args)
-    raise AssertionError(args.command)
+    handler: Callable[[argparse.Namespace], int] = args.handler  # set by cli_trace.register
+    return handler(args)
 
 
 def run_check(args: argparse.Namespace) -> int:
@@ -124,6 +130,14 @@ def run_check(args: argparse.Namespace) -> int:
         invariants=cfg.invariants,
     )
     result = check(params, options)
+    if args.itf and result.trace:
+        try:
+            write_itf(Trace(params, tuple(result.trace), result.violated, "pbjoin check"), args.itf)
+        except OSError as exc:
+            print(f"pbjoin: error: cannot write {args.itf}: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+    elif args.itf:
+        print(f"pbjoin: no counterexample, {args.itf} not written", file=sys.stderr)
     if args.json:
         print(json.dumps(report_json(cfg, result), indent=2))
     else:
