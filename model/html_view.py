@@ -20,7 +20,7 @@ from typing import Any
 from model.invariants import INVARIANTS
 from model.protocol import DOWN, OUT, PHASE_NAMES, GroupState, State, Step, node_name
 from model.trace import diff, flatten, msg_str, p2p_str
-from model.trace_text import constants_line, delivered_note, is_view_line, view_table
+from model.trace_text import constants_line, delivered_note, is_view_line, step_label, view_table
 from model.traces import Trace
 
 LANE_GAP = 170
@@ -143,7 +143,7 @@ def _svg(trace: Trace, ch: Chart, violations: list[list[str]]) -> str:
         )
     parts.append(f'<rect id="cursor" x="0" y="{TOP}" width="{width}" height="{ROW_H}" class="cursor"/>')
     for i, step in enumerate(trace.steps):
-        label = "Initial state" if i == 0 else step.label()
+        label = "Initial state" if i == 0 else step_label(step)
         parts.append(_text(8, _y(i) + 4, f"{i}. {label}", "steplabel"))
     for lane in range(n):
         parts.append(_text(_x(lane), TOP - 18, node_name(lane), "lanename", "middle"))
@@ -194,7 +194,7 @@ def _step_data(trace: Trace, violations: list[list[str]]) -> list[dict[str, Any]
         assert table is not None  # full tables are always built
         out.append(
             {
-                "label": "Initial state" if before is None else step.label(),
+                "label": "Initial state" if before is None else step_label(step),
                 "note": delivered_note(before, step).strip(" -") if before is not None else "",
                 "changes": changes,
                 "headers": list(table.headers),

@@ -75,6 +75,11 @@ def is_view_line(line: str) -> bool:
     return line.startswith(("view[", "durable"))
 
 
+def step_label(step: Step) -> str:
+    """`Deliver(n=n1)`; a step whose source named no parameters that fit shows `Deliver(?)`."""
+    return step.label() if step.params else f"{step.action}(?)"
+
+
 def delivered_note(before: State, step: Step) -> str:
     """Which ordered message a Deliver step delivers, if the step is possible at all."""
     n = dict(step.params).get("n", -1)
@@ -98,7 +103,7 @@ def format_text(trace: Trace, full: bool = False) -> str:
     for i, step in enumerate(trace.steps):
         flat = flatten(step.state)
         before = trace.steps[i - 1].state if i else None
-        head = "Initial state" if before is None else step.label()
+        head = "Initial state" if before is None else step_label(step)
         note = delivered_note(before, step) if before is not None else ""
         out.append(f"{i:>3}. {head}{note}")
         lines = [f"{k} = {v}" for k, v in flat.items()] if full or before is None else diff(previous, flat)

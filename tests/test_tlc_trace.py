@@ -13,6 +13,7 @@ from model.replay import EXIT_HOLDS, replay
 from model.spec_state import TraceError
 from model.tlc import JAR_ENV, SPEC_DIR, TlcNotFoundError, find_jar, find_java
 from model.tlc_trace import parse_states, tlc_command, trace_from_tlc
+from model.trace_text import format_text
 from model.traces import from_itf
 
 ONE = Params(nodes=1, resources=1, max_failures=0, max_restarts=0, max_config_changes=0)
@@ -164,6 +165,7 @@ def test_a_step_tlc_names_but_the_model_cannot_take_keeps_no_parameters() -> Non
     )
     trace = trace_from_tlc(tampered, ONE)
     assert trace.steps[-1].action == "Deliver" and trace.steps[-1].params == ()
+    assert "  3. Deliver(?)\n" in format_text(trace)
     result = replay(trace)
     assert result.divergence is not None and result.divergence.step == 3
     assert "phase[n1]: model member, trace rejected" in result.divergence.details
