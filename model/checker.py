@@ -73,7 +73,8 @@ class Result:
     violated: str | None = None  # invariant name, or DEADLOCK
     trace: list[Step] = field(default_factory=list)  # starts with an "Init" step
     cut_by: str | None = None  # the bound that made the search incomplete
-    action_counts: Counter[str] = field(default_factory=Counter)
+    action_counts: Counter[str] = field(default_factory=Counter)  # transitions taken, per action
+    enabled_counts: Counter[str] = field(default_factory=Counter)  # expanded states enabling it
 
     @property
     def states_per_second(self) -> float:
@@ -152,6 +153,7 @@ def _check(p: Params, opts: Options) -> Result:
     max_depth_seen = 0
     cut_by: str | None = None
     counts: Counter[str] = Counter()
+    enabled_counts: Counter[str] = Counter()
     next_report = start + opts.progress_every
     invariants = selected_invariants(opts.invariants)
 
@@ -173,6 +175,7 @@ def _check(p: Params, opts: Options) -> Result:
             trace=trace,
             cut_by=cut_by,
             action_counts=counts,
+            enabled_counts=enabled_counts,
         )
 
     for s in initial_states(p):
@@ -193,9 +196,9 @@ def _check(p: Params, opts: Options) -> Result:
             if any(True for _ in successors(s, p)):
                 cut_by = f"max depth {opts.max_depth}"
             continue
-        any_successor = False
+        enabled: set[str] = set()
         for step in successors(s, p):
-            any_successor = True
+            enabled.add(step.action)
             generated += 1
             counts[step.action] += 1
             j = visited.add(visited.key(step.state), i)
@@ -206,7 +209,8 @@ def _check(p: Params, opts: Options) -> Result:
                 max_depth_seen = max(max_depth_seen, depth + 1)
                 return finish(Verdict.VIOLATED, bad, j)
             queue.append((step.state, j, depth + 1))
-        if not any_successor:
+        enabled_counts.update(enabled)
+        if not enabled:
             if is_intended_end(s):
                 intended_ends += 1
             else:

@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import json
 import sys
+from collections import Counter
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -18,7 +19,9 @@ from model import cli_trace
 from model import config as configs
 from model.checker import DEADLOCK, Options, Progress, Result, Verdict, check
 from model.config import ConfigError, ModelConfig
-from model.protocol import MUTANT_DESCRIPTIONS, Mutant
+from model.liveness import LivenessResult, PropertyResult, check_liveness
+from model.protocol import ACTION_NAMES, MUTANT_DESCRIPTIONS, Mutant, Params
+from model.simulate import simulate
 from model.trace import format_trace, trace_to_json
 from model.traces import Trace, write_itf
 
@@ -86,10 +89,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     chk.add_argument("--max-states", type=_natural, help="stop after this many distinct states (incomplete)")
     chk.add_argument("--max-depth", type=_natural, help="do not explore past this depth (incomplete)")
+    chk.add_argument(
+        "--liveness",
+        action="store_true",
+        help="also check the liveness properties under weak fairness, on the full state graph "
+        "(symmetry is not used for this part: it is unsound with per-node fairness)",
+    )
     chk.add_argument("--json", action="store_true", help="print a JSON report on stdout instead of text")
     chk.add_argument("--full", action="store_true", help="show whole states in the trace, not only changes")
     chk.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     chk.add_argument("--itf", metavar="PATH", help="save the counterexample (if any) as an ITF trace")
+    sim = commands.add_parser(
+        "simulate",
+        help="random walks for configurations too large to exhaust",
+        description=(
+            "Random walks from random initial states, checking every invariant and deadlock freedom at "
+            "each state. Reproducible by seed. Exit 1: violation (trace printed); 3: none found (a "
+            "simulation is never a proof); 2: bad input."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    sim.add_argument("--config", default="default", metavar="small|default|reference|PATH")
+    sim.add_argument("--nodes", type=_natural, help="override the number of nodes")
+    sim.add_argument("--resources", type=_natural, help="override the number of resources")
+    sim.add_argument("--mutant", type=_mutant, default=Mutant.NONE, help="simulate a buggy variant")
+    sim.add_argument("--depth", type=_natural, default=100, help="maximum steps per run")
+    sim.add_argument("--runs", type=_natural, default=1000, help="number of runs")
+    sim.add_argument("--seed", type=_natural, default=0, help="random seed (runs are reproducible)")
+    sim.add_argument("--json", action="store_true", help="print a JSON report")
+    sim.set_defaults(handler=run_simulate)
     cli_trace.register(commands, natural=_natural, mutant=_mutant)
     return parser
 
@@ -138,11 +166,126 @@ def run_check(args: argparse.Namespace) -> int:
             return EXIT_BAD_INPUT
     elif args.itf:
         print(f"pbjoin: no counterexample, {args.itf} not written", file=sys.stderr)
+    live = check_liveness(params) if args.liveness and result.verdict is Verdict.HOLDS else None
     if args.json:
-        print(json.dumps(report_json(cfg, result), indent=2))
+        report = report_json(cfg, result)
+        if live is not None:
+            report["liveness"] = liveness_json(live)
+        print(json.dumps(report, indent=2))
     else:
         print(report_text(cfg, result, full=args.full))
+        if args.liveness and live is None:
+            print("\nliveness: not checked, the safety check did not hold")
+        elif live is not None:
+            print(liveness_text(live, full=args.full))
+    if live is not None and not live.holds:
+        return Verdict.VIOLATED.exit_code
     return result.verdict.exit_code
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    try:
+        cfg = configs.with_overrides(configs.load(args.config), nodes=args.nodes, resources=args.resources)
+    except ConfigError as exc:
+        print(f"pbjoin: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    params = dataclasses.replace(cfg.params, mutant=args.mutant)
+    sim = simulate(params, runs=args.runs, depth=args.depth, seed=args.seed, invariants=cfg.invariants)
+    verdict = Verdict.VIOLATED if sim.violated else Verdict.INCOMPLETE
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "verdict": verdict.value,
+                    "exit_code": verdict.exit_code,
+                    "violated": sim.violated,
+                    "run": sim.run,
+                    "runs": sim.runs,
+                    "depth": sim.depth,
+                    "seed": sim.seed,
+                    "steps": sim.steps,
+                    "distinct_states": sim.distinct,
+                    "seconds": round(sim.seconds, 3),
+                    "coverage": {a: {"enabled": sim.enabled[a], "taken": sim.taken[a]} for a in ACTION_NAMES},
+                    "never_taken": sim.never_taken,
+                    "trace": trace_to_json(sim.trace) if sim.violated else [],
+                },
+                indent=2,
+            )
+        )
+        return verdict.exit_code
+    print(f"pbjoin simulate: {_constants(params)}, mutant {params.mutant.value}")
+    print(
+        f"  {sim.runs:,} runs of at most {sim.depth} steps, seed {sim.seed}: {sim.steps:,} steps, "
+        f"{sim.distinct:,} distinct states, {sim.seconds:.1f} s"
+    )
+    print(coverage_text(sim.enabled, sim.taken))
+    if sim.violated:
+        what = "a stuck state (deadlock)" if sim.violated == DEADLOCK else f"invariant {sim.violated}"
+        print(f"  verdict: VIOLATED: {what} in run {sim.run} (--seed {sim.seed}), {len(sim.trace) - 1} steps")
+        print(f"\nCounterexample ({sim.violated}), not necessarily shortest:\n{format_trace(sim.trace)}")
+    else:
+        print("  verdict: INCOMPLETE: no violation found; a simulation is not a proof")
+    return verdict.exit_code
+
+
+def coverage_text(enabled: Counter[str], taken: Counter[str]) -> str:
+    """Per action: in how many states it was enabled and how often taken; unused ones flagged."""
+    lines = ["  coverage       action               enabled      taken"]
+    for a in ACTION_NAMES:
+        flag = "   <- never taken: the check says nothing about it" if not taken[a] else ""
+        lines.append(f"                 {a:<19}{enabled[a]:>10,}{taken[a]:>11,}{flag}")
+    return "\n".join(lines)
+
+
+def liveness_text(live: LivenessResult, full: bool = False) -> str:
+    lines = [
+        "",
+        f"liveness (weak fairness per action instance; symmetry off; {live.distinct:,} states, {live.seconds:.1f} s)",
+    ]
+    width = max(len(_property_label(r)) for r in live.results)
+    lines += [f"  {_property_label(r):<{width}}  {_property_verdict(r)}" for r in live.results]
+    for r in live.results:
+        if r.lasso is None:
+            continue
+        lines.append(f"\nCounterexample ({_property_label(r)}), a lasso:")
+        lines.append(format_trace(r.lasso.prefix, full=full))
+        if r.lasso.cycle:
+            loop = len(r.lasso.prefix) - 1
+            lines.append(f"  -- the cycle starts at step {loop} and returns to it:")
+            lines.append(format_trace([r.lasso.prefix[-1], *r.lasso.cycle], full=full, first=loop))
+        else:
+            lines.append("  -- from here the behaviour stutters forever: no action is enabled")
+    return "\n".join(lines)
+
+
+def _property_label(r: PropertyResult) -> str:
+    return f"{r.name}[{r.instance}]" if r.instance else r.name
+
+
+def _property_verdict(r: PropertyResult) -> str:
+    if r.lasso is None:
+        return "holds"
+    end = f"a {len(r.lasso.cycle)}-step cycle" if r.lasso.cycle else "stuttering"
+    return f"VIOLATED: {len(r.lasso.prefix) - 1}-step prefix, then {end}"
+
+
+def liveness_json(live: LivenessResult) -> dict[str, Any]:
+    return {
+        "distinct_states": live.distinct,
+        "seconds": round(live.seconds, 3),
+        "holds": live.holds,
+        "properties": [
+            {
+                "name": r.name,
+                "instance": r.instance,
+                "holds": r.holds,
+                "prefix": trace_to_json(r.lasso.prefix) if r.lasso else [],
+                "cycle": trace_to_json(r.lasso.cycle) if r.lasso else [],
+            }
+            for r in live.results
+        ],
+    }
 
 
 def _print_progress(p: Progress) -> None:
@@ -154,8 +297,7 @@ def _print_progress(p: Progress) -> None:
     )
 
 
-def _constants(cfg: ModelConfig, result: Result) -> str:
-    p = result.params
+def _constants(p: Params) -> str:
     return (
         f"Node = {p.nodes} nodes, NumRes = {p.resources}, MaxFailures = {p.max_failures}, "
         f"MaxRestarts = {p.max_restarts}, MaxConfigChanges = {p.max_config_changes}"
@@ -175,7 +317,7 @@ def report_text(cfg: ModelConfig, result: Result, full: bool = False) -> str:
     opts = result.options
     rows = [
         ("configuration", f"{cfg.name}" + (f" ({cfg.path})" if cfg.path else "")),
-        ("constants", _constants(cfg, result)),
+        ("constants", _constants(result.params)),
         ("mutant", result.params.mutant.value),
         ("symmetry", "on, Permutations(Node)" if opts.symmetry else "off"),
         (
@@ -196,6 +338,7 @@ def report_text(cfg: ModelConfig, result: Result, full: bool = False) -> str:
             f"peak memory {result.peak_memory_mb:,.0f} MB",
         ),
         ("invariants", f"{len(opts.invariants or ())} checked: {', '.join(opts.invariants or ())}"),
+        ("coverage", coverage_text(result.enabled_counts, result.action_counts).split("coverage", 1)[1].strip()),
         ("verdict", verdict_line(result)),
     ]
     width = max(len(k) for k, _ in rows)
@@ -235,7 +378,8 @@ def report_json(cfg: ModelConfig, result: Result) -> dict[str, Any]:
         "states_per_second": round(result.states_per_second, 1),
         "peak_memory_mb": round(result.peak_memory_mb, 1),
         "invariants": list(result.options.invariants or ()),
-        "action_counts": dict(sorted(result.action_counts.items())),
+        "coverage": {a: {"enabled": result.enabled_counts[a], "taken": result.action_counts[a]} for a in ACTION_NAMES},
+        "never_taken": [a for a in ACTION_NAMES if not result.action_counts[a]],
         "trace": trace_to_json(result.trace),
     }
 

@@ -58,6 +58,9 @@ class Mutant(enum.Enum):
     HOST_CHOSEN_BY_LAGGING_VIEW = "host-chosen-by-lagging-view"
     REJECTED_STAYS_IN_SUBGROUP = "rejected-stays-in-subgroup"
     NO_STATE_RESEND = "no-state-resend"
+    NO_MIRROR_RESTART = "no-mirror-restart"
+    NO_MIRROR_TO_NEW_BACKUP = "no-mirror-to-new-backup"
+    NO_CONFIG_PUSH_ON_TAKEOVER = "no-config-push-on-takeover"
 
 
 MUTANT_DESCRIPTIONS: dict[Mutant, str] = {
@@ -70,6 +73,10 @@ MUTANT_DESCRIPTIONS: dict[Mutant, str] = {
     "instead of every member deciding on delivery",
     Mutant.REJECTED_STAYS_IN_SUBGROUP: "a joiner that reaches nothing is rejected but left in the primary subgroup",
     Mutant.NO_STATE_RESEND: "a new sponsor does not resend the group state to joiners still waiting for it",
+    Mutant.NO_MIRROR_RESTART: "after a switchover or failover the new primary host does not restart mirroring",
+    Mutant.NO_MIRROR_TO_NEW_BACKUP: "the primary host never starts mirroring to a backup host that joins after it",
+    Mutant.NO_CONFIG_PUSH_ON_TAKEOVER: "a host taking over a subgroup does not send its configuration to the "
+    "members, so a CONFIG lost with the failed host is never re-sent",
 }
 
 
@@ -510,7 +517,7 @@ def Deliver(s: State, p: Params, n: int) -> State | None:
     if e.phase[n] == REJECTED:
         return e.build()
     _host_duties(e, n, gs, gs2, m, own)
-    _primary_duties(e, n, gs, gs2)
+    _primary_duties(e, n, gs, gs2, m)
     _sponsor_duties(e, n, gs, gs2, m)
     return e.build()
 
@@ -540,7 +547,7 @@ def _host_duties(e: _Effects, n: int, gs: GroupState, gs2: GroupState, m: Msg, o
                 e.multicast(Msg(JOIN_DONE, n, e.s.inc[n]))
                 e.phase[n] = MEMBER
             for x in gs2.sub[r]:
-                if x != n:
+                if x != n and e.p.mutant is not Mutant.NO_CONFIG_PUSH_ON_TAKEOVER:
                     e.send(n, x, gs2.inc[x], P2P(CONFIG, res=r, ver=e.cfg[n][r]))
         elif m.kind == ACCESS and not own and res_of(gs2, m.node) == r and gs.status[m.node] == JOINING:
             e.send(n, m.node, m.inc, P2P(CONFIG, res=r, ver=e.cfg[n][r]))
@@ -555,7 +562,7 @@ def _host_duties(e: _Effects, n: int, gs: GroupState, gs2: GroupState, m: Msg, o
         e.send(n, m.node, m.inc, P2P(CONFIG, res=gs2.prim, ver=e.cfg[n][gs2.prim]))
 
 
-def _primary_duties(e: _Effects, n: int, gs: GroupState, gs2: GroupState) -> None:
+def _primary_duties(e: _Effects, n: int, gs: GroupState, gs2: GroupState, m: Msg) -> None:
     if not is_primary_host(gs2, n):
         return
     became = not is_primary_host(gs, n) and is_primary_host(gs2, n)
@@ -565,12 +572,13 @@ def _primary_duties(e: _Effects, n: int, gs: GroupState, gs2: GroupState) -> Non
         if b == gs2.prim or gs2.host[b] == n:
             continue
         if became:
-            if gs2.host[b] != NO_NODE:
+            if gs2.host[b] != NO_NODE and not (e.p.mutant is Mutant.NO_MIRROR_RESTART and m.kind == FAIL):
                 e.send(n, gs2.host[b], gs2.inc[gs2.host[b]], P2P(START_MIRROR, res=b))
         elif gs2.host[b] != gs.host[b]:
             if gs.host[b] != NO_NODE:
                 e.dataCurrent[b] = False  # mirroring to b stopped while production continues
-            if gs2.host[b] != NO_NODE:
+            new_backup = gs.host[b] == NO_NODE and e.p.mutant is Mutant.NO_MIRROR_TO_NEW_BACKUP
+            if gs2.host[b] != NO_NODE and not new_backup:
                 e.send(n, gs2.host[b], gs2.inc[gs2.host[b]], P2P(START_MIRROR, res=b))
 
 

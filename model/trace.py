@@ -126,16 +126,23 @@ def diff(before: dict[str, str], after: dict[str, str]) -> list[str]:
     return lines
 
 
-def format_trace(trace: list[Step], full: bool = False) -> str:
-    """Numbered steps: action with parameters, then changed (or all) variables."""
+def format_trace(trace: list[Step], full: bool = False, first: int | None = None) -> str:
+    """Numbered steps: action with parameters, then changed (or all) variables.
+
+    With `first`, the trace continues an earlier one: trace[0] is that trace's last
+    state (not printed) and the steps are numbered from first + 1.
+    """
     out: list[str] = []
-    previous: dict[str, str] = {}
+    previous: dict[str, str] = flatten(trace[0].state) if first is not None else {}
     for i, step in enumerate(trace):
+        if first is not None and i == 0:
+            continue
         flat = flatten(step.state)
         head = "Initial state" if step.action == "Init" else step.label()
         note = delivered_message(trace[i - 1].state, step) if i else ""
-        out.append(f"{i:>3}. {head}{note}")
-        lines = [f"{k} = {v}" for k, v in flat.items()] if full or i == 0 else diff(previous, flat)
+        number = i if first is None else first + i
+        out.append(f"{number:>3}. {head}{note}")
+        lines = [f"{k} = {v}" for k, v in flat.items()] if full or number == 0 else diff(previous, flat)
         out.extend(f"       {line}" for line in lines)
         previous = flat
     return "\n".join(out)

@@ -495,7 +495,20 @@ Next ==
           \/ ReceiveConfig(src, n)
           \/ ReceiveStartMirror(src, n)
 
-Spec == Init /\ [][Next]_vars /\ WF_vars(Next)
+(* Weak fairness per action instance for the protocol's own steps; the          *)
+(* environment's Crash, Restart and ChangeConfig are not fair (they may never  *)
+(* happen). model/liveness.py checks exactly this fairness (UNFAIR_ACTIONS).   *)
+Fairness ==
+    /\ \A n \in Node :
+          /\ WF_vars(Join(n))
+          /\ WF_vars(RecoverGroupState(n))
+          /\ WF_vars(Deliver(n))
+    /\ \A src, n \in Node :
+          /\ WF_vars(ReceiveGroupState(src, n))
+          /\ WF_vars(ReceiveConfig(src, n))
+          /\ WF_vars(ReceiveStartMirror(src, n))
+
+Spec == Init /\ [][Next]_vars /\ Fairness
 
 Symmetry == Permutations(Node)
 
@@ -615,4 +628,36 @@ ActiveHasConfig ==
     /\ \A n \in Holders : \A x \in Holders :
           view[n].status[x] = "active" /\ view[n].inc[x] = inc[x] =>
             LET r == ResOf(view[n], x) IN r # 0 => cfg[x][r] # 0
+(***************************************************************************)
+(* Liveness (PROTOCOL.md section 6), checked under Fairness by              *)
+(* `pbjoin check --liveness` (model/liveness.py, same names).  Not for TLC   *)
+(* with SYMMETRY: symmetry is unsound with per-node fairness.              *)
+(***************************************************************************)
+
+(* The live node that believes it is the primary host, if any. *)
+PrimaryHosts == {n \in Holders : IsPrimaryHost(view[n], n)}
+
+(* Resource r is a backup with a host in the primary host's view. *)
+HostedBackup(r) ==
+    \E ph \in PrimaryHosts : r # view[ph].prim /\ view[ph].host[r] # NoNode
+
+MirrorActiveOrGone(r) ==
+    ~HostedBackup(r) \/ \E ph \in PrimaryHosts : view[ph].mirror[r] = "active"
+
+ConfigConverged ==
+    \A n \in Node : phase[n] = "member" =>
+        LET r == ResOf(view[n], n) IN cfg[n][r] = resVer[r]
+
+(* Liveness 1: a join not interrupted by the joiner's failure ends. *)
+JoinsEnd ==
+    \A n \in Node : phase[n] \in {"waitState", "waitPlace", "waitConfig"}
+                    ~> phase[n] \in {"member", "rejected", "down"}
+
+(* Liveness 2: a hosted backup gets active mirroring while a primary host exists. *)
+MirroringResumes == \A r \in Res : HostedBackup(r) ~> MirrorActiveOrGone(r)
+
+(* Liveness 3: configuration changes are bounded, so every member ends up holding *)
+(* the version on its resource (its host's).                                     *)
+ConfigConverges == <>[]ConfigConverged
+
 =============================================================================

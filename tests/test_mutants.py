@@ -23,10 +23,15 @@ EXPECTED = {
 }
 
 
+# Liveness mutants pass every safety check; tests/test_liveness.py catches them.
+LIVENESS_MUTANTS = {Mutant.NO_MIRROR_TO_NEW_BACKUP, Mutant.NO_MIRROR_RESTART, Mutant.NO_CONFIG_PUSH_ON_TAKEOVER}
+
+
 def test_every_mutant_has_an_expectation_and_a_description() -> None:
     real = {m for m in Mutant if m is not Mutant.NONE}
-    assert set(EXPECTED) == real == set(MUTANT_DESCRIPTIONS)
-    assert len(real) >= 6
+    assert set(EXPECTED) | LIVENESS_MUTANTS == real == set(MUTANT_DESCRIPTIONS)
+    assert not set(EXPECTED) & LIVENESS_MUTANTS
+    assert len(EXPECTED) >= 6
 
 
 @pytest.mark.parametrize("mutant", list(EXPECTED), ids=lambda m: m.value)
