@@ -56,6 +56,7 @@ class Options:
     progress: Callable[[Progress], None] | None = None
     progress_every: float = 2.0  # seconds between progress reports
     invariants: tuple[str, ...] | None = None  # names to check; None checks them all
+    workers: int = 1  # processes (set by model.parallel.check_parallel)
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import signal
 import sys
 from collections import Counter
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from model import config as configs
 from model.checker import DEADLOCK, Options, Progress, Result, Verdict, check
 from model.config import ConfigError, ModelConfig
 from model.liveness import LivenessResult, PropertyResult, check_liveness
+from model.parallel import check_parallel
 from model.protocol import ACTION_NAMES, MUTANT_DESCRIPTIONS, Mutant, Params
 from model.simulate import simulate
 from model.trace import format_trace, trace_to_json
@@ -87,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument(
         "--fingerprints", action="store_true", help="store 64-bit fingerprints instead of whole states (less memory)"
     )
+    chk.add_argument(
+        "--workers",
+        type=_natural,
+        default=1,
+        help="worker processes; more than 1 partitions the states among processes (same result as serial)",
+    )
     chk.add_argument("--max-states", type=_natural, help="stop after this many distinct states (incomplete)")
     chk.add_argument("--max-depth", type=_natural, help="do not explore past this depth (incomplete)")
     chk.add_argument(
@@ -123,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # A reader that stops early (`pbjoin check | head`) ends the output quietly.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = build_parser().parse_args(argv)
     if args.command == "check":
         return run_check(args)
@@ -157,7 +167,7 @@ def run_check(args: argparse.Namespace) -> int:
         progress=None if args.quiet else _print_progress,
         invariants=cfg.invariants,
     )
-    result = check(params, options)
+    result = check(params, options) if args.workers <= 1 else check_parallel(params, options, workers=args.workers)
     if args.itf and result.trace:
         try:
             write_itf(Trace(params, tuple(result.trace), result.violated, "pbjoin check"), args.itf)
@@ -320,6 +330,7 @@ def report_text(cfg: ModelConfig, result: Result, full: bool = False) -> str:
         ("constants", _constants(result.params)),
         ("mutant", result.params.mutant.value),
         ("symmetry", "on, Permutations(Node)" if opts.symmetry else "off"),
+        ("workers", f"{opts.workers} process{'es' if opts.workers > 1 else ''}"),
         (
             "seen-set",
             "exact"
@@ -364,6 +375,7 @@ def report_json(cfg: ModelConfig, result: Result) -> dict[str, Any]:
         "mutant": p.mutant.value,
         "symmetry": result.options.symmetry,
         "fingerprints": result.options.fingerprints,
+        "workers": result.options.workers,
         "collision_probability": result.collision_probability,
         "verdict": result.verdict.value,
         "exit_code": result.verdict.exit_code,

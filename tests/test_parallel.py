@@ -1,0 +1,45 @@
+"""Parallel workers give the serial search's result."""
+
+from __future__ import annotations
+
+import pytest
+
+from model.checker import Options, Verdict, check
+from model.invariants import INVARIANTS
+from model.parallel import check_parallel
+from model.protocol import Mutant, Params, successors
+
+SMALL = Params(nodes=2, resources=2, max_failures=1, max_restarts=1, max_config_changes=1)
+
+
+@pytest.mark.parametrize("symmetry", [True, False])
+@pytest.mark.parametrize("workers", [2, 3])
+def test_parallel_counts_equal_serial(workers: int, symmetry: bool) -> None:
+    serial = check(SMALL, Options(symmetry=symmetry, fingerprints=True))
+    parallel = check_parallel(SMALL, Options(symmetry=symmetry), workers=workers)
+    assert parallel.verdict is serial.verdict is Verdict.HOLDS
+    assert (parallel.distinct, parallel.generated, parallel.depth) == (serial.distinct, serial.generated, serial.depth)
+    assert parallel.initial == serial.initial and parallel.intended_ends == serial.intended_ends
+    assert parallel.action_counts == serial.action_counts and parallel.enabled_counts == serial.enabled_counts
+    assert parallel.options.fingerprints and parallel.options.workers == workers
+    assert parallel.collision_probability is not None
+
+
+@pytest.mark.parametrize("mutant", [m for m in Mutant if m is not Mutant.NONE], ids=lambda m: m.value)
+def test_parallel_finds_the_same_violation_at_the_same_depth(mutant: Mutant) -> None:
+    params = Params(2, 2, 1, 1, 1, mutant=mutant)
+    serial = check(params)
+    parallel = check_parallel(params, workers=2)
+    assert parallel.verdict is serial.verdict
+    assert parallel.violated == serial.violated
+    assert len(parallel.trace) == len(serial.trace)
+    for before, step in zip(parallel.trace, parallel.trace[1:], strict=False):
+        assert step in list(successors(before.state, params))
+    if parallel.trace and serial.violated != "Deadlock":
+        predicate = dict(INVARIANTS)[serial.violated or ""]
+        assert not predicate(parallel.trace[-1].state, params)
+
+
+def test_parallel_bounds_are_incomplete() -> None:
+    result = check_parallel(SMALL, Options(max_depth=4), workers=2)
+    assert result.verdict is Verdict.INCOMPLETE and result.cut_by == "max depth 4" and result.depth == 4
