@@ -35,7 +35,7 @@ test: $(STAMP) java chromium
 
 ## bench: states/s, distinct states and peak memory on the reference configuration
 bench: $(STAMP)
-	$(BIN)/python bench/bench_checker.py
+	$(BIN)/python bench/bench_checker.py --tlc-seconds 120 -o bench/results.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
