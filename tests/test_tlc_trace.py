@@ -11,7 +11,7 @@ from model.cli import main
 from model.protocol import Mutant, Params
 from model.replay import EXIT_HOLDS, replay
 from model.spec_state import TraceError
-from model.tlc import JAR_ENV, SPEC_DIR, TlcNotFoundError, find_jar, find_java
+from model.tlc import JAR_ENV, SPEC_DIR, TlcNotFoundError
 from model.tlc_trace import parse_states, tlc_command, trace_from_tlc
 from model.trace_text import format_text
 from model.traces import from_itf
@@ -228,17 +228,7 @@ def test_tla_cfg_writes_the_constants(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "resources must be between" in capsys.readouterr().err
 
 
-def _tlc_available() -> bool:
-    try:
-        find_java()
-        find_jar()
-    except TlcNotFoundError:
-        return False
-    return True
-
-
 @pytest.mark.tlc
-@pytest.mark.skipif(not _tlc_available(), reason="TLC unavailable (java or tla2tools.jar missing)")
 def test_real_tlc_counterexample_replays_on_the_mutant(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A throwaway spec variant with the promote-unsynced-mirror bug: TLC's trace is the model's."""
     spec = tmp_path / "JoinProtocol.tla"

@@ -129,8 +129,8 @@ def test_trace_view_command_writes_the_page(tmp_path: Path, capsys: pytest.Captu
     assert capsys.readouterr().err.startswith("pbjoin: error: cannot write")
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (make test installs it)")
 def test_page_in_headless_chromium(promote: Trace, tmp_path: Path) -> None:
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} missing: make test installs Debian's chromium"
     from playwright.sync_api import sync_playwright
 
     page_file = tmp_path / "page.html"
