@@ -57,7 +57,7 @@ def _mutant(text: str) -> Mutant:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="pbjoin",
-        description="Specify, check and prove the join protocol of a primary-backup group with backup resources.",
+        description="Specify and check the join protocol of a primary-backup group with backup resources.",
     )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     chk = commands.add_parser(
