@@ -17,8 +17,8 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from model import cli_trace
-from model import config as configs
 from model.checker import DEADLOCK, Options, Progress, Result, Verdict, check
+from model.cli_args import add_constant_flags, load_constants, mutant, natural
 from model.config import ConfigError, ModelConfig
 from model.liveness import LivenessResult, PropertyResult, check_liveness
 from model.parallel import check_parallel
@@ -35,23 +35,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def _natural(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
-    return value
-
-
-def _mutant(text: str) -> Mutant:
-    try:
-        return Mutant(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"unknown mutant {text!r} (see pbjoin check --list-mutants)") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,18 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    chk.add_argument(
-        "--config",
-        default="default",
-        metavar="small|default|reference|PATH",
-        help="named configuration (spec/MC_<name>.cfg) or path to a TLC .cfg file",
-    )
-    chk.add_argument("--nodes", type=_natural, help="override the number of nodes")
-    chk.add_argument("--resources", type=_natural, help="override the number of resources")
-    chk.add_argument("--max-failures", type=_natural, help="override MaxFailures")
-    chk.add_argument("--max-restarts", type=_natural, help="override MaxRestarts")
-    chk.add_argument("--max-config-changes", type=_natural, help="override MaxConfigChanges")
-    chk.add_argument("--mutant", type=_mutant, default=Mutant.NONE, help="check a deliberately buggy variant")
+    add_constant_flags(chk, default_config="default")
+    chk.add_argument("--mutant", type=mutant, default=Mutant.NONE, help="check a deliberately buggy variant")
     chk.add_argument("--list-mutants", action="store_true", help="list the mutants, one per line, and exit")
     chk.add_argument("--no-symmetry", action="store_true", help="turn symmetry reduction over nodes off")
     chk.add_argument(
@@ -91,12 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     chk.add_argument(
         "--workers",
-        type=_natural,
+        type=natural,
         default=1,
         help="worker processes; more than 1 partitions the states among processes (same result as serial)",
     )
-    chk.add_argument("--max-states", type=_natural, help="stop after this many distinct states (incomplete)")
-    chk.add_argument("--max-depth", type=_natural, help="do not explore past this depth (incomplete)")
+    chk.add_argument("--max-states", type=natural, help="stop after this many distinct states (incomplete)")
+    chk.add_argument("--max-depth", type=natural, help="do not explore past this depth (incomplete)")
     chk.add_argument(
         "--liveness",
         action="store_true",
@@ -117,16 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    sim.add_argument("--config", default="default", metavar="small|default|reference|PATH")
-    sim.add_argument("--nodes", type=_natural, help="override the number of nodes")
-    sim.add_argument("--resources", type=_natural, help="override the number of resources")
-    sim.add_argument("--mutant", type=_mutant, default=Mutant.NONE, help="simulate a buggy variant")
-    sim.add_argument("--depth", type=_natural, default=100, help="maximum steps per run")
-    sim.add_argument("--runs", type=_natural, default=1000, help="number of runs")
-    sim.add_argument("--seed", type=_natural, default=0, help="random seed (runs are reproducible)")
+    add_constant_flags(sim, default_config="default")
+    sim.add_argument("--mutant", type=mutant, default=Mutant.NONE, help="simulate a buggy variant")
+    sim.add_argument("--depth", type=natural, default=100, help="maximum steps per run")
+    sim.add_argument("--runs", type=natural, default=1000, help="number of runs")
+    sim.add_argument("--seed", type=natural, default=0, help="random seed (runs are reproducible)")
     sim.add_argument("--json", action="store_true", help="print a JSON report")
     sim.set_defaults(handler=run_simulate)
-    cli_trace.register(commands, natural=_natural, mutant=_mutant)
+    cli_trace.register(commands)
     return parser
 
 
@@ -147,14 +118,7 @@ def run_check(args: argparse.Namespace) -> int:
             print(f"{mutant.value:<{width}}  {text}")
         return 0
     try:
-        cfg = configs.with_overrides(
-            configs.load(args.config),
-            nodes=args.nodes,
-            resources=args.resources,
-            max_failures=args.max_failures,
-            max_restarts=args.max_restarts,
-            max_config_changes=args.max_config_changes,
-        )
+        cfg = load_constants(args, args.config)
     except ConfigError as exc:
         print(f"pbjoin: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -195,7 +159,7 @@ def run_check(args: argparse.Namespace) -> int:
 
 def run_simulate(args: argparse.Namespace) -> int:
     try:
-        cfg = configs.with_overrides(configs.load(args.config), nodes=args.nodes, resources=args.resources)
+        cfg = load_constants(args, args.config)
     except ConfigError as exc:
         print(f"pbjoin: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

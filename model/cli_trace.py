@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from model import config as configs
+from model.cli_args import add_constant_flags, load_constants, mutant
 from model.config import ConfigError
 from model.html_view import render_html
 from model.protocol import Mutant, Params
@@ -83,15 +84,9 @@ def _params(args: argparse.Namespace, required: bool) -> Params | None:
     """The constants of --config (with overrides, if the command has them)."""
     if args.config is None and not required:
         return None
-    cfg = configs.with_overrides(
-        configs.load(args.config or "small"),
-        nodes=getattr(args, "nodes", None),
-        resources=getattr(args, "resources", None),
-        max_failures=getattr(args, "max_failures", None),
-        max_restarts=getattr(args, "max_restarts", None),
-        max_config_changes=getattr(args, "max_config_changes", None),
-    )
-    return cfg.params
+    if not hasattr(args, "nodes"):  # trace inputs take --config alone
+        return configs.load(args.config or "small").params
+    return load_constants(args, args.config or "small").params
 
 
 def _trace_arg(args: argparse.Namespace) -> Trace:
@@ -187,12 +182,8 @@ def _summary(trace: Trace) -> str:
     return "pbjoin trace\n" + "\n".join(f"  {k:<9}  {v}" for k, v in rows) + "\n"
 
 
-def register(commands: Any, natural: Callable[[str], int], mutant: Callable[[str], Mutant]) -> None:
-    """Add `trace`, `replay` and `tla` to the CLI's subcommands.
-
-    `natural` and `mutant` are the CLI's argument types, passed in so that this module
-    does not import model.cli (which imports it).
-    """
+def register(commands: Any) -> None:
+    """Add `trace`, `replay` and `tla` to the CLI's subcommands."""
 
     def trace_input(p: argparse.ArgumentParser) -> None:
         p.add_argument("trace", metavar="TRACE", help="ITF file, `pbjoin check --json` report, or TLC output")
@@ -202,19 +193,6 @@ def register(commands: Any, natural: Callable[[str], int], mutant: Callable[[str
             help="constants for a trace that records none (TLC output)",
         )
         p.add_argument("--mutant", type=mutant, help="replace the protocol variant the trace records")
-
-    def constants(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--config",
-            default="small",
-            metavar="small|default|reference|PATH",
-            help="named configuration (spec/MC_<name>.cfg) or path to a TLC .cfg file",
-        )
-        p.add_argument("--nodes", type=natural, help="override the number of nodes")
-        p.add_argument("--resources", type=natural, help="override the number of resources")
-        p.add_argument("--max-failures", type=natural, help="override MaxFailures")
-        p.add_argument("--max-restarts", type=natural, help="override MaxRestarts")
-        p.add_argument("--max-config-changes", type=natural, help="override MaxConfigChanges")
 
     trace = commands.add_parser("trace", help="show, convert or render a trace")
     sub = trace.add_subparsers(dest="trace_command", required=True)
@@ -247,7 +225,7 @@ def register(commands: Any, natural: Callable[[str], int], mutant: Callable[[str
     tla = commands.add_parser("tla", help="TLC bridge: write a .cfg, run TLC and read its counterexample")
     tsub = tla.add_subparsers(dest="tla_command", required=True)
     cfg = tsub.add_parser("cfg", help="write a TLC .cfg for given constants (stdout unless -o)")
-    constants(cfg)
+    add_constant_flags(cfg, default_config="small")
     cfg.add_argument("--symmetry", action="store_true", help="add SYMMETRY Symmetry")
     cfg.add_argument("-o", "--output", metavar="MC.cfg", help="where to write the .cfg")
     cfg.set_defaults(handler=_guarded(run_tla_cfg))
@@ -261,7 +239,7 @@ def register(commands: Any, natural: Callable[[str], int], mutant: Callable[[str
             "3: TLC stopped without a verdict."
         ),
     )
-    constants(run)
+    add_constant_flags(run, default_config="small")
     run.add_argument("--spec", default=str(SPEC_DIR / "JoinProtocol.tla"), help="the TLA+ module to check")
     run.add_argument(
         "--mutant", type=mutant, help="the model variant the spec implements (for reading and replaying its trace)"

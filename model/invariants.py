@@ -21,6 +21,7 @@ from model.protocol import (
     MEMBER,
     NO_NODE,
     OUT,
+    P2P,
     REJECTED,
     START_MIRROR,
     WAIT_CONFIG,
@@ -115,15 +116,20 @@ def ViewsAgree(s: State, p: Params) -> bool:
     return all(by_cursor.setdefault(s.cursor[n], gs) == gs for n, gs in holders(s))
 
 
+def in_flight(s: State, p: Params, kind: int) -> Iterator[tuple[int, P2P]]:
+    """Point-to-point messages of one kind in any channel, with their senders."""
+    for i, q in enumerate(s.chan):
+        for msg in q:
+            if msg.kind == kind:
+                yield i // p.nodes, msg
+
+
 def ConfigFromHost(s: State, p: Params) -> bool:
     """Safety 5: configuration in flight comes from a node that hosts that resource in its view."""
-    for i, q in enumerate(s.chan):
-        src = i // p.nodes
-        for msg in q:
-            if msg.kind == CONFIG:
-                gs = s.view[src]
-                if not isinstance(gs, GroupState) or gs.host[msg.res] != src:
-                    return False
+    for src, msg in in_flight(s, p, CONFIG):
+        gs = s.view[src]
+        if not isinstance(gs, GroupState) or gs.host[msg.res] != src:
+            return False
     return True
 
 
@@ -143,13 +149,10 @@ def ConfigNotNewerThanHost(s: State, p: Params) -> bool:
 
 def MirrorFromPrimary(s: State, p: Params) -> bool:
     """Safety 6: START_MIRROR in flight comes from the primary host, for a backup resource."""
-    for i, q in enumerate(s.chan):
-        src = i // p.nodes
-        for msg in q:
-            if msg.kind == START_MIRROR:
-                gs = s.view[src]
-                if not isinstance(gs, GroupState) or not is_primary_host(gs, src) or msg.res == gs.prim:
-                    return False
+    for src, msg in in_flight(s, p, START_MIRROR):
+        gs = s.view[src]
+        if not isinstance(gs, GroupState) or not is_primary_host(gs, src) or msg.res == gs.prim:
+            return False
     return True
 
 
