@@ -176,7 +176,8 @@ def ActiveHasConfig(s: State, p: Params) -> bool:
         if s.phase[n] == MEMBER:
             gs = s.view[n]
             assert isinstance(gs, GroupState)
-            if not s.cfg[n][res_of(gs, n)]:
+            r = res_of(gs, n)
+            if r < 0 or not s.cfg[n][r]:  # a member in no subgroup of its own view holds nothing
                 return False
     for _, gs in holders(s):
         for x, st in enumerate(gs.status):

@@ -523,12 +523,14 @@ def Deliver(s: State, p: Params, n: int) -> State | None:
 
 
 def _own_placement(e: _Effects, n: int, gs2: GroupState) -> None:
-    r = res_of(gs2, n)
     if gs2.status[n] == ABSENT:
         e.phase[n] = REJECTED
         e.view[n] = NO_VIEW
         e.cursor[n] = 0
-    elif gs2.host[r] == n:
+        return
+    r = res_of(gs2, n)
+    assert r >= 0, "a placed joiner is in a subgroup of its own view"
+    if gs2.host[r] == n:
         e.set_cfg(n, r, e.s.resVer[r])  # a new host reads the configuration from the resource
         e.multicast(Msg(JOIN_DONE, n, e.s.inc[n]))
         e.phase[n] = MEMBER
