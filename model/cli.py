@@ -140,7 +140,7 @@ def run_check(args: argparse.Namespace) -> int:
             return EXIT_BAD_INPUT
     elif args.itf:
         print(f"pbjoin: no counterexample, {args.itf} not written", file=sys.stderr)
-    live = check_liveness(params) if args.liveness and result.verdict is Verdict.HOLDS else None
+    live = check_liveness(params, args.max_states) if args.liveness and result.verdict is Verdict.HOLDS else None
     if args.json:
         report = report_json(cfg, result)
         if live is not None:
@@ -149,11 +149,13 @@ def run_check(args: argparse.Namespace) -> int:
     else:
         print(report_text(cfg, result, full=args.full))
         if args.liveness and live is None:
-            print("\nliveness: not checked, the safety check did not hold")
+            print("\nliveness: not checked, the safety check did not end with HOLDS")
         elif live is not None:
             print(liveness_text(live, full=args.full))
-    if live is not None and not live.holds:
+    if live is not None and live.violated:
         return Verdict.VIOLATED.exit_code
+    if live is not None and live.cut_by:
+        return Verdict.INCOMPLETE.exit_code
     return result.verdict.exit_code
 
 
@@ -213,6 +215,11 @@ def coverage_text(enabled: Counter[str], taken: Counter[str]) -> str:
 
 
 def liveness_text(live: LivenessResult, full: bool = False) -> str:
+    if live.cut_by:
+        return (
+            f"\nliveness: INCOMPLETE: the unreduced state graph has more states than {live.cut_by}; "
+            "nothing is proved (liveness cannot use symmetry)"
+        )
     lines = [
         "",
         f"liveness (weak fairness per action instance; symmetry off; {live.distinct:,} states, {live.seconds:.1f} s)",
@@ -249,6 +256,7 @@ def liveness_json(live: LivenessResult) -> dict[str, Any]:
         "distinct_states": live.distinct,
         "seconds": round(live.seconds, 3),
         "holds": live.holds,
+        "cut_by": live.cut_by,
         "properties": [
             {
                 "name": r.name,

@@ -161,7 +161,8 @@ class Graph:
         return ids[key]
 
 
-def build_graph(p: Params) -> Graph:
+def build_graph(p: Params, max_states: int | None = None) -> Graph | None:
+    """The full reachable graph, or None when it has more than max_states states."""
     g = Graph()
     index: dict[State, int] = {}
     ids: dict[ActionInstance, int] = {}
@@ -179,6 +180,8 @@ def build_graph(p: Params) -> Graph:
         for step in successors(g.states[i], p):
             j = index.get(step.state)
             if j is None:
+                if max_states is not None and len(g.states) >= max_states:
+                    return None
                 j = index[step.state] = len(g.states)
                 g.states.append(step.state)
                 g.edges.append([])
@@ -277,18 +280,25 @@ class LivenessResult:
     distinct: int
     seconds: float
     results: list[PropertyResult]
+    cut_by: str | None = None  # set when the graph was too large: nothing was checked
 
     @property
     def holds(self) -> bool:
-        return all(r.holds for r in self.results)
+        return self.cut_by is None and all(r.holds for r in self.results)
+
+    @property
+    def violated(self) -> bool:
+        return any(not r.holds for r in self.results)
 
 
-def check_liveness(p: Params) -> LivenessResult:
+def check_liveness(p: Params, max_states: int | None = None) -> LivenessResult:
     enabled = gc.isenabled()
     gc.disable()
     try:
         start = time.monotonic()
-        g = build_graph(p)
+        g = build_graph(p, max_states)
+        if g is None:
+            return LivenessResult(p, max_states or 0, time.monotonic() - start, [], f"max states {max_states}")
         results = [_check_property(g, prop) for prop in properties(p)]
         return LivenessResult(p, len(g.states), time.monotonic() - start, results)
     finally:

@@ -146,3 +146,11 @@ def test_simulate_finds_a_mutant_and_is_reproducible(capsys: pytest.CaptureFixtu
 def test_clean_simulation_is_incomplete_not_a_pass(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["simulate", "--config", "small", "--runs", "50", "--depth", "40"]) == 3
     assert "INCOMPLETE: no violation found; a simulation is not a proof" in capsys.readouterr().out
+
+
+def test_liveness_on_a_graph_past_the_bound_exits_3(capsys: pytest.CaptureFixture[str]) -> None:
+    # safety finishes (symmetry shrinks it below the bound); the unreduced graph does not fit
+    assert main([*SMALL_ARGS, "--liveness", "--max-states", "5000"]) == 3
+    out = capsys.readouterr().out
+    assert "verdict        HOLDS" in out
+    assert "liveness: INCOMPLETE: the unreduced state graph has more states than max states 5000" in out

@@ -87,6 +87,7 @@ def test_tarjan_and_fairness_on_a_graph_with_a_cycle() -> None:
 
 def test_graph_has_every_reachable_state() -> None:
     g = build_graph(SMALL)
+    assert g is not None
     assert len(g.states) == check(SMALL, Options(symmetry=False)).distinct
     assert sorted(g.initial) == list(range(len(list(initial_states(SMALL)))))
     terminal = [s for s, out in zip(g.states, g.edges, strict=True) if not out]
@@ -103,3 +104,10 @@ def test_every_property_instance_is_listed() -> None:
         ("MirroringResumes", "r2"),
         ("ConfigConverges", ""),
     ]
+
+
+def test_graph_bound_makes_liveness_incomplete_not_a_pass() -> None:
+    assert build_graph(SMALL, max_states=100) is None
+    result = check_liveness(SMALL, max_states=100)
+    assert result.cut_by == "max states 100"
+    assert not result.holds and not result.violated and result.results == []
