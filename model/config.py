@@ -9,11 +9,12 @@ anything else is a `ConfigError` with a one-line reason.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from model.invariants import INVARIANTS
-from model.protocol import Params
+from model.protocol import Mutant, Params
 
 SPEC_DIR = Path(__file__).resolve().parent.parent / "spec"
 NAMED = {"small": "MC_small.cfg", "default": "MC_default.cfg", "reference": "MC_reference.cfg"}
@@ -122,15 +123,21 @@ def _params(constants: dict[str, str], name: str) -> Params:
     if unknown:
         raise ConfigError(f"{name}: unknown constant {sorted(unknown)[0]!r}")
     try:
-        return Params(
-            nodes=len(members),
-            resources=values["NumRes"],
-            max_failures=values["MaxFailures"],
-            max_restarts=values["MaxRestarts"],
-            max_config_changes=values["MaxConfigChanges"],
-        )
+        return params_from_constants(len(members), values)
     except ValueError as exc:
         raise ConfigError(f"{name}: {exc}") from None
+
+
+def params_from_constants(nodes: int, numbers: Mapping[str, int], mutant: Mutant = Mutant.NONE) -> Params:
+    """Params from the spec's numeric constants by their TLA+ names; ValueError when out of range."""
+    return Params(
+        nodes=nodes,
+        resources=numbers["NumRes"],
+        max_failures=numbers["MaxFailures"],
+        max_restarts=numbers["MaxRestarts"],
+        max_config_changes=numbers["MaxConfigChanges"],
+        mutant=mutant,
+    )
 
 
 def _invariants(names: list[str], name: str) -> tuple[str, ...]:

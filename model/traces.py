@@ -30,6 +30,7 @@ from typing import Any
 
 import itf_py
 
+from model.config import params_from_constants
 from model.protocol import (
     ACTION_NAMES,
     VARIABLES,
@@ -122,21 +123,14 @@ def _params_from_meta(meta: Mapping[str, Any], fallback: Params | None) -> Param
     nodes = values["Node"]
     if not isinstance(nodes, frozenset) or {show(n) for n in nodes} != {f"n{i + 1}" for i in range(len(nodes))}:
         raise TraceError(f"#meta.Node: expected the model values {{n1, ..., nN}}, got {meta['Node']!r}")
-    numbers = {}
+    numbers: dict[str, int] = {}
     for name in CONSTANTS[1:]:
         v = values[name]
         if isinstance(v, bool) or not isinstance(v, int):
             raise TraceError(f"#meta.{name}: expected a natural number, got {meta[name]!r}")
         numbers[name] = v
     try:
-        return Params(
-            nodes=len(nodes),
-            resources=numbers["NumRes"],
-            max_failures=numbers["MaxFailures"],
-            max_restarts=numbers["MaxRestarts"],
-            max_config_changes=numbers["MaxConfigChanges"],
-            mutant=mutant,
-        )
+        return params_from_constants(len(nodes), numbers, mutant)
     except ValueError as exc:
         raise TraceError(f"#meta: {exc}") from None
 
