@@ -9,8 +9,12 @@ join settled, nothing in flight) or stuck, and a stuck one is a violation.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
+import os
 import resource
+import sqlite3
+import tempfile
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
@@ -57,6 +61,7 @@ class Options:
     progress_every: float = 2.0  # seconds between progress reports
     invariants: tuple[str, ...] | None = None  # names to check; None checks them all
     workers: int = 1  # processes (set by model.parallel.check_parallel)
+    disk: bool = False  # keep the fingerprint seen-set in an SQLite file instead of memory
 
 
 @dataclass
@@ -124,29 +129,80 @@ class _Visited:
         self.parent.append(parent)
         return i
 
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def key_at(self, i: int) -> object:
+        return self.keys[i]
+
+    def parent_of(self, i: int) -> int:
+        return self.parent[i]
+
     def path(self, i: int) -> list[int]:
         out = []
         while i >= 0:
             out.append(i)
-            i = self.parent[i]
+            i = self.parent_of(i)
         return out[::-1]
 
 
+class _DiskVisited(_Visited):
+    """The fingerprint seen-set in an SQLite file, for searches that outgrow memory.
+
+    SQLite keeps only a bounded page cache in memory; the table is keyed by
+    fingerprint (for the membership test on every successor) and indexed by BFS
+    number (for walking parents back when rebuilding a trace).
+    """
+
+    def __init__(self, symmetry: bool, directory: str) -> None:
+        super().__init__(fingerprints=True, symmetry=symmetry)
+        self.db = sqlite3.connect(os.path.join(directory, "seen.sqlite"))
+        self.db.execute("PRAGMA journal_mode = OFF")  # scratch data: no crash recovery needed
+        self.db.execute("PRAGMA synchronous = OFF")
+        self.db.execute("CREATE TABLE seen (fp INTEGER PRIMARY KEY, idx INTEGER NOT NULL, parent INTEGER NOT NULL)")
+        self.db.execute("CREATE UNIQUE INDEX by_idx ON seen (idx)")
+        self.count = 0
+
+    def add(self, key: object, parent: int) -> int | None:
+        cursor = self.db.execute("INSERT OR IGNORE INTO seen VALUES (?, ?, ?)", (key, self.count, parent))
+        if cursor.rowcount == 0:
+            return None
+        self.count += 1
+        return self.count - 1
+
+    def __len__(self) -> int:
+        return self.count
+
+    def key_at(self, i: int) -> object:
+        return self.db.execute("SELECT fp FROM seen WHERE idx = ?", (i,)).fetchone()[0]
+
+    def parent_of(self, i: int) -> int:
+        parent: int = self.db.execute("SELECT parent FROM seen WHERE idx = ?", (i,)).fetchone()[0]
+        return parent
+
+
 def check(p: Params, options: Options | None = None) -> Result:
+    opts = options or Options()
     # States are acyclic tuples: reference counting frees them, and the cyclic
     # collector would only re-traverse millions of live states, again and again.
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _check(p, options or Options())
+        if not opts.disk:
+            return _check(p, opts, _Visited(opts.fingerprints, opts.symmetry))
+        with tempfile.TemporaryDirectory(prefix="pbjoin-seen-") as directory:
+            visited = _DiskVisited(opts.symmetry, directory)
+            try:
+                return _check(p, dataclasses.replace(opts, fingerprints=True), visited)
+            finally:
+                visited.db.close()
     finally:
         if enabled:
             gc.enable()
 
 
-def _check(p: Params, opts: Options) -> Result:
+def _check(p: Params, opts: Options, visited: _Visited) -> Result:
     start = time.monotonic()
-    visited = _Visited(opts.fingerprints, opts.symmetry)
     queue: deque[tuple[State, int, int]] = deque()
     generated = 0
     initial = 0
@@ -165,7 +221,7 @@ def _check(p: Params, opts: Options) -> Result:
             params=p,
             options=opts,
             verdict=verdict,
-            distinct=len(visited.keys),
+            distinct=len(visited),
             generated=generated,
             initial=initial,
             depth=max_depth_seen,
@@ -216,12 +272,12 @@ def _check(p: Params, opts: Options) -> Result:
                 intended_ends += 1
             else:
                 return finish(Verdict.VIOLATED, DEADLOCK, i)
-        if opts.max_states is not None and len(visited.keys) >= opts.max_states and queue:
+        if opts.max_states is not None and len(visited) >= opts.max_states and queue:
             cut_by = f"max states {opts.max_states}"
             break
         if opts.progress is not None and time.monotonic() >= next_report:
             next_report = time.monotonic() + opts.progress_every
-            opts.progress(Progress(generated, len(visited.keys), len(queue), depth, time.monotonic() - start))
+            opts.progress(Progress(generated, len(visited), len(queue), depth, time.monotonic() - start))
 
     return finish(Verdict.INCOMPLETE if cut_by else Verdict.HOLDS)
 
@@ -233,7 +289,7 @@ def rebuild_trace(p: Params, visited: _Visited, path: list[int]) -> list[Step]:
     initial state and picking the successor whose key matches keeps node names
     consistent along the trace.
     """
-    keys = [visited.keys[i] for i in path]
+    keys = [visited.key_at(i) for i in path]
     state = next(s for s in initial_states(p) if visited.key(s) == keys[0])
     trace = [Step("Init", (), state)]
     for key in keys[1:]:

@@ -63,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--fingerprints", action="store_true", help="store 64-bit fingerprints instead of whole states (less memory)"
     )
     chk.add_argument(
+        "--disk",
+        action="store_true",
+        help="keep the seen-set as fingerprints in an SQLite file, for runs that outgrow memory (one worker)",
+    )
+    chk.add_argument(
         "--workers",
         type=natural,
         default=1,
@@ -122,8 +127,12 @@ def run_check(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"pbjoin: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if args.disk and args.workers > 1:
+        print("pbjoin: error: --disk works with one worker (drop --workers)", file=sys.stderr)
+        return EXIT_BAD_INPUT
     params = dataclasses.replace(cfg.params, mutant=args.mutant)
     options = Options(
+        disk=args.disk,
         symmetry=cfg.symmetry and not args.no_symmetry,
         fingerprints=args.fingerprints,
         max_states=args.max_states,
@@ -307,7 +316,8 @@ def report_text(cfg: ModelConfig, result: Result, full: bool = False) -> str:
             "seen-set",
             "exact"
             if not opts.fingerprints
-            else f"64-bit fingerprints, collision probability <= {result.collision_probability:.1e}",
+            else f"64-bit fingerprints{' in an SQLite file' if opts.disk else ''}, "
+            f"collision probability <= {result.collision_probability:.1e}",
         ),
         (
             "states",
@@ -347,6 +357,7 @@ def report_json(cfg: ModelConfig, result: Result) -> dict[str, Any]:
         "mutant": p.mutant.value,
         "symmetry": result.options.symmetry,
         "fingerprints": result.options.fingerprints,
+        "disk": result.options.disk,
         "workers": result.options.workers,
         "collision_probability": result.collision_probability,
         "verdict": result.verdict.value,

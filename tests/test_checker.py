@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 
-from model.checker import DEADLOCK, Options, Progress, Verdict, check, first_violation, reachable, selected_invariants
+from model.checker import (
+    DEADLOCK,
+    Options,
+    Progress,
+    Verdict,
+    _DiskVisited,
+    check,
+    first_violation,
+    reachable,
+    selected_invariants,
+)
 from model.protocol import Mutant, Params, initial_states, is_intended_end, successors
 from model.symmetry import canonical, orbit
 
@@ -142,3 +153,30 @@ def test_selected_invariants_limit_what_is_checked() -> None:
     assert check(params).violated == "SubgroupAccess"
     others = tuple(name for name in ("TypeOK", "NoSplitBrain"))
     assert check(params, Options(invariants=others)).verdict is Verdict.HOLDS
+
+
+def test_disk_seen_set_matches_memory_and_rebuilds_traces() -> None:
+    memory = check(SMALL, Options(fingerprints=True))
+    disk = check(SMALL, Options(disk=True))
+    assert (disk.distinct, disk.generated, disk.depth, disk.verdict) == (
+        memory.distinct,
+        memory.generated,
+        memory.depth,
+        memory.verdict,
+    )
+    assert disk.options.fingerprints and disk.collision_probability == memory.collision_probability
+    buggy = Params(2, 2, 1, 1, 1, mutant=Mutant.NO_HOST_REPLACEMENT)
+    on_disk = check(buggy, Options(disk=True))
+    in_memory = check(buggy, Options(fingerprints=True))
+    assert on_disk.violated == in_memory.violated == "HostInSubgroup"
+    assert on_disk.trace == in_memory.trace
+
+
+def test_disk_seen_set_lives_in_sqlite(tmp_path: Path) -> None:
+    visited = _DiskVisited(symmetry=False, directory=str(tmp_path))
+    assert visited.add(11, -1) == 0 and visited.add(22, 0) == 1 and visited.add(33, 1) == 2
+    assert visited.add(22, 2) is None  # already seen
+    assert len(visited) == 3 and visited.key_at(2) == 33
+    assert visited.path(2) == [0, 1, 2]
+    visited.db.close()
+    assert (tmp_path / "seen.sqlite").stat().st_size > 0

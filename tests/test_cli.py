@@ -154,3 +154,16 @@ def test_liveness_on_a_graph_past_the_bound_exits_3(capsys: pytest.CaptureFixtur
     out = capsys.readouterr().out
     assert "verdict        HOLDS" in out
     assert "liveness: INCOMPLETE: the unreduced state graph has more states than max states 5000" in out
+
+
+def test_disk_seen_set_from_the_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*SMALL_ARGS, "--disk"]) == 0
+    out = capsys.readouterr().out
+    assert "seen-set       64-bit fingerprints in an SQLite file, collision probability <=" in out
+    assert "4,496 distinct" in out
+
+
+def test_disk_with_workers_is_bad_input() -> None:
+    proc = run(["check", "--config", "small", "--disk", "--workers", "2"])
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "pbjoin: error: --disk works with one worker (drop --workers)"
