@@ -29,6 +29,7 @@ from model.protocol import (
     View,
     bits,
     node_name,
+    node_or_res_name,
     res_name,
 )
 
@@ -222,12 +223,8 @@ def trace_to_json(trace: list[Step]) -> list[dict[str, Any]]:
         {
             "step": i,
             "action": step.action,
-            "params": {k: node_or_res(k, v) for k, v in step.params},
+            "params": {k: node_or_res_name(k, v) for k, v in step.params},
             "state": state_to_json(step.state),
         }
         for i, step in enumerate(trace)
     ]
-
-
-def node_or_res(param: str, value: int) -> str:
-    return res_name(value) if param == "r" else node_name(value)
