@@ -80,7 +80,7 @@ def test_list_mutants_prints_name_then_description() -> None:
     [
         (["check", "--mutant", "nope"], "unknown mutant 'nope'"),
         (["check", "--nodes", "x"], "expected a whole number"),
-        (["check", "--nodes", "0"], "nodes must be between 1 and 8"),
+        (["check", "--nodes", "0"], "nodes must be between 1 and 64"),
         (["check", "--config", "missing"], "no such configuration"),
         (["check", "--bogus"], "unrecognized arguments: --bogus"),
         ([], "the following arguments are required"),

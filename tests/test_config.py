@@ -62,7 +62,7 @@ def test_parse_reads_constants_invariants_and_symmetry() -> None:
         ),
         (
             "CONSTANTS Node = {a} NumRes = 0 MaxFailures = 0 MaxRestarts = 0 MaxConfigChanges = 0",
-            "resources must be between 1 and 6",
+            "resources must be between 1 and 16",
         ),
         (
             "CONSTANTS Node = {a} NumRes = 1 MaxFailures = 0 MaxRestarts = 0 MaxConfigChanges = 0 INVARIANT Nonsense",

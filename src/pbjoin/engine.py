@@ -1,0 +1,240 @@
+"""The in-memory deterministic engine: total order, FIFO channels, crashes, all in one process.
+
+Nothing happens unless the caller says which step comes next, so a test (or the
+conformance checker) can drive the cluster through any interleaving, crash point and
+delivery lag. Each step is one of the spec's actions with the same parameters
+(`Deliver(n=n2)`, `ReceiveConfig(src=n1, n=n3)`), and is logged as one record.
+
+The engine plays the cluster's part of the protocol: it keeps the total order of
+group messages (every member delivers it at its own pace), multicasts FAIL when a
+member crashes, and drops point-to-point messages to or from a failed incarnation.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import deque
+from dataclasses import dataclass
+
+from pbjoin.member import Member, Phase, Send
+from pbjoin.resources import Disks
+from pbjoin.runtime import MemberFactory, NodeRuntime, Outcome
+from pbjoin.steplog import ClusterRecord, MemberSummary, SentRecord, StepName, StepRecord, StepSink
+from pbjoin.wire import (
+    ConfigMsg,
+    DirectMsg,
+    Fail,
+    GroupStateMsg,
+    MalformedMessageError,
+    OrderedMsg,
+    StartMirror,
+    decode_direct,
+    decode_ordered,
+    encode,
+)
+
+RECEIVE_STEP: dict[type, StepName] = {
+    GroupStateMsg: "ReceiveGroupState",
+    ConfigMsg: "ReceiveConfig",
+    StartMirror: "ReceiveStartMirror",
+}
+
+
+class StepRefusedError(ValueError):
+    """A step that is not enabled in the current state."""
+
+
+@dataclass(frozen=True)
+class Action:
+    name: StepName
+    params: tuple[tuple[str, str], ...]
+
+    def label(self) -> str:
+        return f"{self.name}({', '.join(f'{k}={v}' for k, v in self.params)})"
+
+
+@dataclass
+class Queued:
+    to_inc: int
+    raw: bytes
+
+
+class InMemoryEngine:
+    def __init__(
+        self,
+        group: str,
+        resources: tuple[str, ...],
+        disks: dict[str, Disks],
+        sink: StepSink,
+        member_factory: MemberFactory = Member,
+    ) -> None:
+        self.group = group
+        self.resources = resources
+        self.nodes = tuple(disks)
+        self.runtimes = {n: NodeRuntime(n, resources, d, member_factory) for n, d in disks.items()}
+        self.ordered: list[bytes] = []
+        self.channels: dict[tuple[str, str], deque[Queued]] = {(s, d): deque() for s in self.nodes for d in self.nodes}
+        self.seq = 0
+        self.sink = sink
+        access = {n: d.probe(resources) for n, d in disks.items()}
+        sink.write(ClusterRecord(group=group, nodes=self.nodes, resources=resources, access=access, engine="memory"))
+
+    def fork(self, sink: StepSink) -> InMemoryEngine:
+        """An independent copy of the whole cluster (disks included) that logs to `sink`."""
+        own, self.sink = self.sink, sink
+        try:
+            return copy.deepcopy(self)
+        finally:
+            self.sink = own
+
+    # ------------------------------------------------------------ what may happen next
+
+    def enabled(self) -> list[Action]:
+        actions: list[Action] = []
+        for n in self.nodes:
+            rt = self.runtimes[n]
+            node = (("n", n),)
+            if rt.phase == Phase.OUT:
+                actions.append(Action("Join", node))
+            if self._may_recover(n):
+                actions.append(Action("RecoverGroupState", node))
+            if rt.holds_view() and rt.member.position < len(self.ordered):
+                actions.append(Action("Deliver", node))
+            if rt.in_group():
+                actions.append(Action("Crash", node))
+            if rt.phase == Phase.DOWN:
+                actions.append(Action("Restart", node))
+            for r in self.resources:
+                if self._may_change_config(n, r):
+                    actions.append(Action("ChangeConfig", (("n", n), ("r", r))))
+        for (src, dst), queue in self.channels.items():
+            if queue:
+                name = self._receive_step(dst, queue[0])
+                if name is not None:
+                    actions.append(Action(name, (("src", src), ("n", dst))))
+        return actions
+
+    def _may_recover(self, n: str) -> bool:
+        if self.runtimes[n].phase != Phase.WAIT_STATE:
+            return False
+        return not any(rt.holds_view() for m, rt in self.runtimes.items() if m != n)
+
+    def _may_change_config(self, n: str, r: str) -> bool:
+        member = self.runtimes[n].member
+        return member.phase == Phase.MEMBER and member.view is not None and member.view.host[r] == n
+
+    def _receive_step(self, dst: str, head: Queued) -> StepName | None:
+        rt = self.runtimes[dst]
+        try:
+            msg = decode_direct(head.raw)
+        except MalformedMessageError:
+            return "Discard"
+        if head.to_inc != rt.inc:
+            return "Discard"
+        return RECEIVE_STEP[type(msg)] if rt.member.accepts(msg) else None
+
+    # ------------------------------------------------------------ taking a step
+
+    def step(self, action: Action) -> StepRecord:
+        if action not in self.enabled():
+            raise StepRefusedError(f"{action.label()} is not enabled")
+        params = dict(action.params)
+        n = params["n"]
+        rt = self.runtimes[n]
+        inc = rt.inc
+        consumed: dict[str, object] | None = None
+        position: int | None = None
+        if action.name == "Join":
+            outcome = rt.join()
+        elif action.name == "RecoverGroupState":
+            outcome = rt.recover([decode_ordered(raw) for raw in self.ordered])
+        elif action.name == "Deliver":
+            position = rt.member.position
+            msg = decode_ordered(self.ordered[position])
+            consumed = msg.model_dump(mode="json")
+            outcome = rt.deliver(msg)
+        elif action.name == "ChangeConfig":
+            outcome = rt.change_config(params["r"])
+        elif action.name == "Crash":
+            outcome = self._crash(n)
+        elif action.name == "Restart":
+            rt.restart()
+            inc = rt.inc
+            outcome = Outcome()
+        else:
+            consumed, outcome = self._take_direct(params["src"], n, action.name)
+        return self._record(action, n, inc, consumed, position, outcome)
+
+    def _take_direct(self, src: str, dst: str, name: StepName) -> tuple[dict[str, object], Outcome]:
+        head = self.channels[(src, dst)].popleft()
+        rt = self.runtimes[dst]
+        try:
+            msg: DirectMsg = decode_direct(head.raw)
+        except MalformedMessageError as exc:
+            return {"raw": head.raw.decode(errors="replace")}, Outcome(notes=[f"rejected from {src}: {exc}"])
+        consumed = msg.model_dump(mode="json")
+        if name == "Discard":
+            note = f"rejected {msg.kind} from {src}: for incarnation {head.to_inc}, this is {rt.inc}"
+            return consumed, Outcome(notes=[note])
+        return consumed, rt.receive(src, msg)
+
+    def _crash(self, n: str) -> Outcome:
+        rt = self.runtimes[n]
+        inc = rt.inc
+        rt.crash()
+        for other in self.nodes:
+            self.channels[(n, other)].clear()
+            self.channels[(other, n)].clear()
+        return Outcome(multicasts=[Fail(node=n, inc=inc)])
+
+    def _record(
+        self,
+        action: Action,
+        n: str,
+        inc: int,
+        consumed: dict[str, object] | None,
+        position: int | None,
+        outcome: Outcome,
+    ) -> StepRecord:
+        multicast_at = []
+        for msg in outcome.multicasts:
+            multicast_at.append(len(self.ordered))
+            self.ordered.append(encode(msg))
+        sent = [self._transmit(n, s) for s in outcome.sends]
+        self.seq += 1
+        record = StepRecord(
+            seq=self.seq,
+            member=n,
+            inc=inc,
+            step=action.name,
+            params=dict(action.params),
+            consumed=consumed,
+            position=position,
+            multicast=[m.model_dump(mode="json") for m in outcome.multicasts],
+            multicast_at=multicast_at,
+            sent=sent,
+            effects=outcome.effects,
+            notes=outcome.notes,
+            post=MemberSummary.model_validate(self.runtimes[n].member.summary()),
+        )
+        self.sink.write(record)
+        return record
+
+    def _transmit(self, src: str, send: Send) -> SentRecord:
+        receiver = self.runtimes.get(send.to)
+        alive = receiver is not None and receiver.phase != Phase.DOWN and receiver.inc == send.to_inc
+        if alive:
+            self.channels[(src, send.to)].append(Queued(send.to_inc, encode(send.msg)))
+        return SentRecord(to=send.to, to_inc=send.to_inc, msg=send.msg.model_dump(mode="json"), delivered=alive)
+
+    # ------------------------------------------------------------ for tests and tools
+
+    def inject_direct(self, src: str, dst: str, to_inc: int, raw: bytes) -> None:
+        """Put raw bytes on a channel, as a faulty or hostile peer could."""
+        self.channels[(src, dst)].append(Queued(to_inc, raw))
+
+    def ordered_messages(self) -> list[OrderedMsg]:
+        return [decode_ordered(raw) for raw in self.ordered]
+
+    def run(self, actions: list[Action]) -> list[StepRecord]:
+        return [self.step(a) for a in actions]

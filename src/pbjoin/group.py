@@ -1,0 +1,191 @@
+"""The replicated group state and the deterministic effect of each ordered message.
+
+Every member applies the same ordered messages in the same order to its copy, so
+members that have delivered the same prefix hold the same group state: every
+decision (placement, host replacement, failover) is a function of the copy alone.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pbjoin.wire import (
+    Access,
+    Fail,
+    GroupStateBody,
+    Join,
+    JoinDone,
+    MemberRecord,
+    MirrorActive,
+    OrderedMsg,
+    SubgroupState,
+)
+
+MirrorStatus = Literal["none", "syncing", "active"]
+MemberStatus = Literal["joining", "placed", "active"]
+
+
+@dataclass
+class Member:
+    inc: int
+    status: MemberStatus
+    reaches: tuple[str, ...] = ()
+
+
+@dataclass
+class GroupState:
+    """One member's copy of the group state."""
+
+    resources: tuple[str, ...]  # managed resources in failover-preference order
+    primary: str
+    subgroups: dict[str, list[str]]  # per resource: members in join order
+    host: dict[str, str | None]
+    mirror: dict[str, MirrorStatus]
+    members: dict[str, Member] = field(default_factory=dict)  # present members only
+
+    @classmethod
+    def initial(cls, resources: tuple[str, ...]) -> GroupState:
+        return cls(
+            resources=resources,
+            primary=resources[0],
+            subgroups={r: [] for r in resources},
+            host=dict.fromkeys(resources),
+            mirror=dict.fromkeys(resources, "none"),
+        )
+
+    def clone(self) -> GroupState:
+        return copy.deepcopy(self)
+
+    # ------------------------------------------------------------ queries
+
+    def resource_of(self, node: str) -> str | None:
+        for r in self.resources:
+            if node in self.subgroups[r]:
+                return r
+        return None
+
+    @property
+    def primary_host(self) -> str | None:
+        return self.host[self.primary]
+
+    def sponsor(self) -> str | None:
+        """Who answers a JOIN: the primary host, else the first host in resource order."""
+        if self.primary_host is not None:
+            return self.primary_host
+        return next((h for r in self.resources if (h := self.host[r]) is not None), None)
+
+    def placement(self, reaches: tuple[str, ...]) -> str | None:
+        """The primary resource if reachable, else the first reachable one; None rejects."""
+        if self.primary in reaches:
+            return self.primary
+        return next((r for r in self.resources if r in reaches), None)
+
+    def joining(self) -> list[str]:
+        return [n for n, m in self.members.items() if m.status == "joining"]
+
+    # ------------------------------------------------------------ ordered messages
+
+    def apply(self, msg: OrderedMsg) -> GroupState:
+        """The group state after delivering `msg` (a new object; self is unchanged)."""
+        gs = self.clone()
+        if isinstance(msg, Join):
+            if msg.node not in gs.members:
+                gs.members[msg.node] = Member(inc=msg.inc, status="joining")
+        elif isinstance(msg, Access):
+            gs._place(msg)
+        elif isinstance(msg, JoinDone):
+            member = gs.members.get(msg.node)
+            if member is not None and member.inc == msg.inc and member.status == "placed":
+                member.status = "active"
+        elif isinstance(msg, MirrorActive):
+            r = msg.resource
+            if r in gs.host and gs.host[r] == msg.node and r != gs.primary and gs.mirror[r] == "syncing":
+                gs.mirror[r] = "active"
+        else:
+            assert isinstance(msg, Fail)
+            gs._remove(msg)
+        return gs
+
+    def _restart_mirrors(self) -> None:
+        for b in self.resources:
+            if b != self.primary:
+                self.mirror[b] = "syncing" if self.host[b] is not None else "none"
+
+    def _place(self, msg: Access) -> None:
+        member = self.members.get(msg.node)
+        if member is None or member.inc != msg.inc or member.status != "joining":
+            return
+        r = self.placement(msg.reaches)
+        if r is None:
+            del self.members[msg.node]  # rejected: the joiner leaves, nothing else changes
+            return
+        self.subgroups[r].append(msg.node)
+        member.status = "placed"
+        member.reaches = msg.reaches
+        if self.host[r] is None:
+            self.host[r] = msg.node
+            if r == self.primary:
+                self._restart_mirrors()
+            else:
+                self.mirror[r] = "syncing" if self.primary_host is not None else "none"
+
+    def _remove(self, msg: Fail) -> None:
+        member = self.members.get(msg.node)
+        if member is None or member.inc != msg.inc:
+            return
+        del self.members[msg.node]
+        r = self.resource_of(msg.node)
+        if r is None:
+            return
+        self.subgroups[r].remove(msg.node)
+        if self.host[r] != msg.node:
+            return
+        self.host[r] = self.subgroups[r][0] if self.subgroups[r] else None
+        if r != self.primary:
+            hosted = self.host[r] is not None and self.primary_host is not None
+            self.mirror[r] = "syncing" if hosted else "none"
+        elif self.primary_host is not None:
+            self._restart_mirrors()  # switchover inside the primary subgroup
+        else:
+            self._fail_over()
+
+    def _fail_over(self) -> None:
+        """Promote the first hosted backup whose mirror is synchronised, if any."""
+        eligible = [b for b in self.resources if b != self.primary and self.host[b] is not None]
+        target = next((b for b in eligible if self.mirror[b] == "active"), None)
+        if target is None:
+            return  # no primary host until a node reaching the primary resource joins
+        self.mirror[self.primary] = "none"
+        self.primary = target
+        self.mirror[target] = "none"
+        self._restart_mirrors()
+
+    # ------------------------------------------------------------ wire form
+
+    def to_body(self) -> GroupStateBody:
+        return GroupStateBody(
+            primary=self.primary,
+            subgroups=tuple(
+                SubgroupState(resource=r, members=tuple(self.subgroups[r]), host=self.host[r], mirror=self.mirror[r])
+                for r in self.resources
+            ),
+            members=tuple(
+                MemberRecord(node=n, inc=m.inc, status=m.status, reaches=m.reaches) for n, m in self.members.items()
+            ),
+        )
+
+    @classmethod
+    def from_body(cls, body: GroupStateBody) -> GroupState:
+        resources = tuple(s.resource for s in body.subgroups)
+        if body.primary not in resources or len(set(resources)) != len(resources):
+            raise ValueError("group state names an unknown or duplicate resource")
+        return cls(
+            resources=resources,
+            primary=body.primary,
+            subgroups={s.resource: list(s.members) for s in body.subgroups},
+            host={s.resource: s.host for s in body.subgroups},
+            mirror={s.resource: s.mirror for s in body.subgroups},
+            members={m.node: Member(inc=m.inc, status=m.status, reaches=m.reaches) for m in body.members},
+        )

@@ -1,0 +1,344 @@
+"""One node's member of the group, as a sans-IO state machine.
+
+A `Member` is fed inputs (start a join, an ordered delivery, a direct message, the
+answer to a resource query) and returns an `Output`: ordered messages to multicast,
+direct messages to send, effects for the resource driver to perform, and notes (why
+an input was ignored). It never touches the network, the disk or a clock, so the
+same code runs under the deterministic in-memory engine, the etcd engine, and the
+conformance checker's exhaustive scheduler.
+
+Effects that answer a question (`ProbeAccess`, `LoadConfig`, `SyncMirror`) are
+resolved by the runtime within the same step: it performs them and feeds the answer
+back through `access_probed`, `config_loaded` or `mirror_synced`, merging the outputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from pbjoin.group import GroupState
+from pbjoin.wire import (
+    Access,
+    ConfigMsg,
+    DirectMsg,
+    GroupStateMsg,
+    Join,
+    JoinDone,
+    MirrorActive,
+    OrderedMsg,
+    StartMirror,
+)
+
+
+class Phase(Enum):
+    OUT = "out"
+    WAIT_STATE = "waitState"
+    WAIT_PLACE = "waitPlace"
+    WAIT_CONFIG = "waitConfig"
+    MEMBER = "member"
+    REJECTED = "rejected"
+    DOWN = "down"
+
+
+HOLDS_VIEW = (Phase.WAIT_PLACE, Phase.WAIT_CONFIG, Phase.MEMBER)
+IN_GROUP = (Phase.WAIT_STATE, *HOLDS_VIEW)
+
+
+class ProtocolError(RuntimeError):
+    """An input the member's phase does not allow (a bug in the caller, not in a peer)."""
+
+
+# ---------------------------------------------------------------- outputs
+
+
+@dataclass(frozen=True)
+class Send:
+    to: str
+    to_inc: int  # the incarnation the message is for; a later one never receives it
+    msg: DirectMsg
+
+
+@dataclass(frozen=True)
+class ProbeAccess:
+    """Which of these managed resources can this node open?  Answer: `access_probed`."""
+
+    resources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LoadConfig:
+    """Read the configuration stored on the resource.  Answer: `config_loaded`."""
+
+    resource: str
+    takeover: bool  # a host taking over pushes what it read to its subgroup
+
+
+@dataclass(frozen=True)
+class InstallConfig:
+    """Store this version of the resource's configuration on the node."""
+
+    resource: str
+    version: int
+    data: str
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """A host writes a new configuration version to its resource."""
+
+    resource: str
+    version: int
+    data: str
+
+
+@dataclass(frozen=True)
+class SyncMirror:
+    """Copy the production data onto the backup resource.  Answer: `mirror_synced`."""
+
+    resource: str
+    production: str
+
+
+Effect = ProbeAccess | LoadConfig | InstallConfig | StoreConfig | SyncMirror
+
+
+@dataclass
+class Output:
+    multicasts: list[OrderedMsg] = field(default_factory=list)
+    sends: list[Send] = field(default_factory=list)
+    effects: list[Effect] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def extend(self, other: Output) -> None:
+        self.multicasts += other.multicasts
+        self.sends += other.sends
+        self.effects += other.effects
+        self.notes += other.notes
+
+
+# ---------------------------------------------------------------- the member
+
+
+@dataclass
+class Config:
+    version: int
+    data: str
+
+
+class Member:
+    """The protocol logic of one incarnation of one node."""
+
+    def __init__(self, node: str, inc: int, resources: tuple[str, ...]) -> None:
+        self.node = node
+        self.inc = inc
+        self.resources = resources  # the group's managed resources, in failover order
+        self.phase = Phase.OUT
+        self.view: GroupState | None = None
+        self.position = 0  # ordered messages delivered (the next one to deliver)
+        self.configs: dict[str, Config] = {}
+
+    # ------------------------------------------------------------ joining
+
+    def join(self) -> Output:
+        self._require(Phase.OUT, "join")
+        self.phase = Phase.WAIT_STATE
+        return Output(multicasts=[Join(node=self.node, inc=self.inc)])
+
+    def recover(self, stream: list[OrderedMsg]) -> Output:
+        """No live member holds the group state: rebuild it from the whole ordered stream."""
+        self._require(Phase.WAIT_STATE, "recover the group state")
+        view = GroupState.initial(self.resources)
+        for msg in stream:
+            view = view.apply(msg)
+        return self._adopt(view, len(stream))
+
+    def _adopt(self, view: GroupState, position: int) -> Output:
+        self.view = view
+        self.position = position
+        self.phase = Phase.WAIT_PLACE
+        return Output(effects=[ProbeAccess(view.resources)])
+
+    def access_probed(self, reaches: tuple[str, ...]) -> Output:
+        self._require(Phase.WAIT_PLACE, "report access")
+        assert self.view is not None
+        ordered = tuple(r for r in self.view.resources if r in reaches)
+        return Output(multicasts=[Access(node=self.node, inc=self.inc, reaches=ordered)])
+
+    # ------------------------------------------------------------ direct messages
+
+    def accepts(self, msg: DirectMsg) -> bool:
+        """Whether `msg` can be taken now; CONFIG and START_MIRROR wait out WAIT_PLACE."""
+        return isinstance(msg, GroupStateMsg) or self.phase != Phase.WAIT_PLACE
+
+    def receive(self, src: str, msg: DirectMsg) -> Output:
+        if not self.accepts(msg):
+            raise ProtocolError(f"{msg.kind} cannot be taken while {self.phase.value}")
+        if isinstance(msg, GroupStateMsg):
+            if self.phase != Phase.WAIT_STATE:
+                return Output(notes=[f"dropped GROUP_STATE from {src}: not waiting for one"])
+            try:
+                view = GroupState.from_body(msg.state)
+            except ValueError as exc:
+                return Output(notes=[f"dropped GROUP_STATE from {src}: {exc}"])
+            if view.resources != self.resources:
+                return Output(notes=[f"dropped GROUP_STATE from {src}: it manages other resources"])
+            return self._adopt(view, msg.position)
+        if isinstance(msg, ConfigMsg):
+            return self._receive_config(src, msg)
+        return self._receive_start_mirror(src, msg)
+
+    def _receive_config(self, src: str, msg: ConfigMsg) -> Output:
+        if self.phase not in (Phase.WAIT_CONFIG, Phase.MEMBER) or self.view is None:
+            return Output(notes=[f"dropped CONFIG from {src}: {self.phase.value}"])
+        if self.view.resource_of(self.node) != msg.resource:
+            return Output(notes=[f"dropped CONFIG for {msg.resource} from {src}: not this member's subgroup"])
+        out = self._install(msg.resource, msg.version, msg.data)
+        if self.phase == Phase.WAIT_CONFIG:
+            out.extend(self._join_done())
+        return out
+
+    def _receive_start_mirror(self, src: str, msg: StartMirror) -> Output:
+        view = self.view
+        r = msg.resource
+        if self.phase != Phase.MEMBER or view is None or view.host.get(r) != self.node or r == view.primary:
+            return Output(notes=[f"dropped START_MIRROR for {r} from {src}: not its backup host"])
+        return Output(effects=[SyncMirror(resource=r, production=msg.production)])
+
+    def mirror_synced(self, resource: str) -> Output:
+        return Output(multicasts=[MirrorActive(node=self.node, inc=self.inc, resource=resource)])
+
+    # ------------------------------------------------------------ ordered delivery
+
+    def deliver(self, msg: OrderedMsg) -> Output:
+        if self.phase not in HOLDS_VIEW or self.view is None:
+            raise ProtocolError(f"cannot deliver while {self.phase.value}")
+        before = self.view
+        after = before.apply(msg)
+        self.view = after
+        self.position += 1
+        own = msg.node == self.node and msg.inc == self.inc
+        out = Output()
+        if isinstance(msg, Access) and own:
+            out.extend(self._own_placement(after))
+            if self.phase == Phase.REJECTED:
+                return out
+        out.extend(self._host_duties(before, after, msg, own))
+        out.extend(self._primary_duties(before, after))
+        out.extend(self._sponsor_duties(before, after, msg))
+        return out
+
+    def _own_placement(self, after: GroupState) -> Output:
+        if self.node not in after.members:
+            self.phase = Phase.REJECTED
+            self.view = None
+            self.position = 0
+            return Output(notes=["join rejected: this node reaches none of the group's resources"])
+        r = after.resource_of(self.node)
+        assert r is not None, "a placed joiner is in a subgroup of its own view"
+        if after.host[r] == self.node:
+            return Output(effects=[LoadConfig(resource=r, takeover=False)])
+        self.phase = Phase.WAIT_CONFIG
+        return Output()
+
+    def _host_duties(self, before: GroupState, after: GroupState, msg: OrderedMsg, own: bool) -> Output:
+        out = Output()
+        for r in after.resources:
+            if after.host[r] != self.node:
+                continue
+            if before.host[r] != self.node and not (isinstance(msg, Access) and own):
+                out.effects.append(LoadConfig(resource=r, takeover=True))
+            elif (
+                isinstance(msg, Access)
+                and not own
+                and after.resource_of(msg.node) == r
+                and msg.node in before.members
+                and before.members[msg.node].status == "joining"
+            ):
+                held = self.configs[r]
+                out.sends.append(Send(msg.node, msg.inc, ConfigMsg(resource=r, version=held.version, data=held.data)))
+        return out
+
+    def config_loaded(self, resource: str, version: int, data: str, takeover: bool) -> Output:
+        """The configuration read from the resource this member hosts."""
+        out = self._install(resource, version, data)
+        if self.phase == Phase.WAIT_CONFIG or not takeover:
+            out.extend(self._join_done())
+        if takeover:
+            assert self.view is not None
+            for x in self.view.subgroups[resource]:
+                if x != self.node:
+                    config = ConfigMsg(resource=resource, version=version, data=data)
+                    out.sends.append(Send(x, self.view.members[x].inc, config))
+        return out
+
+    def _primary_duties(self, before: GroupState, after: GroupState) -> Output:
+        out = Output()
+        if after.primary_host != self.node:
+            return out
+        became = before.primary_host != self.node
+        for b in after.resources:
+            target = after.host[b]
+            if b == after.primary or target == self.node or target is None:
+                continue
+            if became or target != before.host[b]:
+                start = StartMirror(resource=b, production=after.primary)
+                out.sends.append(Send(target, after.members[target].inc, start))
+        return out
+
+    def _sponsor_duties(self, before: GroupState, after: GroupState, msg: OrderedMsg) -> Output:
+        out = Output()
+        if after.sponsor() != self.node:
+            return out
+        state = GroupStateMsg(state=after.to_body(), position=self.position)
+        if before.sponsor() != self.node:
+            targets = [j for j in after.joining() if j != self.node]
+        elif isinstance(msg, Join) and msg.node in after.joining():
+            targets = [msg.node]
+        else:
+            targets = []
+        for j in targets:
+            out.sends.append(Send(j, after.members[j].inc, state))
+        return out
+
+    # ------------------------------------------------------------ configuration
+
+    def change_config(self, resource: str, data: str) -> Output:
+        """A host changes its resource's configuration and sends it to its subgroup."""
+        self._require(Phase.MEMBER, "change configuration")
+        view = self.view
+        assert view is not None
+        if view.host.get(resource) != self.node:
+            raise ProtocolError(f"{self.node} does not host {resource}")
+        version = self.configs[resource].version + 1
+        out = Output(effects=[StoreConfig(resource, version, data)])
+        out.extend(self._install(resource, version, data))
+        for x in view.subgroups[resource]:
+            if x != self.node:
+                out.sends.append(Send(x, view.members[x].inc, ConfigMsg(resource=resource, version=version, data=data)))
+        return out
+
+    def _install(self, resource: str, version: int, data: str) -> Output:
+        self.configs[resource] = Config(version, data)
+        return Output(effects=[InstallConfig(resource, version, data)])
+
+    def _join_done(self) -> Output:
+        if self.phase not in (Phase.WAIT_CONFIG, Phase.WAIT_PLACE):
+            return Output()
+        self.phase = Phase.MEMBER
+        return Output(multicasts=[JoinDone(node=self.node, inc=self.inc)])
+
+    def _require(self, phase: Phase, what: str) -> None:
+        if self.phase != phase:
+            raise ProtocolError(f"{self.node} cannot {what} while {self.phase.value}")
+
+    # ------------------------------------------------------------ summary
+
+    def summary(self) -> dict[str, object]:
+        """The member's local state, as logged after every step."""
+        return {
+            "phase": self.phase.value,
+            "position": self.position,
+            "view": None if self.view is None else self.view.to_body().model_dump(mode="json", exclude={"v"}),
+            "configs": {r: c.version for r, c in sorted(self.configs.items())},
+        }

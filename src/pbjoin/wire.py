@@ -1,0 +1,149 @@
+"""Wire messages: versioned, schema-validated, JSON on the wire.
+
+Ordered (group) messages go through the engine's total order; direct messages are
+point-to-point. Every message is decoded with pydantic against a closed schema
+(unknown fields, wrong types and unknown kinds are rejected), so a member never
+acts on a malformed message: `decode_*` raises `MalformedMessageError` with a one-line
+reason instead.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+WIRE_VERSION = 1
+
+# Node and resource identifiers: short, printable, usable as file and key names.
+Ident = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
+Incarnation = Annotated[int, Field(ge=0)]
+Position = Annotated[int, Field(ge=0)]
+Version = Annotated[int, Field(ge=1)]
+
+
+class MalformedMessageError(ValueError):
+    """A message that does not decode against the wire schema."""
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    v: Literal[1] = 1  # WIRE_VERSION; a new version adds its literal here
+
+
+class Join(_Wire):
+    kind: Literal["JOIN"] = "JOIN"
+    node: Ident
+    inc: Incarnation
+
+
+class Access(_Wire):
+    kind: Literal["ACCESS"] = "ACCESS"
+    node: Ident
+    inc: Incarnation
+    reaches: tuple[Ident, ...]  # the managed resources the joiner can open, in group order
+
+
+class JoinDone(_Wire):
+    kind: Literal["JOIN_DONE"] = "JOIN_DONE"
+    node: Ident
+    inc: Incarnation
+
+
+class MirrorActive(_Wire):
+    kind: Literal["MIRROR_ACTIVE"] = "MIRROR_ACTIVE"
+    node: Ident
+    inc: Incarnation
+    resource: Ident
+
+
+class Fail(_Wire):
+    """A membership change: the cluster detected that this incarnation failed."""
+
+    kind: Literal["FAIL"] = "FAIL"
+    node: Ident
+    inc: Incarnation
+
+
+Ordered = Annotated[Join | Access | JoinDone | MirrorActive | Fail, Field(discriminator="kind")]
+
+
+class SubgroupState(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    resource: Ident
+    members: tuple[Ident, ...]  # in join order
+    host: Ident | None
+    mirror: Literal["none", "syncing", "active"]
+
+
+class MemberRecord(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    node: Ident
+    inc: Incarnation
+    status: Literal["joining", "placed", "active"]
+    reaches: tuple[Ident, ...]  # recorded access set; empty while joining
+
+
+class GroupStateBody(BaseModel):
+    """The replicated group state as it travels in GROUP_STATE."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    primary: Ident
+    subgroups: tuple[SubgroupState, ...]  # one per managed resource, in failover order
+    members: tuple[MemberRecord, ...]
+
+
+class GroupStateMsg(_Wire):
+    kind: Literal["GROUP_STATE"] = "GROUP_STATE"
+    state: GroupStateBody
+    position: Position  # ordered messages the state already reflects
+
+
+class ConfigMsg(_Wire):
+    kind: Literal["CONFIG"] = "CONFIG"
+    resource: Ident
+    version: Version
+    data: str
+
+
+class StartMirror(_Wire):
+    kind: Literal["START_MIRROR"] = "START_MIRROR"
+    resource: Ident  # the backup resource to synchronise
+    production: Ident  # the primary resource it mirrors
+
+
+Direct = Annotated[GroupStateMsg | ConfigMsg | StartMirror, Field(discriminator="kind")]
+
+_ORDERED: TypeAdapter[Join | Access | JoinDone | MirrorActive | Fail] = TypeAdapter(Ordered)
+_DIRECT: TypeAdapter[GroupStateMsg | ConfigMsg | StartMirror] = TypeAdapter(Direct)
+
+OrderedMsg = Join | Access | JoinDone | MirrorActive | Fail
+DirectMsg = GroupStateMsg | ConfigMsg | StartMirror
+
+
+def encode(msg: OrderedMsg | DirectMsg) -> bytes:
+    return msg.model_dump_json().encode()
+
+
+def _reason(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "message"
+    return f"{where}: {first['msg']}"
+
+
+def decode_ordered(raw: bytes) -> OrderedMsg:
+    try:
+        return _ORDERED.validate_json(raw)
+    except ValidationError as exc:
+        raise MalformedMessageError(f"malformed ordered message ({_reason(exc)})") from None
+
+
+def decode_direct(raw: bytes) -> DirectMsg:
+    try:
+        return _DIRECT.validate_json(raw)
+    except ValidationError as exc:
+        raise MalformedMessageError(f"malformed direct message ({_reason(exc)})") from None
