@@ -320,7 +320,7 @@ def _decode(adapter: TypeAdapter[Any], value: dict[str, Any], what: str) -> Any:
         raise ConformanceError(f"logged {what} is not a wire message: {exc.errors()[0]['msg']}") from None
 
 
-def _check_step(corr: Correspondence, s: State, t: State, rec: StepRecord) -> list[tuple[str, str, str]]:
+def check_step(corr: Correspondence, s: State, t: State, rec: StepRecord) -> list[tuple[str, str, str]]:
     n = corr.node(rec.member)
     rows: list[tuple[str, str, str]] = []
     if t.inc[n] != rec.inc:
@@ -389,7 +389,7 @@ def validate_log(cluster: ClusterRecord, steps: list[StepRecord]) -> Report:
         t = model_step(s, p, corr, rec.step, rec.params)
         if t is None:
             return Report(checked, stutters, Divergence(rec.seq, _label(rec), "not enabled in the model", []), s)
-        rows = _check_step(corr, s, t, rec)
+        rows = check_step(corr, s, t, rec)
         if rows:
             reason = "the model's successor disagrees with the logged step"
             return Report(checked, stutters, Divergence(rec.seq, _label(rec), reason, rows), t)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pbjoin.member import Member, Phase, Send
 from pbjoin.resources import Disks
 from pbjoin.runtime import MemberFactory, NodeRuntime, Outcome
+from pbjoin.status import MemberRow
 from pbjoin.steplog import ClusterRecord, MemberSummary, SentRecord, StepName, StepRecord, StepSink
 from pbjoin.wire import (
     ConfigMsg,
@@ -77,7 +78,8 @@ class InMemoryEngine:
         self.seq = 0
         self.sink = sink
         access = {n: d.probe(resources) for n, d in disks.items()}
-        sink.write(ClusterRecord(group=group, nodes=self.nodes, resources=resources, access=access, engine="memory"))
+        self.cluster = ClusterRecord(group=group, nodes=self.nodes, resources=resources, access=access, engine="memory")
+        sink.write(self.cluster)
 
     def fork(self, sink: StepSink) -> InMemoryEngine:
         """An independent copy of the whole cluster (disks included) that logs to `sink`."""
@@ -232,6 +234,12 @@ class InMemoryEngine:
     def inject_direct(self, src: str, dst: str, to_inc: int, raw: bytes) -> None:
         """Put raw bytes on a channel, as a faulty or hostile peer could."""
         self.channels[(src, dst)].append(Queued(to_inc, raw))
+
+    def members(self) -> list[MemberRow]:
+        rows = []
+        for n, rt in self.runtimes.items():
+            rows.append(MemberRow(n, rt.inc, MemberSummary.model_validate(rt.member.summary())))
+        return rows
 
     def ordered_messages(self) -> list[OrderedMsg]:
         return [decode_ordered(raw) for raw in self.ordered]

@@ -1,0 +1,5 @@
+import sys
+
+from pbjoin.cli import main
+
+sys.exit(main())
