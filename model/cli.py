@@ -16,7 +16,8 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from model import cli_trace
+from model import cli_impl, cli_trace
+from pbjoin import cli_node
 from model.checker import DEADLOCK, Options, Progress, Result, Verdict, check
 from model.cli_args import add_constant_flags, load_constants, mutant, natural
 from model.config import ConfigError, ModelConfig
@@ -103,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--json", action="store_true", help="print a JSON report")
     sim.set_defaults(handler=run_simulate)
     cli_trace.register(commands)
+    cli_node.register(commands)
+    cli_impl.register(commands)
     return parser
 
 
@@ -112,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "check":
         return run_check(args)
-    handler: Callable[[argparse.Namespace], int] = args.handler  # set by cli_trace.register
+    handler: Callable[[argparse.Namespace], int] = args.handler  # set by each register()
     return handler(args)
 
 

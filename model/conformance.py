@@ -28,7 +28,7 @@ from pydantic import TypeAdapter, ValidationError
 from model import protocol as m
 from model.protocol import NO_NODE, NO_VIEW, P2P, GroupState, Msg, Params, State, View
 from model.trace import msg_str, p2p_str, view_fields
-from pbjoin.engine import InMemoryEngine
+from pbjoin.engine import Action, InMemoryEngine
 from pbjoin.member import HOLDS_VIEW as IMPL_HOLDS_VIEW
 from pbjoin.member import Phase
 from pbjoin.steplog import ClusterRecord, MemberSummary, StepRecord
@@ -94,6 +94,11 @@ class Correspondence:
             max_config_changes=unbounded,
             compact_log=False,
         )
+
+    def action(self, step: m.Step) -> Action:
+        """The implementation's name for a model step."""
+        params = tuple((k, self.resources[v] if k == "r" else self.nodes[v]) for k, v in step.params)
+        return Action(step.action, params)  # type: ignore[arg-type]
 
     # ------------------------------------------------------------ messages and views
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from model import protocol as m
 from model.conformance import Correspondence, Divergence, abstract, check_step, differences
 from model.protocol import Params, State
-from pbjoin.engine import Action, InMemoryEngine
+from pbjoin.engine import InMemoryEngine
 from pbjoin.member import Member
 from pbjoin.resources import Disk, MemoryDisks
 from pbjoin.runtime import MemberFactory
@@ -60,11 +60,6 @@ def engine_for(access: tuple[int, ...], p: Params, member_factory: MemberFactory
         for n in range(p.nodes)
     }
     return InMemoryEngine("replay", resources, dict(nodes), MemoryLog(), member_factory)
-
-
-def _action(corr: Correspondence, step: m.Step) -> Action:
-    params = tuple((k, corr.resources[v] if k == "r" else corr.nodes[v]) for k, v in step.params)
-    return Action(step.action, params)  # type: ignore[arg-type]
 
 
 def replay(
@@ -136,7 +131,7 @@ def _expand(
     report: ReplayReport,
 ) -> list[State] | None:
     offered = {a.label() for a in engine.enabled()}
-    allowed = {_action(corr, step).label() for step in m.successors(s, unbounded)}
+    allowed = {corr.action(step).label() for step in m.successors(s, unbounded)}
     if offered != allowed:
         rows = [("enabled", ", ".join(sorted(allowed - offered)) or "-", ", ".join(sorted(offered - allowed)) or "-")]
         report.divergence = Divergence(0, "(state)", "the implementation offers other actions than the model", rows)
@@ -144,7 +139,7 @@ def _expand(
         return None
     found = []
     for step in m.successors(s, bounded):
-        action = _action(corr, step)
+        action = corr.action(step)
         child = engine.fork(MemoryLog())
         record = child.step(action)
         report.transitions += 1

@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pbjoin.engine import Action, InMemoryEngine
+from pbjoin.member import Member
 from pbjoin.resources import DirectoryDisks, create_resource, read_data
+from pbjoin.runtime import MemberFactory
 from pbjoin.status import render
 from pbjoin.steplog import JsonLineLog, MemoryLog, StepName, StepRecord
 
@@ -65,7 +67,9 @@ class DemoResult:
     steps: int
 
 
-def build_cluster(directory: Path, sink: JsonLineLog | MemoryLog) -> InMemoryEngine:
+def build_cluster(
+    directory: Path, sink: JsonLineLog | MemoryLog, member_factory: MemberFactory = Member
+) -> InMemoryEngine:
     resources = tuple(SITES)
     links = {r: directory / "resources" / r for r in resources}
     for r, path in links.items():
@@ -74,7 +78,7 @@ def build_cluster(directory: Path, sink: JsonLineLog | MemoryLog) -> InMemoryEng
         node: DirectoryDisks(directory / "nodes" / node, tuple(links[r] for r in wired), links)
         for node, wired in WIRING.items()
     }
-    return InMemoryEngine("demo", resources, dict(disks), sink)
+    return InMemoryEngine("demo", resources, dict(disks), sink, member_factory)
 
 
 def settle(engine: InMemoryEngine, show: Callable[[StepRecord], None]) -> int:
@@ -99,13 +103,18 @@ def describe(rec: StepRecord) -> str:
     return "  ".join([parts[0], "; ".join(parts[1:])]).rstrip()
 
 
-def run_demo(directory: Path, echo: Callable[[str], None] = print, verbose: bool = True) -> DemoResult:
+def run_demo(
+    directory: Path,
+    echo: Callable[[str], None] = print,
+    verbose: bool = True,
+    member_factory: MemberFactory = Member,
+) -> DemoResult:
     directory.mkdir(parents=True, exist_ok=True)
     log_path = directory / "log.jsonl"
     log_path.unlink(missing_ok=True)
     sink = JsonLineLog(log_path)
     try:
-        engine = build_cluster(directory, sink)
+        engine = build_cluster(directory, sink, member_factory)
         steps = 0
         show: Callable[[StepRecord], None] = (lambda rec: echo(describe(rec))) if verbose else (lambda rec: None)
         for number, (title, command) in enumerate(STORY, 1):

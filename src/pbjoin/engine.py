@@ -217,7 +217,7 @@ class InMemoryEngine:
             sent=sent,
             effects=outcome.effects,
             notes=outcome.notes,
-            post=MemberSummary.model_validate(self.runtimes[n].member.summary()),
+            post=MemberSummary.model_validate(self.runtimes[n].summary()),
         )
         self.sink.write(record)
         return record
@@ -238,7 +238,7 @@ class InMemoryEngine:
     def members(self) -> list[MemberRow]:
         rows = []
         for n, rt in self.runtimes.items():
-            rows.append(MemberRow(n, rt.inc, MemberSummary.model_validate(rt.member.summary())))
+            rows.append(MemberRow(n, rt.inc, MemberSummary.model_validate(rt.summary())))
         return rows
 
     def ordered_messages(self) -> list[OrderedMsg]:

@@ -339,6 +339,6 @@ class Member:
         return {
             "phase": self.phase.value,
             "position": self.position,
-            "view": None if self.view is None else self.view.to_body().model_dump(mode="json", exclude={"v"}),
+            "view": None if self.view is None else self.view.to_body().model_dump(mode="json"),
             "configs": {r: c.version for r, c in sorted(self.configs.items())},
         }

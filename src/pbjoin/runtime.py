@@ -65,6 +65,13 @@ class NodeRuntime:
     def in_group(self) -> bool:
         return self.member.phase in IN_GROUP
 
+    def summary(self) -> dict[str, object]:
+        """The member's state as logged: the configuration is what is installed on the node's disk."""
+        summary = self.member.summary()
+        if self.member.phase != Phase.DOWN:
+            summary["configs"] = self.disks.installed_versions()
+        return summary
+
     # ------------------------------------------------------------ steps
 
     def join(self) -> Outcome:

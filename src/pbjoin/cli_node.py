@@ -1,0 +1,117 @@
+"""`pbjoin node`: run one member of a group as a long-lived process over etcd.
+
+Exit codes: 0 left the group cleanly (SIGTERM or SIGINT), 1 declared failed (its lease
+expired), 2 bad input or etcd unreachable/refusing (one line on stderr), 3 rejected
+by the group (it reaches none of the group's resources).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+from pbjoin.etcd.client import Credentials, EtcdConnection, EtcdError
+from pbjoin.etcd.node import EXIT_BAD_INPUT, EtcdNode, NodeError
+from pbjoin.resources import DirectoryDisks, ResourceError, resource_identity
+from pbjoin.steplog import JsonLineLog
+from pbjoin.wire import Ident
+
+PASSWORD_ENV = "PBJOIN_ETCD_PASSWORD"
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    node = commands.add_parser(
+        "node",
+        help="run one member of a group as a process over etcd",
+        description=(
+            "Join GROUP as NODE over the etcd cluster at URL and stay a member until SIGTERM (leave "
+            "the group) or a crash (the others detect it when the lease expires). Writes a JSON-line "
+            "step log and structured logs on stderr. Exit 0: left; 1: declared failed; 2: bad input "
+            "or etcd unusable; 3: rejected by the group."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    node.add_argument("--group", required=True, help="the group's name")
+    node.add_argument("--node-id", required=True, help="this node's name (also its etcd user)")
+    node.add_argument("--etcd", required=True, help="etcd endpoint URLs, comma-separated")
+    node.add_argument(
+        "--resource", nargs="+", required=True, metavar="PATH", help="resource directories this node is wired to"
+    )
+    node.add_argument(
+        "--link", nargs="*", default=[], metavar="PATH", help="resource directories on the replication network"
+    )
+    node.add_argument("--node-dir", required=True, help="this node's local store (installed configuration)")
+    node.add_argument("--log", required=True, help="the JSON-line step log (appended to)")
+    node.add_argument("--user", help="etcd user (default: the node id; no authentication without a password)")
+    node.add_argument("--password-file", help=f"file holding the etcd password (or set ${PASSWORD_ENV})")
+    node.add_argument("--ca", help="CA certificate to verify the etcd servers' TLS certificates")
+    node.add_argument("--lease-ttl", type=int, default=2, help="seconds without keep-alive before a crash is detected")
+    node.set_defaults(handler=run_node)
+
+
+def _fail(message: str) -> int:
+    sys.stderr.write(f"pbjoin node: error: {message}\n")
+    return EXIT_BAD_INPUT
+
+
+def _credentials(args: argparse.Namespace) -> Credentials | None:
+    password = os.environ.get(PASSWORD_ENV)
+    if args.password_file:
+        try:
+            password = Path(args.password_file).read_text().strip()
+        except OSError as exc:
+            raise NodeError(f"cannot read {args.password_file}: {exc.strerror}") from None
+    if password is None:
+        return None
+    return Credentials(args.user or args.node_id, password)
+
+
+def _disks(args: argparse.Namespace) -> DirectoryDisks:
+    wiring = tuple(Path(p) for p in args.resource)
+    links: dict[str, Path] = {}
+    for path in (*wiring, *(Path(p) for p in args.link)):
+        if not path.is_dir():
+            raise NodeError(f"unknown resource path {path}: not a directory")
+        try:
+            links[resource_identity(path)] = path
+        except ResourceError as exc:
+            raise NodeError(f"unknown resource path {path}: {exc}") from None
+    return DirectoryDisks(Path(args.node_dir), wiring, links)
+
+
+def run_node(args: argparse.Namespace) -> int:
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        TypeAdapter(Ident).validate_python(args.node_id)
+        TypeAdapter(Ident).validate_python(args.group)
+    except ValidationError:
+        return _fail("--group and --node-id must match [a-z][a-z0-9_-]{0,31}")
+    if args.lease_ttl < 1:
+        return _fail("--lease-ttl must be at least 1 second")
+    endpoints = [u.strip() for u in args.etcd.split(",") if u.strip()]
+    try:
+        disks = _disks(args)
+        credentials = _credentials(args)
+
+        def connect() -> EtcdConnection:
+            return EtcdConnection(endpoints, credentials, args.ca)
+
+        log = JsonLineLog(Path(args.log))
+        member = EtcdNode(connect, args.group, args.node_id, disks, log, args.lease_ttl)
+
+        def leave(signum: int, frame: FrameType | None) -> None:
+            member.stop.set()
+
+        signal.signal(signal.SIGTERM, leave)
+        signal.signal(signal.SIGINT, leave)
+        try:
+            return member.run()
+        finally:
+            log.close()
+    except (NodeError, EtcdError, ResourceError, OSError) as exc:
+        return _fail(str(exc))

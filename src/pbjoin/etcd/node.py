@@ -1,0 +1,501 @@
+"""One member of a group as a long-lived process over etcd.
+
+The process owns a `NodeRuntime` (the sans-IO member plus its disks) and gives it
+the cluster the protocol assumes, built from etcd (docs/etcd.md has the mapping):
+
+- the ordered stream is the `GroupStream` this process computes from the group's
+  key history (watched from revision 1, resumed after the last revision on any
+  reconnect), delivered to the member one message at a time at its own pace;
+- each step commits everything it produced in ONE transaction, conditioned on this
+  incarnation's liveness key: its multicasts (consecutive positions), its
+  point-to-point messages and its published phase. A member whose lease expired can
+  therefore never speak again; it notices and stops;
+- a vanished member's FAIL is written by whichever survivor's transaction wins.
+
+Every step is written to the node's JSON-line step log. A step that multicasts is
+written twice: before the transaction with no positions (so a crash right after the
+commit loses nothing) and after it with the positions; the merge in
+`model.conformance_logs` keeps the latest copy and resolves a lone first copy.
+
+Point-to-point messages carry the sender's *horizon*: the highest etcd revision its
+step causally follows. A receiver takes a message only if neither its sender's nor
+its own FAIL lies within the combined horizon; otherwise the model would already have
+dropped it (a crash clears the failed member's channels), and the receiver discards
+it. This is what lets the merged logs be put in one order the model accepts.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import queue
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pbjoin.etcd.client import (
+    EtcdConnection,
+    EtcdError,
+    WatchEvent,
+    delete_op,
+    key_absent,
+    key_created_at,
+    key_modified_at,
+    put_op,
+)
+from pbjoin.etcd.stream import VIEW_PHASES, Direct, GroupStream, Keys
+from pbjoin.member import Member, Phase
+from pbjoin.resources import Disks
+from pbjoin.runtime import NodeRuntime, Outcome
+from pbjoin.steplog import ClusterRecord, JsonLineLog, MemberSummary, SentRecord, StepName, StepRecord
+from pbjoin.wire import (
+    ConfigMsg,
+    DirectMsg,
+    Fail,
+    GroupStateMsg,
+    MalformedMessageError,
+    StartMirror,
+    decode_direct,
+    encode,
+)
+
+RECEIVE_STEP: dict[type, StepName] = {
+    GroupStateMsg: "ReceiveGroupState",
+    ConfigMsg: "ReceiveConfig",
+    StartMirror: "ReceiveStartMirror",
+}
+
+EXIT_LEFT = 0
+EXIT_CRASHED = 1  # declared failed (lease lost) or its FAIL is in the stream
+EXIT_BAD_INPUT = 2
+EXIT_REJECTED = 3
+
+
+class NodeError(RuntimeError):
+    """The node cannot start or go on; the message is one line."""
+
+
+class LostError(Exception):
+    """This incarnation has been declared failed: it must stop at once."""
+
+
+def log_event(node: str, event: str, **fields: Any) -> None:
+    """One structured log line on stderr."""
+    record = {"ts": round(time.time(), 3), "node": node, "event": event, **fields}
+    sys.stderr.write(json.dumps(record, default=str) + "\n")
+    sys.stderr.flush()
+
+
+def read_group_resources(conn: EtcdConnection, group: str) -> tuple[str, ...]:
+    kv = conn.get(Keys(group).config)
+    if kv is None:
+        raise NodeError(f"group {group!r} is not defined in etcd (no {Keys(group).config})")
+    try:
+        resources = tuple(str(r) for r in json.loads(kv.value)["resources"])
+    except (ValueError, KeyError, TypeError):
+        raise NodeError(f"group {group!r} has a malformed definition") from None
+    if not resources:
+        raise NodeError(f"group {group!r} manages no resources")
+    return resources
+
+
+def envelope(horizon: int, msg: DirectMsg) -> bytes:
+    return json.dumps({"horizon": horizon, "msg": encode(msg).decode()}).encode()
+
+
+def open_envelope(raw: bytes) -> tuple[int, DirectMsg]:
+    try:
+        value = json.loads(raw)
+        horizon, body = value["horizon"], value["msg"]
+    except (ValueError, KeyError, TypeError):
+        raise MalformedMessageError("malformed envelope") from None
+    if not isinstance(horizon, int) or not isinstance(body, str):
+        raise MalformedMessageError("malformed envelope")
+    return horizon, decode_direct(body.encode())
+
+
+@dataclass
+class Pending:
+    """A point-to-point message for this incarnation that it has not taken yet."""
+
+    direct: Direct
+
+
+class EtcdNode:
+    def __init__(
+        self,
+        connect: Callable[[], EtcdConnection],
+        group: str,
+        node: str,
+        disks: Disks,
+        log: JsonLineLog,
+        lease_ttl: int = 2,
+    ) -> None:
+        self.connect = connect
+        self.conn = connect()
+        self.keys = Keys(group)
+        self.group = group
+        self.node = node
+        self.disks = disks
+        self.log = log
+        self.lease_ttl = lease_ttl
+        self.stream = GroupStream(group, inbox_of=node)
+        self.events: queue.Queue[list[WatchEvent] | BaseException] = queue.Queue()
+        self.stop = threading.Event()
+        self.halt = threading.Event()  # background threads end with the process's work
+        self.lease_lost = threading.Event()
+        self.inc = 0
+        self.lease = 0
+        self.created = 0  # create revision of this incarnation's liveness key
+        self.horizon = 0
+        self.step_no = 0
+        self.inbox: dict[str, deque[Pending]] = {}
+        self.inbox_seen = 0
+        self.dead_senders: set[tuple[str, int]] = set()
+        self.published = "out"
+        self.resources: tuple[str, ...] = ()
+        self.runtime: NodeRuntime | None = None
+
+    # ------------------------------------------------------------ life cycle
+
+    def run(self) -> int:
+        try:
+            self.resources = read_group_resources(self.conn, self.group)
+            threading.Thread(target=self._watch, name="watch", daemon=True).start()
+            self._catch_up(self.conn.get_prefix(self.keys.config)[0])
+            self._become_incarnation()
+            threading.Thread(target=self._keep_alive, name="keepalive", daemon=True).start()
+            return self._loop()
+        except LostError as exc:
+            log_event(self.node, "crashed", inc=self.inc, reason=str(exc))
+            return EXIT_CRASHED
+        finally:
+            self.halt.set()
+
+    def _watch(self) -> None:
+        conn = self.connect()
+        try:
+            for batch in conn.watch_prefix(self.keys.prefix, 1, self.halt):
+                self.events.put(batch)
+        except BaseException as exc:  # handed to the main loop, which reports it
+            self.events.put(exc)
+
+    def _keep_alive(self) -> None:
+        conn = self.connect()
+        while not self.halt.wait(self.lease_ttl / 4):
+            try:
+                if conn.keep_alive(self.lease) < 0:
+                    self.lease_lost.set()
+                    return
+            except EtcdError:
+                continue  # etcd unreachable for now: the lease decides, not this thread
+
+    def _drain(self, wait: float) -> None:
+        try:
+            item = self.events.get(timeout=wait) if wait > 0 else self.events.get_nowait()
+        except queue.Empty:
+            return
+        while True:
+            if isinstance(item, BaseException):
+                if isinstance(item, EtcdError):
+                    raise NodeError(str(item))
+                raise item
+            self.stream.apply(item)
+            try:
+                item = self.events.get_nowait()
+            except queue.Empty:
+                return
+
+    def _catch_up(self, revision: int, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.stream.revision < revision:
+            if time.monotonic() > deadline:
+                raise NodeError(f"the watch did not reach revision {revision} in {timeout:.0f} s")
+            self._drain(0.05)
+
+    def _become_incarnation(self) -> None:
+        """Take the next incarnation number, once the previous one has left the group."""
+        self.inc = self.stream.next_incarnation(self.node)
+        previous = (self.node, self.inc - 1)
+        announced = False
+        while self.inc > 0 and previous not in self.stream.failed:
+            if previous in self.stream.needs_fail:
+                self._write_fail(previous)
+            elif previous not in self.stream.live:
+                raise NodeError(f"{self.node}#{previous[1]} was rejected by group {self.group}; it cannot rejoin")
+            elif not announced:
+                log_event(self.node, "waiting", reason=f"incarnation {previous[1]} is still live")
+                announced = True
+            self._drain(0.1)
+        self.lease = self.conn.grant_lease(self.lease_ttl)
+        key = self.keys.member(self.node, self.inc)
+        ok, revision = self.conn.txn([key_absent(key)], [put_op(key, self._phase_value("out"), self.lease)])
+        if not ok:
+            raise NodeError(f"{self.node}#{self.inc} is already running")
+        self.created = revision
+        self.horizon = revision
+        self._catch_up(revision)
+        self.disks.reset_node()  # a new incarnation starts with no configuration installed
+        inc = self.inc
+        self.runtime = NodeRuntime(
+            self.node, self.resources, self.disks, lambda n, _i, rs: Member(n, inc, rs)
+        )
+        if not self.log.path.exists() or self.log.path.stat().st_size == 0:
+            access = {self.node: self.disks.probe(self.resources)}
+            self.log.write(
+                ClusterRecord(
+                    group=self.group, nodes=(self.node,), resources=self.resources, access=access, engine="etcd"
+                )
+            )
+        log_event(self.node, "started", inc=self.inc, lease=self.lease, resources=list(self.resources))
+
+    def _phase_value(self, phase: str) -> bytes:
+        return json.dumps({"phase": phase, "pid": os.getpid()}).encode()
+
+    # ------------------------------------------------------------ the main loop
+
+    def _loop(self) -> int:
+        progressed = True
+        while True:
+            self._drain(0.0 if progressed else 0.05)
+            self._check_alive()
+            rt = self.runtime
+            assert rt is not None
+            if self.stop.is_set():
+                return self._leave()
+            if rt.phase == Phase.REJECTED:
+                log_event(self.node, "rejected", inc=self.inc, reason="reaches none of the group's resources")
+                self.conn.revoke_lease(self.lease)
+                return EXIT_REJECTED
+            progressed = self._tick(rt)
+
+    def _check_alive(self) -> None:
+        me = (self.node, self.inc)
+        if self.lease_lost.is_set():
+            raise LostError("lease expired")
+        if me in self.stream.failed:
+            raise LostError("this incarnation's FAIL is in the ordered stream")
+        if self.stream.revision >= self.created and me not in self.stream.live:
+            raise LostError("this incarnation's liveness key is gone")
+
+    def _tick(self, rt: NodeRuntime) -> bool:
+        progressed = False
+        for inc in sorted(self.stream.needs_fail):
+            self._write_fail(inc)
+            progressed = True
+        if rt.phase == Phase.OUT:
+            return self._commit("Join", {"n": self.node}, rt.join) or progressed
+        if self._may_recover(rt):
+            progressed |= self._recover(rt)
+        if rt.holds_view() and rt.member.position < len(self.stream.ordered):
+            progressed |= self._deliver(rt)
+        return self._take_direct(rt) or progressed
+
+    def _write_fail(self, inc: tuple[str, int]) -> None:
+        fail = Fail(node=inc[0], inc=inc[1])
+        compare = [key_absent(self.keys.member(*inc)), key_absent(self.keys.fail(*inc))]
+        ok, revision = self.conn.txn(compare, [put_op(self.keys.fail(*inc), encode(fail))])
+        if ok:
+            log_event(self.node, "declared-failed", failed=f"{inc[0]}#{inc[1]}", revision=revision)
+        self._catch_up(revision)
+
+    # ------------------------------------------------------------ steps
+
+    def _commit(
+        self,
+        name: StepName,
+        params: dict[str, str],
+        run: Callable[[], Outcome],
+        consumed: dict[str, Any] | None = None,
+        position: int | None = None,
+        compares: list[dict[str, Any]] | None = None,
+        extra_ops: list[dict[str, Any]] | None = None,
+    ) -> bool:
+        """Run one step and commit what it produced atomically; False if a condition failed."""
+        rt = self.runtime
+        assert rt is not None
+        snapshot = copy.deepcopy(rt.member)
+        outcome = run()
+        self.step_no += 1
+        ops = list(extra_ops or [])
+        for k, msg in enumerate(outcome.multicasts):
+            ops.append(put_op(self.keys.message(self.node, self.inc, self.step_no, k), encode(msg)))
+        for k, send in enumerate(outcome.sends):
+            key = self.keys.p2p(self.node, self.inc, send.to, send.to_inc, self.step_no, k)
+            ops.append(put_op(key, envelope(self.horizon, send.msg)))
+        phase = rt.phase.value
+        if phase != self.published:
+            ops.append(put_op(self.keys.member(self.node, self.inc), self._phase_value(phase), self.lease))
+        record = self._record(name, params, consumed, position, outcome, [])
+        multicast_at: list[int] = []
+        if ops:
+            if outcome.multicasts:
+                self.log.write(record)  # before the commit: a crash right after it loses no step
+            ok, revision = self.conn.txn(
+                [key_created_at(self.keys.member(self.node, self.inc), self.created), *(compares or [])], ops
+            )
+            if not ok:
+                rt.member = snapshot
+                self.step_no -= 1
+                if self.conn.get(self.keys.member(self.node, self.inc)) is None:
+                    raise LostError("this incarnation's liveness key is gone")
+                return False
+            self.published = phase
+            self.horizon = max(self.horizon, revision)
+            if outcome.multicasts:
+                self._catch_up(revision)
+                multicast_at = [p for p, r in enumerate(self.stream.revisions) if r == revision]
+                if len(multicast_at) != len(outcome.multicasts):
+                    raise LostError("the stream did not take this incarnation's multicast")
+        self.log.write(record.model_copy(update={"multicast_at": multicast_at}))
+        log_event(self.node, "step", inc=self.inc, step=name, params=params, phase=phase)
+        return True
+
+    def _record(
+        self,
+        name: StepName,
+        params: dict[str, str],
+        consumed: dict[str, Any] | None,
+        position: int | None,
+        outcome: Outcome,
+        multicast_at: list[int],
+    ) -> StepRecord:
+        rt = self.runtime
+        assert rt is not None
+        return StepRecord(
+            seq=self.step_no,
+            member=self.node,
+            inc=self.inc,
+            step=name,
+            params=params,
+            consumed=consumed,
+            position=position,
+            multicast=[m.model_dump(mode="json") for m in outcome.multicasts],
+            multicast_at=multicast_at,
+            sent=[
+                SentRecord(to=s.to, to_inc=s.to_inc, msg=s.msg.model_dump(mode="json"), delivered=True)
+                for s in outcome.sends
+            ],
+            effects=outcome.effects,
+            notes=outcome.notes,
+            post=MemberSummary.model_validate(rt.member.summary()),
+        )
+
+    def _deliver(self, rt: NodeRuntime) -> bool:
+        position = rt.member.position
+        msg = self.stream.ordered[position]
+        if isinstance(msg, Fail) and (msg.node, msg.inc) == (self.node, self.inc):
+            raise LostError("delivered its own FAIL")
+        self.horizon = max(self.horizon, self.stream.revisions[position])
+        consumed = msg.model_dump(mode="json")
+        return self._commit("Deliver", {"n": self.node}, lambda: rt.deliver(msg), consumed, position)
+
+    def _may_recover(self, rt: NodeRuntime) -> bool:
+        """No other member of the group holds a view (every vanished one already failed)."""
+        if rt.phase != Phase.WAIT_STATE or self.stream.needs_fail:
+            return False
+        for node, inc in self.stream.joined.items():
+            if node == self.node or not self.stream.in_group((node, inc)):
+                continue
+            live = self.stream.live.get((node, inc))
+            if live is None or live.phase in VIEW_PHASES:
+                return False
+        return True
+
+    def _recover(self, rt: NodeRuntime) -> bool:
+        compares = [key_modified_at(self.keys.recovery, self.stream.recovery_revision)]
+        for (node, inc), live in self.stream.live.items():
+            if node != self.node and self.stream.in_group((node, inc)):
+                compares.append(key_modified_at(self.keys.member(node, inc), live.mod_revision))
+        stream = list(self.stream.ordered)
+        self.horizon = max(self.horizon, self.stream.revision)
+        marker = put_op(self.keys.recovery, json.dumps({"by": self.node, "inc": self.inc}).encode())
+        return self._commit(
+            "RecoverGroupState", {"n": self.node}, lambda: rt.recover(stream), compares=compares, extra_ops=[marker]
+        )
+
+    # ------------------------------------------------------------ point-to-point messages
+
+    def _take_direct(self, rt: NodeRuntime) -> bool:
+        for direct in self.stream.direct[self.inbox_seen :]:
+            if direct.dst_inc == self.inc:
+                self.inbox.setdefault(direct.src, deque()).append(Pending(direct))
+        self.inbox_seen = len(self.stream.direct)
+        progressed = False
+        for src in sorted(self.inbox):
+            queue_ = self.inbox[src]
+            if queue_ and self._take_head(rt, src, queue_[0].direct):
+                queue_.popleft()
+                progressed = True
+        return progressed
+
+    def _take_head(self, rt: NodeRuntime, src: str, direct: Direct) -> bool:
+        """Take the first waiting message from src; False if it must wait."""
+        params = {"src": src, "n": self.node}
+        sender = (direct.src, direct.src_inc)
+        try:
+            sent_horizon, msg = open_envelope(direct.value)
+        except MalformedMessageError as exc:
+            raw = {"raw": direct.value.decode(errors="replace")}
+            note = f"rejected from {src}: {exc}"
+            return self._commit("Discard", params, lambda: Outcome(notes=[note]), raw)
+        horizon = max(self.horizon, sent_horizon, direct.revision)
+        if self.stream.revision < horizon:
+            return False  # the stream must reach what the sender knew before this can be decided
+        own_fail = self.stream.fail_revision((self.node, self.inc))
+        if own_fail is not None and own_fail <= horizon:
+            raise LostError("a message arrived from past this incarnation's FAIL")
+        consumed = msg.model_dump(mode="json")
+        sender_fail = self.stream.fail_revision(sender)
+        if sender in self.dead_senders or (sender_fail is not None and sender_fail <= horizon):
+            self.dead_senders.add(sender)
+            note = f"dropped {msg.kind} from {src}#{direct.src_inc}: it failed before this could be taken"
+            return self._commit("Discard", params, lambda: Outcome(notes=[note]), consumed)
+        if not rt.member.accepts(msg):
+            return False
+        self.horizon = horizon
+        name = RECEIVE_STEP[type(msg)]
+        if isinstance(msg, GroupStateMsg) and rt.phase == Phase.WAIT_STATE:
+            # Adopting a view must not race a RecoverGroupState: only while the sponsor is live.
+            live = self.stream.live.get(sender)
+            sponsor = [] if live is None else [key_created_at(self.keys.member(*sender), live.create_revision)]
+            if live is not None and self._commit(
+                name, params, lambda: rt.receive(src, msg), consumed, compares=sponsor
+            ):
+                return True
+            self.dead_senders.add(sender)
+            note = f"dropped GROUP_STATE from {src}#{direct.src_inc}: the sponsor is gone"
+            return self._commit("Discard", params, lambda: Outcome(notes=[note]), consumed)
+        return self._commit(name, params, lambda: rt.receive(src, msg), consumed)
+
+    # ------------------------------------------------------------ leaving
+
+    def _leave(self) -> int:
+        """A clean shutdown: a member of the group multicasts its own FAIL (the spec's Crash)."""
+        rt = self.runtime
+        assert rt is not None
+        if rt.in_group():
+            me, fail_key = self.keys.member(self.node, self.inc), self.keys.fail(self.node, self.inc)
+            fail = Fail(node=self.node, inc=self.inc)
+            rt.crash()
+            self.step_no += 1
+            record = self._record("Crash", {"n": self.node}, None, None, Outcome(multicasts=[fail]), [])
+            self.log.write(record)
+            # Deleting the liveness key first makes the FAIL valid in the same revision.
+            ok, revision = self.conn.txn(
+                [key_created_at(me, self.created), key_absent(fail_key)],
+                [delete_op(me), put_op(fail_key, encode(fail))],
+            )
+            if not ok:
+                raise LostError("could not leave: this incarnation is already gone")
+            self._catch_up(revision)
+            multicast_at = [p for p, r in enumerate(self.stream.revisions) if r == revision]
+            self.log.write(record.model_copy(update={"multicast_at": multicast_at}))
+        self.conn.revoke_lease(self.lease)
+        log_event(self.node, "left", inc=self.inc)
+        return EXIT_LEFT

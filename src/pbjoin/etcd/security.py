@@ -1,0 +1,53 @@
+"""Setting a group up in etcd: its definition, one user per node, and authentication.
+
+Each node gets its own etcd user and role. The role may read the group's keys and
+write only what that node may author: its own liveness keys, its own group messages
+and point-to-point messages, FAIL records (any survivor may declare a vanished member
+failed) and the recovery marker. etcd enforces this, so a node without credentials,
+or with one node's credentials posing as another, is refused by etcd itself.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pbjoin.etcd.client import EtcdConnection, EtcdError, b64, prefix_end
+from pbjoin.etcd.stream import Keys
+
+
+def define_group(conn: EtcdConnection, group: str, resources: tuple[str, ...]) -> None:
+    """Write the group's definition: its managed resources in failover order."""
+    conn.put(Keys(group).config, json.dumps({"resources": list(resources)}).encode())
+
+
+def _grant(conn: EtcdConnection, role: str, perm: str, key: str, whole_prefix: bool) -> None:
+    permission: dict[str, Any] = {"permType": perm, "key": b64(key)}
+    if whole_prefix:
+        permission["range_end"] = prefix_end(key)
+    conn.post("/auth/role/grant", {"name": role, "perm": permission})
+
+
+def add_node_user(conn: EtcdConnection, group: str, node: str, password: str) -> None:
+    """An etcd user named after the node, allowed to write only that node's own keys."""
+    keys = Keys(group)
+    role = f"pbjoin-{group}-{node}"
+    conn.post("/auth/role/add", {"name": role})
+    _grant(conn, role, "READ", keys.prefix, whole_prefix=True)
+    for prefix in (keys.member_prefix(node), keys.message_prefix(node), keys.p2p_prefix(node), keys.fail_prefix):
+        _grant(conn, role, "READWRITE", prefix, whole_prefix=True)
+    _grant(conn, role, "READWRITE", keys.recovery, whole_prefix=False)
+    conn.post("/auth/user/add", {"name": node, "password": password})
+    conn.post("/auth/user/grant", {"user": node, "role": role})
+
+
+def enable_auth(conn: EtcdConnection, root_password: str) -> None:
+    """Create the root user and turn authentication on (from then on every request needs a user)."""
+    conn.post("/auth/user/add", {"name": "root", "password": root_password})
+    try:
+        conn.post("/auth/role/add", {"name": "root"})
+    except EtcdError as exc:
+        if "already exists" not in str(exc):
+            raise
+    conn.post("/auth/user/grant", {"user": "root", "role": "root"})
+    conn.post("/auth/enable", {})

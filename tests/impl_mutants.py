@@ -1,0 +1,81 @@
+"""Deliberately buggy implementations; the conformance checkers must catch every one.
+
+Each mutant is a Member subclass (the production code carries no switches for them)
+plugged into the engine through its member factory.
+"""
+
+from __future__ import annotations
+
+from pbjoin.group import GroupState
+from pbjoin.member import Member, Output, Send
+from pbjoin.runtime import MemberFactory
+from pbjoin.wire import Access, ConfigMsg, OrderedMsg
+
+
+class SkipsAccessProbe(Member):
+    """Claims to reach every managed resource instead of probing."""
+
+    def access_probed(self, reaches: tuple[str, ...]) -> Output:
+        assert self.view is not None
+        return super().access_probed(self.view.resources)
+
+
+class ConfigFromPrimaryHost(Member):
+    """The primary host also sends its own (primary) configuration to joiners of other subgroups."""
+
+    def deliver(self, msg: OrderedMsg) -> Output:
+        out = super().deliver(msg)
+        view = self.view
+        if isinstance(msg, Access) and view is not None and msg.node != self.node and view.primary_host == self.node:
+            placed = view.resource_of(msg.node)
+            if placed is not None and placed != view.primary:
+                held = self.configs[view.primary]
+                config = ConfigMsg(resource=view.primary, version=held.version, data=held.data)
+                out.sends.append(Send(msg.node, msg.inc, config))
+        return out
+
+
+class _UnsyncedFailover(GroupState):
+    def _fail_over(self) -> None:
+        target = next((b for b in self.resources if b != self.primary and self.host[b] is not None), None)
+        if target is None:
+            return
+        self.mirror[self.primary] = "none"
+        self.primary = target
+        self.mirror[target] = "none"
+        self._restart_mirrors()
+
+
+class PromotesUnsyncedMirror(Member):
+    """Fails over to the first hosted backup whether or not its mirror is synchronised."""
+
+    def deliver(self, msg: OrderedMsg) -> Output:
+        if self.view is not None:
+            self.view.__class__ = _UnsyncedFailover
+        return super().deliver(msg)
+
+
+class ForgetsToInstallConfig(Member):
+    """Acknowledges configuration (JOIN_DONE) without writing it to the node's disk."""
+
+    def _install(self, resource: str, version: int, data: str) -> Output:
+        super()._install(resource, version, data)
+        return Output()
+
+
+class NoStateResend(Member):
+    """A member that becomes sponsor does not resend the group state to waiting joiners."""
+
+    def _sponsor_duties(self, before: GroupState, after: GroupState, msg: OrderedMsg) -> Output:
+        if before.sponsor() != self.node and after.sponsor() == self.node:
+            return Output()
+        return super()._sponsor_duties(before, after, msg)
+
+
+MUTANTS: dict[str, MemberFactory] = {
+    "skips-access-probe": SkipsAccessProbe,
+    "config-from-primary-host": ConfigFromPrimaryHost,
+    "promotes-unsynced-mirror": PromotesUnsyncedMirror,
+    "forgets-to-install-config": ForgetsToInstallConfig,
+    "no-state-resend": NoStateResend,
+}

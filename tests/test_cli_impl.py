@@ -1,0 +1,114 @@
+"""`pbjoin demo`, `pbjoin status`, `pbjoin conform` and `python -m pbjoin` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from model.cli import main
+
+
+def test_demo_tells_the_story_and_ends_conforming(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--dir", str(tmp_path / "c")]) == 0
+    out = capsys.readouterr().out
+    assert out.rstrip().endswith(f"log conforms to the model (89 steps checked): {tmp_path / 'c' / 'log.jsonl'}")
+    assert "join rejected: this node reaches none of the group's resources" in out
+    assert "ReceiveStartMirror(src=n1, n=n3)  took START_MIRROR; multicast MIRROR_ACTIVE" in out
+    final = out.split("== 10.")[1]
+    assert "r2          west    primary  n3      n3          -" in final  # failed over to the synchronised mirror
+    assert "r1          east    backup   n1      n1          active" in final
+    assert (tmp_path / "c" / "nodes" / "n1" / "config" / "r1.json").is_file()
+
+
+def test_demo_refuses_a_directory_in_use(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "precious.txt").write_text("keep me")
+    assert main(["demo", "--dir", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == f"pbjoin: error: {tmp_path} is not empty; give a new directory\n"
+    assert (tmp_path / "precious.txt").read_text() == "keep me"
+
+
+@pytest.fixture
+def demo_log(tmp_path: Path) -> Path:
+    assert main(["demo", "--quiet", "--dir", str(tmp_path / "c")]) == 0
+    return tmp_path / "c" / "log.jsonl"
+
+
+def test_status_shows_the_last_state_of_every_member(demo_log: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert main(["status", str(demo_log), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    phases = {m["node"]: m["phase"] for m in report["members"]}
+    assert phases == {"n1": "member", "n2": "down", "n3": "member", "n4": "member", "n5": "rejected"}
+    assert report["group_state"]["primary"] == "r2" and report["steps"] == 89
+
+
+def test_conform_reports_a_divergence_with_exit_1(demo_log: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lines = demo_log.read_text().splitlines()
+    lines[5] = lines[5].replace('"phase":"waitState"', '"phase":"member"')
+    demo_log.write_text("\n".join(lines) + "\n")
+    capsys.readouterr()
+    assert main(["conform", str(demo_log), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["divergence"]["seq"] == 5 and ["phase", "waitState", "member"] in report["divergence"]["rows"]
+
+
+def test_conform_exhaustive_is_incomplete_when_cut_by_the_depth(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["conform", "--exhaustive", "--depth", "3", "--json"]) == 3
+    report = json.loads(capsys.readouterr().out)
+    assert report["conforms"] and not report["complete"] and report["wirings"] == 16
+    assert main(["conform", "--exhaustive", "--depth", "40", "--nodes", "1", "--resources", "1"]) == 0
+    assert "every behaviour of the model replayed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["conform"], "give either a LOG to validate or --exhaustive"),
+        (["conform", "/no/such/log"], "cannot read /no/such/log: No such file or directory"),
+        (["status", "/no/such/log"], "cannot read /no/such/log: No such file or directory"),
+        (["conform", "--exhaustive", "--depth", "-1"], "argument --depth"),
+    ],
+)
+def test_bad_input_gets_one_line_and_exit_2(args: list[str], error: str, capsys: pytest.CaptureFixture[str]) -> None:
+    try:
+        code = main(args)
+    except SystemExit as usage_error:  # argparse exits by itself
+        code = int(usage_error.code or 0)
+    assert code == 2
+    err = capsys.readouterr().err
+    assert error in err and err.count("\n") == 1
+
+
+def test_a_malformed_log_is_one_line_with_the_line_number(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    log = tmp_path / "log.jsonl"
+    log.write_text(
+        '{"record":"cluster","group":"g","nodes":["n1"],"resources":["r1"],"access":{},"engine":"memory"}\n'
+        '{"record":"step","seq":"x"}\n'
+    )
+    assert main(["conform", str(log)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"pbjoin: error: {log}:2: not a step-log record (step.seq:") and err.count("\n") == 1
+
+
+def test_the_implementation_cli_stands_alone(demo_log: Path) -> None:
+    code = "import sys, pbjoin.cli; sys.exit(pbjoin.cli.main(['status', sys.argv[1]])); "
+    probe = "import sys; assert not any(m == 'model' or m.startswith('model.') for m in sys.modules), 'model imported'"
+    done = subprocess.run(
+        [sys.executable, "-c", f"import atexit; atexit.register(lambda: exec({probe!r})); {code}", str(demo_log)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "group demo: 89 steps logged" in done.stdout and "model imported" not in done.stderr
+
+
+def test_no_implementation_module_imports_the_model() -> None:
+    sources = sorted(Path("src/pbjoin").rglob("*.py"))
+    assert len(sources) >= 10
+    offenders = [p for p in sources if "from model" in p.read_text() or "import model" in p.read_text()]
+    assert offenders == []

@@ -1,0 +1,183 @@
+"""Conformance of the implementation to the model: logs, exhaustive replay, lockstep, mutants."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
+from impl_mutants import MUTANTS
+
+from model import protocol as m
+from model.conformance import Correspondence, abstract, differences, model_step, validate_log
+from model.conformance_replay import engine_for, replay
+from model.protocol import Params, State
+from pbjoin.demo import run_demo
+from pbjoin.engine import InMemoryEngine
+from pbjoin.member import Member
+from pbjoin.resources import ResourceError
+from pbjoin.runtime import MemberFactory
+from pbjoin.steplog import MemoryLog, StepRecord, parse_log, read_log
+
+SMALL = Params(nodes=2, resources=2, max_failures=1, max_restarts=1, max_config_changes=1)
+
+
+def demo_log(tmp_path: Path, factory: MemberFactory = Member) -> tuple[Path, list[StepRecord]]:
+    log = tmp_path / "cluster" / "log.jsonl"
+    try:
+        run_demo(log.parent, echo=lambda _: None, verbose=False, member_factory=factory)
+    except ResourceError:
+        assert factory is not Member  # a mutant may go on to ask for a disk it cannot reach
+    return log, read_log(log)[1]
+
+
+def test_the_demo_log_conforms_to_the_model(tmp_path: Path) -> None:
+    log, steps = demo_log(tmp_path)
+    report = validate_log(*read_log(log))
+    assert report.conforms and report.steps == len(steps) == 89
+    kinds = {rec.step for rec in steps}
+    assert kinds == {
+        "Join", "RecoverGroupState", "Deliver", "ReceiveGroupState", "ReceiveConfig",
+        "ReceiveStartMirror", "ChangeConfig", "Crash", "Restart",
+    }  # fmt: skip
+
+
+def test_a_tampered_log_is_caught_at_the_tampered_step_with_both_sides(tmp_path: Path) -> None:
+    log, _ = demo_log(tmp_path)
+    lines = log.read_text().splitlines()
+    # step 19: n1 (primary host) delivers n2's ACCESS and sends it r1's configuration; claim it sent r2's.
+    assert '"seq":19' in lines[19] and '"resource":"r1","version":1' in lines[19]
+    lines[19] = lines[19].replace('"resource":"r1","version":1', '"resource":"r2","version":1')
+    log.write_text("\n".join(lines) + "\n")
+    report = validate_log(*read_log(log))
+    assert report.divergence is not None and report.steps == 18
+    assert report.divergence.render() == (
+        "step 19 Deliver(n=n1): the model's successor disagrees with the logged step\n"
+        "              model | implementation\n"
+        "  sent to n2  CONFIG(r1, v1) | CONFIG(r2, v1)"
+    )
+
+
+def test_a_step_the_model_does_not_allow_is_reported(tmp_path: Path) -> None:
+    log, _ = demo_log(tmp_path)
+    lines = log.read_text().splitlines()
+    del lines[1:3]  # drop n1's JOIN and its recovery: its first delivery has nothing to deliver
+    report = validate_log(*parse_log(lines))
+    assert report.divergence is not None
+    assert report.divergence.render() == "step 3 Deliver(n=n1): not enabled in the model"
+
+
+def test_every_model_behaviour_replays_on_the_implementation() -> None:
+    report = replay(SMALL, depth=8)
+    assert report.conforms, report.divergence and report.divergence.render()
+    assert report.wirings == 16 and not report.complete
+    assert report.states > 10_000 and report.behaviours > report.states
+    assert report.transitions >= report.states - report.wirings
+
+
+@pytest.mark.parametrize(
+    ("mutant", "depth", "divergence"),
+    [
+        ("skips-access-probe", 2, "multicast  ACCESS(n1, {}) | ACCESS(n1, {r1, r2})"),
+        ("forgets-to-install-config", 3, "configs  {'r1': 1} | {}"),
+        ("no-state-resend", 4, "sent to n2  GROUP_STATE(@3) | "),
+        ("config-from-primary-host", 7, "sent to n1  START_MIRROR(r2) | START_MIRROR(r2), CONFIG(r1, v1)"),
+        ("promotes-unsynced-mirror", 9, "view.prim        r1 | r2"),
+    ],
+)
+def test_exhaustive_replay_catches_each_implementation_mutant(mutant: str, depth: int, divergence: str) -> None:
+    report = replay(SMALL, depth=depth, member_factory=MUTANTS[mutant])
+    assert report.divergence is not None, f"{mutant} escaped exhaustive replay"
+    assert divergence in report.divergence.render()
+    assert len(report.path) == depth
+    assert replay(SMALL, depth=depth - 1, member_factory=MUTANTS[mutant]).conforms  # the shortest witness
+
+
+@pytest.mark.parametrize(
+    ("mutant", "first_bad_step"),
+    [("skips-access-probe", 2), ("forgets-to-install-config", 3), ("config-from-primary-host", 8)],
+)
+def test_trace_validation_catches_mutants_the_demo_exercises(tmp_path: Path, mutant: str, first_bad_step: int) -> None:
+    log, _ = demo_log(tmp_path, MUTANTS[mutant])
+    report = validate_log(*read_log(log))
+    assert report.divergence is not None and report.divergence.seq == first_bad_step
+
+
+class Lockstep(RuleBasedStateMachine):
+    """Model and implementation side by side on random schedules, compared after every step."""
+
+    mutant: str | None = None  # a key of impl_mutants.MUTANTS, or the real member
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.engine: InMemoryEngine
+        self.corr: Correspondence
+        self.state: State
+        self.params: Params
+
+    @initialize(
+        nodes=st.integers(3, 5),
+        resources=st.integers(1, 3),
+        wiring=st.lists(st.integers(0, 7), min_size=5, max_size=5),
+    )
+    def start(self, nodes: int, resources: int, wiring: list[int]) -> None:
+        full = (1 << resources) - 1
+        access = tuple(w & full for w in wiring[:nodes])
+        p = Params(nodes=nodes, resources=resources, compact_log=False)
+        self.engine = engine_for(access, p, MUTANTS[self.mutant] if self.mutant else Member)
+        self.corr = Correspondence.of(self.engine.cluster)
+        self.params = self.corr.params()
+        self.state = m.initial_state(self.params, access)
+
+    @rule(data=st.data())
+    def step(self, data: st.DataObject) -> None:
+        offered = self.engine.enabled()
+        if not offered:
+            return
+        action = data.draw(st.sampled_from(offered), label="action")
+        self.engine.step(action)
+        successor = model_step(self.state, self.params, self.corr, action.name, dict(action.params))
+        assert successor is not None, f"{action.label()} is not enabled in the model"
+        self.state = successor
+        rows = differences(successor, abstract(self.engine, self.corr, successor), self.corr)
+        assert not rows, f"after {action.label()}: {rows}"
+
+    @invariant()
+    def same_actions_enabled(self) -> None:
+        if not hasattr(self, "engine"):
+            return
+        offered = {a.label() for a in self.engine.enabled()}
+        allowed = {self.corr.action(s).label() for s in m.successors(self.state, self.params)}
+        assert offered == allowed
+
+
+def test_model_and_implementation_agree_in_lockstep_on_random_schedules() -> None:
+    run_state_machine_as_test(
+        Lockstep, settings=settings(max_examples=100, stateful_step_count=60, deadline=None, database=None)
+    )
+
+
+def test_lockstep_catches_an_implementation_mutant() -> None:
+    class Mutated(Lockstep):
+        mutant = "skips-access-probe"
+
+    with pytest.raises(AssertionError, match=r"ACCESS|acc"):
+        run_state_machine_as_test(
+            Mutated, settings=settings(max_examples=40, stateful_step_count=30, deadline=None, database=None)
+        )
+
+
+def test_the_log_of_any_lockstep_run_validates(tmp_path: Path) -> None:
+    engine = engine_for((1, 3, 2), Params(nodes=3, resources=2, compact_log=False))
+    log = engine.sink
+    assert isinstance(log, MemoryLog)
+    for _ in range(80):
+        offered = [a for a in engine.enabled() if a.name != "Crash" or engine.seq % 17 == 0]
+        if not offered:
+            break
+        engine.step(offered[engine.seq % len(offered)])
+    cluster, *steps = log.records
+    report = validate_log(cluster, steps)  # type: ignore[arg-type]
+    assert report.conforms and report.steps == engine.seq
