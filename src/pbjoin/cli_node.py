@@ -13,6 +13,7 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from pbjoin.etcd.client import Credentials, EtcdConnection, EtcdError
 from pbjoin.etcd.node import EXIT_BAD_INPUT, EtcdNode, NodeError
@@ -23,7 +24,7 @@ from pbjoin.wire import Ident
 PASSWORD_ENV = "PBJOIN_ETCD_PASSWORD"
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(commands: Any) -> None:
     node = commands.add_parser(
         "node",
         help="run one member of a group as a process over etcd",

@@ -242,9 +242,7 @@ class EtcdNode:
         self._catch_up(revision)
         self.disks.reset_node()  # a new incarnation starts with no configuration installed
         inc = self.inc
-        self.runtime = NodeRuntime(
-            self.node, self.resources, self.disks, lambda n, _i, rs: Member(n, inc, rs)
-        )
+        self.runtime = NodeRuntime(self.node, self.resources, self.disks, lambda n, _i, rs: Member(n, inc, rs))
         if not self.log.path.exists() or self.log.path.stat().st_size == 0:
             access = {self.node: self.disks.probe(self.resources)}
             self.log.write(

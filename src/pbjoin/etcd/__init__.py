@@ -1,0 +1,1 @@
+"""The etcd engine: group communication for members in separate processes and hosts."""
