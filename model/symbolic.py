@@ -656,8 +656,9 @@ class Effects:
     def set_cfg(self, n: int, r: Term, v: Term) -> None:
         self.set_at("cfg", n, store(self.cfg[n], r, v))
 
-    def build(self) -> SState:
-        return compact(self.ops, SState(**self.fields))
+    def build(self, compacted: bool) -> SState:
+        state = SState(**self.fields)
+        return compact(self.ops, state) if compacted else state
 
 
 def compact(ops: GroupOps, s: SState) -> SState:
@@ -689,16 +690,22 @@ def _msg(kind: int, node: Term, inc: Term, res: Term, rset: tuple[Term, ...]) ->
 
 
 class Actions:
-    """One method per action of protocol.py, same names and parameters."""
+    """One method per action of protocol.py, same names and parameters.
 
-    def __init__(self, enc: Encoding) -> None:
+    With `compacted=False` successors are left uncompacted: compaction is a function
+    of the successor alone, so an unrolling can apply it once to the chosen successor
+    instead of once per action instance.
+    """
+
+    def __init__(self, enc: Encoding, compacted: bool = True) -> None:
         self.enc = enc
+        self.compacted = compacted
         self.p = enc.p
         self.ops = GroupOps(enc)
         self.no_rset = _bits(0, enc.p.resources)
 
     def _done(self, enabled: Term, e: Effects) -> Transition:
-        return Transition(enabled, e.build(), e.overflow.any())
+        return Transition(enabled, e.build(self.compacted), e.overflow.any())
 
     def Join(self, s: SState, n: int) -> Transition:
         e = Effects(self.ops, s)
