@@ -187,7 +187,7 @@ def abstract(engine: InMemoryEngine, corr: Correspondence, ghosts: State) -> Sta
     chan = []
     for src in corr.nodes:
         for dst in corr.nodes:
-            chan.append(tuple(corr.direct(_DIRECT.validate_json(q.raw)) for q in engine.channels[(src, dst)]))
+            chan.append(tuple(corr.direct(_DIRECT.validate_json(q.raw)) for q in engine.channels.get((src, dst), ())))
     return State(
         access=tuple(corr.rset(rt.disks.probe(corr.resources)) for rt in nodes),
         phase=tuple(m.PHASE_NAMES.index(rt.phase.value) for rt in nodes),

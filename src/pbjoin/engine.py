@@ -74,7 +74,9 @@ class InMemoryEngine:
         self.nodes = tuple(disks)
         self.runtimes = {n: NodeRuntime(n, resources, d, member_factory) for n, d in disks.items()}
         self.ordered: list[bytes] = []
-        self.channels: dict[tuple[str, str], deque[Queued]] = {(s, d): deque() for s in self.nodes for d in self.nodes}
+        # Only non-empty FIFO channels are kept: a cluster of n nodes has n*n of them.
+        self.channels: dict[tuple[str, str], deque[Queued]] = {}
+        self._rank = {n: i for i, n in enumerate(self.nodes)}
         self.seq = 0
         self.sink = sink
         access = {n: d.probe(resources) for n, d in disks.items()}
@@ -109,12 +111,32 @@ class InMemoryEngine:
             for r in self.resources:
                 if self._may_change_config(n, r):
                     actions.append(Action("ChangeConfig", (("n", n), ("r", r))))
-        for (src, dst), queue in self.channels.items():
-            if queue:
-                name = self._receive_step(dst, queue[0])
-                if name is not None:
-                    actions.append(Action(name, (("src", src), ("n", dst))))
+        for src, dst in sorted(self.channels, key=lambda pair: (self._rank[pair[0]], self._rank[pair[1]])):
+            name = self._receive_step(dst, self.channels[(src, dst)][0])
+            if name is not None:
+                actions.append(Action(name, (("src", src), ("n", dst))))
         return actions
+
+    def is_enabled(self, action: Action) -> bool:
+        params = dict(action.params)
+        n = params.get("n")
+        if n not in self.runtimes or not set(params) <= {"n", "src", "r"}:
+            return False
+        rt = self.runtimes[n]
+        if action.name == "Join":
+            return rt.phase == Phase.OUT
+        if action.name == "RecoverGroupState":
+            return self._may_recover(n)
+        if action.name == "Deliver":
+            return rt.holds_view() and rt.member.position < len(self.ordered)
+        if action.name == "Crash":
+            return rt.in_group()
+        if action.name == "Restart":
+            return rt.phase == Phase.DOWN
+        if action.name == "ChangeConfig":
+            return params.get("r") in self.resources and self._may_change_config(n, params["r"])
+        queue = self.channels.get((params.get("src", ""), n))
+        return queue is not None and self._receive_step(n, queue[0]) == action.name
 
     def _may_recover(self, n: str) -> bool:
         if self.runtimes[n].phase != Phase.WAIT_STATE:
@@ -138,7 +160,7 @@ class InMemoryEngine:
     # ------------------------------------------------------------ taking a step
 
     def step(self, action: Action) -> StepRecord:
-        if action not in self.enabled():
+        if not self.is_enabled(action):
             raise StepRefusedError(f"{action.label()} is not enabled")
         params = dict(action.params)
         n = params["n"]
@@ -168,7 +190,10 @@ class InMemoryEngine:
         return self._record(action, n, inc, consumed, position, outcome)
 
     def _take_direct(self, src: str, dst: str, name: StepName) -> tuple[dict[str, object], Outcome]:
-        head = self.channels[(src, dst)].popleft()
+        queue = self.channels[(src, dst)]
+        head = queue.popleft()
+        if not queue:
+            del self.channels[(src, dst)]
         rt = self.runtimes[dst]
         try:
             msg: DirectMsg = decode_direct(head.raw)
@@ -185,8 +210,8 @@ class InMemoryEngine:
         inc = rt.inc
         rt.crash()
         for other in self.nodes:
-            self.channels[(n, other)].clear()
-            self.channels[(other, n)].clear()
+            self.channels.pop((n, other), None)
+            self.channels.pop((other, n), None)
         return Outcome(multicasts=[Fail(node=n, inc=inc)])
 
     def _record(
@@ -226,14 +251,14 @@ class InMemoryEngine:
         receiver = self.runtimes.get(send.to)
         alive = receiver is not None and receiver.phase != Phase.DOWN and receiver.inc == send.to_inc
         if alive:
-            self.channels[(src, send.to)].append(Queued(send.to_inc, encode(send.msg)))
+            self.channels.setdefault((src, send.to), deque()).append(Queued(send.to_inc, encode(send.msg)))
         return SentRecord(to=send.to, to_inc=send.to_inc, msg=send.msg.model_dump(mode="json"), delivered=alive)
 
     # ------------------------------------------------------------ for tests and tools
 
     def inject_direct(self, src: str, dst: str, to_inc: int, raw: bytes) -> None:
         """Put raw bytes on a channel, as a faulty or hostile peer could."""
-        self.channels[(src, dst)].append(Queued(to_inc, raw))
+        self.channels.setdefault((src, dst), deque()).append(Queued(to_inc, raw))
 
     def members(self) -> list[MemberRow]:
         rows = []

@@ -7,7 +7,7 @@ decision (placement, host replacement, failover) is a function of the copy alone
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -56,7 +56,14 @@ class GroupState:
         )
 
     def clone(self) -> GroupState:
-        return copy.deepcopy(self)
+        return type(self)(
+            resources=self.resources,
+            primary=self.primary,
+            subgroups={r: list(members) for r, members in self.subgroups.items()},
+            host=dict(self.host),
+            mirror=dict(self.mirror),
+            members={n: dataclasses.replace(m) for n, m in self.members.items()},
+        )
 
     # ------------------------------------------------------------ queries
 
