@@ -1,0 +1,128 @@
+"""The merge of per-member step logs (model.conformance_logs), on logs whose true order is known.
+
+The in-memory engine's demo log is one valid global order. Split into one log per
+member the way the etcd engine writes them (local step numbers, no Crash or Restart
+for a member killed by the cluster, the member's files in any order), the merge must
+give back an order the model accepts, with the same steps.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from model.conformance import validate_log
+from model.conformance_logs import MergeError, conform_logs, merge_logs
+from pbjoin.demo import run_demo
+from pbjoin.steplog import ClusterRecord, JsonLineLog, StepRecord, read_log
+
+
+def demo(tmp_path: Path) -> tuple[ClusterRecord, list[StepRecord]]:
+    run_demo(tmp_path / "demo", echo=lambda _: None, verbose=False)
+    return read_log(tmp_path / "demo" / "log.jsonl")
+
+
+def split(cluster: ClusterRecord, steps: list[StepRecord]) -> dict[str, list[StepRecord]]:
+    """Per member: its steps, numbered locally, without the steps the cluster takes for it."""
+    per: dict[str, list[StepRecord]] = defaultdict(list)
+    for rec in steps:
+        if rec.step in ("Crash", "Restart"):
+            continue  # a killed process logs neither; the merge must synthesise both
+        per[rec.member].append(rec.model_copy(update={"seq": len(per[rec.member]) + 1}))
+    return per
+
+
+def as_logs(cluster: ClusterRecord, per: dict[str, list[StepRecord]]) -> list[tuple[ClusterRecord, list[StepRecord]]]:
+    logs = []
+    for node in sorted(per, reverse=True):  # not the cluster's order
+        own = cluster.model_copy(update={"nodes": (node,), "access": {node: cluster.access[node]}})
+        logs.append((own, per[node]))
+    return logs
+
+
+def test_split_demo_logs_merge_into_an_order_the_model_accepts(tmp_path: Path) -> None:
+    cluster, steps = demo(tmp_path)
+    merged_cluster, merged = merge_logs(as_logs(cluster, split(cluster, steps)))
+    report = validate_log(merged_cluster, merged)
+    assert report.conforms, report.divergence and report.divergence.render()
+    assert len(merged) == len(steps)
+    assert [r.seq for r in merged] == list(range(1, len(steps) + 1))
+    crashes = [r for r in merged if r.step == "Crash"]
+    assert crashes and all("synthesised" in r.notes[0] for r in crashes)
+    assert sorted((r.step, r.member) for r in merged) == sorted((r.step, r.member) for r in steps)
+
+
+def test_a_step_logged_before_its_commit_gets_its_positions_from_the_stream(tmp_path: Path) -> None:
+    cluster, steps = demo(tmp_path)
+    per = split(cluster, steps)
+    node = next(n for n, recs in per.items() if any(r.multicast for r in recs[1:]))
+    i = next(i for i, r in enumerate(per[node]) if r.multicast and i > 0)
+    per[node][i] = per[node][i].model_copy(update={"multicast_at": []})  # only the early copy survived
+    report = validate_log(*merge_logs(as_logs(cluster, per)))
+    assert report.conforms, report.divergence and report.divergence.render()
+
+
+def test_a_last_step_that_never_committed_is_dropped(tmp_path: Path) -> None:
+    cluster, steps = demo(tmp_path)
+    per = split(cluster, steps)
+    node = sorted(per)[0]
+    last = per[node][-1]
+    never = last.model_copy(
+        update={"seq": last.seq + 1, "multicast": [{"v": 1, "kind": "JOIN_DONE", "node": node, "inc": 99}]}
+    )
+    per[node].append(never)
+    _, merged = merge_logs(as_logs(cluster, per))
+    assert len(merged) == len(steps)
+
+
+def test_a_later_copy_of_a_step_replaces_the_earlier(tmp_path: Path) -> None:
+    cluster, steps = demo(tmp_path)
+    per = split(cluster, steps)
+    node = sorted(per)[0]
+    first = per[node][0]
+    per[node].insert(0, first.model_copy(update={"multicast_at": []}))
+    _, merged = merge_logs(as_logs(cluster, per))
+    assert len(merged) == len(steps)
+
+
+def test_a_delivery_logged_before_its_message_was_multicast_admits_no_order(tmp_path: Path) -> None:
+    cluster, steps = demo(tmp_path)
+    per = split(cluster, steps)
+    node, sent, deliver = next(
+        (node, sent, deliver)
+        for node, recs in sorted(per.items())
+        for sent, r in enumerate(recs)
+        if r.multicast_at
+        for deliver, d in enumerate(recs)
+        if d.step == "Deliver" and d.position == r.multicast_at[0] and not d.multicast
+    )
+    recs = per[node]
+    recs.insert(sent, recs.pop(deliver))  # it delivered its own message before multicasting it
+    per[node] = [r.model_copy(update={"seq": k + 1}) for k, r in enumerate(recs)]
+    with pytest.raises(MergeError, match="no order consistent with causality"):
+        merge_logs(as_logs(cluster, per))
+
+
+def test_logs_of_different_groups_do_not_merge(tmp_path: Path) -> None:
+    cluster, steps = demo(tmp_path)
+    logs = as_logs(cluster, split(cluster, steps))
+    other = logs[0][0].model_copy(update={"group": "another"})
+    with pytest.raises(MergeError, match="different groups"):
+        merge_logs([(other, logs[0][1]), *logs[1:]])
+
+
+def test_conform_logs_reads_one_file_per_member(tmp_path: Path) -> None:
+    cluster, steps = demo(tmp_path)
+    paths = []
+    for own, recs in as_logs(cluster, split(cluster, steps)):
+        path = tmp_path / f"{own.nodes[0]}.jsonl"
+        log = JsonLineLog(path)
+        log.write(own)
+        for rec in recs:
+            log.write(rec)
+        log.close()
+        paths.append(path)
+    report, merged = conform_logs(paths)
+    assert report.conforms and merged == len(steps)
