@@ -33,9 +33,10 @@ check: $(STAMP)
 test: $(STAMP) java chromium
 	$(BIN)/python -m pytest -q
 
-## bench: states/s, distinct states and peak memory on the reference configuration
+## bench: checker states/s, distinct states and peak memory; conformance throughput and join latency
 bench: $(STAMP)
 	$(BIN)/python bench/bench_checker.py --tlc-seconds 120 -o bench/results.json
+	$(BIN)/python bench/bench_conformance.py -o bench/conformance.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

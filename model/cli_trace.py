@@ -1,8 +1,9 @@
 """`pbjoin trace`, `pbjoin replay` and `pbjoin tla`: reading, showing, replaying traces.
 
 A TRACE argument is any of: an ITF file (`pbjoin check --itf`, `pbjoin tla run
---itf`, or Apalache/Quint output for this spec), a `pbjoin check --json` report, or
-TLC's text output. The exit codes are the CLI's: 0 ok, 1 a violation found or
+--itf`, or Apalache/Quint output for this spec), a `pbjoin check --json` report,
+TLC's text output, or an implementation step log (`pbjoin demo`, a member's log),
+which must conform to the model. The exit codes are the CLI's: 0 ok, 1 a violation found or
 reproduced, 2 bad input (one line on stderr; for replay also a trace that the model
 cannot follow), 3 incomplete.
 """
@@ -20,6 +21,8 @@ from typing import Any
 from model import config as configs
 from model.cli_args import add_constant_flags, load_constants, mutant
 from model.config import ConfigError
+from model.conformance import ConformanceError
+from model.conformance_trace import replay_on_implementation, trace_of_log
 from model.html_view import render_html
 from model.protocol import Mutant, Params
 from model.replay import format_result, replay
@@ -28,6 +31,7 @@ from model.tlc import SPEC_DIR, TlcNotFoundError, config_text
 from model.tlc_trace import HOW_TO_PROVIDE, run_tlc_on, trace_from_tlc
 from model.trace_text import constants_line, format_text
 from model.traces import Trace, from_checker_json, from_itf, itf_text
+from pbjoin.steplog import LogError, parse_log
 
 EXIT_BAD_INPUT = 2
 EXIT_INCOMPLETE = 3
@@ -48,6 +52,11 @@ def load_trace(path: str, fallback: Params | None = None, mutant: Mutant | None 
     except UnicodeDecodeError:
         raise TraceError(f"{path}: not a text file") from None
     try:
+        if _is_step_log(text):
+            try:
+                return trace_of_log(*parse_log(text.splitlines(), path), name=f"implementation log {path}")
+            except (LogError, ConformanceError) as exc:
+                raise TraceError(str(exc)) from None
         if text.lstrip().startswith(("{", "[")):
             try:
                 data = json.loads(text)
@@ -65,6 +74,16 @@ def load_trace(path: str, fallback: Params | None = None, mutant: Mutant | None 
         return trace_from_tlc(text, fallback)
     except TraceError as exc:
         raise TraceError(f"{path}: {exc}") from None
+
+
+def _is_step_log(text: str) -> bool:
+    """A step log starts with one JSON line describing the cluster."""
+    first = text.lstrip().split("\n", 1)[0]
+    try:
+        head = json.loads(first)
+    except json.JSONDecodeError:
+        return False
+    return isinstance(head, dict) and head.get("record") == "cluster"
 
 
 def _guarded(handler: Handler) -> Handler:
@@ -122,6 +141,10 @@ def run_itf(args: argparse.Namespace) -> int:
 
 
 def run_replay(args: argparse.Namespace) -> int:
+    if args.implementation:
+        on_engine = replay_on_implementation(_trace_arg(args))
+        print(on_engine.render())
+        return 0 if on_engine.conforms else 1
     result = replay(_trace_arg(args))
     print(format_result(result))
     if result.divergence is not None:
@@ -216,10 +239,17 @@ def register(commands: Any) -> None:
             "Replay every step of a trace on the model (the mutant it records, or --mutant). Exit 1: every "
             "step replays and the last state violates the recorded invariant; 0: it replays and that "
             "invariant holds; 2: bad input, or a step that is not enabled or reaches another state "
-            "(reported with what differs)."
+            "(reported with what differs). With --implementation the steps run on the in-memory engine "
+            "instead, whose whole state is compared with the trace's after each step (exit 0 agrees, 1 "
+            "diverges)."
         ),
     )
     trace_input(rep)
+    rep.add_argument(
+        "--implementation",
+        action="store_true",
+        help="replay on the implementation (in-memory engine, in-memory disks) instead of the model",
+    )
     rep.set_defaults(handler=_guarded(run_replay))
 
     tla = commands.add_parser("tla", help="TLC bridge: write a .cfg, run TLC and read its counterexample")

@@ -130,9 +130,10 @@ def _params_from_meta(meta: Mapping[str, Any], fallback: Params | None) -> Param
             raise TraceError(f"#meta.{name}: expected a natural number, got {meta[name]!r}")
         numbers[name] = v
     try:
-        return params_from_constants(len(nodes), numbers, mutant)
+        params = params_from_constants(len(nodes), numbers, mutant)
     except ValueError as exc:
         raise TraceError(f"#meta: {exc}") from None
+    return dataclasses.replace(params, compact_log=meta.get("log_compaction", True) is not False)
 
 
 # ---------------------------------------------------------------- ITF
@@ -197,6 +198,8 @@ def to_itf(trace: Trace) -> dict[str, Any]:
         **constants_meta(trace.params),
         "mutant": trace.params.mutant.value,
     }
+    if not trace.params.compact_log:
+        meta["log_compaction"] = False  # an implementation log: absolute log positions
     if trace.violated:
         meta["violated"] = trace.violated
     if trace.source:
