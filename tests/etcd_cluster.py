@@ -260,3 +260,67 @@ class Members:
                     os.kill(p.process.pid, signal.SIGCONT)
                 p.process.kill()
                 p.process.wait()
+
+
+# ---------------------------------------------------------------- checks shared by the tests
+
+
+def group_status(cluster: EtcdCluster, group: str) -> dict[str, object]:
+    from pbjoin.etcd.status import etcd_status
+
+    creds = Credentials("root", ROOT_PASSWORD) if cluster.auth_enabled else None
+    status: dict[str, object] = json.loads(
+        etcd_status(cluster.urls, group, creds, str(cluster.ca) if cluster.ca else None, as_json=True)
+    )
+    return status
+
+
+def survivors(members: Members) -> list[MemberProcess]:
+    return [p for p in members.processes if p.process.poll() is None]
+
+
+def converged(members: Members, paused: tuple[MemberProcess, ...] = ()) -> bool:
+    """Every running member (but the paused ones) is active and has delivered the whole ordered stream."""
+    status = group_status(members.cluster, members.group)
+    running = [p for p in survivors(members) if p not in paused]
+    for p in running:
+        steps = p.steps()
+        if not steps:
+            return False
+        post = steps[-1]["post"]
+        assert isinstance(post, dict)
+        if post["phase"] != "member" or post["position"] != status["position"]:
+            return False
+    live = status["live"]
+    assert isinstance(live, dict)
+    return len(live) == len(running) and all(phase == "member" for phase in live.values())
+
+
+def assert_conforms(members: Members) -> int:
+    """Merge every member's log and check it against the model; the number of steps."""
+    from model.conformance_logs import conform_logs
+
+    report, steps = conform_logs(members.logs())
+    assert report.conforms, report.divergence and report.divergence.render()
+    return steps
+
+
+def assert_no_data_lost(members: Members) -> None:
+    """Every member holds its resource's current configuration; every active mirror equals production."""
+    from pbjoin.resources import read_data
+
+    status = group_status(members.cluster, members.group)
+    state = status["state"]
+    assert isinstance(state, dict)
+    primary = members.site.path(str(state["primary"]))
+    production = read_data(primary)
+    for sub in state["subgroups"]:
+        path = members.site.path(sub["resource"])
+        stored = json.loads((path / "config.json").read_text())["version"]
+        for node in sub["members"]:
+            installed = json.loads(
+                (members.workdir / "nodes" / node / "config" / f"{sub['resource']}.json").read_text()
+            )
+            assert installed["version"] == stored, f"{node} holds {sub['resource']} v{installed['version']}"
+        if sub["mirror"] == "active":
+            assert read_data(path) == production, f"mirror {sub['resource']} differs from production"
