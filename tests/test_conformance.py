@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import get_args
 
 import pytest
 from hypothesis import settings
@@ -19,7 +20,7 @@ from pbjoin.engine import InMemoryEngine
 from pbjoin.member import Member
 from pbjoin.resources import ResourceError
 from pbjoin.runtime import MemberFactory
-from pbjoin.steplog import MemoryLog, StepRecord, parse_log, read_log
+from pbjoin.steplog import MemoryLog, StepName, StepRecord, parse_log, read_log
 
 SMALL = Params(nodes=2, resources=2, max_failures=1, max_restarts=1, max_config_changes=1)
 
@@ -181,3 +182,8 @@ def test_the_log_of_any_lockstep_run_validates(tmp_path: Path) -> None:
     cluster, *steps = log.records
     report = validate_log(cluster, steps)  # type: ignore[arg-type]
     assert report.conforms and report.steps == engine.seq
+
+
+def test_the_implementation_names_its_steps_after_the_spec_actions() -> None:
+    # src/pbjoin cannot import the model, so the list is written twice; this keeps the two equal.
+    assert set(get_args(StepName)) == {*m.ACTION_NAMES, "Discard"}
