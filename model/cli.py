@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from model import cli_impl, cli_trace
+from model import cli_impl, cli_prove, cli_trace
 from pbjoin import cli_node
 from model.checker import DEADLOCK, Options, Progress, Result, Verdict, check
 from model.cli_args import add_constant_flags, load_constants, mutant, natural
@@ -106,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_trace.register(commands)
     cli_node.register(commands)
     cli_impl.register(commands)
+    cli_prove.register(commands)
     return parser
 
 
