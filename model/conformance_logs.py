@@ -137,7 +137,8 @@ def merge_logs(logs: list[tuple[ClusterRecord, list[StepRecord]]]) -> tuple[Clus
             owner[p] = index
         return index
 
-    chains: dict[Incarnation, list[int]] = {inc: [add(r) for r in recs] for inc, recs in incarnations.items()}
+    # An incarnation whose only step never committed (killed inside its Join) did nothing.
+    chains: dict[Incarnation, list[int]] = {inc: [add(r) for r in recs] for inc, recs in incarnations.items() if recs}
     crashes: dict[Incarnation, int] = {}
     for p, msg in sorted(stream.items()):
         if p not in owner:
