@@ -34,6 +34,7 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     )
     demo.add_argument("--dir", type=Path, help="cluster directory to create (default: a new temporary directory)")
     demo.add_argument("--quiet", action="store_true", help="print the tables only, not every protocol step")
+    demo.add_argument("--json", action="store_true", help="print only a JSON report (story output suppressed)")
     demo.set_defaults(handler=run_demo_command)
     impl_cli.register(commands)
     conform = commands.add_parser(
@@ -67,15 +68,30 @@ def run_demo_command(args: argparse.Namespace) -> int:
     if directory.exists() and any(directory.iterdir()):
         return _fail(f"{directory} is not empty; give a new directory")
     try:
-        result = run_demo(directory, verbose=not args.quiet)
+        result = run_demo(directory, echo=(lambda _: None) if args.json else print, verbose=not args.quiet)
     except (DemoError, ResourceError, OSError) as exc:
         print(f"pbjoin: demo failed: {exc}", file=sys.stderr)
         return 1
     cluster, steps = read_log(result.log)
     report = validate_log(cluster, steps)
-    print(f"\ncluster directory: {directory}   (`pbjoin status {result.log}` shows it again)")
-    print(_report_text(report, result.log))
+    if args.json:
+        print(json.dumps({"directory": str(directory), "log": str(result.log), **_log_json(report)}, indent=2))
+    else:
+        print(f"\ncluster directory: {directory}   (`pbjoin status {result.log}` shows it again)")
+        print(_report_text(report, result.log))
     return 0 if report.conforms else 1
+
+
+def _log_json(report: Report) -> dict[str, Any]:
+    div = report.divergence
+    return {
+        "conforms": report.conforms,
+        "steps_checked": report.steps,
+        "rejected_messages": report.stutters,
+        "divergence": None
+        if div is None
+        else {"seq": div.seq, "step": div.step, "reason": div.reason, "rows": div.rows},
+    }
 
 
 def _report_text(report: Report, log: Path) -> str:
@@ -111,20 +127,7 @@ def _conform_log(args: argparse.Namespace) -> int:
     except (LogError, ConformanceError) as exc:
         return _fail(str(exc))
     if args.json:
-        div = report.divergence
-        print(
-            json.dumps(
-                {
-                    "conforms": report.conforms,
-                    "steps_checked": report.steps,
-                    "rejected_messages": report.stutters,
-                    "divergence": None
-                    if div is None
-                    else {"seq": div.seq, "step": div.step, "reason": div.reason, "rows": div.rows},
-                },
-                indent=2,
-            )
-        )
+        print(json.dumps(_log_json(report), indent=2))
     else:
         print(_report_text(report, args.log))
     return 0 if report.conforms else 1

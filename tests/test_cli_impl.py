@@ -112,3 +112,16 @@ def test_no_implementation_module_imports_the_model() -> None:
     assert len(sources) >= 10
     offenders = [p for p in sources if "from model" in p.read_text() or "import model" in p.read_text()]
     assert offenders == []
+
+
+def test_demo_json_is_the_report_alone(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--json", "--dir", str(tmp_path / "c")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report == {
+        "directory": str(tmp_path / "c"),
+        "log": str(tmp_path / "c" / "log.jsonl"),
+        "conforms": True,
+        "steps_checked": 89,
+        "rejected_messages": 0,
+        "divergence": None,
+    }
