@@ -629,6 +629,37 @@ ActiveHasConfig ==
           view[n].status[x] = "active" /\ view[n].inc[x] = inc[x] =>
             LET r == ResOf(view[n], x) IN r # 0 => cfg[x][r] # 0
 (***************************************************************************)
+(* Inductive invariant (model/prove.py proves it with Z3 for every number  *)
+(* of nodes and resources; model/prove_invariant.py is the same predicate  *)
+(* on Python states).  Group-state conjuncts hold in every group state the *)
+(* system holds: views, durable, GROUP_STATE payloads.                     *)
+(***************************************************************************)
+GroupStates ==
+    {view[n] : n \in Holders} \cup {durable}
+    \cup UNION {{chan[c][i].gs : i \in {k \in 1..Len(chan[c]) : chan[c][k].kind = "GROUP_STATE"}} :
+                c \in Node \X Node}
+
+Placed(gs, x) == \E r \in Res : InSeq(x, gs.sub[r])
+
+GroupStateInv(gs) ==
+    /\ \A r \in Res : \A i \in 1..Len(gs.sub[r]) : r \in access[gs.sub[r][i]]        \* SubgroupAccess
+    /\ \A r, r2 \in Res : \A x \in Node : InSeq(x, gs.sub[r]) /\ InSeq(x, gs.sub[r2]) => r = r2
+    /\ \A x \in Node : Placed(gs, x) => gs.status[x] \in {"placed", "active"}        \* MemberStatus
+    /\ \A r \in Res : gs.host[r] # NoNode => InSeq(gs.host[r], gs.sub[r])           \* HostInSubgroup
+    /\ \A r, r2 \in Res : r # r2 /\ gs.host[r] # NoNode => gs.host[r] # gs.host[r2]
+    /\ gs.mirror[gs.prim] = "none"                                                  \* PrimaryMirrorNone
+    /\ \A r \in Res : gs.mirror[r] # "none" => gs.host[r] # NoNode                   \* MirrorNeedsHost
+
+IndInv ==
+    /\ \A gs \in GroupStates : GroupStateInv(gs)
+    /\ ConfigReachable
+    /\ ConfigNotNewerThanHost
+    /\ \A c \in Node \X Node : \A i \in 1..Len(chan[c]) :
+          chan[c][i].kind = "CONFIG" =>
+            /\ chan[c][i].res \in access[c[2]]                                      \* ConfigSentToReachers
+            /\ chan[c][i].ver <= resVer[chan[c][i].res]                             \* ConfigSentNotNewer
+
+(***************************************************************************)
 (* Liveness (PROTOCOL.md section 6), checked under Fairness by              *)
 (* `pbjoin check --liveness` (model/liveness.py, same names).  Not for TLC   *)
 (* with SYMMETRY: symmetry is unsound with per-node fairness.              *)
