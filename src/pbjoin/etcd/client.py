@@ -109,6 +109,9 @@ class EtcdConnection:
         if parts.scheme not in ("http", "https") or not parts.hostname or not parts.port:
             raise EtcdError(f"bad etcd URL {url!r} (want http[s]://host:port)")
         session = requests.Session()
+        # The environment's CA bundle and proxies must not override the group's CA (requests
+        # lets them win over session.verify), and etcd is never reached through a proxy.
+        session.trust_env = False
         if self.ca_cert is not None:
             session.verify = self.ca_cert
         return Etcd3Client(
@@ -274,12 +277,13 @@ def _lines(resp: requests.Response) -> Iterator[bytes]:
 
 
 def _refusal(exc: Etcd3Exception) -> EtcdError:
-    text = " ".join(str(a) for a in exc.args)
+    text = exc.detail_text or " ".join(str(a) for a in exc.args) or type(exc).__name__
     try:
-        detail = json.loads(exc.args[0]).get("error", text)
-    except (ValueError, IndexError, AttributeError, TypeError):
+        body = json.loads(text)
+        detail = str(body.get("error") or body.get("message") or text)
+    except (ValueError, AttributeError):
         detail = text
-    detail = " ".join(str(detail).split())
+    detail = " ".join(detail.split())
     lowered = detail.lower()
     if any(w in lowered for w in ("permission denied", "authentication failed", "token", "user name is empty")):
         return EtcdAccessDeniedError(f"etcd refused: {detail}")
