@@ -16,7 +16,7 @@ from types import FrameType
 from typing import Any
 
 from pbjoin.etcd.client import Credentials, EtcdConnection, EtcdError
-from pbjoin.etcd.node import EXIT_BAD_INPUT, EtcdNode, NodeError
+from pbjoin.etcd.node import EXIT_BAD_INPUT, EtcdNode, NodeError, read_group_resources
 from pbjoin.resources import DirectoryDisks, ResourceError, resource_identity
 from pbjoin.steplog import JsonLineLog
 from pbjoin.wire import Ident
@@ -102,6 +102,7 @@ def run_node(args: argparse.Namespace) -> int:
         def connect() -> EtcdConnection:
             return EtcdConnection(endpoints, credentials, args.ca)
 
+        read_group_resources(connect(), args.group)  # fail before any log file is created
         log = JsonLineLog(Path(args.log))
         member = EtcdNode(connect, args.group, args.node_id, disks, log, args.lease_ttl)
 
