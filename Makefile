@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: check test bench lint java chromium clean
+.PHONY: check test bench lint java chromium etcd clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ chromium:
 	  echo "installing Chromium for the HTML trace view test (apt-get)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# The etcd engine's tests start real etcd servers: Debian's etcd-server (and etcdctl).
+etcd:
+	@command -v etcd >/dev/null 2>&1 || { \
+	  echo "installing etcd for the etcd engine's tests (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server etcd-client >/dev/null; }
+
 ## check: prove IndInv for every size with Z3, then model-check the default configuration
 ## (exit 0 holds, 1 violated or an obligation fails, 2 bad input, 3 incomplete or Z3 unknown)
 check: $(STAMP)
@@ -32,7 +38,7 @@ check: $(STAMP)
 	$(BIN)/pbjoin check --config default
 
 ## test: the whole test suite, TLC agreement included
-test: $(STAMP) java chromium
+test: $(STAMP) java chromium etcd
 	$(BIN)/python -m pytest -q
 
 ## bench: checker states/s, distinct states and peak memory; conformance throughput and join latency
