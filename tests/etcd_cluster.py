@@ -238,8 +238,12 @@ class Members:
         node_dir = self.workdir / "nodes" / node
         stderr = self.workdir / "logs" / f"{node}.stderr"
         stderr.parent.mkdir(parents=True, exist_ok=True)
+        # Members start on different servers, so losing any one of them disconnects some members.
+        urls = [s.client_url for s in self.cluster.servers]
+        first = len(self.processes) % len(urls)
+        endpoints = ",".join(urls[first:] + urls[:first])
         args = [
-            PBJOIN, "node", "--group", self.group, "--node-id", node, "--etcd", self.cluster.etcd_arg,
+            PBJOIN, "node", "--group", self.group, "--node-id", node, "--etcd", endpoints,
             "--resource", *(str(self.site.path(r)) for r in wiring),
             "--link", *(str(self.site.path(r)) for r in self.site.resources),
             "--node-dir", str(node_dir), "--log", str(log), "--lease-ttl", str(lease_ttl),
