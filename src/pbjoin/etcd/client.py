@@ -223,7 +223,9 @@ class EtcdConnection:
                 for batch in self._watch_once(prefix, next_revision, stop):
                     next_revision = batch[0].kv.mod_revision + 1
                     yield batch
-            except (requests.RequestException, EtcdError, ValueError):
+            except (requests.RequestException, EtcdError, ValueError) as exc:
+                if isinstance(exc, EtcdAccessDeniedError) and "token" in str(exc):
+                    self._token = None  # expired: authenticate again on the next attempt
                 with self._lock:
                     self._current = (self._current + 1) % len(self._clients)
                 stop.wait(0.2)
@@ -249,7 +251,7 @@ class EtcdConnection:
                     return
                 chunk = json.loads(line)
                 if "error" in chunk:
-                    raise EtcdError(str(chunk["error"].get("message", chunk["error"])))
+                    raise _refusal(Etcd3Exception(json.dumps(chunk["error"])))
                 result = chunk.get("result", {})
                 if result.get("canceled"):
                     raise EtcdError(f"watch canceled: {result.get('cancel_reason', 'no reason given')}")
