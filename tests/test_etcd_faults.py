@@ -77,3 +77,36 @@ def test_three_etcd_servers_eight_members_one_of_each_killed_mid_join(three_serv
     assert_no_data_lost(members)
     assert_conforms(members)
     assert all(r["step"] != "Crash" for r in victim.steps())  # killed: the merge synthesises its crash
+
+
+def test_hosts_killed_while_concurrent_joiners_wait_at_each_phase(three_servers: Members) -> None:
+    members, ttl = three_servers, 4  # a stopped process holds a join up for a second, well inside its lease
+    a = members.start("m1", ("r0",), ttl)
+    wait_for(lambda: a.phase() == "member", 30, "the group to exist")
+    b = members.start("m2", ("r1",), ttl)
+    members.start("m3", ("r0", "r2"), ttl)
+    wait_for(lambda: converged(members), 60, "the backup host and a second primary-subgroup member")
+
+    # A backup host killed while three joiners wait for the group state (the sponsor is stopped).
+    a.signal(signal.SIGSTOP)
+    waiting = [members.start(n, WIRING[n], ttl) for n in ("m4", "m5", "m6")]
+    wait_for(lambda: all(j.phase() == "waitState" for j in waiting), 30, "three joiners waiting for the state")
+    b.signal(signal.SIGKILL)
+    a.signal(signal.SIGCONT)
+    wait_for(lambda: converged(members), 60, "the joins to finish after the backup host's crash")
+
+    # The primary host killed as soon as one of three concurrent joiners is placed but not yet active.
+    joiners = [members.start(n, WIRING[n], ttl) for n in ("m7", "m8", "m2")]
+    wait_for(
+        lambda: any(j.phase() in ("waitPlace", "waitConfig") for j in joiners), 30, "a joiner past its placement", 0.005
+    )
+    a.signal(signal.SIGKILL)
+    wait_for(lambda: converged(members), 60, "the joins to finish after the primary host's crash")
+
+    state = group_status(members.cluster, "g")["state"]
+    assert isinstance(state, dict)
+    hosts = {s["resource"]: s["host"] for s in state["subgroups"]}
+    assert hosts["r0"] == "m3"  # switchover to the next member of the primary subgroup
+    assert all(hosts[r] is not None for r in RESOURCES)
+    assert_no_data_lost(members)
+    assert_conforms(members)
