@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from etcd_cluster import (
     EtcdCluster,
+    MemberProcess,
     Members,
     Site,
     assert_conforms,
@@ -27,6 +28,11 @@ from etcd_cluster import (
 from pbjoin.etcd.security import define_group
 
 RESOURCES = ("r0", "r1", "r2")
+
+
+def configs(member: MemberProcess) -> object:
+    steps = member.steps()
+    return steps[-1]["post"]["configs"] if steps else None  # type: ignore[index]
 
 
 @pytest.fixture
@@ -56,6 +62,10 @@ def test_members_join_fail_over_leave_and_rejoin(members: Members) -> None:
         ("r2", "c", "active"),
     ]
 
+    # The primary host writes configuration version 2 and sends it to d; the backup hosts do the same alone.
+    for host in (a, b, c):
+        host.signal(signal.SIGUSR1)
+    wait_for(lambda: configs(d) == {"r0": 2} and configs(a) == {"r0": 2}, 30, "configuration v2 to reach d")
     a.signal(signal.SIGKILL)  # the primary host crashes: d takes over the primary resource
     c.signal(signal.SIGTERM)  # a backup host leaves cleanly
     assert c.process.wait(30) == 0
@@ -73,6 +83,7 @@ def test_members_join_fail_over_leave_and_rejoin(members: Members) -> None:
         ("r2", None, []),
     ]
     assert a2.process.poll() is None and b.process.poll() is None and d.process.poll() is None
+    assert configs(a2) == {"r0": 2} and configs(b) == {"r1": 2}  # no configuration version was lost
     assert_no_data_lost(members)
     steps = assert_conforms(members)
     assert steps > 40

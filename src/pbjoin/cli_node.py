@@ -31,8 +31,9 @@ def register(commands: Any) -> None:
         description=(
             "Join GROUP as NODE over the etcd cluster at URL and stay a member until SIGTERM (leave "
             "the group) or a crash (the others detect it when the lease expires). Writes a JSON-line "
-            "step log and structured logs on stderr. Exit 0: left; 1: declared failed; 2: bad input "
-            "or etcd unusable; 3: rejected by the group."
+            "step log and structured logs on stderr. SIGUSR1: a host writes a new configuration "
+            "version of each resource it hosts and sends it to its subgroup. Exit 0: left; 1: declared "
+            "failed; 2: bad input or etcd unusable; 3: rejected by the group."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -109,8 +110,12 @@ def run_node(args: argparse.Namespace) -> int:
         def leave(signum: int, frame: FrameType | None) -> None:
             member.stop.set()
 
+        def change_config(signum: int, frame: FrameType | None) -> None:
+            member.change_config.set()
+
         signal.signal(signal.SIGTERM, leave)
         signal.signal(signal.SIGINT, leave)
+        signal.signal(signal.SIGUSR1, change_config)
         try:
             return member.run()
         finally:

@@ -36,6 +36,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from pbjoin.etcd.client import (
@@ -147,6 +148,7 @@ class EtcdNode:
         self.stream = GroupStream(group, inbox_of=node)
         self.events: queue.Queue[list[WatchEvent] | BaseException] = queue.Queue()
         self.stop = threading.Event()
+        self.change_config = threading.Event()  # set (SIGUSR1): hosts write a new configuration version
         self.halt = threading.Event()  # background threads end with the process's work
         self.lease_lost = threading.Event()
         self.inc = 0
@@ -288,11 +290,22 @@ class EtcdNode:
             progressed = True
         if rt.phase == Phase.OUT:
             return self._commit("Join", {"n": self.node}, rt.join) or progressed
+        if self.change_config.is_set() and rt.phase == Phase.MEMBER:
+            self.change_config.clear()
+            progressed |= self._change_config(rt)
         if self._may_recover(rt):
             progressed |= self._recover(rt)
         if rt.holds_view() and rt.member.position < len(self.stream.ordered):
             progressed |= self._deliver(rt)
         return self._take_direct(rt) or progressed
+
+    def _change_config(self, rt: NodeRuntime) -> bool:
+        view = rt.member.view
+        assert view is not None
+        changed = False
+        for r in [r for r in view.resources if view.host[r] == self.node]:
+            changed |= self._commit("ChangeConfig", {"n": self.node, "r": r}, partial(rt.change_config, r))
+        return changed
 
     def _write_fail(self, inc: tuple[str, int]) -> None:
         fail = Fail(node=inc[0], inc=inc[1])
