@@ -166,7 +166,7 @@ class EtcdCluster:
         except EtcdError:
             return None
         for i, status in statuses:
-            if all(int(s["leader"]) == int(status["header"]["member_id"]) for _, s in statuses):
+            if all(int(s.get("leader", 0)) == int(status["header"]["member_id"]) for _, s in statuses):
                 return i
         return None
 
@@ -276,9 +276,10 @@ class Members:
 def group_status(cluster: EtcdCluster, group: str) -> dict[str, object]:
     from pbjoin.etcd.status import etcd_status
 
-    creds = Credentials("root", ROOT_PASSWORD) if cluster.auth_enabled else None
+    password = ROOT_PASSWORD if cluster.auth_enabled else None
+    ca = str(cluster.ca) if cluster.ca else None
     status: dict[str, object] = json.loads(
-        etcd_status(cluster.urls, group, creds, str(cluster.ca) if cluster.ca else None, as_json=True)
+        etcd_status(",".join(cluster.urls), group, password=password, ca=ca, as_json=True)
     )
     return status
 

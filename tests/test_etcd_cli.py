@@ -70,12 +70,12 @@ def test_a_node_reaching_no_resource_of_the_group_is_rejected_with_a_reason(etcd
     )
     assert result.returncode == 3
     assert '"event": "rejected"' in result.stderr and "reaches none of the group's resources" in result.stderr
-    status = etcd_status(etcd.urls, "g")
+    status = etcd_status(etcd.etcd_arg, "g")
     assert "live: none" in status and "member z" not in status
 
 
 def test_status_of_an_undefined_group_or_an_unreachable_etcd_raises_one_line_errors(etcd: EtcdCluster) -> None:
     with pytest.raises(NodeError, match="group 'nosuch' is not defined"):
-        etcd_status(etcd.urls, "nosuch")
+        etcd_status(etcd.etcd_arg, "nosuch")
     with pytest.raises(EtcdError, match="etcd unreachable"):
-        etcd_status([f"http://127.0.0.1:{free_port()}"], "g")
+        etcd_status(f"http://127.0.0.1:{free_port()}", "g")

@@ -70,6 +70,7 @@ def test_three_etcd_servers_eight_members_one_of_each_killed_mid_join(three_serv
     wait_for(lambda: cluster.leader() not in (None, leader), 30, "the two remaining etcd servers to elect a leader")
     wait_for(lambda: converged(members), 90, "the group to converge on the two remaining etcd servers")
 
+    assert [j.node for j in joiners if j.process.poll() is not None] == [victim.node]  # no one else died
     status = group_status(cluster, "g")
     live = status["live"]
     assert isinstance(live, dict)

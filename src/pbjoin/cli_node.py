@@ -113,6 +113,9 @@ def run_node(args: argparse.Namespace) -> int:
         def change_config(signum: int, frame: FrameType | None) -> None:
             member.change_config.set()
 
+        # `pbjoin` lets SIGPIPE kill it (for `| head`); a member must instead see a broken
+        # connection to a lost etcd server as an error and go to the next server.
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, leave)
         signal.signal(signal.SIGINT, leave)
         signal.signal(signal.SIGUSR1, change_config)

@@ -28,17 +28,24 @@ def read_stream(conn: EtcdConnection, group: str, timeout: float = 30.0) -> Grou
 
 
 def etcd_status(
-    endpoints: list[str],
+    etcd: str,
     group: str,
-    credentials: Credentials | None = None,
-    ca_cert: str | None = None,
+    *,
+    user: str | None = None,
+    password: str | None = None,
+    ca: str | None = None,
     as_json: bool = False,
 ) -> str:
     """The group's state after its whole ordered stream, and which members are live in which phase.
 
-    Raises EtcdError (unreachable, refused) or NodeError (no such group) with a one-line message.
+    `etcd` is one or more endpoint URLs, comma-separated; with a password the request
+    authenticates as `user` (default root); `ca` verifies the servers' TLS certificates.
+    Raises EtcdError (unreachable, refused, bad URL) or NodeError (no such group), each
+    with a one-line message.
     """
-    conn = EtcdConnection(endpoints, credentials, ca_cert)
+    endpoints = [u.strip() for u in etcd.split(",") if u.strip()]
+    credentials = None if password is None else Credentials(user or "root", password)
+    conn = EtcdConnection(endpoints, credentials, ca)
     resources = read_group_resources(conn, group)
     stream = read_stream(conn, group)
     state = stream.group_state(resources)
