@@ -49,9 +49,10 @@ def three_servers(tmp_path: Path) -> Iterator[Members]:
 
 def test_three_etcd_servers_eight_members_one_of_each_killed_mid_join(three_servers: Members) -> None:
     members, cluster = three_servers, three_servers.cluster
-    first = members.start("m1", WIRING["m1"])
+    ttl = 3  # no member may be declared failed while the two other etcd servers elect a leader
+    first = members.start("m1", WIRING["m1"], ttl)
     wait_for(lambda: first.phase() == "member", 30, "the group to exist")
-    joiners = [members.start(node, wiring) for node, wiring in WIRING.items() if node != "m1"]
+    joiners = [members.start(node, wiring, ttl) for node, wiring in WIRING.items() if node != "m1"]
     # Mid-join: as soon as one joiner has multicast its JOIN and not yet finished, kill it and the etcd leader.
     victim = None
 

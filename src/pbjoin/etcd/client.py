@@ -31,6 +31,10 @@ class EtcdUnreachableError(EtcdError):
     """No endpoint answered."""
 
 
+class EtcdAmbiguousError(EtcdError):
+    """The connection broke after a write was sent: it may or may not have been committed."""
+
+
 class EtcdAccessDeniedError(EtcdError):
     """Authentication failed or the user lacks permission for the request."""
 
@@ -125,11 +129,15 @@ class EtcdConnection:
 
     # ------------------------------------------------------------ plain requests
 
-    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        """POST to the first endpoint that answers; re-authenticate once if the token expired."""
+    def post(self, path: str, body: dict[str, Any], resend: bool = True) -> dict[str, Any]:
+        """POST to the first endpoint that answers; re-authenticate once if the token expired.
+
+        With resend=False a request that may have reached a server is not sent again
+        elsewhere: EtcdAmbiguousError lets the caller find out whether it took effect.
+        """
         for attempt in range(2):
             try:
-                return self._post_any(path, body)
+                return self._post_any(path, body, resend)
             except EtcdAccessDeniedError as exc:
                 if attempt == 0 and self.credentials is not None and "token" in str(exc):
                     self._token = None
@@ -137,7 +145,7 @@ class EtcdConnection:
                 raise
         raise AssertionError("unreachable")
 
-    def _post_any(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _post_any(self, path: str, body: dict[str, Any], resend: bool) -> dict[str, Any]:
         errors: list[str] = []
         for _ in range(len(self._clients)):
             index = self._current
@@ -151,6 +159,8 @@ class EtcdConnection:
                 with self._lock:
                     if self._current == index:
                         self._current = (index + 1) % len(self._clients)
+                if not resend and "refused" not in str(exc).lower():
+                    raise EtcdAmbiguousError(f"etcd connection lost during a write ({errors[-1]})") from None
             except Etcd3Exception as exc:
                 raise _refusal(exc) from None
         raise EtcdUnreachableError(f"etcd unreachable ({'; '.join(errors)})")
@@ -190,9 +200,14 @@ class EtcdConnection:
             body["lease"] = lease
         return int(self.post("/kv/put", body)["header"]["revision"])
 
-    def txn(self, compare: list[dict[str, Any]], success: list[dict[str, Any]]) -> tuple[bool, int]:
-        """One transaction: (succeeded, revision). Build the parts with the helpers below."""
-        reply = self.post("/kv/txn", {"compare": compare, "success": success})
+    def txn(
+        self, compare: list[dict[str, Any]], success: list[dict[str, Any]], resend: bool = True
+    ) -> tuple[bool, int]:
+        """One transaction: (succeeded, revision). Build the parts with the helpers below.
+
+        resend=False: see `post`; for transactions that must not be applied twice.
+        """
+        reply = self.post("/kv/txn", {"compare": compare, "success": success}, resend)
         return bool(reply.get("succeeded", False)), int(reply["header"]["revision"])
 
     # ------------------------------------------------------------ leases

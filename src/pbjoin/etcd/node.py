@@ -40,8 +40,10 @@ from functools import partial
 from typing import Any
 
 from pbjoin.etcd.client import (
+    EtcdAmbiguousError,
     EtcdConnection,
     EtcdError,
+    EtcdUnreachableError,
     WatchEvent,
     delete_op,
     key_absent,
@@ -62,6 +64,7 @@ from pbjoin.wire import (
     MalformedMessageError,
     StartMirror,
     decode_direct,
+    decode_ordered,
     encode,
 )
 
@@ -171,7 +174,6 @@ class EtcdNode:
             threading.Thread(target=self._watch, name="watch", daemon=True).start()
             self._catch_up(self.conn.get_prefix(self.keys.config)[0])
             self._become_incarnation()
-            threading.Thread(target=self._keep_alive, name="keepalive", daemon=True).start()
             return self._loop()
         except LostError as exc:
             log_event(self.node, "crashed", inc=self.inc, reason=str(exc))
@@ -234,11 +236,23 @@ class EtcdNode:
                 log_event(self.node, "waiting", reason=f"incarnation {previous[1]} is still live")
                 announced = True
             self._drain(0.1)
-        self.lease = self.conn.grant_lease(self.lease_ttl)
         key = self.keys.member(self.node, self.inc)
-        ok, revision = self.conn.txn([key_absent(key)], [put_op(key, self._phase_value("out"), self.lease)])
+        for attempt in range(3):
+            self.lease = self.conn.grant_lease(self.lease_ttl)
+            if attempt == 0:
+                threading.Thread(target=self._keep_alive, name="keepalive", daemon=True).start()
+            try:
+                ok, revision = self.conn.txn([key_absent(key)], [put_op(key, self._phase_value("out"), self.lease)])
+                break
+            except EtcdError as exc:
+                # etcd slowed down (a leader election) until the fresh lease expired: take another.
+                if "lease not found" not in str(exc) or attempt == 2:
+                    raise
         if not ok:
-            raise NodeError(f"{self.node}#{self.inc} is already running")
+            mine = self.conn.get(key)  # a resent request finds the key its first attempt created
+            if mine is None or mine.lease != self.lease:
+                raise NodeError(f"{self.node}#{self.inc} is already running")
+            revision = mine.create_revision
         self.created = revision
         self.horizon = revision
         self._catch_up(revision)
@@ -254,8 +268,27 @@ class EtcdNode:
             )
         log_event(self.node, "started", inc=self.inc, lease=self.lease, resources=list(self.resources))
 
-    def _phase_value(self, phase: str) -> bytes:
-        return json.dumps({"phase": phase, "pid": os.getpid()}).encode()
+    def _phase_value(self, phase: str, step: int = 0) -> bytes:
+        return json.dumps({"phase": phase, "step": step, "pid": os.getpid()}).encode()
+
+    def _txn(self, compares: list[dict[str, Any]], ops: list[dict[str, Any]]) -> tuple[bool, int]:
+        """Commit a step's transaction exactly once, even if the connection breaks mid-request."""
+        me = self.keys.member(self.node, self.inc)
+        while True:
+            try:
+                return self.conn.txn(compares, ops, resend=False)
+            except EtcdAmbiguousError as exc:
+                log_event(self.node, "reconnecting", reason=str(exc))
+            while True:
+                try:
+                    kv = self.conn.get(me)
+                    break
+                except EtcdUnreachableError:
+                    time.sleep(0.2)
+            if kv is None:
+                raise LostError("this incarnation's liveness key is gone")
+            if json.loads(kv.value).get("step") == self.step_no:
+                return True, kv.mod_revision  # it was committed before the connection broke
 
     # ------------------------------------------------------------ the main loop
 
@@ -340,16 +373,16 @@ class EtcdNode:
             key = self.keys.p2p(self.node, self.inc, send.to, send.to_inc, self.step_no, k)
             ops.append(put_op(key, envelope(self.horizon, send.msg)))
         phase = rt.phase.value
-        if phase != self.published:
-            ops.append(put_op(self.keys.member(self.node, self.inc), self._phase_value(phase), self.lease))
         record = self._record(name, params, consumed, position, outcome, [])
         multicast_at: list[int] = []
-        if ops:
+        if ops or phase != self.published:
+            # The liveness key carries the phase and this step's number: after a lost
+            # connection, it tells whether the transaction was committed.
+            me = self.keys.member(self.node, self.inc)
+            ops.append(put_op(me, self._phase_value(phase, self.step_no), self.lease))
             if outcome.multicasts:
                 self.log.write(record)  # before the commit: a crash right after it loses no step
-            ok, revision = self.conn.txn(
-                [key_created_at(self.keys.member(self.node, self.inc), self.created), *(compares or [])], ops
-            )
+            ok, revision = self._txn([key_created_at(me, self.created), *(compares or [])], ops)
             if not ok:
                 rt.member = snapshot
                 self.step_no -= 1
@@ -503,7 +536,10 @@ class EtcdNode:
                 [delete_op(me), put_op(fail_key, encode(fail))],
             )
             if not ok:
-                raise LostError("could not leave: this incarnation is already gone")
+                written = self.conn.get(fail_key)  # a resent request finds its own FAIL
+                if written is None or decode_ordered(written.value) != fail:
+                    raise LostError("could not leave: this incarnation is already gone")
+                revision = written.mod_revision
             self._catch_up(revision)
             multicast_at = [p for p, r in enumerate(self.stream.revisions) if r == revision]
             self.log.write(record.model_copy(update={"multicast_at": multicast_at}))
