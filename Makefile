@@ -25,11 +25,11 @@ chromium:
 	  echo "installing Chromium for the HTML trace view test (apt-get)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-# The etcd engine's tests start real etcd servers: Debian's etcd-server (and etcdctl).
+# The etcd engine's tests start real etcd servers (Debian's etcd-server) and make TLS certificates (openssl).
 etcd:
-	@command -v etcd >/dev/null 2>&1 || { \
+	@command -v etcd >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1 || { \
 	  echo "installing etcd for the etcd engine's tests (apt-get)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server etcd-client >/dev/null; }
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server etcd-client openssl >/dev/null; }
 
 ## check: prove IndInv for every size with Z3, then model-check the default configuration
 ## (exit 0 holds, 1 violated or an obligation fails, 2 bad input, 3 incomplete or Z3 unknown)
