@@ -17,7 +17,6 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from model import cli_impl, cli_prove, cli_trace
-from pbjoin import cli_node
 from model.checker import DEADLOCK, Options, Progress, Result, Verdict, check
 from model.cli_args import add_constant_flags, load_constants, mutant, natural
 from model.config import ConfigError, ModelConfig
@@ -27,6 +26,7 @@ from model.protocol import ACTION_NAMES, MUTANT_DESCRIPTIONS, Mutant, Params
 from model.simulate import simulate
 from model.trace import format_trace, trace_to_json
 from model.traces import Trace, write_itf
+from pbjoin.cli_node import register as register_node_command
 
 EXIT_BAD_INPUT = 2
 
@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--json", action="store_true", help="print a JSON report")
     sim.set_defaults(handler=run_simulate)
     cli_trace.register(commands)
-    cli_node.register(commands)
+    register_node_command(commands)
     cli_impl.register(commands)
     cli_prove.register(commands)
     return parser
