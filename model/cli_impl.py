@@ -12,6 +12,7 @@ from typing import Any
 from model.cli_args import add_constant_flags, load_constants, natural
 from model.config import ConfigError
 from model.conformance import ConformanceError, Report, validate_log
+from model.conformance_logs import MergeError, conform_logs
 from model.conformance_replay import ReplayReport, replay
 from pbjoin import cli as impl_cli
 from pbjoin.demo import DemoError, run_demo
@@ -50,7 +51,9 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    conform.add_argument("log", nargs="?", type=Path, help="a step log (log.jsonl)")
+    conform.add_argument(
+        "logs", nargs="*", type=Path, metavar="LOG", help="step logs; several (one per member) are merged first"
+    )
     conform.add_argument("--exhaustive", action="store_true", help="replay model behaviours instead of a log")
     add_constant_flags(conform, default_config="small")
     conform.add_argument("--depth", type=natural, default=12, help="steps per behaviour (--exhaustive)")
@@ -94,7 +97,7 @@ def _log_json(report: Report) -> dict[str, Any]:
     }
 
 
-def _report_text(report: Report, log: Path) -> str:
+def _report_text(report: Report, log: Path | str) -> str:
     if report.divergence is None:
         rejected = f", {report.stutters} rejected messages" if report.stutters else ""
         return f"log conforms to the model ({report.steps} steps checked{rejected}): {log}"
@@ -102,9 +105,9 @@ def _report_text(report: Report, log: Path) -> str:
 
 
 def run_conform(args: argparse.Namespace) -> int:
-    if args.exhaustive == (args.log is not None):
+    if args.exhaustive == bool(args.logs):
         return _fail("give either a LOG to validate or --exhaustive")
-    if args.log is not None:
+    if args.logs:
         return _conform_log(args)
     try:
         cfg = load_constants(args, args.config)
@@ -122,14 +125,16 @@ def run_conform(args: argparse.Namespace) -> int:
 
 def _conform_log(args: argparse.Namespace) -> int:
     try:
-        cluster, steps = read_log(args.log)
-        report = validate_log(cluster, steps)
-    except (LogError, ConformanceError) as exc:
+        if len(args.logs) == 1:
+            report = validate_log(*read_log(args.logs[0]))
+        else:
+            report, _ = conform_logs(args.logs)
+    except (LogError, ConformanceError, MergeError) as exc:
         return _fail(str(exc))
     if args.json:
         print(json.dumps(_log_json(report), indent=2))
     else:
-        print(_report_text(report, args.log))
+        print(_report_text(report, ", ".join(map(str, args.logs))))
     return 0 if report.conforms else 1
 
 

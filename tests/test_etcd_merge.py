@@ -126,3 +126,21 @@ def test_conform_logs_reads_one_file_per_member(tmp_path: Path) -> None:
         paths.append(path)
     report, merged = conform_logs(paths)
     assert report.conforms and merged == len(steps)
+
+
+def test_cli_conform_merges_several_logs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from model.cli import main
+
+    cluster, steps = demo(tmp_path)
+    paths = []
+    for own, records in as_logs(cluster, split(cluster, steps)):
+        path = tmp_path / f"{own.nodes[0]}.jsonl"
+        log = JsonLineLog(path)
+        for record in (own, *records):
+            log.write(record)
+        log.close()
+        paths.append(str(path))
+    assert main(["conform", *paths]) == 0
+    assert capsys.readouterr().out.startswith(f"log conforms to the model ({len(steps)} steps checked")
+    assert main(["conform", *paths[1:]]) == 2  # a member's log missing: the total order has holes
+    assert capsys.readouterr().err.startswith("pbjoin: error: no log has the step that multicast position")

@@ -28,19 +28,30 @@ class Parser(argparse.ArgumentParser):
 def register(commands: argparse._SubParsersAction[Parser]) -> None:
     status = commands.add_parser(
         "status",
-        help="show a group's state from a member step log",
+        help="show a group's state from a step log, or live from etcd",
         description=(
-            "Read a step log (one JSON record per line, as written by `pbjoin demo` or a member) and show "
-            "each member's last logged state and the freshest copy of the group state. Exit 2 if the log "
-            "cannot be read."
+            "With LOG: read a step log (one JSON record per line, as written by `pbjoin demo` or a member) "
+            "and show each member's last logged state and the freshest copy of the group state. With --etcd "
+            "and --group: read the group's ordered stream and live members from etcd. Exit 2 if the log or "
+            "etcd cannot be read."
         ),
     )
-    status.add_argument("log", type=Path, help="the step log (log.jsonl)")
+    status.add_argument("log", nargs="?", type=Path, help="the step log (log.jsonl)")
+    status.add_argument("--etcd", metavar="URL[,URL...]", help="read the live group from these etcd endpoints")
+    status.add_argument("--group", help="the group's name (with --etcd)")
+    status.add_argument("--user", help="etcd user (default root when a password is given)")
+    status.add_argument("--password-file", type=Path, help="file holding the etcd password")
+    status.add_argument("--ca", help="CA certificate for the etcd servers' TLS certificates")
     status.add_argument("--json", action="store_true", help="print the members and the group state as JSON")
     status.set_defaults(handler=run_status)
 
 
 def run_status(args: argparse.Namespace) -> int:
+    if (args.log is None) == (args.etcd is None):
+        print("pbjoin: error: give either a LOG or --etcd URL --group G", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.etcd is not None:
+        return _etcd_status(args)
     try:
         cluster, steps = read_log(args.log)
     except LogError as exc:
@@ -60,6 +71,26 @@ def run_status(args: argparse.Namespace) -> int:
     else:
         print(f"group {cluster.group}: {len(steps)} steps logged")
         print(render(cluster, rows))
+    return 0
+
+
+def _etcd_status(args: argparse.Namespace) -> int:
+    from pbjoin.etcd.client import EtcdError  # the etcd client is only needed for live groups
+    from pbjoin.etcd.node import NodeError
+    from pbjoin.etcd.status import etcd_status
+
+    if not args.group:
+        print("pbjoin: error: --etcd needs --group", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        password = args.password_file.read_text().strip() if args.password_file else None
+        print(etcd_status(args.etcd, args.group, user=args.user, password=password, ca=args.ca, as_json=args.json))
+    except OSError as exc:
+        print(f"pbjoin: error: cannot read {args.password_file}: {exc.strerror}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (EtcdError, NodeError) as exc:
+        print(f"pbjoin: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     return 0
 
 
