@@ -70,6 +70,9 @@ def test_conform_exhaustive_is_incomplete_when_cut_by_the_depth(capsys: pytest.C
         (["conform"], "give either a LOG to validate or --exhaustive"),
         (["conform", "/no/such/log"], "cannot read /no/such/log: No such file or directory"),
         (["status", "/no/such/log"], "cannot read /no/such/log: No such file or directory"),
+        (["status"], "give either a LOG or --etcd URL --group G"),
+        (["status", "--etcd", "http://127.0.0.1:9"], "--etcd needs --group"),
+        (["status", "--etcd", "http://127.0.0.1:9", "--group", "g"], "etcd unreachable (http://127.0.0.1:9"),
         (["conform", "--exhaustive", "--depth", "-1"], "argument --depth"),
     ],
 )
