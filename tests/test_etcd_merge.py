@@ -136,7 +136,8 @@ def test_cli_conform_merges_several_logs(tmp_path: Path, capsys: pytest.CaptureF
     for own, records in as_logs(cluster, split(cluster, steps)):
         path = tmp_path / f"{own.nodes[0]}.jsonl"
         log = JsonLineLog(path)
-        for record in (own, *records):
+        log.write(own)
+        for record in records:
             log.write(record)
         log.close()
         paths.append(str(path))

@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
+from pydantic import TypeAdapter, ValidationError
+
 from pbjoin.status import freshest_view, latest, render
 from pbjoin.steplog import LogError, read_log
 
@@ -44,6 +46,37 @@ def register(commands: argparse._SubParsersAction[Parser]) -> None:
     status.add_argument("--ca", help="CA certificate for the etcd servers' TLS certificates")
     status.add_argument("--json", action="store_true", help="print the members and the group state as JSON")
     status.set_defaults(handler=run_status)
+
+    group = commands.add_parser(
+        "group",
+        help="define a group in etcd and give each node its own etcd user",
+        description=(
+            "Administer a group that runs on etcd (`pbjoin node`). `define` writes the group's resources in "
+            "failover order (the first starts primary); `add-node` creates an etcd user for one node that may "
+            "write only its own keys and the group's message prefix; `enable-auth` creates etcd's root user "
+            "and turns authentication on. Run them with etcd's root account once authentication is on."
+        ),
+    )
+    actions = group.add_subparsers(dest="group_command", required=True, parser_class=Parser)
+    for name, text in (
+        ("define", "write the group's definition: its resources in failover order"),
+        ("add-node", "an etcd user for one node, allowed to write only its own keys"),
+        ("enable-auth", "create etcd's root user and turn authentication on"),
+    ):
+        action = actions.add_parser(name, help=text, description=text)
+        action.add_argument("--etcd", required=True, metavar="URL[,URL...]", help="etcd endpoints")
+        action.add_argument("--password-file", type=Path, help="file holding etcd's root password (once auth is on)")
+        action.add_argument("--ca", help="CA certificate for the etcd servers' TLS certificates")
+        if name != "enable-auth":
+            action.add_argument("--group", required=True, help="the group's name")
+        if name == "define":
+            action.add_argument("--resources", required=True, nargs="+", help="resource ids, failover order")
+        if name == "add-node":
+            action.add_argument("--node-id", required=True, help="the node (and etcd user) name")
+            action.add_argument("--node-password-file", required=True, type=Path, help="file with its password")
+        if name == "enable-auth":
+            action.add_argument("--root-password-file", required=True, type=Path, help="file with root's password")
+    group.set_defaults(handler=run_group)
 
 
 def run_status(args: argparse.Namespace) -> int:
@@ -89,6 +122,41 @@ def _etcd_status(args: argparse.Namespace) -> int:
         print(f"pbjoin: error: cannot read {args.password_file}: {exc.strerror}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (EtcdError, NodeError) as exc:
+        print(f"pbjoin: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return 0
+
+
+def run_group(args: argparse.Namespace) -> int:
+    from pbjoin.etcd.client import Credentials, EtcdConnection, EtcdError
+    from pbjoin.etcd.security import add_node_user, define_group, enable_auth
+    from pbjoin.wire import Ident
+
+    ident: TypeAdapter[str] = TypeAdapter(Ident)
+    try:
+        for name in [getattr(args, "group", None), getattr(args, "node_id", None), *getattr(args, "resources", [])]:
+            if name is not None:
+                ident.validate_python(name)
+        root = args.password_file.read_text().strip() if args.password_file else None
+        conn = EtcdConnection(args.etcd.split(","), None if root is None else Credentials("root", root), args.ca)
+        if args.group_command == "define":
+            if len(set(args.resources)) != len(args.resources):
+                raise ValueError("--resources names a resource twice")
+            define_group(conn, args.group, tuple(args.resources))
+            print(f"group {args.group}: resources {', '.join(args.resources)} ({args.resources[0]} primary)")
+        elif args.group_command == "add-node":
+            add_node_user(conn, args.group, args.node_id, args.node_password_file.read_text().strip())
+            print(f"group {args.group}: etcd user {args.node_id} may write only its own keys")
+        else:
+            enable_auth(conn, args.root_password_file.read_text().strip())
+            print("etcd authentication is on; use root's password for `pbjoin group` from now on")
+    except ValidationError as exc:
+        print(f"pbjoin: error: not a valid node or resource name: {exc.errors()[0]['input']!r}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as exc:
+        print(f"pbjoin: error: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (EtcdError, ValueError) as exc:
         print(f"pbjoin: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     return 0
