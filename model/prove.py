@@ -94,6 +94,7 @@ class RGroupState:
     status: Term  # Node -> Status
     mirror: Term  # Res -> Mirror
     acc: Term  # Node x Res -> Bool
+    inc: Term  # Node -> Int: the incarnation recorded by the member's JOIN
 
     @staticmethod
     def fresh(name: str) -> RGroupState:
@@ -105,6 +106,7 @@ class RGroupState:
             z3.Function(f"{name}.status", Node, Status),
             z3.Function(f"{name}.mirror", Res, Mirror),
             z3.Function(f"{name}.acc", Node, Res, z3.BoolSort()),
+            z3.Function(f"{name}.inc", Node, z3.IntSort()),
         )
 
     def hosts(self, res: Term, n: Term) -> Term:
@@ -122,6 +124,7 @@ class Update:
     status: Term  # in x
     mirror: Term  # in r
     acc: Term  # in x, r
+    inc: Term  # in x
 
     def define(self, post: RGroupState) -> list[Term]:
         return [
@@ -132,11 +135,14 @@ class Update:
             z3.ForAll([x], post.status(x) == self.status),
             z3.ForAll([r], post.mirror(r) == self.mirror),
             z3.ForAll([x, r], post.acc(x, r) == self.acc),
+            z3.ForAll([x], post.inc(x) == self.inc),
         ]
 
 
 def unchanged(gs: RGroupState) -> Update:
-    return Update(gs.prim, gs.member(x, r), gs.has_host(r), gs.host(r), gs.status(x), gs.mirror(r), gs.acc(x, r))
+    return Update(
+        gs.prim, gs.member(x, r), gs.has_host(r), gs.host(r), gs.status(x), gs.mirror(r), gs.acc(x, r), gs.inc(x)
+    )
 
 
 def _replace(u: Update, **changes: Term) -> Update:
@@ -155,6 +161,9 @@ class Transition:
     post: RGroupState
     appended: Term | None = None  # the node appended to a subgroup, if any
     append_if: Term = False
+    # The message's node and incarnation (what the stream level's frame lemmas name).
+    about: Term = None
+    msg_inc: Term = None
 
 
 def restart_mirrors(has_host: Callable[[Term], Term], prim: Term, old_mirror: Term) -> Term:
@@ -177,6 +186,7 @@ class GroupLevel:
             z3.ForAll([x], gs.status(x) == S_ABSENT),
             z3.ForAll([r], gs.mirror(r) == MI_NONE),
             z3.ForAll([x, r], z3.Not(gs.acc(x, r))),
+            z3.ForAll([x], gs.inc(x) == 0),
         ]
 
     def transitions(self, gs: RGroupState, post: RGroupState) -> Iterator[Transition]:
@@ -187,20 +197,26 @@ class GroupLevel:
         yield self.fail(gs, post)
 
     def join(self, gs: RGroupState, post: RGroupState) -> Transition:
-        j = z3.Const("j", Node)
-        u = _replace(unchanged(gs), status=z3.If(x == j, S_JOINING, gs.status(x)))
-        return Transition("ApplyJoin", {"j": j}, [gs.status(j) == S_ABSENT, *u.define(post)], post)
+        j, i = z3.Const("j", Node), z3.Int("i")
+        u = _replace(unchanged(gs), status=z3.If(x == j, S_JOINING, gs.status(x)), inc=z3.If(x == j, i, gs.inc(x)))
+        return Transition(
+            "ApplyJoin", {"j": j, "i": i}, [gs.status(j) == S_ABSENT, *u.define(post)], post, about=j, msg_inc=i
+        )
 
     def join_done(self, gs: RGroupState, post: RGroupState) -> Transition:
         j = z3.Const("j", Node)
         u = _replace(unchanged(gs), status=z3.If(x == j, S_ACTIVE, gs.status(x)))
-        return Transition("ApplyJoinDone", {"j": j}, [gs.status(j) == S_PLACED, *u.define(post)], post)
+        return Transition(
+            "ApplyJoinDone", {"j": j}, [gs.status(j) == S_PLACED, *u.define(post)], post, about=j, msg_inc=z3.Int("i")
+        )
 
     def mirror_active(self, gs: RGroupState, post: RGroupState) -> Transition:
         n, res = z3.Const("n", Node), z3.Const("res", Res)
         ok = [gs.hosts(res, n), res != gs.prim, gs.mirror(res) == MI_SYNCING]
         u = _replace(unchanged(gs), mirror=z3.If(r == res, MI_ACTIVE, gs.mirror(r)))
-        return Transition("ApplyMirrorActive", {"n": n, "r": res}, [*ok, *u.define(post)], post)
+        return Transition(
+            "ApplyMirrorActive", {"n": n, "r": res}, [*ok, *u.define(post)], post, about=n, msg_inc=z3.Int("i")
+        )
 
     def place(self, gs: RGroupState, post: RGroupState) -> Transition:
         """ACCESS(j, S) of a joining node, S its real access set (the joiner probes it)."""
@@ -234,6 +250,7 @@ class GroupLevel:
             z3.If(x == j, S_PLACED, gs.status(x)),
             mirror,
             z3.If(x == j, voc.access(j, r), gs.acc(x, r)),
+            gs.inc(x),
         )
         both = [z3.If(reaches_any, z3.And(*where, *placed.define(post)), z3.And(*rejected.define(post)))]
         appended_to_prim = self.mutant is Mutant.REJECTED_STAYS_IN_SUBGROUP
@@ -244,6 +261,8 @@ class GroupLevel:
             post,
             appended=j,
             append_if=True if appended_to_prim else reaches_any,
+            about=j,
+            msg_inc=z3.Int("i"),
         )
 
     def fail(self, gs: RGroupState, post: RGroupState) -> Transition:
@@ -291,9 +310,11 @@ class GroupLevel:
             z3.If(x == f, S_ABSENT, gs.status(x)),
             mirror,
             z3.And(gs.acc(x, r), x != f),
+            gs.inc(x),
         )
         params = {"f": f, "f_res": rf, "new_host": nh, "target": tg}
-        return Transition("ApplyFail", params, [gs.status(f) != S_ABSENT, *witness, *u.define(post)], post)
+        constraints = [gs.status(f) != S_ABSENT, *witness, *u.define(post)]
+        return Transition("ApplyFail", params, constraints, post, about=f, msg_inc=z3.Int("i"))
 
 
 def group_conjuncts(voc: Vocabulary, gs: RGroupState) -> list[tuple[str, Term]]:
@@ -349,7 +370,23 @@ def group_lemmas(gs: RGroupState, t: Transition) -> list[tuple[str, Term]]:
         lemmas.append(("AppendsFresh", z3.Implies(t.append_if, fresh)))
     else:
         lemmas.append(("AppendsFresh", z3.BoolVal(True)))
+    # Frame lemmas the stream level (model/prove_stream.py) takes as axioms about apply:
+    # a message changes only its own node's status and incarnation, and an incarnation
+    # only to the message's.
+    lemmas.append(
+        (
+            "StatusFrame",
+            z3.ForAll([x], z3.Implies(x != t.about, z3.And(post.status(x) == gs.status(x), post.inc(x) == gs.inc(x)))),
+        )
+    )
+    lemmas.append(("IncFrame", z3.ForAll([x], z3.Or(post.inc(x) == gs.inc(x), post.inc(x) == t.msg_inc))))
     return lemmas
+
+
+def group_consequences(gs: RGroupState) -> list[tuple[str, Term]]:
+    """Facts implied by the group-state conjuncts alone, which the stream level uses as axioms."""
+    placed = z3.Or(gs.status(gs.host(r)) == S_PLACED, gs.status(gs.host(r)) == S_ACTIVE)
+    return [("HostPlaced", z3.ForAll([r], z3.Implies(gs.has_host(r), placed)))]
 
 
 # ---------------------------------------------------------------- configuration level
@@ -553,9 +590,13 @@ def _max(*terms: Term) -> Term:
 # ---------------------------------------------------------------- obligations
 
 
+# The "action" of an obligation that a conjunction of invariants implies a fact.
+IMPLIED = "Implied"
+
+
 @dataclass
 class Obligation:
-    level: str  # "group" or "config"
+    level: str  # "group", "config" or "stream"
     conjunct: str
     action: str  # "Init" for initiation
     verdict: str = ""  # "ok", "fail", "unknown"
@@ -566,6 +607,8 @@ class Obligation:
     def line(self) -> str:
         if self.conjunct == "Consistent":
             what = f"{self.action} is consistent with IndInv"
+        elif self.action == IMPLIED:
+            what = f"GroupStateInv implies {self.conjunct}"
         elif self.action == "Init":
             what = f"initially {self.conjunct}"
         else:
@@ -591,10 +634,12 @@ class ProofResult:
 
 
 def _check(
-    facts: list[Term], goal: Term, timeout_ms: int, domain: tuple[int, int] | None
+    facts: list[Term], goal: Term, timeout_ms: int, domain: tuple[int, int] | None, mbqi: bool = True
 ) -> tuple[str, z3.ModelRef | None]:
     solver = z3.Solver()
     solver.set("timeout", timeout_ms)
+    if not mbqi:
+        solver.set("smt.mbqi", False)
     if domain is not None:
         solver.add(*_finite_domain(*domain))
     solver.add(*facts)
@@ -618,6 +663,9 @@ def _finite_domain(nodes: int, resources: int) -> list[Term]:
         out.append(z3.Distinct(*rs))
     return out
 
+
+# How long a stream obligation may try E-matching alone before model-based instantiation.
+EMATCHING_MS = 15_000
 
 CtiPrinter = Callable[[z3.ModelRef], tuple[str, str]]
 
@@ -649,7 +697,18 @@ def prove(
     on_result: Callable[[Obligation], None] | None = None,
 ) -> ProofResult:
     """Every obligation of IndInv; `domain` fixes the numbers of nodes and resources."""
-    from model.prove_cti import describe_config_cti, describe_group_cti  # it renders with this module's types
+    # both build on this module's sorts and types
+    from model.prove_cti import describe_config_cti, describe_group_cti
+    from model.prove_stream import (
+        WITNESS_PARAMS,
+        Stream,
+        StreamLevel,
+        StreamState,
+        describe_stream_cti,
+        encode_state,
+        stream_conjuncts,
+        witnesses,
+    )
 
     start = time.monotonic()
     result = ProofResult(mutant)
@@ -660,7 +719,14 @@ def prove(
 
     def run(o: Obligation, facts: list[Term], goal: Term, printer: CtiPrinter) -> None:
         t0 = time.monotonic()
-        o.verdict, model = _check(base + facts, goal, timeout_ms, domain)
+        # Stream obligations quantify over positions (Int): E-matching alone proves them
+        # quickly and steadily, while model-based instantiation may wander; it is the
+        # fallback, which also finds counterexamples.
+        o.verdict, model = "unknown", None
+        if o.level == "stream":
+            o.verdict, model = _check(base + facts, goal, min(timeout_ms, EMATCHING_MS), domain, mbqi=False)
+        if o.verdict == "unknown":
+            o.verdict, model = _check(base + facts, goal, timeout_ms, domain)
         o.seconds = time.monotonic() - t0
         if model is not None:
             o.cti, o.reachable = printer(_smallest_cti(base + facts, goal, timeout_ms, domain) or model)
@@ -668,9 +734,9 @@ def prove(
         if on_result is not None:
             on_result(o)
 
-    def check_consistent(o: Obligation, facts: list[Term]) -> None:
+    def check_consistent(o: Obligation, facts: list[Term], size: tuple[int, int] | None = domain) -> None:
         t0 = time.monotonic()
-        o.verdict = _consistent(base + facts, timeout_ms, domain)
+        o.verdict = _consistent(base + facts, timeout_ms, size)
         o.seconds = time.monotonic() - t0
         if o.verdict == "fail":
             o.cti = f"  IndInv and {o.action} contradict each other: its obligations would hold vacuously"
@@ -690,6 +756,9 @@ def prove(
             run(Obligation("group", name, t.action), facts, conj, describe_group_cti(voc, pre, t, mutant))
         for name, lemma in group_lemmas(pre, t):
             run(Obligation("group", name, t.action), facts, lemma, describe_group_cti(voc, pre, t, mutant))
+    for name, fact in group_consequences(pre):
+        facts = [c for _, c in pre_inv]
+        run(Obligation("group", name, IMPLIED), facts, fact, describe_group_cti(voc, pre, None, mutant))
 
     config = ConfigLevel(voc, mutant)
     st, st2 = NodeLevel.fresh("pre"), NodeLevel.fresh("post")
@@ -702,5 +771,25 @@ def prove(
         for name, conj in node_conjuncts(voc, st2):
             printer = describe_config_cti(voc, st, (action, st2), params)
             run(Obligation("config", name, action), facts, conj, printer)
+
+    # The stream level takes the group level's theorems about apply_message as axioms.
+    sm = Stream()
+    axioms = [a for _, a in sm.axioms()]
+    stream = StreamLevel(sm)
+    ss = StreamState.fresh("pre")
+    ss_inv = stream_conjuncts(sm, ss)
+    for name, conj in ss_inv:
+        facts = axioms + stream.init(ss)
+        run(Obligation("stream", name, "Init"), facts, conj, describe_stream_cti(sm, ss, None))
+    # Quantified sat questions over positions are beyond Z3's model finder, so each action
+    # is shown consistent with IndInv on a concrete pre-state: a reachable model State
+    # (of WITNESS_PARAMS, whatever `domain` is) that enables it, encoded exactly.
+    witness = witnesses()
+    for act in stream.transitions(ss):
+        facts = axioms + [c for _, c in ss_inv] + act.constraints
+        pinned = encode_state(sm, ss, witness[act.action], WITNESS_PARAMS)
+        check_consistent(Obligation("stream", "Consistent", act.action), facts + pinned, None)
+        for name, conj in stream_conjuncts(sm, act.post):
+            run(Obligation("stream", name, act.action), facts, conj, describe_stream_cti(sm, ss, act))
     result.seconds = time.monotonic() - start
     return result

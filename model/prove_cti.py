@@ -71,7 +71,7 @@ class _Universe:
             tuple(MIRROR_CODES[str(ev(gs.mirror(q), model_completion=True))] for q in self.res),
             tuple(STATUS_CODES[str(ev(gs.status(n), model_completion=True))] for n in self.nodes),
             tuple(sum(1 << k for k, q in enumerate(self.res) if self.true(gs.acc(n, q))) for n in self.nodes),
-            (0,) * len(self.nodes),
+            tuple(ev(gs.inc(n), model_completion=True).as_long() for n in self.nodes),
         )
 
     def value(self, t: Term) -> str:

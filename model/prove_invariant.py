@@ -3,17 +3,46 @@
 The Z3 proof states each conjunct over relations; here the same conjuncts are read off
 a concrete state: the group-state conjuncts for every group state the state holds
 (each view, `durable`, each GROUP_STATE in flight), the configuration conjuncts for
-the configuration held and in flight. tests/test_prove_invariant.py checks that IndInv
-holds on every reachable state of small configurations, so the proof is about an
-invariant of the protocol the checker explores, not merely an inductive one.
+the configuration held and in flight, and the stream-level conjuncts (model/prove_stream.py)
+over the prefixes of the log, `replay(s, k)` being the group state after k messages and
+`join_pos` the position of a node's current JOIN (-1 once compaction folded it away).
+tests/test_prove_invariant.py checks that IndInv holds on every reachable state of small
+configurations, so the proof is about an invariant of the protocol the checker explores, not merely an inductive one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from model.invariants import ConfigNotNewerThanHost, ConfigReachable, in_flight
-from model.protocol import ACTIVE, CONFIG, GROUP_STATE, M_NONE, NO_NODE, PLACED, GroupState, Params, State
+from model.invariants import (
+    ConfigFromHost,
+    ConfigNotNewerThanHost,
+    ConfigReachable,
+    MirrorFromPrimary,
+    NoSplitBrain,
+    UniqueHost,
+    ViewsAgree,
+    in_flight,
+)
+from model.protocol import (
+    ABSENT,
+    ACTIVE,
+    CONFIG,
+    DOWN,
+    FAIL,
+    GROUP_STATE,
+    IN_GROUP,
+    JOIN,
+    JOINING,
+    M_NONE,
+    NO_NODE,
+    OUT,
+    PLACED,
+    GroupState,
+    Params,
+    State,
+    apply_message,
+)
 
 
 def group_states(s: State, p: Params) -> Iterator[GroupState]:
@@ -59,6 +88,91 @@ def _config_sent(s: State, p: Params) -> bool:
     return True
 
 
+def prefixes(s: State, p: Params) -> list[GroupState]:
+    """replay(s, k) for every k from 0 to the log's length."""
+    out = [s.durable]
+    for m in s.log:
+        out.append(apply_message(out[-1], m, p))
+    return out
+
+
+def join_pos(s: State, n: int) -> int:
+    """Where n's current incarnation's JOIN is in the log; -1 if compaction dropped it (or none)."""
+    for k, m in enumerate(s.log):
+        if m.kind == JOIN and m.node == n and m.inc == s.inc[n]:
+            return k
+    return -1
+
+
+def _view_is_prefix(s: State, p: Params) -> bool:
+    pre = prefixes(s, p)
+    return all(
+        join_pos(s, n) < s.cursor[n] <= len(s.log) and gs == pre[s.cursor[n]]
+        for n, gs in enumerate(s.view)
+        if isinstance(gs, GroupState)
+    )
+
+
+def _state_in_flight(s: State, p: Params) -> bool:
+    pre = prefixes(s, p)
+    for c, queue in enumerate(s.chan):
+        d = c % p.nodes
+        for msg in queue:
+            if msg.kind != GROUP_STATE:
+                continue
+            if not 0 <= msg.cur <= len(s.log) or msg.gs != pre[msg.cur] or s.phase[d] in (OUT, DOWN):
+                return False
+            if s.phase[d] in IN_GROUP and not join_pos(s, d) < msg.cur:
+                return False
+    return True
+
+
+def _joins_old(s: State, p: Params) -> bool:
+    for k, m in enumerate(s.log):
+        if m.kind != JOIN:
+            continue
+        if m.inc > s.inc[m.node] or (s.phase[m.node] == OUT and m.inc >= s.inc[m.node]):
+            return False
+        if s.phase[m.node] in IN_GROUP and m.inc == s.inc[m.node] and k != join_pos(s, m.node):
+            return False
+    return True
+
+
+def _incarnations(s: State, p: Params) -> bool:
+    """IncBound, OutNotJoining and JoinPosFresh."""
+    for k, gs in enumerate(prefixes(s, p)):
+        for x in range(p.nodes):
+            if gs.inc[x] > s.inc[x]:
+                return False
+            if s.phase[x] == OUT and gs.status[x] != ABSENT and gs.inc[x] >= s.inc[x]:
+                return False
+            fresh = gs.status[x] == JOINING and gs.inc[x] == s.inc[x]
+            if s.phase[x] in IN_GROUP and k <= join_pos(s, x) and fresh:
+                return False
+    return True
+
+
+def _no_own_fail(s: State, p: Params) -> bool:
+    return not any(
+        m.kind == FAIL and s.phase[m.node] in IN_GROUP and join_pos(s, m.node) < k for k, m in enumerate(s.log)
+    )
+
+
+def _roles_to_end(s: State, p: Params) -> bool:
+    """HostToEnd and PrimToEnd: a live node's role in a prefix after its JOIN holds in the last one."""
+    pre = prefixes(s, p)
+    last = pre[-1]
+    for h in range(p.nodes):
+        if s.phase[h] not in IN_GROUP:
+            continue
+        for gs in pre[join_pos(s, h) + 1 :]:
+            if any(gs.host[r] == h and last.host[r] != h for r in range(p.resources)):
+                return False
+            if gs.host[gs.prim] == h and last.prim != gs.prim:
+                return False
+    return True
+
+
 CONJUNCTS: tuple[tuple[str, Callable[[State, Params], bool]], ...] = (
     ("SubgroupAccess", lambda s, p: all(_subgroup_access(s, gs) for gs in group_states(s, p))),
     ("MemberStatus", lambda s, p: all(_member_status(gs) for gs in group_states(s, p))),
@@ -67,6 +181,17 @@ CONJUNCTS: tuple[tuple[str, Callable[[State, Params], bool]], ...] = (
     ("ConfigReachable", ConfigReachable),
     ("ConfigNotNewerThanHost", ConfigNotNewerThanHost),
     ("ConfigSentToReachers/ConfigSentNotNewer", _config_sent),
+    ("ViewIsPrefix", _view_is_prefix),
+    ("StateInFlight", _state_in_flight),
+    ("JoinsOld", _joins_old),
+    ("IncBound/OutNotJoining/JoinPosFresh", _incarnations),
+    ("NoOwnFail", _no_own_fail),
+    ("HostToEnd/PrimToEnd", _roles_to_end),
+    ("ViewsAgree", ViewsAgree),
+    ("UniqueHost", UniqueHost),
+    ("NoSplitBrain", NoSplitBrain),
+    ("ConfigFromHost", ConfigFromHost),
+    ("MirrorFromPrimary", MirrorFromPrimary),
 )
 
 

@@ -632,7 +632,8 @@ ActiveHasConfig ==
 (* Inductive invariant (model/prove.py proves it with Z3 for every number  *)
 (* of nodes and resources; model/prove_invariant.py is the same predicate  *)
 (* on Python states).  Group-state conjuncts hold in every group state the *)
-(* system holds: views, durable, GROUP_STATE payloads.                     *)
+(* system holds: views, durable, GROUP_STATE payloads.  The stream-level   *)
+(* conjuncts relate views to prefixes of the one ordered stream.           *)
 (***************************************************************************)
 GroupStates ==
     {view[n] : n \in Holders} \cup {durable}
@@ -650,7 +651,72 @@ GroupStateInv(gs) ==
     /\ gs.mirror[gs.prim] = "none"                                                  \* PrimaryMirrorNone
     /\ \A r \in Res : gs.mirror[r] # "none" => gs.host[r] # NoNode                   \* MirrorNeedsHost
 
+(* Stream level (model/prove_stream.py): every view is a prefix of one ordered      *)
+(* stream.  Positions count messages, 0..Len(log); Prefix(k) is the group state     *)
+(* after the first k; JoinEnd(n) counts the messages up to and including n's        *)
+(* current JOIN (0 once compaction folded it into durable); Python's join_pos + 1.  *)
+Prefix(k) == Replay(S, k)
+
+IsCurrentJoin(i, n) == log[i].kind = "JOIN" /\ log[i].node = n /\ log[i].inc = inc[n]
+
+JoinEnd(n) ==
+    IF \E i \in 1..Len(log) : IsCurrentJoin(i, n)
+      THEN CHOOSE i \in 1..Len(log) : IsCurrentJoin(i, n)
+      ELSE 0
+
+ViewIsPrefix ==
+    \A n \in Holders : /\ JoinEnd(n) <= cursor[n]
+                       /\ cursor[n] <= Len(log)
+                       /\ view[n] = Prefix(cursor[n])
+
+StateInFlight ==
+    \A c \in Node \X Node : \A i \in 1..Len(chan[c]) :
+      chan[c][i].kind = "GROUP_STATE" =>
+        /\ chan[c][i].cur \in 0..Len(log)
+        /\ chan[c][i].gs = Prefix(chan[c][i].cur)
+        /\ phase[c[2]] \notin {"out", "down"}
+        /\ phase[c[2]] \in InGroup => JoinEnd(c[2]) <= chan[c][i].cur
+
+JoinsOld ==
+    \A i \in 1..Len(log) : log[i].kind = "JOIN" =>
+      LET x == log[i].node
+      IN  /\ log[i].inc <= inc[x]
+          /\ phase[x] = "out" => log[i].inc < inc[x]
+          /\ phase[x] \in InGroup /\ log[i].inc = inc[x] => i = JoinEnd(x)
+
+IncBound == \A k \in 0..Len(log), x \in Node : Prefix(k).inc[x] <= inc[x]
+
+OutNotJoining ==
+    \A k \in 0..Len(log), x \in Node :
+      phase[x] = "out" => Prefix(k).status[x] = "absent" \/ Prefix(k).inc[x] < inc[x]
+
+JoinPosFresh ==
+    \A x \in Node : phase[x] \in InGroup =>
+      \A k \in 0..Len(log) :
+        k < JoinEnd(x) => ~(Prefix(k).status[x] = "joining" /\ Prefix(k).inc[x] = inc[x])
+
+NoOwnFail ==
+    \A i \in 1..Len(log) : log[i].kind = "FAIL" =>
+      ~(phase[log[i].node] \in InGroup /\ JoinEnd(log[i].node) < i)
+
+HostToEnd ==
+    \A h \in Node : phase[h] \in InGroup =>
+      \A j \in JoinEnd(h)..Len(log), r \in Res :
+        Prefix(j).host[r] = h => Prefix(Len(log)).host[r] = h
+
+PrimToEnd ==
+    \A h \in Node : phase[h] \in InGroup =>
+      \A j \in JoinEnd(h)..Len(log) :
+        IsPrimaryHost(Prefix(j), h) => Prefix(Len(log)).prim = Prefix(j).prim
+
+StreamInv ==
+    /\ ViewIsPrefix /\ StateInFlight /\ JoinsOld
+    /\ IncBound /\ OutNotJoining /\ JoinPosFresh /\ NoOwnFail
+    /\ HostToEnd /\ PrimToEnd
+    /\ ViewsAgree /\ UniqueHost /\ NoSplitBrain /\ ConfigFromHost /\ MirrorFromPrimary
+
 IndInv ==
+    /\ StreamInv
     /\ \A gs \in GroupStates : GroupStateInv(gs)
     /\ ConfigReachable
     /\ ConfigNotNewerThanHost

@@ -1,0 +1,795 @@
+"""The stream level of IndInv: cross-view properties for every number of nodes and resources.
+
+Every view is a deterministic function of the prefix of the ordered stream its holder
+has delivered. Here group states are an uninterpreted sort `GS`, ordered messages an
+uninterpreted sort `Msg`, and `apply: GS x Msg -> GS` is uninterpreted; the log is a
+function from positions (integers) to messages and `prefix(k)` is the group state
+after its first k messages (`prefix(0)` = durable). What `apply` may do is only what
+the group level (model/prove.py) proves of `apply_message` for every message kind,
+taken here as axioms:
+
+* `good` is GroupStateInv, preserved by every message (the group obligations);
+* HostStable and PrimaryStable: a host keeps its resource, and a primary host keeps
+  the primary role, under every message except its own FAIL;
+* StatusFrame and IncFrame: a message changes only its own node's status and
+  incarnation, and an incarnation only to the message's;
+* HostPlaced: in a good state a host is placed or active (implied by GroupStateInv).
+
+With them the invariants below are inductive. Ranges over positions carry the
+position of the holder's own JOIN (`join_pos`): after it, no FAIL of that node is in
+the log, so HostRange and PrimRange (a host keeps its role in every later prefix)
+hold from there on; every holder's cursor and every GROUP_STATE's cursor are past
+their node's JOIN (JoinPosFresh, proved through incarnations); so two holders' views,
+whatever their lag, are two prefixes of one stream, and UniqueHost, NoSplitBrain,
+ViewsAgree, ConfigFromHost and MirrorFromPrimary follow for every size.
+
+The actions over-approximate protocol.py's (spec/README.md, "Stream level"): a
+Deliver may send CONFIG for any resource its new view makes it host, START_MIRROR as
+primary host, GROUP_STATE to a joiner its new view shows joining with the joiner's
+current incarnation; receipts drop any messages; Compact shifts every position.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, fields
+
+import z3
+
+from model.checker import reachable
+from model.protocol import (
+    CONFIG,
+    DOWN,
+    GROUP_STATE,
+    HOLDS_VIEW,
+    IN_GROUP,
+    JOIN,
+    MEMBER,
+    NO_NODE,
+    OUT,
+    PHASE_NAMES,
+    REJECTED,
+    WAIT_CONFIG,
+    WAIT_PLACE,
+    WAIT_STATE,
+    GroupState,
+    Params,
+    State,
+    replay,
+    successors,
+)
+from model.prove import S_ABSENT, S_ACTIVE, S_JOINING, S_PLACED, Node, Res, Status, Term
+
+GS = z3.DeclareSort("GS")
+Msg = z3.DeclareSort("Msg")
+Kind, (K_JOIN, K_ACCESS, K_JOIN_DONE, K_MIRROR_ACTIVE, K_FAIL) = z3.EnumSort(
+    "Kind", ["JOIN", "ACCESS", "JOIN_DONE", "MIRROR_ACTIVE", "FAIL"]
+)
+
+k, j = z3.Int("k"), z3.Int("j")
+x, h, s_, d_ = z3.Const("x", Node), z3.Const("h", Node), z3.Const("s", Node), z3.Const("d", Node)
+r, b = z3.Const("r", Res), z3.Const("b", Res)
+g, m = z3.Const("g", GS), z3.Const("m", Msg)
+
+
+class Stream:
+    """The static symbols: messages' fields, `apply`, and what a group state shows."""
+
+    def __init__(self) -> None:
+        self.kind = z3.Function("kind", Msg, Kind)
+        self.node = z3.Function("msgNode", Msg, Node)
+        self.inc = z3.Function("msgInc", Msg, z3.IntSort())
+        self.wf = z3.Function("wellFormed", Msg, z3.BoolSort())  # an ACCESS carries its node's real access set
+        self.apply = z3.Function("apply", GS, Msg, GS)
+        self.good = z3.Function("good", GS, z3.BoolSort())  # GroupStateInv holds
+        self.has_host = z3.Function("hasHost", GS, Res, z3.BoolSort())
+        self.host = z3.Function("host", GS, Res, Node)
+        self.prim = z3.Function("prim", GS, Res)
+        self.status = z3.Function("status", GS, Node, Status)
+        self.ginc = z3.Function("inc", GS, Node, z3.IntSort())
+        self.initial = z3.Const("initialGroupState", GS)
+
+    def hosts(self, gs: Term, res: Term, n: Term) -> Term:
+        return z3.And(self.has_host(gs, res), self.host(gs, res) == n)
+
+    def primary_host(self, gs: Term, n: Term) -> Term:
+        return self.hosts(gs, self.prim(gs), n)
+
+    def axioms(self) -> list[tuple[str, Term]]:
+        """The group level's theorems about apply_message (model/prove.py proves each)."""
+        a = self.apply(g, m)
+        ok = z3.And(self.good(g), self.wf(m))
+
+        def own_fail(n: Term) -> Term:
+            return z3.And(self.kind(m) == K_FAIL, self.node(m) == n)
+
+        prim_host = self.host(g, self.prim(g))
+        return [
+            ("GroupStateInv preserved", z3.ForAll([g, m], z3.Implies(ok, self.good(a)), patterns=[a])),
+            (
+                "HostStable",
+                z3.ForAll(
+                    [g, m, r],
+                    z3.Implies(
+                        z3.And(ok, self.has_host(g, r), z3.Not(own_fail(self.host(g, r)))),
+                        self.hosts(a, r, self.host(g, r)),
+                    ),
+                    patterns=[z3.MultiPattern(a, self.has_host(g, r))],
+                ),
+            ),
+            (
+                "PrimaryStable",
+                z3.ForAll(
+                    [g, m],
+                    z3.Implies(
+                        z3.And(ok, self.has_host(g, self.prim(g)), z3.Not(own_fail(prim_host))),
+                        self.prim(a) == self.prim(g),
+                    ),
+                    patterns=[a],
+                ),
+            ),
+            (
+                "StatusFrame",
+                z3.ForAll(
+                    [g, m, x],
+                    z3.Implies(
+                        z3.And(ok, self.node(m) != x),
+                        z3.And(self.status(a, x) == self.status(g, x), self.ginc(a, x) == self.ginc(g, x)),
+                    ),
+                    patterns=[z3.MultiPattern(a, self.status(g, x)), z3.MultiPattern(a, self.ginc(g, x))],
+                ),
+            ),
+            (
+                "IncFrame",
+                z3.ForAll(
+                    [g, m, x],
+                    z3.Implies(ok, z3.Or(self.ginc(a, x) == self.ginc(g, x), self.ginc(a, x) == self.inc(m))),
+                    patterns=[self.ginc(a, x)],
+                ),
+            ),
+            (
+                "HostPlaced",
+                z3.ForAll(
+                    [g, r],
+                    z3.Implies(
+                        z3.And(self.good(g), self.has_host(g, r)),
+                        z3.Or(self.status(g, self.host(g, r)) == S_PLACED, self.status(g, self.host(g, r)) == S_ACTIVE),
+                    ),
+                ),
+            ),
+            (
+                "initial_group_state",
+                z3.And(
+                    self.good(self.initial),
+                    z3.ForAll([r], z3.Not(self.has_host(self.initial, r))),
+                    z3.ForAll([x], z3.And(self.status(self.initial, x) == S_ABSENT, self.ginc(self.initial, x) == 0)),
+                ),
+            ),
+        ]
+
+
+@dataclass(frozen=True)
+class StreamState:
+    """The state as the stream level sees it; channels are sets of messages in flight."""
+
+    length: Term  # Int: messages in the log
+    log: Term  # Int -> Msg
+    prefix: Term  # Int -> GS: the group state after the first k messages
+    phase: Term  # Node -> Int (protocol.py phase codes)
+    inc: Term  # Node -> Int: current incarnation
+    join_pos: Term  # Node -> Int: where the current incarnation's JOIN is (ghost)
+    cursor: Term  # Node -> Int
+    view: Term  # Node -> GS
+    state_sent: Term  # Node x Node x Int -> Bool: a GROUP_STATE in flight, by its cursor
+    state_payload: Term  # Node x Node x Int -> GS
+    config_sent: Term  # Node x Node x Res -> Bool: a CONFIG in flight for that resource
+    mirror_sent: Term  # Node x Node x Res -> Bool: a START_MIRROR in flight for that resource
+
+    @staticmethod
+    def fresh(name: str, log: Term = None, prefix: Term = None) -> StreamState:
+        i, bo = z3.IntSort(), z3.BoolSort()
+        return StreamState(
+            z3.Int(f"{name}.len"),
+            log if log is not None else z3.Function(f"{name}.log", i, Msg),
+            prefix if prefix is not None else z3.Function(f"{name}.prefix", i, GS),
+            z3.Function(f"{name}.phase", Node, i),
+            z3.Function(f"{name}.inc", Node, i),
+            z3.Function(f"{name}.joinPos", Node, i),
+            z3.Function(f"{name}.cursor", Node, i),
+            z3.Function(f"{name}.view", Node, GS),
+            z3.Function(f"{name}.stateSent", Node, Node, i, bo),
+            z3.Function(f"{name}.statePayload", Node, Node, i, GS),
+            z3.Function(f"{name}.configSent", Node, Node, Res, bo),
+            z3.Function(f"{name}.mirrorSent", Node, Node, Res, bo),
+        )
+
+
+def _in(t: Term, codes: tuple[int, ...]) -> Term:
+    return z3.Or(*(t == c for c in codes))
+
+
+def holder(st: StreamState, n: Term) -> Term:
+    return _in(st.phase(n), HOLDS_VIEW)
+
+
+def in_group(st: StreamState, n: Term) -> Term:
+    return _in(st.phase(n), IN_GROUP)
+
+
+def stream_conjuncts(sm: Stream, st: StreamState) -> list[tuple[str, Term]]:
+    """IndInv at the stream level: one named conjunct per lemma and per cross-view property."""
+    pre, length, n = st.prefix, st.length, x
+    within = z3.And(k >= 0, k <= length)
+    after_join = z3.And(in_group(st, h), st.join_pos(h) < j, j >= 0, j <= length)
+    n1, n2 = z3.Const("n1", Node), z3.Const("n2", Node)
+    both = z3.And(holder(st, n1), holder(st, n2))
+    mk = st.log(k)
+    return [
+        (
+            "PrefixChain",
+            z3.And(
+                length >= 0,
+                z3.ForAll([k], z3.Implies(within, sm.good(pre(k)))),
+                # triggered by prefix(k + 1) or by apply(prefix(k), log(k)), never by prefix(k)
+                # alone, which would unfold the chain forever
+                z3.ForAll(
+                    [k],
+                    z3.Implies(z3.And(k >= 0, k < length), z3.And(sm.wf(mk), pre(k + 1) == sm.apply(pre(k), mk))),
+                    patterns=[pre(k + 1), sm.apply(pre(k), mk)],
+                ),
+            ),
+        ),
+        (
+            "ViewIsPrefix",
+            z3.ForAll(
+                [n],
+                z3.Implies(
+                    holder(st, n),
+                    z3.And(
+                        st.join_pos(n) < st.cursor(n),
+                        st.cursor(n) >= 0,
+                        st.cursor(n) <= length,
+                        st.view(n) == pre(st.cursor(n)),
+                    ),
+                ),
+            ),
+        ),
+        (
+            "StateInFlight",
+            z3.ForAll(
+                [s_, d_, k],
+                z3.Implies(
+                    st.state_sent(s_, d_, k),
+                    z3.And(
+                        within,
+                        st.state_payload(s_, d_, k) == pre(k),
+                        z3.Implies(in_group(st, d_), st.join_pos(d_) < k),
+                        st.phase(d_) != OUT,
+                        st.phase(d_) != DOWN,
+                    ),
+                ),
+            ),
+        ),
+        ("JoinLogged", z3.ForAll([n], z3.Implies(in_group(st, n), st.join_pos(n) < length))),
+        (
+            "JoinsOld",
+            z3.ForAll(
+                [k],
+                z3.Implies(
+                    z3.And(k >= 0, k < length, sm.kind(mk) == K_JOIN),
+                    z3.And(
+                        sm.inc(mk) <= st.inc(sm.node(mk)),
+                        z3.Implies(st.phase(sm.node(mk)) == OUT, sm.inc(mk) < st.inc(sm.node(mk))),
+                        z3.Implies(
+                            z3.And(in_group(st, sm.node(mk)), sm.inc(mk) == st.inc(sm.node(mk))),
+                            k == st.join_pos(sm.node(mk)),
+                        ),
+                    ),
+                ),
+            ),
+        ),
+        ("IncBound", z3.ForAll([k, n], z3.Implies(within, sm.ginc(pre(k), n) <= st.inc(n)))),
+        (
+            "OutNotJoining",
+            z3.ForAll(
+                [k, n],
+                z3.Implies(
+                    z3.And(within, st.phase(n) == OUT),
+                    z3.Or(sm.status(pre(k), n) == S_ABSENT, sm.ginc(pre(k), n) < st.inc(n)),
+                ),
+            ),
+        ),
+        (
+            "JoinPosFresh",
+            z3.ForAll(
+                [k, n],
+                z3.Implies(
+                    z3.And(in_group(st, n), k >= 0, k <= st.join_pos(n)),
+                    z3.Not(z3.And(sm.status(pre(k), n) == S_JOINING, sm.ginc(pre(k), n) == st.inc(n))),
+                ),
+            ),
+        ),
+        (
+            "NoOwnFail",
+            z3.ForAll(
+                [k],
+                z3.Implies(
+                    z3.And(k >= 0, k < length, in_group(st, sm.node(mk)), st.join_pos(sm.node(mk)) < k),
+                    sm.kind(mk) != K_FAIL,
+                ),
+            ),
+        ),
+        (
+            "HostToEnd",
+            z3.ForAll([h, r, j], z3.Implies(z3.And(after_join, sm.hosts(pre(j), r, h)), sm.hosts(pre(length), r, h))),
+        ),
+        (
+            "PrimToEnd",
+            z3.ForAll(
+                [h, j],
+                z3.Implies(z3.And(after_join, sm.primary_host(pre(j), h)), sm.prim(pre(length)) == sm.prim(pre(j))),
+            ),
+        ),
+        (
+            "ViewsAgree",
+            z3.ForAll([n1, n2], z3.Implies(z3.And(both, st.cursor(n1) == st.cursor(n2)), st.view(n1) == st.view(n2))),
+        ),
+        (
+            "UniqueHost",
+            z3.ForAll(
+                [n1, n2, r],
+                z3.Implies(z3.And(both, sm.hosts(st.view(n1), r, n1), sm.hosts(st.view(n2), r, n2)), n1 == n2),
+            ),
+        ),
+        (
+            "NoSplitBrain",
+            z3.ForAll(
+                [n1, n2],
+                z3.Implies(z3.And(both, sm.primary_host(st.view(n1), n1), sm.primary_host(st.view(n2), n2)), n1 == n2),
+            ),
+        ),
+        (
+            "ConfigFromHost",
+            z3.ForAll(
+                [s_, d_, r],
+                z3.Implies(st.config_sent(s_, d_, r), z3.And(holder(st, s_), sm.hosts(st.view(s_), r, s_))),
+            ),
+        ),
+        (
+            "MirrorFromPrimary",
+            z3.ForAll(
+                [s_, d_, b],
+                z3.Implies(
+                    st.mirror_sent(s_, d_, b),
+                    z3.And(
+                        holder(st, s_),
+                        sm.primary_host(st.view(s_), s_),
+                        b != sm.prim(st.view(s_)),
+                    ),
+                ),
+            ),
+        ),
+    ]
+
+
+def _update(f: Term, at: Term, value: Term) -> Callable[[Term], Term]:
+    """f with f(at) replaced by value, as a term in the argument."""
+    return lambda arg: z3.If(arg == at, value, f(arg))
+
+
+@dataclass
+class StreamAction:
+    action: str
+    params: dict[str, Term]
+    constraints: list[Term]
+    post: StreamState
+
+
+class StreamLevel:
+    """protocol.py's actions, as the stream level sees them (over-approximated)."""
+
+    def __init__(self, sm: Stream) -> None:
+        self.sm = sm
+
+    def init(self, st: StreamState) -> list[Term]:
+        return [
+            st.length == 0,
+            st.prefix(0) == self.sm.initial,
+            z3.ForAll([x], z3.And(st.phase(x) == OUT, st.inc(x) == 0)),
+            z3.ForAll([s_, d_, k], z3.Not(st.state_sent(s_, d_, k))),
+            z3.ForAll([s_, d_, r], z3.And(z3.Not(st.config_sent(s_, d_, r)), z3.Not(st.mirror_sent(s_, d_, r)))),
+        ]
+
+    @staticmethod
+    def _keep(st: StreamState, post: StreamState, names: set[str]) -> list[Term]:
+        out = []
+        for name in sorted(names):
+            pre_f, post_f = getattr(st, name), getattr(post, name)
+            if isinstance(pre_f, z3.FuncDeclRef):
+                if pre_f.eq(post_f):
+                    continue
+                args = [z3.Const(f"a{i}", pre_f.domain(i)) for i in range(pre_f.arity())]
+                out.append(z3.ForAll(args, post_f(*args) == pre_f(*args)))
+            else:
+                out.append(post_f == pre_f)
+        return out
+
+    @staticmethod
+    def _set(post_f: Term, f: Callable[..., Term], sorts: tuple[Term, ...]) -> Term:
+        args = [z3.Const(f"a{i}", sort) for i, sort in enumerate(sorts)]
+        return z3.ForAll(args, post_f(*args) == f(*args))
+
+    def _append(self, st: StreamState, post: StreamState, msg: Term, n: Term, kinds: tuple[Term, ...]) -> list[Term]:
+        """The log grows by msg, a message of n's current incarnation (log and prefix are shared)."""
+        sm = self.sm
+        return [
+            post.length == st.length + 1,
+            st.log(st.length) == msg,
+            st.prefix(st.length + 1) == sm.apply(st.prefix(st.length), msg),
+            sm.wf(msg),
+            sm.node(msg) == n,
+            sm.inc(msg) == st.inc(n),
+            z3.Or(*(sm.kind(msg) == kd for kd in kinds)),
+        ]
+
+    def _maybe_append(
+        self, st: StreamState, post: StreamState, msg: Term, n: Term, kinds: tuple[Term, ...], appends: Term
+    ) -> list[Term]:
+        grow = z3.And(*self._append(st, post, msg, n, kinds))
+        return [z3.If(appends, grow, post.length == st.length)]
+
+    def _subset(self, st: StreamState, post: StreamState, name: str, sorts: tuple[Term, ...]) -> Term:
+        args = [z3.Const(f"a{i}", sort) for i, sort in enumerate(sorts)]
+        return z3.ForAll(args, z3.Implies(getattr(post, name)(*args), getattr(st, name)(*args)))
+
+    def transitions(self, st: StreamState) -> Iterator[StreamAction]:
+        sm = self.sm
+        n, msg = z3.Const("n", Node), z3.Const("appended", Msg)
+        post = StreamState.fresh("post", st.log, st.prefix)
+        every = {f.name for f in fields(StreamState)} - {"log", "prefix"}
+        i = z3.IntSort()
+        in_flight = {"state_sent", "state_payload", "config_sent", "mirror_sent"}
+
+        # Join(n): JOIN(n, inc n) at the end of the log; the ghost join_pos records where.
+        yield StreamAction(
+            "Join",
+            {"n": n},
+            [
+                st.phase(n) == OUT,
+                *self._append(st, post, msg, n, (K_JOIN,)),
+                self._set(post.phase, _update(st.phase, n, WAIT_STATE), (Node,)),
+                self._set(post.join_pos, _update(st.join_pos, n, st.length), (Node,)),
+                *self._keep(st, post, every - {"length", "phase", "join_pos"}),
+            ],
+            post,
+        )
+
+        # ReceiveGroupState (adopting) or RecoverGroupState: n takes a GROUP_STATE in
+        # flight, or the whole stream replayed, and multicasts its ACCESS.
+        src, cur, recover = z3.Const("src", Node), z3.Int("cur"), z3.Bool("recovers")
+        taken = z3.Const("adopted", GS)
+        source = z3.If(
+            recover,
+            z3.And(cur == st.length, taken == st.prefix(st.length)),
+            z3.And(st.state_sent(src, n, cur), taken == st.state_payload(src, n, cur)),
+        )
+        yield StreamAction(
+            "Adopt",
+            {"n": n, "src": src, "cur": cur, "recovers": recover},
+            [
+                st.phase(n) == WAIT_STATE,
+                source,
+                *self._append(st, post, msg, n, (K_ACCESS,)),
+                self._set(post.phase, _update(st.phase, n, WAIT_PLACE), (Node,)),
+                self._set(post.view, _update(st.view, n, taken), (Node,)),
+                self._set(post.cursor, _update(st.cursor, n, cur), (Node,)),
+                self._subset(st, post, "state_sent", (Node, Node, i)),
+                *self._keep(st, post, every - {"length", "phase", "view", "cursor", "state_sent"}),
+            ],
+            post,
+        )
+
+        # Deliver(n): the next message moves n's view one position on; n may be rejected
+        # (only if its new view has it absent), may multicast JOIN_DONE, and sends as its
+        # new view allows.
+        c = st.cursor(n)
+        delivered = st.log(c)
+        g2 = sm.apply(st.view(n), delivered)
+        rejected, appends, ph = z3.Bool("rejected"), z3.Bool("multicasts"), z3.Int("new_phase")
+        send_config = z3.Function("sendsConfig", Node, Res, z3.BoolSort())
+        send_mirror = z3.Function("sendsStartMirror", Node, Res, z3.BoolSort())
+        send_state = z3.Function("sendsGroupState", Node, z3.BoolSort())
+        joiner_inc = z3.Or(
+            sm.ginc(g2, d_) == st.inc(d_),
+            z3.And(sm.kind(delivered) == K_JOIN, sm.node(delivered) == d_, sm.inc(delivered) == st.inc(d_)),
+        )
+        new_state = z3.And(
+            s_ == n,
+            k == c + 1,
+            z3.Not(rejected),
+            send_state(d_),
+            st.phase(d_) != DOWN,
+            sm.status(g2, d_) == S_JOINING,
+            joiner_inc,
+        )
+        new_config = z3.And(s_ == n, z3.Not(rejected), send_config(d_, r), sm.hosts(g2, r, n))
+        new_mirror = z3.And(s_ == n, z3.Not(rejected), send_mirror(d_, r), sm.primary_host(g2, n), r != sm.prim(g2))
+        yield StreamAction(
+            "Deliver",
+            {"n": n},
+            [
+                holder(st, n),
+                c < st.length,
+                z3.Implies(rejected, sm.status(g2, n) == S_ABSENT),
+                _in(ph, HOLDS_VIEW),
+                *self._maybe_append(st, post, msg, n, (K_JOIN_DONE,), appends),
+                self._set(post.phase, _update(st.phase, n, z3.If(rejected, REJECTED, ph)), (Node,)),
+                self._set(post.view, _update(st.view, n, g2), (Node,)),
+                self._set(post.cursor, _update(st.cursor, n, c + 1), (Node,)),
+                z3.ForAll([s_, d_, k], post.state_sent(s_, d_, k) == z3.Or(st.state_sent(s_, d_, k), new_state)),
+                z3.ForAll(
+                    [s_, d_, k],
+                    post.state_payload(s_, d_, k) == z3.If(new_state, g2, st.state_payload(s_, d_, k)),
+                ),
+                z3.ForAll([s_, d_, r], post.config_sent(s_, d_, r) == z3.Or(st.config_sent(s_, d_, r), new_config)),
+                z3.ForAll([s_, d_, r], post.mirror_sent(s_, d_, r) == z3.Or(st.mirror_sent(s_, d_, r), new_mirror)),
+                *self._keep(st, post, every - {"length", "phase", "view", "cursor"} - in_flight),
+            ],
+            post,
+        )
+
+        # ReceiveGroupState (dropping), ReceiveConfig, ReceiveStartMirror: messages to n
+        # leave the channels; n may become a member and multicast JOIN_DONE or MIRROR_ACTIVE.
+        becomes = z3.Bool("becomes_member")
+        yield StreamAction(
+            "Receive",
+            {"n": n},
+            [
+                z3.Implies(becomes, st.phase(n) == WAIT_CONFIG),
+                z3.Implies(appends, z3.Or(st.phase(n) == WAIT_CONFIG, st.phase(n) == MEMBER)),
+                *self._maybe_append(st, post, msg, n, (K_JOIN_DONE, K_MIRROR_ACTIVE), appends),
+                self._set(post.phase, _update(st.phase, n, z3.If(becomes, MEMBER, st.phase(n))), (Node,)),
+                self._subset(st, post, "state_sent", (Node, Node, i)),
+                self._subset(st, post, "config_sent", (Node, Node, Res)),
+                self._subset(st, post, "mirror_sent", (Node, Node, Res)),
+                *self._keep(st, post, every - {"length", "phase", "state_sent", "config_sent", "mirror_sent"}),
+            ],
+            post,
+        )
+
+        # ChangeConfig(n, res): host n sends the new version to members of its subgroup.
+        res = z3.Const("res", Res)
+        yield StreamAction(
+            "ChangeConfig",
+            {"n": n, "res": res},
+            [
+                st.phase(n) == MEMBER,
+                sm.hosts(st.view(n), res, n),
+                z3.ForAll(
+                    [s_, d_, r],
+                    post.config_sent(s_, d_, r)
+                    == z3.Or(st.config_sent(s_, d_, r), z3.And(s_ == n, r == res, send_config(d_, r))),
+                ),
+                *self._keep(st, post, every - {"config_sent"}),
+            ],
+            post,
+        )
+
+        # Crash(n): FAIL(n, inc n) at the end of the log; n's channels empty.
+        yield StreamAction(
+            "Crash",
+            {"n": n},
+            [
+                in_group(st, n),
+                *self._append(st, post, msg, n, (K_FAIL,)),
+                self._set(post.phase, _update(st.phase, n, DOWN), (Node,)),
+                z3.ForAll(
+                    [s_, d_, k], post.state_sent(s_, d_, k) == z3.And(st.state_sent(s_, d_, k), s_ != n, d_ != n)
+                ),
+                z3.ForAll(
+                    [s_, d_, r], post.config_sent(s_, d_, r) == z3.And(st.config_sent(s_, d_, r), s_ != n, d_ != n)
+                ),
+                z3.ForAll(
+                    [s_, d_, r], post.mirror_sent(s_, d_, r) == z3.And(st.mirror_sent(s_, d_, r), s_ != n, d_ != n)
+                ),
+                *self._keep(st, post, every - {"length", "phase", "state_sent", "config_sent", "mirror_sent"}),
+            ],
+            post,
+        )
+
+        # Restart(n): a new incarnation, outside the group.
+        yield StreamAction(
+            "Restart",
+            {"n": n},
+            [
+                st.phase(n) == DOWN,
+                self._set(post.phase, _update(st.phase, n, OUT), (Node,)),
+                self._set(post.inc, _update(st.inc, n, st.inc(n) + 1), (Node,)),
+                *self._keep(st, post, every - {"phase", "inc"}),
+            ],
+            post,
+        )
+
+        # Compact: the prefix nobody still needs is folded into durable; every position shifts.
+        low = z3.Int("low")
+        shifted = StreamState.fresh("compacted")
+        yield StreamAction(
+            "Compact",
+            {"low": low},
+            [
+                low >= 0,
+                low <= st.length,
+                z3.ForAll([x], z3.Implies(holder(st, x), low <= st.cursor(x))),
+                z3.ForAll([s_, d_, k], z3.Implies(st.state_sent(s_, d_, k), low <= k)),
+                shifted.length == st.length - low,
+                z3.ForAll([k], shifted.log(k) == st.log(k + low), patterns=[shifted.log(k)]),
+                z3.ForAll([k], shifted.prefix(k) == st.prefix(k + low), patterns=[shifted.prefix(k)]),
+                self._set(shifted.cursor, lambda a: z3.If(holder(st, a), st.cursor(a) - low, st.cursor(a)), (Node,)),
+                self._set(shifted.join_pos, lambda a: st.join_pos(a) - low, (Node,)),
+                z3.ForAll([s_, d_, k], shifted.state_sent(s_, d_, k) == st.state_sent(s_, d_, k + low)),
+                z3.ForAll([s_, d_, k], shifted.state_payload(s_, d_, k) == st.state_payload(s_, d_, k + low)),
+                *self._keep(st, shifted, {"phase", "inc", "view", "config_sent", "mirror_sent"}),
+            ],
+            shifted,
+        )
+
+
+def describe_stream_cti(
+    sm: Stream, st: StreamState, action: StreamAction | None
+) -> Callable[[z3.ModelRef], tuple[str, str]]:
+    """A stream-level CTI: per node its phase, incarnation, cursor and JOIN position; the log's kinds."""
+
+    def describe(model: z3.ModelRef) -> tuple[str, str]:
+        def ev(t: Term) -> Term:
+            return model.eval(t, model_completion=True)
+
+        nodes = list(model.get_universe(Node) or [])
+
+        def name(t: Term) -> str:
+            value = ev(t)
+            return next((f"n{i + 1}" for i, a in enumerate(nodes) if a.eq(value)), str(value))
+
+        def state(s: StreamState) -> list[str]:
+            length = ev(s.length).as_long()
+            out = [f"len = {length}"]
+            out.append(
+                "log = <<"
+                + ", ".join(
+                    f"{ev(sm.kind(s.log(q)))}({name(sm.node(s.log(q)))})" for q in range(max(0, min(length, 12)))
+                )
+                + ">>"
+            )
+            for a in nodes:
+                ph = ev(s.phase(a)).as_long()
+                phase = PHASE_NAMES[ph] if 0 <= ph < len(PHASE_NAMES) else str(ph)
+                out.append(
+                    f"{name(a)}: phase {phase}, inc {ev(s.inc(a))}, cursor {ev(s.cursor(a))}, "
+                    f"JOIN at {ev(s.join_pos(a))}"
+                )
+            return out
+
+        lines = ["  pre-state (stream level):"] + [f"       {line}" for line in state(st)]
+        if action is not None:
+            lines.append(f"  action: {action.action}({', '.join(f'{p}={ev(v)}' for p, v in action.params.items())})")
+            lines.append("  post-state:")
+            lines += [f"       {line}" for line in state(action.post)]
+        return "\n".join(lines), "not checked: the stream level abstracts group states"
+
+    return describe
+
+
+# ---------------------------------------------------------------- concrete witnesses
+
+# The concrete action that shows each stream-level action consistent with IndInv
+# (its pre-state, from the explicit model, satisfies IndInv and enables the action).
+WITNESS_ACTIONS: dict[str, tuple[str, ...]] = {
+    "Join": ("Join",),
+    "Adopt": ("RecoverGroupState", "ReceiveGroupState"),
+    "Deliver": ("Deliver",),
+    "Receive": ("ReceiveConfig", "ReceiveStartMirror"),
+    "ChangeConfig": ("ChangeConfig",),
+    "Crash": ("Crash",),
+    "Restart": ("Restart",),
+    "Compact": ("Deliver",),
+}
+
+
+def encode_state(sm: Stream, st: StreamState, s: State, p: Params) -> list[Term]:
+    """The stream-level abstraction of a model State: nodes and resources exactly p's,
+    one message constant per log entry and one group-state constant per prefix, with
+    what they show read off protocol.py's replay."""
+    nodes = [z3.Const(f"node{i}", Node) for i in range(p.nodes)]
+    res = [z3.Const(f"res{i}", Res) for i in range(p.resources)]
+    msgs = [z3.Const(f"msg{i}", Msg) for i in range(len(s.log))]
+    states = [z3.Const(f"prefix{i}", GS) for i in range(len(s.log) + 1)]
+    kinds = (K_JOIN, K_ACCESS, K_JOIN_DONE, K_MIRROR_ACTIVE, K_FAIL)
+    statuses = (S_ABSENT, S_JOINING, S_PLACED, S_ACTIVE)
+    out = [z3.ForAll([x], z3.Or(*(x == a for a in nodes))), z3.ForAll([r], z3.Or(*(r == q for q in res)))]
+    if p.nodes > 1:
+        out.append(z3.Distinct(*nodes))
+    if p.resources > 1:
+        out.append(z3.Distinct(*res))
+
+    def table(items: list[Term], arg: Term) -> Term:
+        value = items[0] if items else z3.Const("noMessage", Msg)
+        for i in range(1, len(items)):
+            value = z3.If(arg == i, items[i], value)
+        return value
+
+    out += [st.length == len(s.log), z3.ForAll([k], st.log(k) == table(msgs, k))]
+    out.append(z3.ForAll([k], st.prefix(k) == table(states, k)))
+    for i, msg in enumerate(s.log):
+        mc = msgs[i]
+        out += [sm.kind(mc) == kinds[msg.kind], sm.node(mc) == nodes[msg.node], sm.inc(mc) == msg.inc, sm.wf(mc)]
+        out.append(sm.apply(states[i], mc) == states[i + 1])
+
+    def shows(g_const: Term, gs: GroupState) -> list[Term]:
+        out = [sm.good(g_const), sm.prim(g_const) == res[gs.prim]]
+        for q, host in enumerate(gs.host):
+            out.append(sm.has_host(g_const, res[q]) == (host != NO_NODE))
+            if host != NO_NODE:
+                out.append(sm.host(g_const, res[q]) == nodes[host])
+        for a, node in enumerate(nodes):
+            out += [sm.status(g_const, node) == statuses[gs.status[a]], sm.ginc(g_const, node) == gs.inc[a]]
+        return out
+
+    prefixes = [replay(s, i, p) for i in range(len(states))]
+    for g_const, gs in zip(states, prefixes, strict=True):
+        out += shows(g_const, gs)
+
+    def group_state(gs: GroupState, cur: int, name: str) -> Term:
+        """The prefix constant when gs is that prefix's group state, else a constant of its own."""
+        if 0 <= cur < len(prefixes) and prefixes[cur] == gs:
+            return states[cur]
+        other = z3.Const(name, GS)
+        out.extend(shows(other, gs))
+        return other
+
+    for a, node in enumerate(nodes):
+        joins = [i for i, msg in enumerate(s.log) if msg.kind == JOIN and msg.node == a and msg.inc == s.inc[a]]
+        out += [
+            st.phase(node) == s.phase[a],
+            st.inc(node) == s.inc[a],
+            st.join_pos(node) == (joins[0] if joins else -1),
+        ]
+        out.append(st.cursor(node) == s.cursor[a])
+        view = s.view[a]
+        if isinstance(view, GroupState):
+            out.append(st.view(node) == group_state(view, s.cursor[a], f"view{a}"))
+    state_msgs, config_msgs, mirror_msgs = [], [], []
+    payload: Term = st.prefix(k)  # unconstrained where no GROUP_STATE is in flight
+    for c, queue in enumerate(s.chan):
+        src, dst = nodes[c // p.nodes], nodes[c % p.nodes]
+        for i, sent in enumerate(queue):
+            if sent.kind == GROUP_STATE:
+                assert isinstance(sent.gs, GroupState)
+                here = z3.And(s_ == src, d_ == dst, k == sent.cur)
+                state_msgs.append(here)
+                payload = z3.If(here, group_state(sent.gs, sent.cur, f"payload{c}_{i}"), payload)
+            elif sent.kind == CONFIG:
+                config_msgs.append(z3.And(s_ == src, d_ == dst, r == res[sent.res]))
+            else:
+                mirror_msgs.append(z3.And(s_ == src, d_ == dst, r == res[sent.res]))
+    out += [
+        z3.ForAll([s_, d_, k], st.state_sent(s_, d_, k) == z3.Or(False, *state_msgs)),
+        z3.ForAll([s_, d_, k], st.state_payload(s_, d_, k) == payload),
+        z3.ForAll([s_, d_, r], st.config_sent(s_, d_, r) == z3.Or(False, *config_msgs)),
+        z3.ForAll([s_, d_, r], st.mirror_sent(s_, d_, r) == z3.Or(False, *mirror_msgs)),
+    ]
+    return out
+
+
+WITNESS_PARAMS = Params(2, 1, 1, 1, 1)
+
+
+def witnesses() -> dict[str, State]:
+    """For each stream-level action, the first reachable state (BFS) of WITNESS_PARAMS enabling it."""
+    found: dict[str, State] = {}
+    for s in reachable(WITNESS_PARAMS):
+        enabled = {step.action for step in successors(s, WITNESS_PARAMS)}
+        for action, concrete in WITNESS_ACTIONS.items():
+            if action not in found and enabled & set(concrete):
+                found[action] = s
+        if len(found) == len(WITNESS_ACTIONS):
+            break
+    return found
