@@ -13,16 +13,18 @@ from model.bmc import bmc
 from model.protocol import Mutant, Params
 from model.prove import prove
 
-# (mutant, nodes, depth): the explicit checker's shortest trace length for each.
+# (mutant, nodes, depth, invariant): the explicit checker's shortest trace for each, and
+# at 4 nodes, beyond what the explicit checker exhausts quickly.
 BMC_CASES = (
-    (Mutant.PLACEMENT_IGNORES_ACCESS, 2, 3),
-    (Mutant.PLACEMENT_IGNORES_ACCESS, 4, 3),
-    (Mutant.NO_HOST_REPLACEMENT, 2, 5),
-    (Mutant.REJECTED_STAYS_IN_SUBGROUP, 2, 5),
-    (Mutant.PROMOTE_UNSYNCED_MIRROR, 2, 9),
-    (Mutant.NO_STATE_RESEND, 2, 9),
-    (Mutant.CONFIG_FROM_PRIMARY_TO_ALL, 2, 10),
-    (Mutant.HOST_CHOSEN_BY_LAGGING_VIEW, 3, 10),
+    (Mutant.PLACEMENT_IGNORES_ACCESS, 2, 3, "SubgroupAccess"),
+    (Mutant.PLACEMENT_IGNORES_ACCESS, 4, 3, "SubgroupAccess"),
+    (Mutant.NO_HOST_REPLACEMENT, 2, 5, "HostInSubgroup"),
+    (Mutant.REJECTED_STAYS_IN_SUBGROUP, 2, 5, "SubgroupAccess"),
+    (Mutant.PROMOTE_UNSYNCED_MIRROR, 2, 9, "NoDataLoss"),
+    (Mutant.PROMOTE_UNSYNCED_MIRROR, 4, 9, "NoDataLoss"),
+    (Mutant.NO_STATE_RESEND, 2, 9, "Deadlock"),
+    (Mutant.CONFIG_FROM_PRIMARY_TO_ALL, 2, 10, "ConfigReachable"),
+    (Mutant.HOST_CHOSEN_BY_LAGGING_VIEW, 3, 10, "MirrorFromPrimary"),
 )
 
 
@@ -40,12 +42,14 @@ def main() -> None:
             print(f"  {o.line()}")
         results[f"prove_{label}"] = {o.line().rsplit(" (", 1)[0]: round(o.seconds, 4) for o in result.obligations}
     if args.bmc:
-        for mutant, nodes, depth in BMC_CASES:
+        for mutant, nodes, depth, invariant in BMC_CASES:
+            # at the known depth, for the invariant that mutant breaks (pbjoin bmc --from-depth --invariant)
             start = time.monotonic()
-            r = bmc(Params(nodes, 2, 1, 1, 1, mutant), depth)
+            r = bmc(Params(nodes, 2, 1, 1, 1, mutant), depth, invariants=(invariant,), from_depth=depth)
             seconds = time.monotonic() - start
             print(f"bmc {mutant.value} nodes {nodes} depth {depth}: {r.verdict.value} {r.violated} {seconds:.1f} s")
             results[f"bmc_{mutant.value}_{nodes}"] = {
+                "depth": depth,
                 "verdict": r.verdict.value,
                 "violated": r.violated,
                 "seconds": round(seconds, 1),

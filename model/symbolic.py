@@ -17,6 +17,7 @@ set of successors Z3 allows equals the model's.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 
@@ -162,6 +163,35 @@ def Or(*cs: Term) -> Term:
     return False if not terms else terms[0] if len(terms) == 1 else z3.Or(*terms)
 
 
+# Integer-valued state is encoded as Z3 Ints, or, inside `bitvector_ints`, as signed
+# bit-vectors: every value of the model is a small integer (phases, node and resource
+# numbers, cursors, versions, -1/-2 fillers), and BMC solves bit-vector problems by
+# bit-blasting to SAT, far faster than with linear integer arithmetic.
+_bv_width: int | None = None
+
+
+@contextmanager
+def bitvector_ints(width: int) -> Iterator[None]:
+    """Encode integers as `width`-bit signed bit-vectors while building terms."""
+    global _bv_width
+    previous, _bv_width = _bv_width, width
+    try:
+        yield
+    finally:
+        _bv_width = previous
+
+
+def int_const(name: str) -> Term:
+    return z3.Int(name) if _bv_width is None else z3.BitVec(name, _bv_width)
+
+
+def _lift(v: Term) -> Term:
+    """A Python int as a term of the integer sort in use (bools and terms unchanged)."""
+    if _bv_width is not None and type(v) is int:
+        return z3.BitVecVal(v, _bv_width)
+    return v
+
+
 def If(c: Term, a: Term, b: Term) -> Term:
     if isinstance(c, bool):
         return a if c else b
@@ -169,7 +199,7 @@ def If(c: Term, a: Term, b: Term) -> Term:
         return a
     if not isinstance(a, z3.ExprRef) and not isinstance(b, z3.ExprRef) and a == b:
         return a
-    return z3.If(c, a, b)
+    return z3.If(c, _lift(a), _lift(b))
 
 
 def ite(c: Term, a: T, b: T) -> T:
@@ -375,7 +405,7 @@ class Encoding:
 
         def fresh(template: Term) -> Term:
             name = f"{prefix}_{next(counter)}"
-            return z3.Bool(name) if isinstance(template, bool) else z3.Int(name)
+            return z3.Bool(name) if isinstance(template, bool) else int_const(name)
 
         template = self.state(next(_initial(self.p)))
 
@@ -398,7 +428,10 @@ class Encoding:
             return model.eval(t, model_completion=True)
 
         def num(t: Term) -> int:
-            return t if isinstance(t, int) else int(value(t).as_long())
+            if isinstance(t, int):
+                return t
+            v = value(t)
+            return int(v.as_signed_long() if z3.is_bv_value(v) else v.as_long())
 
         def flag(t: Term) -> bool:
             return t if isinstance(t, bool) else bool(z3.is_true(value(t)))
@@ -634,8 +667,11 @@ class Effects:
                 body()
             return
         saved = dict(self.fields)
+        before = len(self.overflow.conds)
         body()
         self.fields = {f: ite(cond, self.fields[f], saved[f]) for f in SState._fields}
+        # the body's appends only happen under cond, and so do their overflows
+        self.overflow.conds[before:] = [And(cond, c) for c in self.overflow.conds[before:]]
 
     def send(self, src: int, dst: Term, dst_inc: Term, msg: SP2P, cond: Term = True) -> None:
         n = self.p.nodes

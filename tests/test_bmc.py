@@ -19,22 +19,55 @@ def _replays(p: Params, result_trace: list, violated: str) -> None:  # type: ign
     assert outcome.confirmed
 
 
-@pytest.mark.parametrize(
-    ("mutant", "nodes", "depth", "invariant"),
-    [
-        (Mutant.PLACEMENT_IGNORES_ACCESS, 2, 3, "SubgroupAccess"),
-        (Mutant.REJECTED_STAYS_IN_SUBGROUP, 2, 5, "SubgroupAccess"),
-    ],
-    ids=lambda v: getattr(v, "value", str(v)),
-)
-def test_bmc_finds_the_mutant_with_a_shortest_replayable_trace(
-    mutant: Mutant, nodes: int, depth: int, invariant: str
-) -> None:
+# Every safety mutant with the explicit checker's shortest counterexample: nodes, its
+# length and the invariant it breaks (no-state-resend leaves a joiner stuck: Deadlock).
+MUTANT_TRACES = [
+    (Mutant.PLACEMENT_IGNORES_ACCESS, 2, 3, "SubgroupAccess"),
+    (Mutant.NO_HOST_REPLACEMENT, 2, 5, "HostInSubgroup"),
+    (Mutant.REJECTED_STAYS_IN_SUBGROUP, 2, 5, "SubgroupAccess"),
+    (Mutant.PROMOTE_UNSYNCED_MIRROR, 2, 9, "NoDataLoss"),
+    (Mutant.NO_STATE_RESEND, 2, 9, "Deadlock"),
+    (Mutant.CONFIG_FROM_PRIMARY_TO_ALL, 2, 10, "ConfigReachable"),
+    (Mutant.HOST_CHOSEN_BY_LAGGING_VIEW, 3, 10, "MirrorFromPrimary"),
+]
+
+
+def test_every_safety_mutant_has_a_case() -> None:
+    caught = {m for m, *_ in MUTANT_TRACES}
+    liveness = {
+        Mutant.NONE,
+        Mutant.NO_MIRROR_RESTART,
+        Mutant.NO_MIRROR_TO_NEW_BACKUP,
+        Mutant.NO_CONFIG_PUSH_ON_TAKEOVER,
+    }
+    assert caught | liveness == set(Mutant)
+
+
+@pytest.mark.parametrize(("mutant", "nodes", "depth", "invariant"), MUTANT_TRACES, ids=lambda v: getattr(v, "value", v))
+def test_bmc_finds_the_mutant_with_a_replayable_trace(mutant: Mutant, nodes: int, depth: int, invariant: str) -> None:
+    """Asked at the shortest counterexample's depth only (the shallower ones are shown
+    to be clean for the short mutants below), for the invariant that mutant breaks."""
     p = Params(nodes, 2, 1, 1, 1, mutant)
-    result = bmc(p, depth)
+    result = bmc(p, depth, invariants=(invariant,), from_depth=depth)
     assert result.verdict is BmcVerdict.VIOLATED and result.violated == invariant
-    assert len(result.trace) - 1 == depth  # the explicit checker's shortest trace has this length too
+    assert len(result.trace) - 1 == depth
     _replays(p, result.trace, invariant)
+
+
+@pytest.mark.parametrize(
+    ("mutant", "nodes", "depth", "invariant"), MUTANT_TRACES[:3], ids=lambda v: getattr(v, "value", v)
+)
+def test_bmc_traces_are_shortest(mutant: Mutant, nodes: int, depth: int, invariant: str) -> None:
+    result = bmc(Params(nodes, 2, 1, 1, 1, mutant), depth)
+    assert result.verdict is BmcVerdict.VIOLATED and result.violated == invariant
+    assert len(result.trace) - 1 == depth == result.reached  # depth by depth: nothing shallower
+
+
+def test_bmc_beyond_explicit_search_four_nodes() -> None:
+    p = Params(4, 2, 1, 1, 1, Mutant.PLACEMENT_IGNORES_ACCESS)
+    result = bmc(p, 3)
+    assert result.verdict is BmcVerdict.VIOLATED and result.violated == "SubgroupAccess"
+    _replays(p, result.trace, "SubgroupAccess")
 
 
 def test_bmc_protocol_holds_up_to_the_depth() -> None:
@@ -56,6 +89,9 @@ def test_cli_bmc(capsys: pytest.CaptureFixture[str]) -> None:
     assert report["violated"] == "SubgroupAccess" and len(report["trace"]) == 4
     assert _exit_code(["bmc", "--depth", "2", "--nodes", "2"]) == 0
     assert "HOLDS up to depth 2" in capsys.readouterr().out
+    argv = ["bmc", "--depth", "5", "--from-depth", "5", "--nodes", "2", "--invariant", "HostInSubgroup"]
+    assert _exit_code([*argv, "--mutant", "no-host-replacement"]) == 1
+    assert "VIOLATED: HostInSubgroup after 5 steps" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -65,6 +101,8 @@ def test_cli_bmc(capsys: pytest.CaptureFixture[str]) -> None:
         ["bmc", "--depth", "2", "--nodes", "0"],
         ["bmc", "--depth", "-1"],
         ["bmc", "--depth", "2", "--chan-slots", "0"],
+        ["bmc", "--depth", "2", "--from-depth", "3"],
+        ["bmc", "--depth", "2", "--invariant", "NoSuchThing"],
     ],
 )
 def test_cli_bmc_bad_input(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
