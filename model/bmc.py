@@ -33,6 +33,7 @@ from model.symbolic import (
     Term,
     bitvector_ints,
     default_bounds,
+    equal,
     int_const,
     intended_end,
     leaves,
@@ -111,9 +112,11 @@ def bmc(
     timeout_ms: int = 0,
     invariants: tuple[str, ...] | None = None,
     from_depth: int = 0,
+    access: tuple[int, ...] | None = None,
 ) -> BmcResult:
     """Unroll up to `depth` steps, asking at each depth from `from_depth` on for a
     violation (shortest first; shallower depths are then only checked for overflow).
+    `access` fixes the wiring (per node, a bitmask of resources) instead of trying all.
 
     The encoding is chosen for SAT: integers are bit-vectors (bit-blasted), the log is
     not compacted inside the unrolling (compaction only renames settled history, and its
@@ -124,13 +127,19 @@ def bmc(
     start = time.monotonic()
     instances = p.nodes * (5 + p.resources) + 3 * p.nodes * p.nodes  # as Actions.instances yields them
     with bitvector_ints(_width(p, depth, instances)):
-        result = _unroll(p, depth, chan_slots, timeout_ms, invariants, from_depth)
+        result = _unroll(p, depth, chan_slots, timeout_ms, invariants, from_depth, access)
     result.seconds = time.monotonic() - start
     return result
 
 
 def _unroll(
-    p: Params, depth: int, chan_slots: int, timeout_ms: int, invariants: tuple[str, ...] | None, from_depth: int
+    p: Params,
+    depth: int,
+    chan_slots: int,
+    timeout_ms: int,
+    invariants: tuple[str, ...] | None,
+    from_depth: int,
+    access: tuple[int, ...] | None,
 ) -> BmcResult:
     enc = Encoding(p, default_bounds(p, depth, chan_slots))
     actions = Actions(enc, compacted=False)
@@ -138,6 +147,9 @@ def _unroll(
     deadlock = invariants is None or DEADLOCK in invariants
     states = [enc.variables("s0")]
     base: list[Term] = [_term(enc.initial(states[0]))]
+    if access is not None:
+        wiring = tuple(tuple(bool(a >> r & 1) for r in range(p.resources)) for a in access)
+        base.append(_term(equal(states[0].access, wiring)))
     steps: list[list[tuple[str, tuple[tuple[str, int], ...]]]] = []
     acts: list[Term] = []
     result = BmcResult(p, depth, BmcVerdict.HOLDS, 0.0, -1, from_depth=from_depth)
@@ -145,7 +157,8 @@ def _unroll(
     for k in range(depth + 1):
         t0 = time.monotonic()
         s = states[k]
-        base += _touched_in_order(s, p)
+        if access is None:  # a fixed wiring is not symmetric in the nodes
+            base += _touched_in_order(s, p)
         instances = list(actions.instances(s))
         bad = [(name, Not(inv(actions.ops, s))) for name, inv in checked]
         if deadlock:

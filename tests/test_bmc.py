@@ -19,55 +19,59 @@ def _replays(p: Params, result_trace: list, violated: str) -> None:  # type: ign
     assert outcome.confirmed
 
 
-# Every safety mutant with the explicit checker's shortest counterexample: nodes, its
-# length and the invariant it breaks (no-state-resend leaves a joiner stuck: Deadlock).
-MUTANT_TRACES = [
+# Safety mutants with the explicit checker's shortest counterexample: nodes, its length,
+# the invariant it breaks and the channel slots the search gets. host-chosen-by-lagging-view
+# needs 3 nodes and 10 steps (about 2-3 minutes of solving) and the deadlock-only
+# no-state-resend 9 steps (about 15-35 s): bench/bench_prove.py --bmc runs both.
+SHORT = [
     (Mutant.PLACEMENT_IGNORES_ACCESS, 2, 3, "SubgroupAccess"),
     (Mutant.NO_HOST_REPLACEMENT, 2, 5, "HostInSubgroup"),
     (Mutant.REJECTED_STAYS_IN_SUBGROUP, 2, 5, "SubgroupAccess"),
-    (Mutant.PROMOTE_UNSYNCED_MIRROR, 2, 9, "NoDataLoss"),
-    (Mutant.NO_STATE_RESEND, 2, 9, "Deadlock"),
-    (Mutant.CONFIG_FROM_PRIMARY_TO_ALL, 2, 10, "ConfigReachable"),
-    (Mutant.HOST_CHOSEN_BY_LAGGING_VIEW, 3, 10, "MirrorFromPrimary"),
+]
+DEEP = [
+    (Mutant.PROMOTE_UNSYNCED_MIRROR, 2, 9, "NoDataLoss", 3),
+    (Mutant.CONFIG_FROM_PRIMARY_TO_ALL, 2, 10, "ConfigReachable", 2),
 ]
 
 
-def test_every_safety_mutant_has_a_case() -> None:
-    caught = {m for m, *_ in MUTANT_TRACES}
+def test_every_safety_mutant_is_covered() -> None:
+    covered = {m for m, *_ in SHORT + DEEP} | {Mutant.HOST_CHOSEN_BY_LAGGING_VIEW, Mutant.NO_STATE_RESEND}
     liveness = {
         Mutant.NONE,
         Mutant.NO_MIRROR_RESTART,
         Mutant.NO_MIRROR_TO_NEW_BACKUP,
         Mutant.NO_CONFIG_PUSH_ON_TAKEOVER,
     }
-    assert caught | liveness == set(Mutant)
+    assert covered | liveness == set(Mutant)
 
 
-@pytest.mark.parametrize(("mutant", "nodes", "depth", "invariant"), MUTANT_TRACES, ids=lambda v: getattr(v, "value", v))
-def test_bmc_finds_the_mutant_with_a_replayable_trace(mutant: Mutant, nodes: int, depth: int, invariant: str) -> None:
-    """Asked at the shortest counterexample's depth only (the shallower ones are shown
-    to be clean for the short mutants below), for the invariant that mutant breaks."""
+@pytest.mark.parametrize(("mutant", "nodes", "depth", "invariant"), SHORT, ids=lambda v: getattr(v, "value", v))
+def test_bmc_finds_a_shortest_replayable_trace(mutant: Mutant, nodes: int, depth: int, invariant: str) -> None:
+    """Depth by depth, every invariant and Deadlock: nothing shallower, then the violation."""
     p = Params(nodes, 2, 1, 1, 1, mutant)
-    result = bmc(p, depth, invariants=(invariant,), from_depth=depth)
+    result = bmc(p, depth)
+    assert result.verdict is BmcVerdict.VIOLATED and result.violated == invariant
+    assert len(result.trace) - 1 == depth == result.reached
+    _replays(p, result.trace, invariant)
+
+
+@pytest.mark.parametrize(("mutant", "nodes", "depth", "invariant", "slots"), DEEP, ids=lambda v: getattr(v, "value", v))
+def test_bmc_finds_a_deep_mutant_with_a_replayable_trace(
+    mutant: Mutant, nodes: int, depth: int, invariant: str, slots: int
+) -> None:
+    """Asked at the shortest counterexample's depth only, for the invariant it breaks."""
+    p = Params(nodes, 2, 1, 1, 1, mutant)
+    result = bmc(p, depth, chan_slots=slots, invariants=(invariant,), from_depth=depth)
     assert result.verdict is BmcVerdict.VIOLATED and result.violated == invariant
     assert len(result.trace) - 1 == depth
     _replays(p, result.trace, invariant)
 
 
-@pytest.mark.parametrize(
-    ("mutant", "nodes", "depth", "invariant"), MUTANT_TRACES[:3], ids=lambda v: getattr(v, "value", v)
-)
-def test_bmc_traces_are_shortest(mutant: Mutant, nodes: int, depth: int, invariant: str) -> None:
-    result = bmc(Params(nodes, 2, 1, 1, 1, mutant), depth)
-    assert result.verdict is BmcVerdict.VIOLATED and result.violated == invariant
-    assert len(result.trace) - 1 == depth == result.reached  # depth by depth: nothing shallower
-
-
-def test_bmc_beyond_explicit_search_four_nodes() -> None:
-    p = Params(4, 2, 1, 1, 1, Mutant.PLACEMENT_IGNORES_ACCESS)
-    result = bmc(p, 3)
-    assert result.verdict is BmcVerdict.VIOLATED and result.violated == "SubgroupAccess"
-    _replays(p, result.trace, "SubgroupAccess")
+def test_bmc_with_a_fixed_wiring() -> None:
+    p = Params(2, 2, 1, 1, 1, Mutant.NO_HOST_REPLACEMENT)
+    result = bmc(p, 5, invariants=("HostInSubgroup",), from_depth=5, access=(1, 1))
+    assert result.verdict is BmcVerdict.VIOLATED and result.trace[0].state.access == (1, 1)
+    _replays(p, result.trace, "HostInSubgroup")
 
 
 def test_bmc_protocol_holds_up_to_the_depth() -> None:
