@@ -9,7 +9,7 @@ from model.protocol import Mutant, Params
 from model.prove_invariant import CONJUNCTS, IndInv
 
 
-@pytest.mark.parametrize("constants", [(2, 2, 1, 1, 1), (3, 1, 1, 0, 1)], ids=str)
+@pytest.mark.parametrize("constants", [(2, 2, 1, 1, 1), (3, 1, 1, 0, 1), (2, 1, 2, 2, 1)], ids=str)
 def test_indinv_holds_on_every_reachable_state(constants: tuple[int, int, int, int, int]) -> None:
     nodes, resources, failures, restarts, changes = constants
     p = Params(nodes, resources, failures, restarts, changes)
