@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from model.checker import reachable
-from model.protocol import Mutant, Params
+from model.protocol import Params
 from model.prove import Vocabulary, _check, prove
 from model.prove_stream import (
     WITNESS_ACTIONS,
@@ -88,9 +88,3 @@ def test_reachable_states_satisfy_the_stream_invariant_as_z3_states() -> None:
         facts = axioms + encode_state(sm, st, s, p)
         for name, conjunct in conjuncts:
             assert _check(facts, conjunct, 10_000, None, mbqi=False)[0] == "ok", (name, s)
-
-
-@pytest.mark.parametrize("mutant", [Mutant.HOST_CHOSEN_BY_LAGGING_VIEW, Mutant.PROMOTE_UNSYNCED_MIRROR], ids=str)
-def test_mutants_break_a_group_lemma_the_stream_level_assumes(mutant: Mutant) -> None:
-    failed = {o.conjunct for o in prove(mutant).obligations if o.verdict == "fail"}
-    assert failed & {"HostStable", "PrimaryStable", "PromoteOnlySynced"}
