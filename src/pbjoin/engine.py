@@ -18,27 +18,18 @@ from dataclasses import dataclass
 
 from pbjoin.member import Member, Phase, Send
 from pbjoin.resources import Disks
-from pbjoin.runtime import MemberFactory, NodeRuntime, Outcome
+from pbjoin.runtime import RECEIVE_STEP, MemberFactory, NodeRuntime, Outcome
 from pbjoin.status import MemberRow
 from pbjoin.steplog import ClusterRecord, MemberSummary, SentRecord, StepName, StepRecord, StepSink
 from pbjoin.wire import (
-    ConfigMsg,
     DirectMsg,
     Fail,
-    GroupStateMsg,
     MalformedMessageError,
     OrderedMsg,
-    StartMirror,
     decode_direct,
     decode_ordered,
     encode,
 )
-
-RECEIVE_STEP: dict[type, StepName] = {
-    GroupStateMsg: "ReceiveGroupState",
-    ConfigMsg: "ReceiveConfig",
-    StartMirror: "ReceiveStartMirror",
-}
 
 
 class StepRefusedError(ValueError):

@@ -26,9 +26,17 @@ from pbjoin.member import (
     SyncMirror,
 )
 from pbjoin.resources import Disks
-from pbjoin.wire import DirectMsg, OrderedMsg
+from pbjoin.steplog import StepName
+from pbjoin.wire import ConfigMsg, DirectMsg, GroupStateMsg, OrderedMsg, StartMirror
 
 MemberFactory = Callable[[str, int, tuple[str, ...]], Member]
+
+# The step (the spec's action) that takes each kind of point-to-point message.
+RECEIVE_STEP: dict[type, StepName] = {
+    GroupStateMsg: "ReceiveGroupState",
+    ConfigMsg: "ReceiveConfig",
+    StartMirror: "ReceiveStartMirror",
+}
 
 
 @dataclass

@@ -54,25 +54,17 @@ from pbjoin.etcd.client import (
 from pbjoin.etcd.stream import VIEW_PHASES, Direct, GroupStream, Keys
 from pbjoin.member import Member, Phase
 from pbjoin.resources import Disks
-from pbjoin.runtime import NodeRuntime, Outcome
+from pbjoin.runtime import RECEIVE_STEP, NodeRuntime, Outcome
 from pbjoin.steplog import ClusterRecord, JsonLineLog, MemberSummary, SentRecord, StepName, StepRecord
 from pbjoin.wire import (
-    ConfigMsg,
     DirectMsg,
     Fail,
     GroupStateMsg,
     MalformedMessageError,
-    StartMirror,
     decode_direct,
     decode_ordered,
     encode,
 )
-
-RECEIVE_STEP: dict[type, StepName] = {
-    GroupStateMsg: "ReceiveGroupState",
-    ConfigMsg: "ReceiveConfig",
-    StartMirror: "ReceiveStartMirror",
-}
 
 EXIT_LEFT = 0
 EXIT_CRASHED = 1  # declared failed (lease lost) or its FAIL is in the stream
