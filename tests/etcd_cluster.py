@@ -15,7 +15,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -333,3 +334,18 @@ def assert_no_data_lost(members: Members) -> None:
             assert installed["version"] == stored, f"{node} holds {sub['resource']} v{installed['version']}"
         if sub["mirror"] == "active":
             assert read_data(path) == production, f"mirror {sub['resource']} differs from production"
+
+
+@contextmanager
+def running_group(workdir: Path, servers: int, resources: tuple[str, ...], group: str = "g") -> Iterator[Members]:
+    """`servers` etcd servers, the resource directories and the group defined; all killed afterwards."""
+    cluster = EtcdCluster(workdir, size=servers)
+    members = Members(cluster, Site(workdir, resources), group, workdir)
+    try:
+        cluster.start()
+        members.site.create()
+        define_group(cluster.connection(), group, resources)
+        yield members
+    finally:
+        members.close()
+        cluster.close()

@@ -8,17 +8,14 @@ from pathlib import Path
 
 import pytest
 from etcd_cluster import (
-    EtcdCluster,
     Members,
-    Site,
     assert_conforms,
     assert_no_data_lost,
     converged,
     group_status,
+    running_group,
     wait_for,
 )
-
-from pbjoin.etcd.security import define_group
 
 RESOURCES = ("r0", "r1", "r2")
 WIRING = {
@@ -35,16 +32,8 @@ WIRING = {
 
 @pytest.fixture
 def three_servers(tmp_path: Path) -> Iterator[Members]:
-    cluster = EtcdCluster(tmp_path, size=3)
-    group = Members(cluster, Site(tmp_path, RESOURCES), "g", tmp_path)
-    try:
-        cluster.start()
-        group.site.create()
-        define_group(cluster.connection(), "g", RESOURCES)
+    with running_group(tmp_path, 3, RESOURCES) as group:
         yield group
-    finally:
-        group.close()
-        cluster.close()
 
 
 def test_three_etcd_servers_eight_members_one_of_each_killed_mid_join(three_servers: Members) -> None:

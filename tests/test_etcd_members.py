@@ -14,18 +14,15 @@ from pathlib import Path
 
 import pytest
 from etcd_cluster import (
-    EtcdCluster,
     MemberProcess,
     Members,
-    Site,
     assert_conforms,
     assert_no_data_lost,
     converged,
     group_status,
+    running_group,
     wait_for,
 )
-
-from pbjoin.etcd.security import define_group
 
 RESOURCES = ("r0", "r1", "r2")
 
@@ -37,16 +34,8 @@ def configs(member: MemberProcess) -> object:
 
 @pytest.fixture
 def members(tmp_path: Path) -> Iterator[Members]:
-    cluster = EtcdCluster(tmp_path, size=1)
-    group = Members(cluster, Site(tmp_path, RESOURCES), "g", tmp_path)
-    try:
-        cluster.start()
-        group.site.create()
-        define_group(cluster.connection(), "g", RESOURCES)
+    with running_group(tmp_path, 1, RESOURCES) as group:
         yield group
-    finally:
-        group.close()
-        cluster.close()
 
 
 def test_members_join_fail_over_leave_and_rejoin(members: Members) -> None:
