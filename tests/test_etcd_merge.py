@@ -113,8 +113,8 @@ def test_logs_of_different_groups_do_not_merge(tmp_path: Path) -> None:
         merge_logs([(other, logs[0][1]), *logs[1:]])
 
 
-def test_conform_logs_reads_one_file_per_member(tmp_path: Path) -> None:
-    cluster, steps = demo(tmp_path)
+def write_member_logs(tmp_path: Path, cluster: ClusterRecord, steps: list[StepRecord]) -> list[Path]:
+    """The demo's steps as one JSON-line file per member, as etcd members write them."""
     paths = []
     for own, recs in as_logs(cluster, split(cluster, steps)):
         path = tmp_path / f"{own.nodes[0]}.jsonl"
@@ -124,6 +124,12 @@ def test_conform_logs_reads_one_file_per_member(tmp_path: Path) -> None:
             log.write(rec)
         log.close()
         paths.append(path)
+    return paths
+
+
+def test_conform_logs_reads_one_file_per_member(tmp_path: Path) -> None:
+    cluster, steps = demo(tmp_path)
+    paths = write_member_logs(tmp_path, cluster, steps)
     report, merged = conform_logs(paths)
     assert report.conforms and merged == len(steps)
 
@@ -132,15 +138,7 @@ def test_cli_conform_merges_several_logs(tmp_path: Path, capsys: pytest.CaptureF
     from model.cli import main
 
     cluster, steps = demo(tmp_path)
-    paths = []
-    for own, records in as_logs(cluster, split(cluster, steps)):
-        path = tmp_path / f"{own.nodes[0]}.jsonl"
-        log = JsonLineLog(path)
-        log.write(own)
-        for record in records:
-            log.write(record)
-        log.close()
-        paths.append(str(path))
+    paths = [str(path) for path in write_member_logs(tmp_path, cluster, steps)]
     assert main(["conform", *paths]) == 0
     assert capsys.readouterr().out.startswith(f"log conforms to the model ({len(steps)} steps checked")
     assert main(["conform", *paths[1:]]) == 2  # a member's log missing: the total order has holes
