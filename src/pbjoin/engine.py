@@ -259,6 +259,3 @@ class InMemoryEngine:
 
     def ordered_messages(self) -> list[OrderedMsg]:
         return [decode_ordered(raw) for raw in self.ordered]
-
-    def run(self, actions: list[Action]) -> list[StepRecord]:
-        return [self.step(a) for a in actions]
