@@ -16,10 +16,13 @@ Under the etcd engine every member process writes its own step log. Trace valida
 
 `merge_logs` builds that sequence by a topological sort; among the steps that may
 come next it takes the one whose knowledge of the total order is smallest, which keeps
-members that lag behind the stream where they really were. A step that multicast is
-logged twice by the process (before and after its commit); the later copy wins, and a
-lone early copy is matched against the stream, or dropped when it never committed (the
-process died first). Whether a point-to-point message reached a live incarnation
+members that lag behind the stream where they really were. A step that committed
+anything is logged twice by the process (before and after its commit); the later copy
+wins. A lone early copy of a multicast is matched against the stream, or dropped when
+it never committed (the process died first). A lone early copy of any other step is
+kept: if it never committed, its incarnation died right after it, and taking the step
+just before the crash is a behaviour the model has too (nobody received what it sent,
+and the crash drops it). Whether a point-to-point message reached a live incarnation
 (`SentRecord.delivered`) is a property of the merged order and is recomputed.
 """
 

@@ -8,9 +8,13 @@ configuration version or mirrored data was lost.
 
 from __future__ import annotations
 
+import base64
+import json
 import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from etcd_cluster import (
@@ -23,6 +27,13 @@ from etcd_cluster import (
     running_group,
     wait_for,
 )
+
+from model.conformance_logs import conform_logs
+from pbjoin.etcd.client import EtcdConnection
+from pbjoin.etcd.node import EtcdNode
+from pbjoin.etcd.stream import Keys
+from pbjoin.resources import DirectoryDisks
+from pbjoin.steplog import JsonLineLog
 
 RESOURCES = ("r0", "r1", "r2")
 
@@ -137,3 +148,67 @@ def test_a_member_paused_past_its_lease_is_failed_and_its_node_rejoins(members: 
     assert group_status(members.cluster, "g")["live"] == {"a#0": "member", "b#1": "member"}
     assert_no_data_lost(members)
     assert_conforms(members)
+
+
+class KilledRightAfterCommit(BaseException):
+    """The process dies the instant etcd applied its transaction: nothing after the commit runs."""
+
+
+class DiesAfterSending:
+    """A connection whose process is killed right after a transaction carrying a point-to-point message."""
+
+    def __init__(self, conn: EtcdConnection, p2p_prefix: str) -> None:
+        self.conn = conn
+        self.p2p_prefix = p2p_prefix
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.conn, name)
+
+    def txn(
+        self, compare: list[dict[str, Any]], success: list[dict[str, Any]], resend: bool = True
+    ) -> tuple[bool, int]:
+        result = self.conn.txn(compare, success, resend)
+        keys = [base64.b64decode(op["request_put"]["key"]).decode() for op in success if "request_put" in op]
+        if result[0] and any(key.startswith(self.p2p_prefix) for key in keys):
+            raise KilledRightAfterCommit
+        return result
+
+
+def test_a_host_killed_between_sending_and_logging_still_logged_the_send(members: Members) -> None:
+    """Regression: a step that only sends was logged after its commit, so such a kill lost the send."""
+    cluster = members.cluster
+    log_path = members.workdir / "logs" / "a.jsonl"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    site = members.site
+    disks = DirectoryDisks(members.workdir / "nodes" / "a", (site.path("r0"),), {r: site.path(r) for r in RESOURCES})
+    log = JsonLineLog(log_path)
+    host = EtcdNode(cluster.connection, "g", "a", disks, log, lease_ttl=2)
+    host.conn = DiesAfterSending(host.conn, Keys("g").p2p_prefix("a"))  # type: ignore[assignment]
+    killed: list[BaseException] = []
+
+    def run_host() -> None:
+        try:
+            host.run()
+        except KilledRightAfterCommit as exc:
+            killed.append(exc)
+
+    thread = threading.Thread(target=run_host, daemon=True)
+    thread.start()
+    wait_for(lambda: any(r.get("post", {}).get("phase") == "member" for r in read_steps(log_path)), 30, "the group")
+    joiner = members.start("b", ("r0", "r1"))
+    thread.join(60)
+    assert killed, "the host never sent the joiner its group state"
+    log.close()
+    last = read_steps(log_path)[-1]
+    assert (last["step"], [s["to"] for s in last["sent"]]) == ("Deliver", ["b"])
+    wait_for(lambda: converged(members), 60, "the joiner to take over after the host's lease expired")
+    report, steps = conform_logs([log_path, joiner.log])
+    assert report.conforms, report.divergence and report.divergence.render()
+    assert steps > len(read_steps(log_path))
+
+
+def read_steps(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in lines if r.get("record") == "step"]

@@ -12,10 +12,11 @@ the cluster the protocol assumes, built from etcd (docs/etcd.md has the mapping)
   therefore never speak again; it notices and stops;
 - a vanished member's FAIL is written by whichever survivor's transaction wins.
 
-Every step is written to the node's JSON-line step log. A step that multicasts is
-written twice: before the transaction with no positions (so a crash right after the
-commit loses nothing) and after it with the positions; the merge in
-`model.conformance_logs` keeps the latest copy and resolves a lone first copy.
+Every step is written to the node's JSON-line step log. A step that commits anything
+is written twice: before its transaction (so a kill right after the commit loses no
+step others may have seen: a multicast, a message sent, a published phase) and after
+it, with the positions a multicast took; the merge in `model.conformance_logs` keeps
+the latest copy and resolves a lone first copy.
 
 Point-to-point messages carry the sender's *horizon*: the highest etcd revision its
 step causally follows. A receiver takes a message only if neither its sender's nor
@@ -372,8 +373,7 @@ class EtcdNode:
             # connection, it tells whether the transaction was committed.
             me = self.keys.member(self.node, self.inc)
             ops.append(put_op(me, self._phase_value(phase, self.step_no), self.lease))
-            if outcome.multicasts:
-                self.log.write(record)  # before the commit: a crash right after it loses no step
+            self.log.write(record)  # before the commit: a kill right after it loses no step
             ok, revision = self._txn([key_created_at(me, self.created), *(compares or [])], ops)
             if not ok:
                 rt.member = snapshot
