@@ -380,13 +380,47 @@ def group_lemmas(gs: RGroupState, t: Transition) -> list[tuple[str, Term]]:
         )
     )
     lemmas.append(("IncFrame", z3.ForAll([x], z3.Or(post.inc(x) == gs.inc(x), post.inc(x) == t.msg_inc))))
+    # How the message's own node's status and incarnation may change, by message kind.
+    n = t.about
+    before, after = (gs.status(n), gs.inc(n)), (post.status(n), post.inc(n))
+    lemmas.append(("OwnStatus", own_step(ACTION_KIND[t.action], before, after, t.msg_inc)))
     return lemmas
+
+
+# The message kind each group-level transition applies (the stream level's `kind`).
+ACTION_KIND = {
+    "ApplyJoin": "JOIN",
+    "Place": "ACCESS",
+    "ApplyJoinDone": "JOIN_DONE",
+    "ApplyMirrorActive": "MIRROR_ACTIVE",
+    "ApplyFail": "FAIL",
+}
+
+
+def own_step(kind: str, before: tuple[Term, Term], after: tuple[Term, Term], msg_inc: Term) -> Term:
+    """A message of `kind` leaves its own node's (status, incarnation) `before` as `after`:
+    unchanged, or JOIN: absent -> joining with the message's incarnation; ACCESS: joining ->
+    absent or placed; JOIN_DONE: placed -> active; FAIL: -> absent; MIRROR_ACTIVE: no change.
+    Only a JOIN changes an incarnation."""
+    (s0, i0), (s1, i1) = before, after
+    moves = {
+        "JOIN": z3.And(s0 == S_ABSENT, s1 == S_JOINING, i1 == msg_inc),
+        "ACCESS": z3.And(i1 == i0, s0 == S_JOINING, z3.Or(s1 == S_ABSENT, s1 == S_PLACED)),
+        "JOIN_DONE": z3.And(i1 == i0, s0 == S_PLACED, s1 == S_ACTIVE),
+        "MIRROR_ACTIVE": z3.BoolVal(False),
+        "FAIL": z3.And(i1 == i0, s1 == S_ABSENT),
+    }
+    return z3.Or(z3.And(s1 == s0, i1 == i0), moves[kind])
 
 
 def group_consequences(gs: RGroupState) -> list[tuple[str, Term]]:
     """Facts implied by the group-state conjuncts alone, which the stream level uses as axioms."""
     placed = z3.Or(gs.status(gs.host(r)) == S_PLACED, gs.status(gs.host(r)) == S_ACTIVE)
-    return [("HostPlaced", z3.ForAll([r], z3.Implies(gs.has_host(r), placed)))]
+    member_placed = z3.Or(gs.status(x) == S_PLACED, gs.status(x) == S_ACTIVE)
+    return [
+        ("HostPlaced", z3.ForAll([r], z3.Implies(gs.has_host(r), placed))),
+        ("MemberPlaced", z3.ForAll([x, r], z3.Implies(gs.member(x, r), member_placed))),
+    ]
 
 
 # ---------------------------------------------------------------- configuration level

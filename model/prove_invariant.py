@@ -5,7 +5,8 @@ a concrete state: the group-state conjuncts for every group state the state hold
 (each view, `durable`, each GROUP_STATE in flight), the configuration conjuncts for
 the configuration held and in flight, and the stream-level conjuncts (model/prove_stream.py)
 over the prefixes of the log, `replay(s, k)` being the group state after k messages and
-`join_pos` the position of a node's current JOIN (-1 once compaction folded it away).
+`join_pos` and `acc_pos` the positions of a node's current JOIN and ACCESS (-1 once
+compaction folded them away, or none yet).
 tests/test_prove_invariant.py checks that IndInv holds on every reachable state of small
 configurations, so the proof is about an invariant of the protocol the checker explores, not merely an inductive one.
 """
@@ -20,17 +21,20 @@ from model.invariants import (
     ConfigReachable,
     MirrorFromPrimary,
     NoSplitBrain,
+    RejectedNotPlaced,
     UniqueHost,
     ViewsAgree,
     in_flight,
 )
 from model.protocol import (
     ABSENT,
+    ACCESS,
     ACTIVE,
     CONFIG,
     DOWN,
     FAIL,
     GROUP_STATE,
+    HOLDS_VIEW,
     IN_GROUP,
     JOIN,
     JOINING,
@@ -38,6 +42,8 @@ from model.protocol import (
     NO_NODE,
     OUT,
     PLACED,
+    REJECTED,
+    WAIT_STATE,
     GroupState,
     Params,
     State,
@@ -100,6 +106,14 @@ def join_pos(s: State, n: int) -> int:
     """Where n's current incarnation's JOIN is in the log; -1 if compaction dropped it (or none)."""
     for k, m in enumerate(s.log):
         if m.kind == JOIN and m.node == n and m.inc == s.inc[n]:
+            return k
+    return -1
+
+
+def acc_pos(s: State, n: int) -> int:
+    """Where n's current incarnation's ACCESS is in the log; -1 if compaction dropped it (or none)."""
+    for k, m in enumerate(s.log):
+        if m.kind == ACCESS and m.node == n and m.inc == s.inc[n]:
             return k
     return -1
 
@@ -173,6 +187,37 @@ def _roles_to_end(s: State, p: Params) -> bool:
     return True
 
 
+def _access_once(s: State, p: Params) -> bool:
+    """No message of a newer incarnation than its node's; the current incarnation's ACCESS is
+    not logged while its node is out or waiting for state, and only once while it is in the group."""
+    for k, m in enumerate(s.log):
+        if m.inc > s.inc[m.node]:
+            return False
+        if m.kind == ACCESS and m.inc == s.inc[m.node]:
+            if s.phase[m.node] in (OUT, WAIT_STATE):
+                return False
+            if s.phase[m.node] in IN_GROUP and k != acc_pos(s, m.node):
+                return False
+    return True
+
+
+def _unplaced(s: State, p: Params) -> bool:
+    """WaitingUnplaced, PlacedAfterAccess, UnplacedStays and RejectedUnplaced: which prefixes
+    may show a node placed (or active) in its current incarnation."""
+    pre = prefixes(s, p)
+    for x in range(p.nodes):
+        placed = [gs.status[x] in (PLACED, ACTIVE) and gs.inc[x] == s.inc[x] for gs in pre]
+        if s.phase[x] in (WAIT_STATE, REJECTED) and any(placed):
+            return False
+        if s.phase[x] in HOLDS_VIEW:
+            a = acc_pos(s, x)
+            if not a < len(s.log) or any(placed[: a + 1]):
+                return False
+            if a >= 0 and not placed[a + 1] and any(placed[a + 1 :]):
+                return False
+    return True
+
+
 CONJUNCTS: tuple[tuple[str, Callable[[State, Params], bool]], ...] = (
     ("SubgroupAccess", lambda s, p: all(_subgroup_access(s, gs) for gs in group_states(s, p))),
     ("MemberStatus", lambda s, p: all(_member_status(gs) for gs in group_states(s, p))),
@@ -187,11 +232,14 @@ CONJUNCTS: tuple[tuple[str, Callable[[State, Params], bool]], ...] = (
     ("IncBound/OutNotJoining/JoinPosFresh", _incarnations),
     ("NoOwnFail", _no_own_fail),
     ("HostToEnd/PrimToEnd", _roles_to_end),
+    ("AccessOnce", _access_once),
+    ("WaitingUnplaced/PlacedAfterAccess/UnplacedStays/RejectedUnplaced", _unplaced),
     ("ViewsAgree", ViewsAgree),
     ("UniqueHost", UniqueHost),
     ("NoSplitBrain", NoSplitBrain),
     ("ConfigFromHost", ConfigFromHost),
     ("MirrorFromPrimary", MirrorFromPrimary),
+    ("RejectedNotPlaced", RejectedNotPlaced),
 )
 
 

@@ -13,7 +13,10 @@ taken here as axioms:
   the primary role, under every message except its own FAIL;
 * StatusFrame and IncFrame: a message changes only its own node's status and
   incarnation, and an incarnation only to the message's;
-* HostPlaced: in a good state a host is placed or active (implied by GroupStateInv).
+* OwnStatus: how a message changes its own node's status, by kind (only an ACCESS
+  places a joining node; only a JOIN changes an incarnation);
+* HostPlaced and MemberPlaced: in a good state a host, and a subgroup member, is placed
+  or active (implied by GroupStateInv).
 
 With them the invariants below are inductive. Ranges over positions carry the
 position of the holder's own JOIN (`join_pos`): after it, no FAIL of that node is in
@@ -21,12 +24,16 @@ the log, so HostRange and PrimRange (a host keeps its role in every later prefix
 hold from there on; every holder's cursor and every GROUP_STATE's cursor are past
 their node's JOIN (JoinPosFresh, proved through incarnations); so two holders' views,
 whatever their lag, are two prefixes of one stream, and UniqueHost, NoSplitBrain,
-ViewsAgree, ConfigFromHost and MirrorFromPrimary follow for every size.
+ViewsAgree, ConfigFromHost and MirrorFromPrimary follow for every size. The position of
+a node's own ACCESS (`acc_pos`, ghost) does the same for RejectedNotPlaced: no prefix up
+to it shows the node placed in its current incarnation, the prefixes after it either all
+do or none does, and a node is rejected only by delivering it with the result absent.
 
 The actions over-approximate protocol.py's (spec/README.md, "Stream level"): a
-Deliver may send CONFIG for any resource its new view makes it host, START_MIRROR as
-primary host, GROUP_STATE to a joiner its new view shows joining with the joiner's
-current incarnation; receipts drop any messages; Compact shifts every position.
+Deliver rejects its node only on its own ACCESS, and may send CONFIG for any resource
+its new view makes it host, START_MIRROR as primary host, GROUP_STATE to a joiner its
+new view shows joining with the joiner's current incarnation; receipts drop any
+messages; Compact shifts every position.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ import z3
 
 from model.checker import reachable
 from model.protocol import (
+    ACCESS,
     CONFIG,
     DOWN,
     GROUP_STATE,
@@ -58,13 +66,14 @@ from model.protocol import (
     replay,
     successors,
 )
-from model.prove import S_ABSENT, S_ACTIVE, S_JOINING, S_PLACED, Node, Res, Status, Term
+from model.prove import S_ABSENT, S_ACTIVE, S_JOINING, S_PLACED, Node, Res, Status, Term, own_step
 
 GS = z3.DeclareSort("GS")
 Msg = z3.DeclareSort("Msg")
 Kind, (K_JOIN, K_ACCESS, K_JOIN_DONE, K_MIRROR_ACTIVE, K_FAIL) = z3.EnumSort(
     "Kind", ["JOIN", "ACCESS", "JOIN_DONE", "MIRROR_ACTIVE", "FAIL"]
 )
+KINDS = (K_JOIN, K_ACCESS, K_JOIN_DONE, K_MIRROR_ACTIVE, K_FAIL)
 
 k, j = z3.Int("k"), z3.Int("j")
 x, h, s_, d_ = z3.Const("x", Node), z3.Const("h", Node), z3.Const("s", Node), z3.Const("d", Node)
@@ -87,6 +96,7 @@ class Stream:
         self.prim = z3.Function("prim", GS, Res)
         self.status = z3.Function("status", GS, Node, Status)
         self.ginc = z3.Function("inc", GS, Node, z3.IntSort())
+        self.member = z3.Function("member", GS, Node, Res, z3.BoolSort())  # in that resource's subgroup
         self.initial = z3.Const("initialGroupState", GS)
 
     def hosts(self, gs: Term, res: Term, n: Term) -> Term:
@@ -94,6 +104,10 @@ class Stream:
 
     def primary_host(self, gs: Term, n: Term) -> Term:
         return self.hosts(gs, self.prim(gs), n)
+
+    def placed_now(self, gs: Term, n: Term, inc: Term) -> Term:
+        """gs shows n placed or active with incarnation inc."""
+        return z3.And(z3.Or(self.status(gs, n) == S_PLACED, self.status(gs, n) == S_ACTIVE), self.ginc(gs, n) == inc)
 
     def axioms(self) -> list[tuple[str, Term]]:
         """The group level's theorems about apply_message (model/prove.py proves each)."""
@@ -104,6 +118,9 @@ class Stream:
             return z3.And(self.kind(m) == K_FAIL, self.node(m) == n)
 
         prim_host = self.host(g, self.prim(g))
+        own = self.node(m)
+        before, after = (self.status(g, own), self.ginc(g, own)), (self.status(a, own), self.ginc(a, own))
+        own_status = z3.Or(*(z3.And(self.kind(m) == kd, own_step(str(kd), before, after, self.inc(m))) for kd in KINDS))
         return [
             ("GroupStateInv preserved", z3.ForAll([g, m], z3.Implies(ok, self.good(a)), patterns=[a])),
             (
@@ -147,6 +164,7 @@ class Stream:
                     patterns=[self.ginc(a, x)],
                 ),
             ),
+            ("OwnStatus", z3.ForAll([g, m], z3.Implies(ok, own_status), patterns=[a])),
             (
                 "HostPlaced",
                 z3.ForAll(
@@ -155,6 +173,17 @@ class Stream:
                         z3.And(self.good(g), self.has_host(g, r)),
                         z3.Or(self.status(g, self.host(g, r)) == S_PLACED, self.status(g, self.host(g, r)) == S_ACTIVE),
                     ),
+                ),
+            ),
+            (
+                "MemberPlaced",
+                z3.ForAll(
+                    [g, x, r],
+                    z3.Implies(
+                        z3.And(self.good(g), self.member(g, x, r)),
+                        z3.Or(self.status(g, x) == S_PLACED, self.status(g, x) == S_ACTIVE),
+                    ),
+                    patterns=[self.member(g, x, r)],
                 ),
             ),
             (
@@ -178,6 +207,7 @@ class StreamState:
     phase: Term  # Node -> Int (protocol.py phase codes)
     inc: Term  # Node -> Int: current incarnation
     join_pos: Term  # Node -> Int: where the current incarnation's JOIN is (ghost)
+    acc_pos: Term  # Node -> Int: where the current incarnation's ACCESS is (ghost)
     cursor: Term  # Node -> Int
     view: Term  # Node -> GS
     state_sent: Term  # Node x Node x Int -> Bool: a GROUP_STATE in flight, by its cursor
@@ -195,6 +225,7 @@ class StreamState:
             z3.Function(f"{name}.phase", Node, i),
             z3.Function(f"{name}.inc", Node, i),
             z3.Function(f"{name}.joinPos", Node, i),
+            z3.Function(f"{name}.accPos", Node, i),
             z3.Function(f"{name}.cursor", Node, i),
             z3.Function(f"{name}.view", Node, GS),
             z3.Function(f"{name}.stateSent", Node, Node, i, bo),
@@ -224,6 +255,12 @@ def stream_conjuncts(sm: Stream, st: StreamState) -> list[tuple[str, Term]]:
     n1, n2 = z3.Const("n1", Node), z3.Const("n2", Node)
     both = z3.And(holder(st, n1), holder(st, n2))
     mk = st.log(k)
+    acc = st.acc_pos(n)
+
+    def unplaced(pos: Term) -> Term:  # prefix(pos) does not show n placed in its current incarnation
+        return z3.Not(sm.placed_now(pre(pos), n, st.inc(n)))
+
+    own_access = z3.And(sm.kind(mk) == K_ACCESS, sm.inc(mk) == st.inc(sm.node(mk)))
     return [
         (
             "PrefixChain",
@@ -331,6 +368,54 @@ def stream_conjuncts(sm: Stream, st: StreamState) -> list[tuple[str, Term]]:
             ),
         ),
         (
+            "AccessOnce",
+            z3.ForAll(
+                [k],
+                z3.Implies(
+                    z3.And(k >= 0, k < length),
+                    z3.And(
+                        sm.inc(mk) <= st.inc(sm.node(mk)),
+                        z3.Implies(
+                            own_access,
+                            z3.And(
+                                st.phase(sm.node(mk)) != OUT,
+                                st.phase(sm.node(mk)) != WAIT_STATE,
+                                z3.Implies(in_group(st, sm.node(mk)), k == st.acc_pos(sm.node(mk))),
+                            ),
+                        ),
+                    ),
+                ),
+            ),
+        ),
+        (
+            "WaitingUnplaced",
+            z3.ForAll([k, n], z3.Implies(z3.And(within, st.phase(n) == WAIT_STATE), unplaced(k))),
+        ),
+        (
+            "PlacedAfterAccess",
+            z3.ForAll(
+                [k, n],
+                z3.Implies(
+                    holder(st, n),
+                    z3.And(acc < length, z3.Implies(z3.And(k >= 0, k <= acc), unplaced(k))),
+                ),
+            ),
+        ),
+        (
+            "UnplacedStays",
+            z3.ForAll(
+                [k, n],
+                z3.Implies(
+                    z3.And(holder(st, n), acc >= 0, acc < k, k <= length, unplaced(acc + 1)),
+                    unplaced(k),
+                ),
+            ),
+        ),
+        (
+            "RejectedUnplaced",
+            z3.ForAll([k, n], z3.Implies(z3.And(within, st.phase(n) == REJECTED), unplaced(k))),
+        ),
+        (
             "ViewsAgree",
             z3.ForAll([n1, n2], z3.Implies(z3.And(both, st.cursor(n1) == st.cursor(n2)), st.view(n1) == st.view(n2))),
         ),
@@ -366,6 +451,16 @@ def stream_conjuncts(sm: Stream, st: StreamState) -> list[tuple[str, Term]]:
                         sm.primary_host(st.view(s_), s_),
                         b != sm.prim(st.view(s_)),
                     ),
+                ),
+            ),
+        ),
+        (
+            "RejectedNotPlaced",
+            z3.ForAll(
+                [n1, n, r],
+                z3.Implies(
+                    z3.And(holder(st, n1), st.phase(n) == REJECTED, sm.member(st.view(n1), n, r)),
+                    sm.ginc(st.view(n1), n) != st.inc(n),
                 ),
             ),
         ),
@@ -483,17 +578,19 @@ class StreamLevel:
                 self._set(post.phase, _update(st.phase, n, WAIT_PLACE), (Node,)),
                 self._set(post.view, _update(st.view, n, taken), (Node,)),
                 self._set(post.cursor, _update(st.cursor, n, cur), (Node,)),
+                self._set(post.acc_pos, _update(st.acc_pos, n, st.length), (Node,)),
                 self._subset(st, post, "state_sent", (Node, Node, i)),
-                *self._keep(st, post, every - {"length", "phase", "view", "cursor", "state_sent"}),
+                *self._keep(st, post, every - {"length", "phase", "view", "cursor", "acc_pos", "state_sent"}),
             ],
             post,
         )
 
         # Deliver(n): the next message moves n's view one position on; n may be rejected
-        # (only if its new view has it absent), may multicast JOIN_DONE, and sends as its
-        # new view allows.
+        # (only on delivering its own ACCESS, if its new view has it absent), may multicast
+        # JOIN_DONE, and sends as its new view allows.
         c = st.cursor(n)
         delivered = st.log(c)
+        own_access = z3.And(sm.kind(delivered) == K_ACCESS, sm.node(delivered) == n, sm.inc(delivered) == st.inc(n))
         g2 = sm.apply(st.view(n), delivered)
         rejected, appends, ph = z3.Bool("rejected"), z3.Bool("multicasts"), z3.Int("new_phase")
         send_config = z3.Function("sendsConfig", Node, Res, z3.BoolSort())
@@ -520,7 +617,7 @@ class StreamLevel:
             [
                 holder(st, n),
                 c < st.length,
-                z3.Implies(rejected, sm.status(g2, n) == S_ABSENT),
+                z3.Implies(rejected, z3.And(own_access, sm.status(g2, n) == S_ABSENT)),
                 _in(ph, HOLDS_VIEW),
                 *self._maybe_append(st, post, msg, n, (K_JOIN_DONE,), appends),
                 self._set(post.phase, _update(st.phase, n, z3.If(rejected, REJECTED, ph)), (Node,)),
@@ -626,6 +723,7 @@ class StreamLevel:
                 z3.ForAll([k], shifted.prefix(k) == st.prefix(k + low), patterns=[shifted.prefix(k)]),
                 self._set(shifted.cursor, lambda a: z3.If(holder(st, a), st.cursor(a) - low, st.cursor(a)), (Node,)),
                 self._set(shifted.join_pos, lambda a: st.join_pos(a) - low, (Node,)),
+                self._set(shifted.acc_pos, lambda a: st.acc_pos(a) - low, (Node,)),
                 z3.ForAll([s_, d_, k], shifted.state_sent(s_, d_, k) == st.state_sent(s_, d_, k + low)),
                 z3.ForAll([s_, d_, k], shifted.state_payload(s_, d_, k) == st.state_payload(s_, d_, k + low)),
                 *self._keep(st, shifted, {"phase", "inc", "view", "config_sent", "mirror_sent"}),
@@ -664,7 +762,7 @@ def describe_stream_cti(
                 phase = PHASE_NAMES[ph] if 0 <= ph < len(PHASE_NAMES) else str(ph)
                 out.append(
                     f"{name(a)}: phase {phase}, inc {ev(s.inc(a))}, cursor {ev(s.cursor(a))}, "
-                    f"JOIN at {ev(s.join_pos(a))}"
+                    f"JOIN at {ev(s.join_pos(a))}, ACCESS at {ev(s.acc_pos(a))}"
                 )
             return out
 
@@ -702,7 +800,7 @@ def encode_state(sm: Stream, st: StreamState, s: State, p: Params) -> list[Term]
     res = [z3.Const(f"res{i}", Res) for i in range(p.resources)]
     msgs = [z3.Const(f"msg{i}", Msg) for i in range(len(s.log))]
     states = [z3.Const(f"prefix{i}", GS) for i in range(len(s.log) + 1)]
-    kinds = (K_JOIN, K_ACCESS, K_JOIN_DONE, K_MIRROR_ACTIVE, K_FAIL)
+    kinds = KINDS
     statuses = (S_ABSENT, S_JOINING, S_PLACED, S_ACTIVE)
     out = [z3.ForAll([x], z3.Or(*(x == a for a in nodes))), z3.ForAll([r], z3.Or(*(r == q for q in res)))]
     if p.nodes > 1:
@@ -722,6 +820,12 @@ def encode_state(sm: Stream, st: StreamState, s: State, p: Params) -> list[Term]
         mc = msgs[i]
         out += [sm.kind(mc) == kinds[msg.kind], sm.node(mc) == nodes[msg.node], sm.inc(mc) == msg.inc, sm.wf(mc)]
         out.append(sm.apply(states[i], mc) == states[i + 1])
+    # apply elsewhere: no change (what the axioms allow of any message), so that Z3's model
+    # finder need not invent group states for pairs the log does not have
+    elsewhere: Term = g
+    for i in reversed(range(len(s.log))):
+        elsewhere = z3.If(z3.And(g == states[i], m == msgs[i]), states[i + 1], elsewhere)
+    out.append(z3.ForAll([g, m], sm.apply(g, m) == elsewhere))
 
     def shows(g_const: Term, gs: GroupState) -> list[Term]:
         out = [sm.good(g_const), sm.prim(g_const) == res[gs.prim]]
@@ -731,6 +835,8 @@ def encode_state(sm: Stream, st: StreamState, s: State, p: Params) -> list[Term]
                 out.append(sm.host(g_const, res[q]) == nodes[host])
         for a, node in enumerate(nodes):
             out += [sm.status(g_const, node) == statuses[gs.status[a]], sm.ginc(g_const, node) == gs.inc[a]]
+            for q, members in enumerate(gs.sub):
+                out.append(sm.member(g_const, node, res[q]) == (a in members))
         return out
 
     prefixes = [replay(s, i, p) for i in range(len(states))]
@@ -747,10 +853,12 @@ def encode_state(sm: Stream, st: StreamState, s: State, p: Params) -> list[Term]
 
     for a, node in enumerate(nodes):
         joins = [i for i, msg in enumerate(s.log) if msg.kind == JOIN and msg.node == a and msg.inc == s.inc[a]]
+        accesses = [i for i, msg in enumerate(s.log) if msg.kind == ACCESS and msg.node == a and msg.inc == s.inc[a]]
         out += [
             st.phase(node) == s.phase[a],
             st.inc(node) == s.inc[a],
             st.join_pos(node) == (joins[0] if joins else -1),
+            st.acc_pos(node) == (accesses[0] if accesses else -1),
         ]
         out.append(st.cursor(node) == s.cursor[a])
         view = s.view[a]

@@ -709,11 +709,50 @@ PrimToEnd ==
       \A j \in JoinEnd(h)..Len(log) :
         IsPrimaryHost(Prefix(j), h) => Prefix(Len(log)).prim = Prefix(j).prim
 
+(* Where a node is placed (in its current incarnation): AccessEnd(n) counts the      *)
+(* messages up to and including n's current ACCESS (0 if none, or once compaction    *)
+(* folded it into durable); Python's acc_pos + 1.  Only that ACCESS places n, so a   *)
+(* node rejected by it is placed in no prefix (RejectedUnplaced), whence             *)
+(* RejectedNotPlaced.                                                                *)
+IsCurrentAccess(i, n) == log[i].kind = "ACCESS" /\ log[i].node = n /\ log[i].inc = inc[n]
+
+AccessEnd(n) ==
+    IF \E i \in 1..Len(log) : IsCurrentAccess(i, n)
+      THEN CHOOSE i \in 1..Len(log) : IsCurrentAccess(i, n)
+      ELSE 0
+
+PlacedNow(gs, x) == gs.status[x] \in {"placed", "active"} /\ gs.inc[x] = inc[x]
+
+AccessOnce ==
+    \A i \in 1..Len(log) :
+      LET x == log[i].node
+      IN  /\ log[i].inc <= inc[x]
+          /\ IsCurrentAccess(i, x) =>
+               /\ phase[x] \notin {"out", "waitState"}
+               /\ phase[x] \in InGroup => i = AccessEnd(x)
+
+WaitingUnplaced ==
+    \A k \in 0..Len(log), x \in Node : phase[x] = "waitState" => ~PlacedNow(Prefix(k), x)
+
+PlacedAfterAccess ==
+    \A x \in Holders : /\ AccessEnd(x) <= Len(log)
+                       /\ \A k \in 0..Len(log) : k < AccessEnd(x) => ~PlacedNow(Prefix(k), x)
+
+UnplacedStays ==
+    \A x \in Holders :
+      AccessEnd(x) > 0 /\ ~PlacedNow(Prefix(AccessEnd(x)), x) =>
+        \A k \in AccessEnd(x)..Len(log) : ~PlacedNow(Prefix(k), x)
+
+RejectedUnplaced ==
+    \A k \in 0..Len(log), x \in Node : phase[x] = "rejected" => ~PlacedNow(Prefix(k), x)
+
 StreamInv ==
     /\ ViewIsPrefix /\ StateInFlight /\ JoinsOld
     /\ IncBound /\ OutNotJoining /\ JoinPosFresh /\ NoOwnFail
     /\ HostToEnd /\ PrimToEnd
+    /\ AccessOnce /\ WaitingUnplaced /\ PlacedAfterAccess /\ UnplacedStays /\ RejectedUnplaced
     /\ ViewsAgree /\ UniqueHost /\ NoSplitBrain /\ ConfigFromHost /\ MirrorFromPrimary
+    /\ RejectedNotPlaced
 
 IndInv ==
     /\ StreamInv

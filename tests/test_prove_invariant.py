@@ -22,6 +22,7 @@ def test_indinv_holds_on_every_reachable_state(constants: tuple[int, int, int, i
         (Mutant.PLACEMENT_IGNORES_ACCESS, "SubgroupAccess"),
         (Mutant.NO_HOST_REPLACEMENT, "HostInSubgroup"),
         (Mutant.CONFIG_FROM_PRIMARY_TO_ALL, "ConfigSentToReachers/ConfigSentNotNewer"),
+        (Mutant.REJECTED_STAYS_IN_SUBGROUP, "RejectedNotPlaced"),
     ],
     ids=lambda v: getattr(v, "value", v),
 )

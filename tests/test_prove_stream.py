@@ -19,7 +19,7 @@ from model.prove_stream import (
     witnesses,
 )
 
-CROSS_VIEW = ("ViewsAgree", "UniqueHost", "NoSplitBrain", "ConfigFromHost", "MirrorFromPrimary")
+CROSS_VIEW = ("ViewsAgree", "UniqueHost", "NoSplitBrain", "ConfigFromHost", "MirrorFromPrimary", "RejectedNotPlaced")
 STREAM_ACTIONS = ("Join", "Adopt", "Deliver", "Receive", "ChangeConfig", "Crash", "Restart", "Compact")
 
 
@@ -44,9 +44,9 @@ def test_the_axioms_about_apply_are_group_level_theorems(proof: object) -> None:
     obligations = proof.obligations  # type: ignore[attr-defined]
     group = {(o.conjunct, o.action): o.verdict for o in obligations if o.level == "group"}
     kinds = ("ApplyJoin", "Place", "ApplyJoinDone", "ApplyMirrorActive", "ApplyFail")
-    for lemma in ("HostStable", "PrimaryStable", "StatusFrame", "IncFrame"):
+    for lemma in ("HostStable", "PrimaryStable", "StatusFrame", "IncFrame", "OwnStatus"):
         assert all(group[(lemma, kind)] == "ok" for kind in kinds)
-    assert group[("HostPlaced", "Implied")] == "ok"
+    assert group[("HostPlaced", "Implied")] == "ok" and group[("MemberPlaced", "Implied")] == "ok"
     lines = [o.line() for o in obligations if o.conjunct == "HostPlaced"]
     assert lines[0].startswith("GroupStateInv implies HostPlaced ok (")
 
@@ -67,6 +67,10 @@ def test_the_lemmas_carry_the_proof() -> None:
     assert _obligation("Join", "HostToEnd") == "ok"
     assert _obligation("Join", "HostToEnd", drop_axiom="HostStable") != "ok"
     assert _obligation("Crash", "PrimToEnd", drop_axiom="PrimaryStable") != "ok"
+    # Without OwnStatus nothing says that only its own ACCESS places a node, so its rejection
+    # cannot rule out a placement later in the stream.
+    assert _obligation("Deliver", "RejectedUnplaced") == "ok"
+    assert _obligation("Deliver", "RejectedUnplaced", drop_axiom="OwnStatus") != "ok"
 
 
 def test_every_action_has_a_reachable_witness() -> None:
