@@ -7,6 +7,7 @@ import json
 import pytest
 
 from model.bmc import BmcVerdict, bmc
+from model.checker import check
 from model.cli import main
 from model.protocol import Mutant, Params
 from model.replay import replay
@@ -21,8 +22,8 @@ def _replays(p: Params, result_trace: list, violated: str) -> None:  # type: ign
 
 # Safety mutants with the explicit checker's shortest counterexample: nodes, its length,
 # the invariant it breaks and the channel slots the search gets. host-chosen-by-lagging-view
-# needs 3 nodes and 10 steps (about 2-3 minutes of solving) and the deadlock-only
-# no-state-resend 9 steps (about 15-35 s): bench/bench_prove.py --bmc runs both.
+# needs 3 nodes and 10 steps (2-3 minutes of solving), the deadlock-only no-state-resend
+# 9 steps; each has its own test below.
 SHORT = [
     (Mutant.PLACEMENT_IGNORES_ACCESS, 2, 3, "SubgroupAccess"),
     (Mutant.NO_HOST_REPLACEMENT, 2, 5, "HostInSubgroup"),
@@ -31,11 +32,12 @@ SHORT = [
 DEEP = [
     (Mutant.PROMOTE_UNSYNCED_MIRROR, 2, 9, "NoDataLoss", 3),
     (Mutant.CONFIG_FROM_PRIMARY_TO_ALL, 2, 10, "ConfigReachable", 2),
+    (Mutant.HOST_CHOSEN_BY_LAGGING_VIEW, 3, 10, "MirrorFromPrimary", 3),
 ]
 
 
 def test_every_safety_mutant_is_covered() -> None:
-    covered = {m for m, *_ in SHORT + DEEP} | {Mutant.HOST_CHOSEN_BY_LAGGING_VIEW, Mutant.NO_STATE_RESEND}
+    covered = {m for m, *_ in SHORT + DEEP} | {Mutant.NO_STATE_RESEND}
     liveness = {
         Mutant.NONE,
         Mutant.NO_MIRROR_RESTART,
@@ -72,6 +74,18 @@ def test_bmc_with_a_fixed_wiring() -> None:
     result = bmc(p, 5, invariants=("HostInSubgroup",), from_depth=5, access=(1, 1))
     assert result.verdict is BmcVerdict.VIOLATED and result.trace[0].state.access == (1, 1)
     _replays(p, result.trace, "HostInSubgroup")
+
+
+def test_bmc_finds_the_deadlock_only_mutant_on_the_checker_counterexample_wiring() -> None:
+    """no-state-resend breaks no safety property: its joiner is stuck (Deadlock) after 9 steps."""
+    p = Params(2, 2, 1, 1, 1, Mutant.NO_STATE_RESEND)
+    explicit = check(p)
+    assert explicit.violated == "Deadlock" and len(explicit.trace) - 1 == 9
+    wiring = explicit.trace[0].state.access
+    result = bmc(p, 9, invariants=("Deadlock",), from_depth=9, access=wiring)
+    assert result.verdict is BmcVerdict.VIOLATED and result.violated == "Deadlock"
+    assert len(result.trace) - 1 == 9 and result.trace[0].state.access == wiring
+    _replays(p, result.trace, "Deadlock")
 
 
 def test_bmc_protocol_holds_up_to_the_depth() -> None:
