@@ -28,10 +28,10 @@ EXIT_BAD_INPUT = 2
 COVERAGE = (
     "IndInv covers: the group state under every ordered message (SubgroupAccess, MemberStatus, "
     "HostInSubgroup, PrimaryMirrorNone, MirrorNeedsHost; lemmas HostStable, PrimaryStable, "
-    "PromoteOnlySynced, AppendsFresh, StatusFrame, IncFrame, OwnStatus), configuration (ConfigReachable, "
-    "ConfigNotNewerThanHost, ConfigSentToReachers, ConfigSentNotNewer) and the stream of views "
-    "(ViewsAgree, UniqueHost, NoSplitBrain, ConfigFromHost, MirrorFromPrimary, RejectedNotPlaced); "
-    "NoDataLoss and ActiveHasConfig are only model-checked (spec/README.md)"
+    "PromoteOnlySynced, AppendsFresh, StatusFrame, IncFrame, OwnStatus, MemberStable), configuration "
+    "(ConfigReachable, ConfigNotNewerThanHost, ConfigSentToReachers, ConfigSentNotNewer) and the stream of "
+    "views (ViewsAgree, UniqueHost, NoSplitBrain, ConfigFromHost, MirrorFromPrimary, RejectedNotPlaced, "
+    "ActiveHasConfig); NoDataLoss is only model-checked (spec/README.md)"
 )
 
 

@@ -364,6 +364,11 @@ def group_lemmas(gs: RGroupState, t: Transition) -> list[tuple[str, Term]]:
             z3.Implies(z3.And(gs.has_host(gs.prim), not_own_fail(gs.host(gs.prim))), post.prim == gs.prim),
         ),
         ("PromoteOnlySynced", z3.Implies(post.prim != gs.prim, gs.mirror(post.prim) == MI_ACTIVE)),
+        # a subgroup member stays in its subgroup under every message except its own FAIL
+        (
+            "MemberStable",
+            z3.ForAll([x, r], z3.Implies(z3.And(gs.member(x, r), not_own_fail(x)), post.member(x, r))),
+        ),
     ]
     if t.appended is not None:
         fresh = z3.ForAll([r], z3.Not(gs.member(t.appended, r)))
@@ -420,6 +425,8 @@ def group_consequences(gs: RGroupState) -> list[tuple[str, Term]]:
     return [
         ("HostPlaced", z3.ForAll([r], z3.Implies(gs.has_host(r), placed))),
         ("MemberPlaced", z3.ForAll([x, r], z3.Implies(gs.member(x, r), member_placed))),
+        ("HostMember", z3.ForAll([r], z3.Implies(gs.has_host(r), gs.member(gs.host(r), r)))),
+        ("OneSubgroup", z3.ForAll([x, r, r2], z3.Implies(z3.And(gs.member(x, r), gs.member(x, r2)), r == r2))),
     ]
 
 

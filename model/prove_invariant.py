@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from model.invariants import (
+    ActiveHasConfig,
     ConfigFromHost,
     ConfigNotNewerThanHost,
     ConfigReachable,
@@ -39,10 +40,12 @@ from model.protocol import (
     JOIN,
     JOINING,
     M_NONE,
+    MEMBER,
     NO_NODE,
     OUT,
     PLACED,
     REJECTED,
+    WAIT_CONFIG,
     WAIT_STATE,
     GroupState,
     Params,
@@ -218,6 +221,41 @@ def _unplaced(s: State, p: Params) -> bool:
     return True
 
 
+def _access_order(s: State, p: Params) -> bool:
+    """AccessOrder: a holder's JOIN is no later than its ACCESS, which a node waiting for
+    configuration or a member has delivered."""
+    for x in range(p.nodes):
+        if s.phase[x] not in HOLDS_VIEW:
+            continue
+        if join_pos(s, x) > acc_pos(s, x):
+            return False
+        if s.phase[x] in (WAIT_CONFIG, MEMBER) and not acc_pos(s, x) < s.cursor[x]:
+            return False
+    return True
+
+
+def _member_to_end(s: State, p: Params) -> bool:
+    """MemberToEnd: a live node's subgroup in a prefix after its JOIN is its subgroup in the last one."""
+    pre = prefixes(s, p)
+    last = pre[-1]
+    for h in range(p.nodes):
+        if s.phase[h] not in IN_GROUP:
+            continue
+        for gs in pre[join_pos(s, h) + 1 :]:
+            if any(h in gs.sub[r] and h not in last.sub[r] for r in range(p.resources)):
+                return False
+    return True
+
+
+def _active_member(s: State, p: Params) -> bool:
+    """ActiveMember: a prefix shows a node active in its current incarnation only while it is a member or down."""
+    for gs in prefixes(s, p):
+        for x in range(p.nodes):
+            if gs.status[x] == ACTIVE and gs.inc[x] == s.inc[x] and s.phase[x] not in (MEMBER, DOWN):
+                return False
+    return True
+
+
 CONJUNCTS: tuple[tuple[str, Callable[[State, Params], bool]], ...] = (
     ("SubgroupAccess", lambda s, p: all(_subgroup_access(s, gs) for gs in group_states(s, p))),
     ("MemberStatus", lambda s, p: all(_member_status(gs) for gs in group_states(s, p))),
@@ -234,12 +272,16 @@ CONJUNCTS: tuple[tuple[str, Callable[[State, Params], bool]], ...] = (
     ("HostToEnd/PrimToEnd", _roles_to_end),
     ("AccessOnce", _access_once),
     ("WaitingUnplaced/PlacedAfterAccess/UnplacedStays/RejectedUnplaced", _unplaced),
+    ("AccessOrder", _access_order),
+    ("MemberToEnd", _member_to_end),
+    ("ActiveMember", _active_member),
     ("ViewsAgree", ViewsAgree),
     ("UniqueHost", UniqueHost),
     ("NoSplitBrain", NoSplitBrain),
     ("ConfigFromHost", ConfigFromHost),
     ("MirrorFromPrimary", MirrorFromPrimary),
     ("RejectedNotPlaced", RejectedNotPlaced),
+    ("ActiveHasConfig", ActiveHasConfig),
 )
 
 

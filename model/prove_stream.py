@@ -15,8 +15,11 @@ taken here as axioms:
   incarnation, and an incarnation only to the message's;
 * OwnStatus: how a message changes its own node's status, by kind (only an ACCESS
   places a joining node; only a JOIN changes an incarnation);
+* MemberStable: a subgroup member stays in its subgroup under every message except its
+  own FAIL;
 * HostPlaced and MemberPlaced: in a good state a host, and a subgroup member, is placed
-  or active (implied by GroupStateInv).
+  or active; HostMember and OneSubgroup: a host is in its resource's subgroup, and a node
+  in at most one subgroup (implied by GroupStateInv).
 
 With them the invariants below are inductive. Ranges over positions carry the
 position of the holder's own JOIN (`join_pos`): after it, no FAIL of that node is in
@@ -28,12 +31,24 @@ ViewsAgree, ConfigFromHost and MirrorFromPrimary follow for every size. The posi
 a node's own ACCESS (`acc_pos`, ghost) does the same for RejectedNotPlaced: no prefix up
 to it shows the node placed in its current incarnation, the prefixes after it either all
 do or none does, and a node is rejected only by delivering it with the result absent.
+For ActiveHasConfig, `cfg` says which configuration a node holds (a nonzero version) and
+the ghost `cfg_res` which resource a member became a member with configuration for: a
+node becomes a member only so, its subgroup after its JOIN never changes (MemberToEnd),
+and a prefix shows it active in its current incarnation only while it is a member or
+down (ActiveMember), so every view showing it active puts it in that subgroup.
 
 The actions over-approximate protocol.py's (spec/README.md, "Stream level"): a
-Deliver rejects its node only on its own ACCESS, and may send CONFIG for any resource
-its new view makes it host, START_MIRROR as primary host, GROUP_STATE to a joiner its
-new view shows joining with the joiner's current incarnation; receipts drop any
-messages; Compact shifts every position.
+Deliver rejects its node only on its own ACCESS; on its own ACCESS it becomes a
+member or waits for configuration, otherwise a joiner waiting for placement stays one,
+one waiting for configuration stays one or becomes a member, a member stays one; it
+becomes a member (and multicasts JOIN_DONE) only as host of a resource in its new view
+whose configuration it reads (own placement as host, or a takeover); it may send
+CONFIG for any resource its new view makes it host, START_MIRROR as primary host,
+GROUP_STATE to a joiner its new view shows joining with the joiner's current
+incarnation. A receipt drops any messages, installs a CONFIG in flight to the node
+for the resource of its own subgroup while it waits for configuration or is a member,
+becomes a member (and multicasts JOIN_DONE) only so, and multicasts MIRROR_ACTIVE only
+as a member. Compact shifts every position.
 """
 
 from __future__ import annotations
@@ -64,6 +79,7 @@ from model.protocol import (
     Params,
     State,
     replay,
+    res_of,
     successors,
 )
 from model.prove import S_ABSENT, S_ACTIVE, S_JOINING, S_PLACED, Node, Res, Status, Term, own_step
@@ -166,6 +182,14 @@ class Stream:
             ),
             ("OwnStatus", z3.ForAll([g, m], z3.Implies(ok, own_status), patterns=[a])),
             (
+                "MemberStable",
+                z3.ForAll(
+                    [g, m, x, r],
+                    z3.Implies(z3.And(ok, self.member(g, x, r), z3.Not(own_fail(x))), self.member(a, x, r)),
+                    patterns=[z3.MultiPattern(a, self.member(g, x, r))],
+                ),
+            ),
+            (
                 "HostPlaced",
                 z3.ForAll(
                     [g, r],
@@ -184,6 +208,22 @@ class Stream:
                         z3.Or(self.status(g, x) == S_PLACED, self.status(g, x) == S_ACTIVE),
                     ),
                     patterns=[self.member(g, x, r)],
+                ),
+            ),
+            (
+                "HostMember",
+                z3.ForAll(
+                    [g, r],
+                    z3.Implies(z3.And(self.good(g), self.has_host(g, r)), self.member(g, self.host(g, r), r)),
+                    patterns=[self.has_host(g, r)],
+                ),
+            ),
+            (
+                "OneSubgroup",
+                z3.ForAll(
+                    [g, x, r, b],
+                    z3.Implies(z3.And(self.good(g), self.member(g, x, r), self.member(g, x, b)), r == b),
+                    patterns=[z3.MultiPattern(self.member(g, x, r), self.member(g, x, b))],
                 ),
             ),
             (
@@ -214,6 +254,8 @@ class StreamState:
     state_payload: Term  # Node x Node x Int -> GS
     config_sent: Term  # Node x Node x Res -> Bool: a CONFIG in flight for that resource
     mirror_sent: Term  # Node x Node x Res -> Bool: a START_MIRROR in flight for that resource
+    cfg: Term  # Node x Res -> Bool: holds a (nonzero) configuration version of that resource
+    cfg_res: Term  # Node -> Res: the resource a member became a member with configuration for (ghost)
 
     @staticmethod
     def fresh(name: str, log: Term = None, prefix: Term = None) -> StreamState:
@@ -232,6 +274,8 @@ class StreamState:
             z3.Function(f"{name}.statePayload", Node, Node, i, GS),
             z3.Function(f"{name}.configSent", Node, Node, Res, bo),
             z3.Function(f"{name}.mirrorSent", Node, Node, Res, bo),
+            z3.Function(f"{name}.cfg", Node, Res, bo),
+            z3.Function(f"{name}.cfgRes", Node, Res),
         )
 
 
@@ -416,6 +460,36 @@ def stream_conjuncts(sm: Stream, st: StreamState) -> list[tuple[str, Term]]:
             z3.ForAll([k, n], z3.Implies(z3.And(within, st.phase(n) == REJECTED), unplaced(k))),
         ),
         (
+            "AccessOrder",
+            z3.ForAll(
+                [n],
+                z3.Implies(
+                    holder(st, n),
+                    z3.And(
+                        st.join_pos(n) <= acc,
+                        z3.Implies(z3.Or(st.phase(n) == WAIT_CONFIG, st.phase(n) == MEMBER), acc < st.cursor(n)),
+                    ),
+                ),
+            ),
+        ),
+        (
+            "MemberToEnd",
+            z3.ForAll(
+                [h, r, j],
+                z3.Implies(z3.And(after_join, sm.member(pre(j), h, r)), sm.member(pre(length), h, r)),
+            ),
+        ),
+        (
+            "ActiveMember",
+            z3.ForAll(
+                [k, n],
+                z3.Implies(
+                    z3.And(within, sm.status(pre(k), n) == S_ACTIVE, sm.ginc(pre(k), n) == st.inc(n)),
+                    z3.Or(st.phase(n) == MEMBER, st.phase(n) == DOWN),
+                ),
+            ),
+        ),
+        (
             "ViewsAgree",
             z3.ForAll([n1, n2], z3.Implies(z3.And(both, st.cursor(n1) == st.cursor(n2)), st.view(n1) == st.view(n2))),
         ),
@@ -464,6 +538,34 @@ def stream_conjuncts(sm: Stream, st: StreamState) -> list[tuple[str, Term]]:
                 ),
             ),
         ),
+        (
+            "ActiveHasConfig",
+            z3.And(
+                z3.ForAll(
+                    [n],
+                    z3.Implies(
+                        st.phase(n) == MEMBER,
+                        z3.And(
+                            sm.member(st.view(n), n, st.cfg_res(n)),
+                            z3.ForAll([r], z3.Implies(sm.member(st.view(n), n, r), st.cfg(n, r))),
+                        ),
+                    ),
+                ),
+                z3.ForAll(
+                    [n1, n, r],
+                    z3.Implies(
+                        z3.And(
+                            holder(st, n1),
+                            holder(st, n),
+                            sm.status(st.view(n1), n) == S_ACTIVE,
+                            sm.ginc(st.view(n1), n) == st.inc(n),
+                            sm.member(st.view(n1), n, r),
+                        ),
+                        st.cfg(n, r),
+                    ),
+                ),
+            ),
+        ),
     ]
 
 
@@ -493,6 +595,7 @@ class StreamLevel:
             z3.ForAll([x], z3.And(st.phase(x) == OUT, st.inc(x) == 0)),
             z3.ForAll([s_, d_, k], z3.Not(st.state_sent(s_, d_, k))),
             z3.ForAll([s_, d_, r], z3.And(z3.Not(st.config_sent(s_, d_, r)), z3.Not(st.mirror_sent(s_, d_, r)))),
+            z3.ForAll([x, r], z3.Not(st.cfg(x, r))),
         ]
 
     @staticmethod
@@ -610,15 +713,37 @@ class StreamLevel:
             joiner_inc,
         )
         new_config = z3.And(s_ == n, z3.Not(rejected), send_config(d_, r), sm.hosts(g2, r, n))
+        # n reads r's configuration from the resource when its own placement makes it host
+        # of r, or when it takes r over; it becomes a member only so (or stays one)
+        reads = z3.And(z3.Not(rejected), sm.hosts(g2, r, n), z3.Or(own_access, z3.Not(sm.hosts(st.view(n), r, n))))
+        took = z3.Const("configured", Res)
+
+        def reads_at(res: Term) -> Term:
+            return z3.substitute(reads, (r, res))
+
+        old_ph = st.phase(n)
+        phases = z3.If(
+            own_access,
+            z3.Or(ph == WAIT_CONFIG, ph == MEMBER),
+            z3.And(
+                z3.Implies(old_ph == WAIT_PLACE, ph == WAIT_PLACE),
+                z3.Implies(old_ph == WAIT_CONFIG, z3.Or(ph == WAIT_CONFIG, ph == MEMBER)),
+                z3.Implies(old_ph == MEMBER, ph == MEMBER),
+            ),
+        )
+        becomes_member = z3.And(z3.Not(rejected), ph == MEMBER, old_ph != MEMBER)
         new_mirror = z3.And(s_ == n, z3.Not(rejected), send_mirror(d_, r), sm.primary_host(g2, n), r != sm.prim(g2))
         yield StreamAction(
             "Deliver",
-            {"n": n},
+            {"n": n, "configured": took},
             [
                 holder(st, n),
                 c < st.length,
                 z3.Implies(rejected, z3.And(own_access, sm.status(g2, n) == S_ABSENT)),
                 _in(ph, HOLDS_VIEW),
+                phases,
+                z3.Implies(becomes_member, z3.And(sm.hosts(g2, took, n), reads_at(took))),
+                z3.Implies(appends, z3.And(z3.Not(rejected), ph == MEMBER, z3.Or(old_ph != MEMBER, own_access))),
                 *self._maybe_append(st, post, msg, n, (K_JOIN_DONE,), appends),
                 self._set(post.phase, _update(st.phase, n, z3.If(rejected, REJECTED, ph)), (Node,)),
                 self._set(post.view, _update(st.view, n, g2), (Node,)),
@@ -630,32 +755,53 @@ class StreamLevel:
                 ),
                 z3.ForAll([s_, d_, r], post.config_sent(s_, d_, r) == z3.Or(st.config_sent(s_, d_, r), new_config)),
                 z3.ForAll([s_, d_, r], post.mirror_sent(s_, d_, r) == z3.Or(st.mirror_sent(s_, d_, r), new_mirror)),
-                *self._keep(st, post, every - {"length", "phase", "view", "cursor"} - in_flight),
+                z3.ForAll([x, r], post.cfg(x, r) == z3.Or(st.cfg(x, r), z3.And(x == n, reads))),
+                self._set(post.cfg_res, _update(st.cfg_res, n, z3.If(becomes_member, took, st.cfg_res(n))), (Node,)),
+                *self._keep(st, post, every - {"length", "phase", "view", "cursor", "cfg", "cfg_res"} - in_flight),
             ],
             post,
         )
 
         # ReceiveGroupState (dropping), ReceiveConfig, ReceiveStartMirror: messages to n
         # leave the channels; n may become a member and multicast JOIN_DONE or MIRROR_ACTIVE.
-        becomes = z3.Bool("becomes_member")
+        # A CONFIG for res from src is installed (its version is nonzero) when n waits for
+        # configuration or is a member, and its view places n on res; n then becomes a
+        # member if it was waiting, and multicasts JOIN_DONE only then.
+        becomes, installs = z3.Bool("becomes_member"), z3.Bool("installs")
+        src, res = z3.Const("src", Node), z3.Const("res", Res)
         yield StreamAction(
             "Receive",
-            {"n": n},
+            {"n": n, "src": src, "res": res},
             [
-                z3.Implies(becomes, st.phase(n) == WAIT_CONFIG),
+                z3.Implies(
+                    installs,
+                    z3.And(
+                        st.config_sent(src, n, res),
+                        z3.Or(st.phase(n) == WAIT_CONFIG, st.phase(n) == MEMBER),
+                        sm.member(st.view(n), n, res),
+                    ),
+                ),
+                z3.Implies(becomes, z3.And(installs, st.phase(n) == WAIT_CONFIG)),
                 z3.Implies(appends, z3.Or(st.phase(n) == WAIT_CONFIG, st.phase(n) == MEMBER)),
+                z3.Implies(z3.And(appends, sm.kind(msg) == K_JOIN_DONE), becomes),
+                z3.Implies(z3.And(appends, sm.kind(msg) == K_MIRROR_ACTIVE), st.phase(n) == MEMBER),
                 *self._maybe_append(st, post, msg, n, (K_JOIN_DONE, K_MIRROR_ACTIVE), appends),
                 self._set(post.phase, _update(st.phase, n, z3.If(becomes, MEMBER, st.phase(n))), (Node,)),
                 self._subset(st, post, "state_sent", (Node, Node, i)),
                 self._subset(st, post, "config_sent", (Node, Node, Res)),
                 self._subset(st, post, "mirror_sent", (Node, Node, Res)),
-                *self._keep(st, post, every - {"length", "phase", "state_sent", "config_sent", "mirror_sent"}),
+                z3.ForAll([x, r], post.cfg(x, r) == z3.Or(st.cfg(x, r), z3.And(x == n, r == res, installs))),
+                self._set(post.cfg_res, _update(st.cfg_res, n, z3.If(becomes, res, st.cfg_res(n))), (Node,)),
+                *self._keep(
+                    st,
+                    post,
+                    every - {"length", "phase", "state_sent", "config_sent", "mirror_sent", "cfg", "cfg_res"},
+                ),
             ],
             post,
         )
 
         # ChangeConfig(n, res): host n sends the new version to members of its subgroup.
-        res = z3.Const("res", Res)
         yield StreamAction(
             "ChangeConfig",
             {"n": n, "res": res},
@@ -667,7 +813,8 @@ class StreamLevel:
                     post.config_sent(s_, d_, r)
                     == z3.Or(st.config_sent(s_, d_, r), z3.And(s_ == n, r == res, send_config(d_, r))),
                 ),
-                *self._keep(st, post, every - {"config_sent"}),
+                z3.ForAll([x, r], post.cfg(x, r) == z3.Or(st.cfg(x, r), z3.And(x == n, r == res))),
+                *self._keep(st, post, every - {"config_sent", "cfg"}),
             ],
             post,
         )
@@ -689,7 +836,8 @@ class StreamLevel:
                 z3.ForAll(
                     [s_, d_, r], post.mirror_sent(s_, d_, r) == z3.And(st.mirror_sent(s_, d_, r), s_ != n, d_ != n)
                 ),
-                *self._keep(st, post, every - {"length", "phase", "state_sent", "config_sent", "mirror_sent"}),
+                z3.ForAll([x, r], post.cfg(x, r) == z3.And(st.cfg(x, r), x != n)),
+                *self._keep(st, post, every - {"length", "phase", "state_sent", "config_sent", "mirror_sent", "cfg"}),
             ],
             post,
         )
@@ -726,7 +874,7 @@ class StreamLevel:
                 self._set(shifted.acc_pos, lambda a: st.acc_pos(a) - low, (Node,)),
                 z3.ForAll([s_, d_, k], shifted.state_sent(s_, d_, k) == st.state_sent(s_, d_, k + low)),
                 z3.ForAll([s_, d_, k], shifted.state_payload(s_, d_, k) == st.state_payload(s_, d_, k + low)),
-                *self._keep(st, shifted, {"phase", "inc", "view", "config_sent", "mirror_sent"}),
+                *self._keep(st, shifted, {"phase", "inc", "view", "config_sent", "mirror_sent", "cfg", "cfg_res"}),
             ],
             shifted,
         )
@@ -861,9 +1009,12 @@ def encode_state(sm: Stream, st: StreamState, s: State, p: Params) -> list[Term]
             st.acc_pos(node) == (accesses[0] if accesses else -1),
         ]
         out.append(st.cursor(node) == s.cursor[a])
+        out += [st.cfg(node, res[q]) == (v != 0) for q, v in enumerate(s.cfg[a])]
         view = s.view[a]
         if isinstance(view, GroupState):
             out.append(st.view(node) == group_state(view, s.cursor[a], f"view{a}"))
+            if s.phase[a] == MEMBER and res_of(view, a) >= 0:
+                out.append(st.cfg_res(node) == res[res_of(view, a)])
     state_msgs, config_msgs, mirror_msgs = [], [], []
     payload: Term = st.prefix(k)  # unconstrained where no GROUP_STATE is in flight
     for c, queue in enumerate(s.chan):

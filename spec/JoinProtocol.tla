@@ -746,13 +746,34 @@ UnplacedStays ==
 RejectedUnplaced ==
     \A k \in 0..Len(log), x \in Node : phase[x] = "rejected" => ~PlacedNow(Prefix(k), x)
 
+(* Where a member got its configuration.  A holder's JOIN is no later than its       *)
+(* ACCESS, which a node waiting for configuration or a member has delivered          *)
+(* (AccessOrder); a live node's subgroup in any prefix after its JOIN is its         *)
+(* subgroup in the last prefix (MemberToEnd); a prefix shows a node active in its    *)
+(* current incarnation only once it is a member, until it fails (ActiveMember).      *)
+(* A member becomes one with configuration for its own subgroup's resource, so       *)
+(* every view that shows it active puts it in that subgroup: ActiveHasConfig.        *)
+AccessOrder ==
+    \A x \in Holders : /\ JoinEnd(x) <= AccessEnd(x)
+                       /\ phase[x] \in {"waitConfig", "member"} => AccessEnd(x) <= cursor[x]
+
+MemberToEnd ==
+    \A h \in Node : phase[h] \in InGroup =>
+      \A j \in JoinEnd(h)..Len(log), r \in Res :
+        InSeq(h, Prefix(j).sub[r]) => InSeq(h, Prefix(Len(log)).sub[r])
+
+ActiveMember ==
+    \A k \in 0..Len(log), x \in Node :
+      Prefix(k).status[x] = "active" /\ Prefix(k).inc[x] = inc[x] => phase[x] \in {"member", "down"}
+
 StreamInv ==
     /\ ViewIsPrefix /\ StateInFlight /\ JoinsOld
     /\ IncBound /\ OutNotJoining /\ JoinPosFresh /\ NoOwnFail
     /\ HostToEnd /\ PrimToEnd
     /\ AccessOnce /\ WaitingUnplaced /\ PlacedAfterAccess /\ UnplacedStays /\ RejectedUnplaced
+    /\ AccessOrder /\ MemberToEnd /\ ActiveMember
     /\ ViewsAgree /\ UniqueHost /\ NoSplitBrain /\ ConfigFromHost /\ MirrorFromPrimary
-    /\ RejectedNotPlaced
+    /\ RejectedNotPlaced /\ ActiveHasConfig
 
 IndInv ==
     /\ StreamInv

@@ -19,7 +19,15 @@ from model.prove_stream import (
     witnesses,
 )
 
-CROSS_VIEW = ("ViewsAgree", "UniqueHost", "NoSplitBrain", "ConfigFromHost", "MirrorFromPrimary", "RejectedNotPlaced")
+CROSS_VIEW = (
+    "ViewsAgree",
+    "UniqueHost",
+    "NoSplitBrain",
+    "ConfigFromHost",
+    "MirrorFromPrimary",
+    "RejectedNotPlaced",
+    "ActiveHasConfig",
+)
 STREAM_ACTIONS = ("Join", "Adopt", "Deliver", "Receive", "ChangeConfig", "Crash", "Restart", "Compact")
 
 
@@ -44,9 +52,10 @@ def test_the_axioms_about_apply_are_group_level_theorems(proof: object) -> None:
     obligations = proof.obligations  # type: ignore[attr-defined]
     group = {(o.conjunct, o.action): o.verdict for o in obligations if o.level == "group"}
     kinds = ("ApplyJoin", "Place", "ApplyJoinDone", "ApplyMirrorActive", "ApplyFail")
-    for lemma in ("HostStable", "PrimaryStable", "StatusFrame", "IncFrame", "OwnStatus"):
+    for lemma in ("HostStable", "PrimaryStable", "StatusFrame", "IncFrame", "OwnStatus", "MemberStable"):
         assert all(group[(lemma, kind)] == "ok" for kind in kinds)
-    assert group[("HostPlaced", "Implied")] == "ok" and group[("MemberPlaced", "Implied")] == "ok"
+    for fact in ("HostPlaced", "MemberPlaced", "HostMember", "OneSubgroup"):
+        assert group[(fact, "Implied")] == "ok"
     lines = [o.line() for o in obligations if o.conjunct == "HostPlaced"]
     assert lines[0].startswith("GroupStateInv implies HostPlaced ok (")
 
@@ -67,10 +76,20 @@ def test_the_lemmas_carry_the_proof() -> None:
     assert _obligation("Join", "HostToEnd") == "ok"
     assert _obligation("Join", "HostToEnd", drop_axiom="HostStable") != "ok"
     assert _obligation("Crash", "PrimToEnd", drop_axiom="PrimaryStable") != "ok"
-    # Without OwnStatus nothing says that only its own ACCESS places a node, so its rejection
-    # cannot rule out a placement later in the stream.
-    assert _obligation("Deliver", "RejectedUnplaced") == "ok"
-    assert _obligation("Deliver", "RejectedUnplaced", drop_axiom="OwnStatus") != "ok"
+    # Without OwnStatus nothing says that only its own ACCESS places a node, so a node its
+    # ACCESS left unplaced could be placed later in the stream.
+    assert _obligation("Deliver", "UnplacedStays") == "ok"
+    assert _obligation("Deliver", "UnplacedStays", drop_axiom="OwnStatus") != "ok"
+    assert _obligation("Join", "WaitingUnplaced", drop_axiom="OwnStatus") != "ok"
+    # Without MemberStable a member could leave its subgroup as the log grows: its subgroup
+    # in a lagging view need not be its subgroup now.
+    assert _obligation("Join", "MemberToEnd") == "ok"
+    assert _obligation("Join", "MemberToEnd", drop_axiom="MemberStable") != "ok"
+    assert _obligation("Deliver", "ActiveHasConfig") == "ok"
+    assert _obligation("Deliver", "ActiveHasConfig", drop_axiom="MemberStable") != "ok"
+    # Without OneSubgroup a member configured for one subgroup could be shown in another.
+    assert _obligation("Receive", "ActiveHasConfig") == "ok"
+    assert _obligation("Receive", "ActiveHasConfig", drop_axiom="OneSubgroup") != "ok"
 
 
 def test_every_action_has_a_reachable_witness() -> None:
