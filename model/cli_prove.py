@@ -28,10 +28,11 @@ EXIT_BAD_INPUT = 2
 COVERAGE = (
     "IndInv covers: the group state under every ordered message (SubgroupAccess, MemberStatus, "
     "HostInSubgroup, PrimaryMirrorNone, MirrorNeedsHost; lemmas HostStable, PrimaryStable, "
-    "PromoteOnlySynced, AppendsFresh, StatusFrame, IncFrame, OwnStatus, MemberStable), configuration "
+    "PromoteOnlySynced, AppendsFresh, StatusFrame, IncFrame, OwnStatus, MemberStable, MirrorStep, MirrorReset, "
+    "PrimMoves, MemberGain, FailUnmembers), configuration "
     "(ConfigReachable, ConfigNotNewerThanHost, ConfigSentToReachers, ConfigSentNotNewer) and the stream of "
     "views (ViewsAgree, UniqueHost, NoSplitBrain, ConfigFromHost, MirrorFromPrimary, RejectedNotPlaced, "
-    "ActiveHasConfig); NoDataLoss is only model-checked (spec/README.md)"
+    "ActiveHasConfig, NoDataLoss)"
 )
 
 

@@ -6,7 +6,8 @@ a concrete state: the group-state conjuncts for every group state the state hold
 the configuration held and in flight, and the stream-level conjuncts (model/prove_stream.py)
 over the prefixes of the log, `replay(s, k)` being the group state after k messages and
 `join_pos` and `acc_pos` the positions of a node's current JOIN and ACCESS (-1 once
-compaction folded them away, or none yet).
+compaction folded them away, or none yet), `host_since` the first position from which no
+prefix changes a resource's host.
 tests/test_prove_invariant.py checks that IndInv holds on every reachable state of small
 configurations, so the proof is about an invariant of the protocol the checker explores, not merely an inductive one.
 """
@@ -21,6 +22,7 @@ from model.invariants import (
     ConfigNotNewerThanHost,
     ConfigReachable,
     MirrorFromPrimary,
+    NoDataLoss,
     NoSplitBrain,
     RejectedNotPlaced,
     UniqueHost,
@@ -39,12 +41,14 @@ from model.protocol import (
     IN_GROUP,
     JOIN,
     JOINING,
+    M_ACTIVE,
     M_NONE,
     MEMBER,
     NO_NODE,
     OUT,
     PLACED,
     REJECTED,
+    START_MIRROR,
     WAIT_CONFIG,
     WAIT_STATE,
     GroupState,
@@ -256,6 +260,70 @@ def _active_member(s: State, p: Params) -> bool:
     return True
 
 
+def _not_member(s: State, p: Params) -> bool:
+    """NotMember: a node out of the group, down or waiting for state is in no subgroup of the last prefix."""
+    last = prefixes(s, p)[-1]
+    return not any(
+        s.phase[x] in (OUT, DOWN, WAIT_STATE) and x in members for members in last.sub for x in range(p.nodes)
+    )
+
+
+def _placed_after_join(s: State, p: Params) -> bool:
+    """PlacedAfterJoin: no prefix up to a live node's JOIN shows it placed in its current incarnation."""
+    for k, gs in enumerate(prefixes(s, p)):
+        for x in range(p.nodes):
+            placed = gs.status[x] in (PLACED, ACTIVE) and gs.inc[x] == s.inc[x]
+            if s.phase[x] in IN_GROUP and placed and not join_pos(s, x) < k:
+                return False
+    return True
+
+
+def host_since(pre: list[GroupState], r: int) -> int:
+    """The ghost `host_since`: the first position from which no prefix changes r's host."""
+    since = 0
+    for i in range(1, len(pre)):
+        if pre[i].host[r] != pre[i - 1].host[r]:
+            since = i
+    return since
+
+
+def _host_since_first(s: State, p: Params) -> bool:
+    """HostSinceFirst: a live node hosting r in a prefix after its JOIN hosts it from host_since on."""
+    pre = prefixes(s, p)
+    for r in range(p.resources):
+        since = host_since(pre, r)
+        for k, gs in enumerate(pre):
+            h = gs.host[r]
+            if h != NO_NODE and s.phase[h] in IN_GROUP and join_pos(s, h) < k and since > k:
+                return False
+    return True
+
+
+def _mirrors_current(s: State, p: Params) -> bool:
+    """MirrorStable, MirrorSentFresh, EndMirror and EndCurrent: an active mirror in the last prefix
+    kept its host since the primary host's cursor and is current, as is the primary resource; a
+    START_MIRROR in flight goes to its resource's host in the last prefix, whose host has not changed
+    since the sender's cursor."""
+    pre = prefixes(s, p)
+    last = pre[-1]
+    if not s.dataCurrent[last.prim]:
+        return False
+    for b in range(p.resources):
+        if last.mirror[b] != M_ACTIVE:
+            continue
+        if not s.dataCurrent[b]:
+            return False
+        n = last.host[last.prim]
+        if n != NO_NODE and s.phase[n] in HOLDS_VIEW and host_since(pre, b) > s.cursor[n]:
+            return False
+    for c, queue in enumerate(s.chan):
+        src, dst = divmod(c, p.nodes)
+        for msg in queue:
+            if msg.kind == START_MIRROR and (last.host[msg.res] != dst or host_since(pre, msg.res) > s.cursor[src]):
+                return False
+    return True
+
+
 CONJUNCTS: tuple[tuple[str, Callable[[State, Params], bool]], ...] = (
     ("SubgroupAccess", lambda s, p: all(_subgroup_access(s, gs) for gs in group_states(s, p))),
     ("MemberStatus", lambda s, p: all(_member_status(gs) for gs in group_states(s, p))),
@@ -275,6 +343,10 @@ CONJUNCTS: tuple[tuple[str, Callable[[State, Params], bool]], ...] = (
     ("AccessOrder", _access_order),
     ("MemberToEnd", _member_to_end),
     ("ActiveMember", _active_member),
+    ("NotMember", _not_member),
+    ("PlacedAfterJoin", _placed_after_join),
+    ("HostSinceFirst", _host_since_first),
+    ("MirrorStable/MirrorSentFresh/EndMirror/EndCurrent", _mirrors_current),
     ("ViewsAgree", ViewsAgree),
     ("UniqueHost", UniqueHost),
     ("NoSplitBrain", NoSplitBrain),
@@ -282,6 +354,7 @@ CONJUNCTS: tuple[tuple[str, Callable[[State, Params], bool]], ...] = (
     ("MirrorFromPrimary", MirrorFromPrimary),
     ("RejectedNotPlaced", RejectedNotPlaced),
     ("ActiveHasConfig", ActiveHasConfig),
+    ("NoDataLoss", NoDataLoss),
 )
 
 

@@ -20,6 +20,9 @@ taken here as axioms:
 * HostPlaced and MemberPlaced: in a good state a host, and a subgroup member, is placed
   or active; HostMember and OneSubgroup: a host is in its resource's subgroup, and a node
   in at most one subgroup (implied by GroupStateInv).
+  or active (implied by GroupStateInv); HostMember: a host is a member of its subgroup;
+* the mirror lemmas MirrorStep, MirrorReset, PrimMoves (how a message changes mirror
+  status and the primary role) and MemberGain, FailUnmembers (how it changes subgroups).
 
 With them the invariants below are inductive. Ranges over positions carry the
 position of the holder's own JOIN (`join_pos`): after it, no FAIL of that node is in
@@ -49,6 +52,19 @@ incarnation. A receipt drops any messages, installs a CONFIG in flight to the no
 for the resource of its own subgroup while it waits for configuration or is a member,
 becomes a member (and multicasts JOIN_DONE) only so, and multicasts MIRROR_ACTIVE only
 as a member. Compact shifts every position.
+NoDataLoss goes through the last prefix: its primary resource, and its active mirrors,
+are current (EndCurrent, EndMirror); the ghost `host_since` (from where on no message
+changes a resource's host) ties an active mirror to the cursor of the primary host,
+which clears a backup's dataCurrent only on delivering a change of its host
+(MirrorStable, MirrorSentFresh, HostSinceFirst).
+
+The actions over-approximate protocol.py's (spec/README.md, "Stream level"): a
+Deliver rejects its node only on its own ACCESS, and may send CONFIG for any resource
+its new view makes it host, START_MIRROR as primary host to a backup's live host,
+GROUP_STATE to a joiner its new view shows joining with the joiner's current incarnation,
+and clears dataCurrent as _primary_duties does; receipts drop any messages, and append
+MIRROR_ACTIVE only for a START_MIRROR in flight, setting its resource's dataCurrent;
+Compact shifts every position.
 """
 
 from __future__ import annotations
@@ -67,7 +83,9 @@ from model.protocol import (
     HOLDS_VIEW,
     IN_GROUP,
     JOIN,
+    M_ACTIVE,
     MEMBER,
+    MIRROR_ACTIVE,
     NO_NODE,
     OUT,
     PHASE_NAMES,
@@ -83,6 +101,7 @@ from model.protocol import (
     successors,
 )
 from model.prove import S_ABSENT, S_ACTIVE, S_JOINING, S_PLACED, Node, Res, Status, Term, own_step
+from model.prove_invariant import host_since
 
 GS = z3.DeclareSort("GS")
 Msg = z3.DeclareSort("Msg")
@@ -113,6 +132,8 @@ class Stream:
         self.status = z3.Function("status", GS, Node, Status)
         self.ginc = z3.Function("inc", GS, Node, z3.IntSort())
         self.member = z3.Function("member", GS, Node, Res, z3.BoolSort())  # in that resource's subgroup
+        self.mact = z3.Function("mirrorActive", GS, Res, z3.BoolSort())  # that backup's mirror is ACTIVE
+        self.res = z3.Function("msgRes", Msg, Res)  # a MIRROR_ACTIVE's resource
         self.initial = z3.Const("initialGroupState", GS)
 
     def hosts(self, gs: Term, res: Term, n: Term) -> Term:
@@ -120,6 +141,13 @@ class Stream:
 
     def primary_host(self, gs: Term, n: Term) -> Term:
         return self.hosts(gs, self.prim(gs), n)
+
+    def same_host(self, g1: Term, g2: Term, res: Term) -> Term:
+        """g1 and g2 agree on res's host (or on its having none)."""
+        return z3.And(
+            self.has_host(g1, res) == self.has_host(g2, res),
+            z3.Implies(self.has_host(g1, res), self.host(g1, res) == self.host(g2, res)),
+        )
 
     def placed_now(self, gs: Term, n: Term, inc: Term) -> Term:
         """gs shows n placed or active with incarnation inc."""
@@ -137,6 +165,10 @@ class Stream:
         own = self.node(m)
         before, after = (self.status(g, own), self.ginc(g, own)), (self.status(a, own), self.ginc(a, own))
         own_status = z3.Or(*(z3.And(self.kind(m) == kd, own_step(str(kd), before, after, self.inc(m))) for kd in KINDS))
+        same_primary_host = z3.And(
+            self.has_host(g, self.prim(g)), self.prim(a) == self.prim(g), self.hosts(a, self.prim(a), prim_host)
+        )
+        is_fail = self.kind(m) == K_FAIL
         return [
             ("GroupStateInv preserved", z3.ForAll([g, m], z3.Implies(ok, self.good(a)), patterns=[a])),
             (
@@ -190,6 +222,69 @@ class Stream:
                 ),
             ),
             (
+                "MirrorStep",
+                z3.ForAll(
+                    [g, m, r],
+                    z3.Implies(
+                        z3.And(ok, self.mact(a, r)),
+                        z3.And(
+                            self.has_host(g, r),
+                            self.hosts(a, r, self.host(g, r)),
+                            z3.Or(
+                                self.mact(g, r),
+                                z3.And(self.kind(m) == K_MIRROR_ACTIVE, own == self.host(g, r), self.res(m) == r),
+                            ),
+                        ),
+                    ),
+                    patterns=[self.mact(a, r)],
+                ),
+            ),
+            (
+                "MirrorReset",
+                z3.ForAll(
+                    [g, m, r],
+                    z3.Implies(
+                        z3.And(ok, self.has_host(a, self.prim(a)), z3.Not(same_primary_host)),
+                        z3.Not(self.mact(a, r)),
+                    ),
+                    patterns=[self.mact(a, r)],
+                ),
+            ),
+            (
+                "PrimMoves",
+                z3.ForAll(
+                    [g, m],
+                    z3.Implies(
+                        z3.And(ok, self.prim(a) != self.prim(g)),
+                        z3.And(self.has_host(g, self.prim(g)), self.mact(g, self.prim(a))),
+                    ),
+                    patterns=[a],
+                ),
+            ),
+            (
+                "MemberGain",
+                z3.ForAll(
+                    [g, m, x, r],
+                    z3.Implies(
+                        z3.And(ok, self.member(a, x, r), z3.Not(self.member(g, x, r))),
+                        z3.And(self.kind(m) == K_ACCESS, own == x),
+                    ),
+                    patterns=[self.member(a, x, r)],
+                ),
+            ),
+            (
+                "FailUnmembers",
+                z3.ForAll(
+                    [g, m, r],
+                    z3.Implies(z3.And(ok, is_fail), z3.Not(self.member(a, own, r))),
+                    patterns=[self.member(a, own, r)],
+                ),
+            ),
+            (
+                "PrimaryMirrorNone",
+                z3.ForAll([g], z3.Implies(self.good(g), z3.Not(self.mact(g, self.prim(g)))), patterns=[self.prim(g)]),
+            ),
+            (
                 "HostPlaced",
                 z3.ForAll(
                     [g, r],
@@ -232,6 +327,8 @@ class Stream:
                     self.good(self.initial),
                     z3.ForAll([r], z3.Not(self.has_host(self.initial, r))),
                     z3.ForAll([x], z3.And(self.status(self.initial, x) == S_ABSENT, self.ginc(self.initial, x) == 0)),
+                    z3.ForAll([x, r], z3.Not(self.member(self.initial, x, r))),
+                    z3.ForAll([r], z3.Not(self.mact(self.initial, r))),
                 ),
             ),
         ]
@@ -256,6 +353,8 @@ class StreamState:
     mirror_sent: Term  # Node x Node x Res -> Bool: a START_MIRROR in flight for that resource
     cfg: Term  # Node x Res -> Bool: holds a (nonzero) configuration version of that resource
     cfg_res: Term  # Node -> Res: the resource a member became a member with configuration for (ghost)
+    data_current: Term  # Res -> Bool: dataCurrent (ghost of protocol.py)
+    host_since: Term  # Res -> Int: no prefix from here on changes that resource's host (ghost)
 
     @staticmethod
     def fresh(name: str, log: Term = None, prefix: Term = None) -> StreamState:
@@ -276,11 +375,16 @@ class StreamState:
             z3.Function(f"{name}.mirrorSent", Node, Node, Res, bo),
             z3.Function(f"{name}.cfg", Node, Res, bo),
             z3.Function(f"{name}.cfgRes", Node, Res),
+            z3.Function(f"{name}.dataCurrent", Res, bo),
+            z3.Function(f"{name}.hostSince", Res, i),
         )
 
 
 def _in(t: Term, codes: tuple[int, ...]) -> Term:
     return z3.Or(*(t == c for c in codes))
+
+
+ALIVE = tuple(ph for ph in range(len(PHASE_NAMES)) if ph != DOWN)  # every phase but down
 
 
 def holder(st: StreamState, n: Term) -> Term:
@@ -305,6 +409,7 @@ def stream_conjuncts(sm: Stream, st: StreamState) -> list[tuple[str, Term]]:
         return z3.Not(sm.placed_now(pre(pos), n, st.inc(n)))
 
     own_access = z3.And(sm.kind(mk) == K_ACCESS, sm.inc(mk) == st.inc(sm.node(mk)))
+    last, hs = pre(length), st.host_since
     return [
         (
             "PrefixChain",
@@ -490,6 +595,75 @@ def stream_conjuncts(sm: Stream, st: StreamState) -> list[tuple[str, Term]]:
             ),
         ),
         (
+            "NotMember",
+            z3.ForAll(
+                [n, r],
+                z3.Implies(_in(st.phase(n), (OUT, DOWN, WAIT_STATE)), z3.Not(sm.member(pre(length), n, r))),
+            ),
+        ),
+        (
+            "PlacedAfterJoin",
+            z3.ForAll(
+                [k, n],
+                z3.Implies(
+                    z3.And(in_group(st, n), within, sm.placed_now(pre(k), n, st.inc(n))),
+                    st.join_pos(n) < k,
+                ),
+            ),
+        ),
+        (
+            "HostSince",
+            z3.And(
+                z3.ForAll([b], hs(b) <= length),
+                z3.ForAll(
+                    [k, b],
+                    # no message from host_since on changes b's host (stated on apply, which
+                    # PrefixChain equates with the next prefix, so that it survives the shift of Compact)
+                    z3.Implies(
+                        z3.And(k >= 0, hs(b) <= k, k < length),
+                        sm.same_host(pre(k), sm.apply(pre(k), mk), b),
+                    ),
+                    patterns=[z3.MultiPattern(sm.apply(pre(k), mk), hs(b))],
+                ),
+            ),
+        ),
+        (
+            "HostSinceFirst",
+            z3.ForAll(
+                [k, b],
+                z3.Implies(
+                    z3.And(
+                        sm.has_host(pre(k), b),
+                        in_group(st, sm.host(pre(k), b)),
+                        st.join_pos(sm.host(pre(k), b)) < k,
+                        k >= 0,
+                        k <= length,
+                    ),
+                    hs(b) <= k,
+                ),
+                patterns=[sm.host(pre(k), b)],
+            ),
+        ),
+        (
+            "MirrorStable",
+            z3.ForAll(
+                [n, b],
+                z3.Implies(
+                    z3.And(holder(st, n), sm.primary_host(last, n), sm.mact(last, b)),
+                    hs(b) <= st.cursor(n),
+                ),
+            ),
+        ),
+        (
+            "MirrorSentFresh",
+            z3.ForAll(
+                [s_, d_, b],
+                z3.Implies(st.mirror_sent(s_, d_, b), z3.And(sm.hosts(last, b, d_), hs(b) <= st.cursor(s_))),
+            ),
+        ),
+        ("EndMirror", z3.ForAll([b], z3.Implies(sm.mact(last, b), st.data_current(b)))),
+        ("EndCurrent", st.data_current(sm.prim(last))),
+        (
             "ViewsAgree",
             z3.ForAll([n1, n2], z3.Implies(z3.And(both, st.cursor(n1) == st.cursor(n2)), st.view(n1) == st.view(n2))),
         ),
@@ -566,6 +740,16 @@ def stream_conjuncts(sm: Stream, st: StreamState) -> list[tuple[str, Term]]:
                 ),
             ),
         ),
+        (
+            "NoDataLoss",
+            z3.ForAll(
+                [n],
+                z3.Implies(
+                    z3.And(holder(st, n), sm.primary_host(st.view(n), n)),
+                    st.data_current(sm.prim(st.view(n))),
+                ),
+            ),
+        ),
     ]
 
 
@@ -596,6 +780,8 @@ class StreamLevel:
             z3.ForAll([s_, d_, k], z3.Not(st.state_sent(s_, d_, k))),
             z3.ForAll([s_, d_, r], z3.And(z3.Not(st.config_sent(s_, d_, r)), z3.Not(st.mirror_sent(s_, d_, r)))),
             z3.ForAll([x, r], z3.Not(st.cfg(x, r))),
+            st.data_current(self.sm.prim(self.sm.initial)),
+            z3.ForAll([r], st.host_since(r) == 0),
         ]
 
     @staticmethod
@@ -620,10 +806,15 @@ class StreamLevel:
     def _append(self, st: StreamState, post: StreamState, msg: Term, n: Term, kinds: tuple[Term, ...]) -> list[Term]:
         """The log grows by msg, a message of n's current incarnation (log and prefix are shared)."""
         sm = self.sm
+        last, new_last = st.prefix(st.length), st.prefix(st.length + 1)
         return [
             post.length == st.length + 1,
             st.log(st.length) == msg,
-            st.prefix(st.length + 1) == sm.apply(st.prefix(st.length), msg),
+            new_last == sm.apply(last, msg),
+            z3.ForAll(
+                [r],
+                post.host_since(r) == z3.If(sm.same_host(last, new_last, r), st.host_since(r), st.length + 1),
+            ),
             sm.wf(msg),
             sm.node(msg) == n,
             sm.inc(msg) == st.inc(n),
@@ -634,7 +825,8 @@ class StreamLevel:
         self, st: StreamState, post: StreamState, msg: Term, n: Term, kinds: tuple[Term, ...], appends: Term
     ) -> list[Term]:
         grow = z3.And(*self._append(st, post, msg, n, kinds))
-        return [z3.If(appends, grow, post.length == st.length)]
+        keep = z3.And(post.length == st.length, z3.ForAll([r], post.host_since(r) == st.host_since(r)))
+        return [z3.If(appends, grow, keep)]
 
     def _subset(self, st: StreamState, post: StreamState, name: str, sorts: tuple[Term, ...]) -> Term:
         args = [z3.Const(f"a{i}", sort) for i, sort in enumerate(sorts)]
@@ -657,7 +849,7 @@ class StreamLevel:
                 *self._append(st, post, msg, n, (K_JOIN,)),
                 self._set(post.phase, _update(st.phase, n, WAIT_STATE), (Node,)),
                 self._set(post.join_pos, _update(st.join_pos, n, st.length), (Node,)),
-                *self._keep(st, post, every - {"length", "phase", "join_pos"}),
+                *self._keep(st, post, every - {"length", "host_since", "phase", "join_pos"}),
             ],
             post,
         )
@@ -683,7 +875,9 @@ class StreamLevel:
                 self._set(post.cursor, _update(st.cursor, n, cur), (Node,)),
                 self._set(post.acc_pos, _update(st.acc_pos, n, st.length), (Node,)),
                 self._subset(st, post, "state_sent", (Node, Node, i)),
-                *self._keep(st, post, every - {"length", "phase", "view", "cursor", "acc_pos", "state_sent"}),
+                *self._keep(
+                    st, post, every - {"length", "host_since", "phase", "view", "cursor", "acc_pos", "state_sent"}
+                ),
             ],
             post,
         )
@@ -733,6 +927,32 @@ class StreamLevel:
         )
         becomes_member = z3.And(z3.Not(rejected), ph == MEMBER, old_ph != MEMBER)
         new_mirror = z3.And(s_ == n, z3.Not(rejected), send_mirror(d_, r), sm.primary_host(g2, n), r != sm.prim(g2))
+        new_mirror = z3.And(
+            s_ == n,
+            z3.Not(rejected),
+            send_mirror(d_, r),
+            sm.primary_host(g2, n),
+            r != sm.prim(g2),
+            sm.hosts(g2, r, d_),
+            _in(st.phase(d_), ALIVE),
+            sm.ginc(g2, d_) == st.inc(d_),
+        )
+        # _primary_duties: a failover clears the old primary resource, a backup's host change it
+        old = st.view(n)
+        clears = z3.And(
+            z3.Not(rejected),
+            sm.primary_host(g2, n),
+            z3.If(
+                sm.primary_host(old, n),
+                z3.And(
+                    r != sm.prim(g2),
+                    sm.has_host(old, r),
+                    z3.Not(sm.hosts(g2, r, sm.host(old, r))),
+                    z3.Not(sm.hosts(g2, r, n)),
+                ),
+                z3.And(sm.prim(g2) != sm.prim(old), r == sm.prim(old)),
+            ),
+        )
         yield StreamAction(
             "Deliver",
             {"n": n, "configured": took},
@@ -757,7 +977,14 @@ class StreamLevel:
                 z3.ForAll([s_, d_, r], post.mirror_sent(s_, d_, r) == z3.Or(st.mirror_sent(s_, d_, r), new_mirror)),
                 z3.ForAll([x, r], post.cfg(x, r) == z3.Or(st.cfg(x, r), z3.And(x == n, reads))),
                 self._set(post.cfg_res, _update(st.cfg_res, n, z3.If(becomes_member, took, st.cfg_res(n))), (Node,)),
-                *self._keep(st, post, every - {"length", "phase", "view", "cursor", "cfg", "cfg_res"} - in_flight),
+                z3.ForAll([r], post.data_current(r) == z3.And(st.data_current(r), z3.Not(clears))),
+                *self._keep(
+                    st,
+                    post,
+                    every
+                    - {"length", "host_since", "phase", "view", "cursor", "cfg", "cfg_res", "data_current"}
+                    - in_flight,
+                ),
             ],
             post,
         )
@@ -769,6 +996,9 @@ class StreamLevel:
         # member if it was waiting, and multicasts JOIN_DONE only then.
         becomes, installs = z3.Bool("becomes_member"), z3.Bool("installs")
         src, res = z3.Const("src", Node), z3.Const("res", Res)
+        becomes = z3.Bool("becomes_member")
+        mirror_src = z3.Const("mirror_src", Node)
+        reports = z3.And(appends, sm.kind(msg) == K_MIRROR_ACTIVE)
         yield StreamAction(
             "Receive",
             {"n": n, "src": src, "res": res},
@@ -785,6 +1015,9 @@ class StreamLevel:
                 z3.Implies(appends, z3.Or(st.phase(n) == WAIT_CONFIG, st.phase(n) == MEMBER)),
                 z3.Implies(z3.And(appends, sm.kind(msg) == K_JOIN_DONE), becomes),
                 z3.Implies(z3.And(appends, sm.kind(msg) == K_MIRROR_ACTIVE), st.phase(n) == MEMBER),
+                # ReceiveStartMirror: MIRROR_ACTIVE for the START_MIRROR's resource, now current
+                z3.Implies(reports, st.mirror_sent(mirror_src, n, sm.res(msg))),
+                z3.ForAll([r], post.data_current(r) == z3.Or(st.data_current(r), z3.And(reports, r == sm.res(msg)))),
                 *self._maybe_append(st, post, msg, n, (K_JOIN_DONE, K_MIRROR_ACTIVE), appends),
                 self._set(post.phase, _update(st.phase, n, z3.If(becomes, MEMBER, st.phase(n))), (Node,)),
                 self._subset(st, post, "state_sent", (Node, Node, i)),
@@ -795,7 +1028,9 @@ class StreamLevel:
                 *self._keep(
                     st,
                     post,
-                    every - {"length", "phase", "state_sent", "config_sent", "mirror_sent", "cfg", "cfg_res"},
+                    every
+                    - {"length", "host_since", "phase", "state_sent", "config_sent", "mirror_sent", "cfg", "cfg_res"}
+                    - {"data_current"},
                 ),
             ],
             post,
@@ -837,7 +1072,11 @@ class StreamLevel:
                     [s_, d_, r], post.mirror_sent(s_, d_, r) == z3.And(st.mirror_sent(s_, d_, r), s_ != n, d_ != n)
                 ),
                 z3.ForAll([x, r], post.cfg(x, r) == z3.And(st.cfg(x, r), x != n)),
-                *self._keep(st, post, every - {"length", "phase", "state_sent", "config_sent", "mirror_sent", "cfg"}),
+                *self._keep(
+                    st,
+                    post,
+                    every - {"length", "host_since", "phase", "state_sent", "config_sent", "mirror_sent", "cfg"},
+                ),
             ],
             post,
         )
@@ -872,9 +1111,14 @@ class StreamLevel:
                 self._set(shifted.cursor, lambda a: z3.If(holder(st, a), st.cursor(a) - low, st.cursor(a)), (Node,)),
                 self._set(shifted.join_pos, lambda a: st.join_pos(a) - low, (Node,)),
                 self._set(shifted.acc_pos, lambda a: st.acc_pos(a) - low, (Node,)),
+                self._set(shifted.host_since, lambda a: st.host_since(a) - low, (Res,)),
                 z3.ForAll([s_, d_, k], shifted.state_sent(s_, d_, k) == st.state_sent(s_, d_, k + low)),
                 z3.ForAll([s_, d_, k], shifted.state_payload(s_, d_, k) == st.state_payload(s_, d_, k + low)),
-                *self._keep(st, shifted, {"phase", "inc", "view", "config_sent", "mirror_sent", "cfg", "cfg_res"}),
+                *self._keep(
+                    st,
+                    shifted,
+                    {"phase", "inc", "view", "config_sent", "mirror_sent", "cfg", "cfg_res", "data_current"},
+                ),
             ],
             shifted,
         )
@@ -967,6 +1211,8 @@ def encode_state(sm: Stream, st: StreamState, s: State, p: Params) -> list[Term]
     for i, msg in enumerate(s.log):
         mc = msgs[i]
         out += [sm.kind(mc) == kinds[msg.kind], sm.node(mc) == nodes[msg.node], sm.inc(mc) == msg.inc, sm.wf(mc)]
+        if msg.kind == MIRROR_ACTIVE:
+            out.append(sm.res(mc) == res[msg.res])
         out.append(sm.apply(states[i], mc) == states[i + 1])
     # apply elsewhere: no change (what the axioms allow of any message), so that Z3's model
     # finder need not invent group states for pairs the log does not have
@@ -978,6 +1224,7 @@ def encode_state(sm: Stream, st: StreamState, s: State, p: Params) -> list[Term]
     def shows(g_const: Term, gs: GroupState) -> list[Term]:
         out = [sm.good(g_const), sm.prim(g_const) == res[gs.prim]]
         for q, host in enumerate(gs.host):
+            out.append(sm.mact(g_const, res[q]) == (gs.mirror[q] == M_ACTIVE))
             out.append(sm.has_host(g_const, res[q]) == (host != NO_NODE))
             if host != NO_NODE:
                 out.append(sm.host(g_const, res[q]) == nodes[host])
@@ -988,6 +1235,8 @@ def encode_state(sm: Stream, st: StreamState, s: State, p: Params) -> list[Term]
         return out
 
     prefixes = [replay(s, i, p) for i in range(len(states))]
+    for q in range(p.resources):
+        out += [st.data_current(res[q]) == s.dataCurrent[q], st.host_since(res[q]) == host_since(prefixes, q)]
     for g_const, gs in zip(states, prefixes, strict=True):
         out += shows(g_const, gs)
 

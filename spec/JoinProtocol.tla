@@ -766,6 +766,46 @@ ActiveMember ==
     \A k \in 0..Len(log), x \in Node :
       Prefix(k).status[x] = "active" /\ Prefix(k).inc[x] = inc[x] => phase[x] \in {"member", "down"}
 
+(* Where the current data is (NoDataLoss): HostSince(r) is the first position from  *)
+(* which no prefix changes r's host (Python's host_since).  An active mirror in the  *)
+(* last prefix kept its host since the cursor of the (live) primary host, which     *)
+(* clears dataCurrent of a backup only on delivering a change of its host; a        *)
+(* START_MIRROR in flight goes to the host its resource still has.  So an active     *)
+(* mirror is current, a failover promotes a current copy, and the primary resource  *)
+(* of the last prefix is current, as is every live primary host's (PrimToEnd).      *)
+ChangesHost(i, r) == Prefix(i).host[r] # Prefix(i - 1).host[r]
+
+HostSince(r) ==
+    IF \E i \in 1..Len(log) : ChangesHost(i, r)
+      THEN CHOOSE i \in 1..Len(log) : ChangesHost(i, r) /\ \A j \in (i + 1)..Len(log) : ~ChangesHost(j, r)
+      ELSE 0
+
+NotMember ==
+    \A x \in Node, r \in Res :
+      phase[x] \in {"out", "down", "waitState"} => ~InSeq(x, Prefix(Len(log)).sub[r])
+
+PlacedAfterJoin ==
+    \A x \in Node, k \in 0..Len(log) : phase[x] \in InGroup /\ PlacedNow(Prefix(k), x) => JoinEnd(x) <= k
+
+HostSinceFirst ==
+    \A r \in Res, k \in 0..Len(log) :
+      LET h == Prefix(k).host[r]
+      IN  h # NoNode /\ phase[h] \in InGroup /\ JoinEnd(h) <= k => HostSince(r) <= k
+
+MirrorStable ==
+    \A n \in Holders, b \in Res :
+      IsPrimaryHost(Prefix(Len(log)), n) /\ Prefix(Len(log)).mirror[b] = "active" => HostSince(b) <= cursor[n]
+
+MirrorSentFresh ==
+    \A c \in Node \X Node : \A i \in 1..Len(chan[c]) :
+      chan[c][i].kind = "START_MIRROR" =>
+        /\ Prefix(Len(log)).host[chan[c][i].res] = c[2]
+        /\ HostSince(chan[c][i].res) <= cursor[c[1]]
+
+EndMirror == \A b \in Res : Prefix(Len(log)).mirror[b] = "active" => dataCurrent[b]
+
+EndCurrent == dataCurrent[Prefix(Len(log)).prim]
+
 StreamInv ==
     /\ ViewIsPrefix /\ StateInFlight /\ JoinsOld
     /\ IncBound /\ OutNotJoining /\ JoinPosFresh /\ NoOwnFail
@@ -773,7 +813,9 @@ StreamInv ==
     /\ AccessOnce /\ WaitingUnplaced /\ PlacedAfterAccess /\ UnplacedStays /\ RejectedUnplaced
     /\ AccessOrder /\ MemberToEnd /\ ActiveMember
     /\ ViewsAgree /\ UniqueHost /\ NoSplitBrain /\ ConfigFromHost /\ MirrorFromPrimary
-    /\ RejectedNotPlaced /\ ActiveHasConfig
+        /\ NotMember /\ PlacedAfterJoin /\ HostSinceFirst
+    /\ MirrorStable /\ MirrorSentFresh /\ EndMirror /\ EndCurrent
+    /\ RejectedNotPlaced /\ ActiveHasConfig /\ NoDataLoss
 
 IndInv ==
     /\ StreamInv

@@ -23,6 +23,8 @@ def test_indinv_holds_on_every_reachable_state(constants: tuple[int, int, int, i
         (Mutant.NO_HOST_REPLACEMENT, "HostInSubgroup"),
         (Mutant.CONFIG_FROM_PRIMARY_TO_ALL, "ConfigSentToReachers/ConfigSentNotNewer"),
         (Mutant.REJECTED_STAYS_IN_SUBGROUP, "RejectedNotPlaced"),
+        (Mutant.PROMOTE_UNSYNCED_MIRROR, "MirrorStable/MirrorSentFresh/EndMirror/EndCurrent"),
+        (Mutant.PROMOTE_UNSYNCED_MIRROR, "NoDataLoss"),
     ],
     ids=lambda v: getattr(v, "value", v),
 )

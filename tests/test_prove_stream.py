@@ -27,6 +27,7 @@ CROSS_VIEW = (
     "MirrorFromPrimary",
     "RejectedNotPlaced",
     "ActiveHasConfig",
+    "NoDataLoss",
 )
 STREAM_ACTIONS = ("Join", "Adopt", "Deliver", "Receive", "ChangeConfig", "Crash", "Restart", "Compact")
 
@@ -56,6 +57,12 @@ def test_the_axioms_about_apply_are_group_level_theorems(proof: object) -> None:
         assert all(group[(lemma, kind)] == "ok" for kind in kinds)
     for fact in ("HostPlaced", "MemberPlaced", "HostMember", "OneSubgroup"):
         assert group[(fact, "Implied")] == "ok"
+    lemmas = ("HostStable", "PrimaryStable", "StatusFrame", "IncFrame", "OwnStatus")
+    for lemma in (*lemmas, "MirrorStep", "MirrorReset", "PrimMoves", "MemberGain"):
+        assert all(group[(lemma, kind)] == "ok" for kind in kinds)
+    assert group[("FailUnmembers", "ApplyFail")] == "ok"
+    assert group[("HostPlaced", "Implied")] == "ok" and group[("MemberPlaced", "Implied")] == "ok"
+    assert group[("HostMember", "Implied")] == "ok"
     lines = [o.line() for o in obligations if o.conjunct == "HostPlaced"]
     assert lines[0].startswith("GroupStateInv implies HostPlaced ok (")
 
@@ -90,6 +97,15 @@ def test_the_lemmas_carry_the_proof() -> None:
     # Without OneSubgroup a member configured for one subgroup could be shown in another.
     assert _obligation("Receive", "ActiveHasConfig") == "ok"
     assert _obligation("Receive", "ActiveHasConfig", drop_axiom="OneSubgroup") != "ok"
+    # NoDataLoss: without PrimMoves a failover may promote a mirror that is not current;
+    # without MirrorStep a mirror may be active under a host whose change the primary host
+    # has delivered (clearing dataCurrent); without MirrorReset a new primary host would
+    # inherit active mirrors whose hosts changed before its cursor.
+    assert _obligation("Crash", "EndCurrent") == "ok"
+    assert _obligation("Crash", "EndCurrent", drop_axiom="PrimMoves") != "ok"
+    assert _obligation("Deliver", "EndMirror") == "ok"
+    assert _obligation("Deliver", "EndMirror", drop_axiom="MirrorStep") != "ok"
+    assert _obligation("Crash", "MirrorStable", drop_axiom="MirrorReset") != "ok"
 
 
 def test_every_action_has_a_reachable_witness() -> None:
