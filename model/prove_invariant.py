@@ -179,18 +179,22 @@ def _no_own_fail(s: State, p: Params) -> bool:
     )
 
 
+def _after_own_join(s: State, p: Params) -> Iterator[tuple[int, GroupState, GroupState]]:
+    """(h, a prefix after h's JOIN, the last prefix) for every live node h."""
+    pre = prefixes(s, p)
+    for h in range(p.nodes):
+        if s.phase[h] in IN_GROUP:
+            for gs in pre[join_pos(s, h) + 1 :]:
+                yield h, gs, pre[-1]
+
+
 def _roles_to_end(s: State, p: Params) -> bool:
     """HostToEnd and PrimToEnd: a live node's role in a prefix after its JOIN holds in the last one."""
-    pre = prefixes(s, p)
-    last = pre[-1]
-    for h in range(p.nodes):
-        if s.phase[h] not in IN_GROUP:
-            continue
-        for gs in pre[join_pos(s, h) + 1 :]:
-            if any(gs.host[r] == h and last.host[r] != h for r in range(p.resources)):
-                return False
-            if gs.host[gs.prim] == h and last.prim != gs.prim:
-                return False
+    for h, gs, last in _after_own_join(s, p):
+        if any(gs.host[r] == h and last.host[r] != h for r in range(p.resources)):
+            return False
+        if gs.host[gs.prim] == h and last.prim != gs.prim:
+            return False
     return True
 
 
@@ -240,15 +244,9 @@ def _access_order(s: State, p: Params) -> bool:
 
 def _member_to_end(s: State, p: Params) -> bool:
     """MemberToEnd: a live node's subgroup in a prefix after its JOIN is its subgroup in the last one."""
-    pre = prefixes(s, p)
-    last = pre[-1]
-    for h in range(p.nodes):
-        if s.phase[h] not in IN_GROUP:
-            continue
-        for gs in pre[join_pos(s, h) + 1 :]:
-            if any(h in gs.sub[r] and h not in last.sub[r] for r in range(p.resources)):
-                return False
-    return True
+    return not any(
+        h in gs.sub[r] and h not in last.sub[r] for h, gs, last in _after_own_join(s, p) for r in range(p.resources)
+    )
 
 
 def _active_member(s: State, p: Params) -> bool:
