@@ -198,6 +198,11 @@ def _roles_to_end(s: State, p: Params) -> bool:
     return True
 
 
+def placed_now(s: State, gs: GroupState, x: int) -> bool:
+    """gs shows x placed or active in its current incarnation (the stream level's `placed_now`)."""
+    return gs.status[x] in (PLACED, ACTIVE) and gs.inc[x] == s.inc[x]
+
+
 def _access_once(s: State, p: Params) -> bool:
     """No message of a newer incarnation than its node's; the current incarnation's ACCESS is
     not logged while its node is out or waiting for state, and only once while it is in the group."""
@@ -217,7 +222,7 @@ def _unplaced(s: State, p: Params) -> bool:
     may show a node placed (or active) in its current incarnation."""
     pre = prefixes(s, p)
     for x in range(p.nodes):
-        placed = [gs.status[x] in (PLACED, ACTIVE) and gs.inc[x] == s.inc[x] for gs in pre]
+        placed = [placed_now(s, gs, x) for gs in pre]
         if s.phase[x] in (WAIT_STATE, REJECTED) and any(placed):
             return False
         if s.phase[x] in HOLDS_VIEW:
@@ -270,8 +275,7 @@ def _placed_after_join(s: State, p: Params) -> bool:
     """PlacedAfterJoin: no prefix up to a live node's JOIN shows it placed in its current incarnation."""
     for k, gs in enumerate(prefixes(s, p)):
         for x in range(p.nodes):
-            placed = gs.status[x] in (PLACED, ACTIVE) and gs.inc[x] == s.inc[x]
-            if s.phase[x] in IN_GROUP and placed and not join_pos(s, x) < k:
+            if s.phase[x] in IN_GROUP and placed_now(s, gs, x) and not join_pos(s, x) < k:
                 return False
     return True
 
