@@ -23,9 +23,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from model.conformance import validate_log
-from model.conformance_replay import replay
-from model.protocol import Params
+from pbjoin_model.conformance.refinement import validate_log
+from pbjoin_model.conformance.replay import replay
+from pbjoin_model.protocol.machine import Params
+
 from pbjoin.engine import Action, InMemoryEngine
 from pbjoin.resources import Disk, MemoryDisks
 from pbjoin.steplog import MemoryLog, StepRecord

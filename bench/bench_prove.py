@@ -9,9 +9,9 @@ import argparse
 import json
 import time
 
-from model.bmc import bmc
-from model.protocol import Mutant, Params
-from model.prove import prove
+from pbjoin_model.proofs.bmc import bmc
+from pbjoin_model.proofs.prove import prove
+from pbjoin_model.protocol.machine import Mutant, Params
 
 # (mutant, nodes, depth, invariant): the explicit checker's shortest trace for each, and
 # at 4 nodes, beyond what the explicit checker exhausts quickly.

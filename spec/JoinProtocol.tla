@@ -4,7 +4,8 @@
 (* (after US 7,246,261 and US 7,117,213).  See PROTOCOL.md for the brief   *)
 (* and spec/README.md for a walk-through of this module.                   *)
 (*                                                                         *)
-(* This module mirrors model/protocol.py and model/invariants.py exactly:  *)
+(* This module mirrors the Python model in model/pbjoin_model/ exactly   *)
+(* (protocol/machine.py and protocol/invariants.py):                      *)
 (* the same state variables, one action per Python action function (same  *)
 (* name and parameters), one operator per Python helper (in CamelCase) and *)
 (* one invariant per Python predicate.  Python's nodes 0..N-1 are the      *)
@@ -497,7 +498,7 @@ Next ==
 
 (* Weak fairness per action instance for the protocol's own steps; the          *)
 (* environment's Crash, Restart and ChangeConfig are not fair (they may never  *)
-(* happen). model/liveness.py checks exactly this fairness (UNFAIR_ACTIONS).   *)
+(* happen). explorer/liveness.py checks exactly this fairness (UNFAIR_ACTIONS). *)
 Fairness ==
     /\ \A n \in Node :
           /\ WF_vars(Join(n))
@@ -513,7 +514,7 @@ Spec == Init /\ [][Next]_vars /\ Fairness
 Symmetry == Permutations(Node)
 
 (***************************************************************************)
-(* Invariants (model/invariants.py)                                        *)
+(* Invariants (protocol/invariants.py)                                     *)
 (***************************************************************************)
 Holders == {n \in Node : view[n] # NoView}
 
@@ -629,8 +630,8 @@ ActiveHasConfig ==
           view[n].status[x] = "active" /\ view[n].inc[x] = inc[x] =>
             LET r == ResOf(view[n], x) IN r # 0 => cfg[x][r] # 0
 (***************************************************************************)
-(* Inductive invariant (model/prove.py proves it with Z3 for every number  *)
-(* of nodes and resources; model/prove_invariant.py is the same predicate  *)
+(* Inductive invariant (proofs/prove.py proves it with Z3 for every number *)
+(* of nodes and resources; proofs/indinv.py is the same predicate          *)
 (* on Python states).  Group-state conjuncts hold in every group state the *)
 (* system holds: views, durable, GROUP_STATE payloads.  The stream-level   *)
 (* conjuncts relate views to prefixes of the one ordered stream.           *)
@@ -651,7 +652,7 @@ GroupStateInv(gs) ==
     /\ gs.mirror[gs.prim] = "none"                                                  \* PrimaryMirrorNone
     /\ \A r \in Res : gs.mirror[r] # "none" => gs.host[r] # NoNode                   \* MirrorNeedsHost
 
-(* Stream level (model/prove_stream.py): every view is a prefix of one ordered      *)
+(* Stream level (proofs/stream.py): every view is a prefix of one ordered           *)
 (* stream.  Positions count messages, 0..Len(log); Prefix(k) is the group state     *)
 (* after the first k; JoinEnd(n) counts the messages up to and including n's        *)
 (* current JOIN (0 once compaction folded it into durable); Python's join_pos + 1.  *)
@@ -829,7 +830,7 @@ IndInv ==
 
 (***************************************************************************)
 (* Liveness (PROTOCOL.md section 6), checked under Fairness by              *)
-(* `pbjoin check --liveness` (model/liveness.py, same names).  Not for TLC   *)
+(* `pbjoin check --liveness` (explorer/liveness.py, same names).  Not for TLC *)
 (* with SYMMETRY: symmetry is unsound with per-node fairness.              *)
 (***************************************************************************)
 

@@ -308,7 +308,7 @@ def converged(members: Members, paused: tuple[MemberProcess, ...] = ()) -> bool:
 
 def assert_conforms(members: Members) -> int:
     """Merge every member's log and check it against the model; the number of steps."""
-    from model.conformance_logs import conform_logs
+    from pbjoin_model.conformance.logs import conform_logs
 
     report, steps = conform_logs(members.logs())
     assert report.conforms, report.divergence and report.divergence.render()

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from pbjoin_model.explorer.bfs import check
+from pbjoin_model.proofs.bmc import BmcVerdict, bmc
+from pbjoin_model.protocol.machine import Mutant, Params
+from pbjoin_model.traces.replay import replay
+from pbjoin_model.traces.trace import Trace
 
-from model.bmc import BmcVerdict, bmc
-from model.checker import check
-from model.cli import main
-from model.protocol import Mutant, Params
-from model.replay import replay
-from model.traces import Trace
+from pbjoin.cli.main import main
 
 
 def _replays(p: Params, result_trace: list, violated: str) -> None:  # type: ignore[type-arg]

@@ -6,8 +6,7 @@ import itertools
 from pathlib import Path
 
 import pytest
-
-from model.checker import (
+from pbjoin_model.explorer.bfs import (
     DEADLOCK,
     Options,
     Progress,
@@ -18,8 +17,8 @@ from model.checker import (
     reachable,
     selected_invariants,
 )
-from model.protocol import Mutant, Params, initial_states, is_intended_end, successors
-from model.symmetry import canonical, orbit
+from pbjoin_model.protocol.machine import Mutant, Params, initial_states, is_intended_end, successors
+from pbjoin_model.protocol.symmetry import canonical, orbit
 
 SMALL = Params(nodes=2, resources=2, max_failures=1, max_restarts=1, max_config_changes=1)
 TINY = Params(nodes=2, resources=1, max_failures=1, max_restarts=0, max_config_changes=0)

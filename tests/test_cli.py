@@ -8,15 +8,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from pbjoin_model.protocol.machine import MUTANT_DESCRIPTIONS
 
-from model.cli import main
-from model.protocol import MUTANT_DESCRIPTIONS
+from pbjoin.cli.main import main
 
 SMALL_ARGS = ["check", "--config", "small", "--quiet"]
 
 
 def run(args: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "model.cli", *args], capture_output=True, text=True, timeout=600)
+    return subprocess.run([sys.executable, "-m", "pbjoin", *args], capture_output=True, text=True, timeout=600)
 
 
 def test_small_configuration_holds(capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from model.config import NAMED, SPEC_DIR, ConfigError, load, parse, with_overrides
-from model.invariants import INVARIANTS
+from pbjoin_model.protocol.config import NAMED, SPEC_DIR, ConfigError, load, parse, with_overrides
+from pbjoin_model.protocol.invariants import INVARIANTS
 
 
 @pytest.mark.parametrize("name", list(NAMED))

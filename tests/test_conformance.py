@@ -10,11 +10,11 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 from impl_mutants import MUTANTS
+from pbjoin_model.conformance.refinement import Correspondence, abstract, differences, model_step, validate_log
+from pbjoin_model.conformance.replay import engine_for, replay
+from pbjoin_model.protocol import machine as m
+from pbjoin_model.protocol.machine import Params, State
 
-from model import protocol as m
-from model.conformance import Correspondence, abstract, differences, model_step, validate_log
-from model.conformance_replay import engine_for, replay
-from model.protocol import Params, State
 from pbjoin.demo import run_demo
 from pbjoin.engine import InMemoryEngine
 from pbjoin.member import Member

@@ -6,15 +6,15 @@ import random
 from pathlib import Path
 
 import pytest
+from pbjoin_model.cli.trace import load_trace
+from pbjoin_model.conformance.refinement import ConformanceError
+from pbjoin_model.conformance.trace import replay_on_implementation, trace_of_log
+from pbjoin_model.protocol.machine import Params, Step, initial_states, successors
+from pbjoin_model.traces.html import render_html
+from pbjoin_model.traces.replay import replay
+from pbjoin_model.traces.trace import Trace, from_itf, to_itf
 
-from model.cli import main
-from model.cli_trace import load_trace
-from model.conformance import ConformanceError
-from model.conformance_trace import replay_on_implementation, trace_of_log
-from model.html_view import render_html
-from model.protocol import Params, Step, initial_states, successors
-from model.replay import replay
-from model.traces import Trace, from_itf, to_itf
+from pbjoin.cli.main import main
 from pbjoin.demo import run_demo
 from pbjoin.steplog import read_log
 

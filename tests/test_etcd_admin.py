@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from etcd_cluster import EtcdCluster
 
-from model.cli import main
+from pbjoin.cli.main import main
 
 
 @pytest.fixture

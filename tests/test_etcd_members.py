@@ -27,8 +27,8 @@ from etcd_cluster import (
     running_group,
     wait_for,
 )
+from pbjoin_model.conformance.logs import conform_logs
 
-from model.conformance_logs import conform_logs
 from pbjoin.etcd.client import EtcdConnection
 from pbjoin.etcd.node import EtcdNode
 from pbjoin.etcd.stream import Keys

@@ -1,4 +1,4 @@
-"""The merge of per-member step logs (model.conformance_logs), on logs whose true order is known.
+"""The merge of per-member step logs (pbjoin_model.conformance.logs), on logs whose true order is known.
 
 The in-memory engine's demo log is one valid global order. Split into one log per
 member the way the etcd engine writes them (local step numbers, no Crash or Restart
@@ -12,9 +12,9 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from pbjoin_model.conformance.logs import MergeError, conform_logs, merge_logs
+from pbjoin_model.conformance.refinement import validate_log
 
-from model.conformance import validate_log
-from model.conformance_logs import MergeError, conform_logs, merge_logs
 from pbjoin.demo import run_demo
 from pbjoin.steplog import ClusterRecord, JsonLineLog, StepRecord, read_log
 
@@ -135,7 +135,7 @@ def test_conform_logs_reads_one_file_per_member(tmp_path: Path) -> None:
 
 
 def test_cli_conform_merges_several_logs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from model.cli import main
+    from pbjoin.cli.main import main
 
     cluster, steps = demo(tmp_path)
     paths = [str(path) for path in write_member_logs(tmp_path, cluster, steps)]

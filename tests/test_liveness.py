@@ -5,9 +5,8 @@ from __future__ import annotations
 import itertools
 
 import pytest
-
-from model.checker import Options, Verdict, check
-from model.liveness import (
+from pbjoin_model.explorer.bfs import Options, Verdict, check
+from pbjoin_model.explorer.liveness import (
     PROPERTY_NAMES,
     UNFAIR_ACTIONS,
     Graph,
@@ -17,7 +16,7 @@ from model.liveness import (
     properties,
     tarjan,
 )
-from model.protocol import Mutant, Params, State, initial_states, is_intended_end, successors
+from pbjoin_model.protocol.machine import Mutant, Params, State, initial_states, is_intended_end, successors
 
 SMALL = Params(nodes=2, resources=2, max_failures=1, max_restarts=1, max_config_changes=1)
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
-from model.checker import DEADLOCK, Options, Verdict, check
-from model.protocol import MUTANT_DESCRIPTIONS, Mutant, Params
-from model.trace import format_trace
+from pbjoin_model.explorer.bfs import DEADLOCK, Options, Verdict, check
+from pbjoin_model.protocol.machine import MUTANT_DESCRIPTIONS, Mutant, Params
+from pbjoin_model.traces.render import format_trace
 
 SMALL = (2, 2, 1, 1, 1)
 THREE = (3, 2, 1, 0, 0)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-
-from model.checker import Options, Verdict, check
-from model.invariants import INVARIANTS
-from model.parallel import check_parallel
-from model.protocol import Mutant, Params, successors
+from pbjoin_model.explorer.bfs import Options, Verdict, check
+from pbjoin_model.explorer.parallel import check_parallel
+from pbjoin_model.protocol.invariants import INVARIANTS
+from pbjoin_model.protocol.machine import Mutant, Params, successors
 
 SMALL = Params(nodes=2, resources=2, max_failures=1, max_restarts=1, max_config_changes=1)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from model.protocol import (
+from pbjoin_model.protocol.machine import (
     ABSENT,
     ACTIVE,
     DOWN,

@@ -7,10 +7,10 @@ import re
 
 import pytest
 import z3
+from pbjoin_model.proofs.prove import GroupLevel, Obligation, ProofResult, RGroupState, Vocabulary, _check, prove
+from pbjoin_model.protocol.machine import Mutant
 
-from model.cli import main
-from model.protocol import Mutant
-from model.prove import GroupLevel, Obligation, ProofResult, RGroupState, Vocabulary, _check, prove
+from pbjoin.cli.main import main
 
 # Safety mutants whose bug IndInv's conjuncts see, with the obligation that catches each.
 CAUGHT = {

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
-from model.checker import reachable
-from model.protocol import Mutant, Params
-from model.prove_invariant import CONJUNCTS, IndInv
+from pbjoin_model.explorer.bfs import reachable
+from pbjoin_model.proofs.indinv import CONJUNCTS, IndInv
+from pbjoin_model.protocol.machine import Mutant, Params
 
 
 @pytest.mark.parametrize("constants", [(2, 2, 1, 1, 1), (3, 1, 1, 0, 1), (2, 1, 2, 2, 1)], ids=str)

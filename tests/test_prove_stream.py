@@ -5,11 +5,9 @@ from __future__ import annotations
 import itertools
 
 import pytest
-
-from model.checker import reachable
-from model.protocol import Params
-from model.prove import Vocabulary, _check, prove
-from model.prove_stream import (
+from pbjoin_model.explorer.bfs import reachable
+from pbjoin_model.proofs.prove import Vocabulary, _check, prove
+from pbjoin_model.proofs.stream import (
     WITNESS_ACTIONS,
     Stream,
     StreamLevel,
@@ -18,6 +16,7 @@ from model.prove_stream import (
     stream_conjuncts,
     witnesses,
 )
+from pbjoin_model.protocol.machine import Params
 
 CROSS_VIEW = (
     "ViewsAgree",

@@ -6,12 +6,11 @@ import itertools
 
 import pytest
 import z3
-
-from model.checker import reachable
-from model.invariants import INVARIANTS
-from model.protocol import Mutant, Params, State, successors
-from model.symbolic import Actions, Bounds, Encoding, GroupOps, equal
-from model.symbolic_invariants import SYMBOLIC_INVARIANTS
+from pbjoin_model.explorer.bfs import reachable
+from pbjoin_model.proofs.symbolic import Actions, Bounds, Encoding, GroupOps, equal
+from pbjoin_model.proofs.symbolic_invariants import SYMBOLIC_INVARIANTS
+from pbjoin_model.protocol.invariants import INVARIANTS
+from pbjoin_model.protocol.machine import Mutant, Params, State, successors
 
 SMALL = (2, 2, 1, 1, 1)
 SAMPLE = 150  # reachable states per configuration (every k-th, spread over all depths)

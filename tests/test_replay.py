@@ -7,11 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
+from pbjoin_model.protocol.machine import Mutant, Step
+from pbjoin_model.traces.replay import EXIT_DIVERGED, EXIT_HOLDS, EXIT_VIOLATED, replay
+from pbjoin_model.traces.trace import Trace, from_itf, itf_text
 
-from model.cli import main
-from model.protocol import Mutant, Step
-from model.replay import EXIT_DIVERGED, EXIT_HOLDS, EXIT_VIOLATED, replay
-from model.traces import Trace, from_itf, itf_text
+from pbjoin.cli.main import main
 
 TRACES = Path(__file__).parent / "traces"
 REGRESSIONS = sorted(TRACES.glob("*.itf.json"))

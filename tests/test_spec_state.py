@@ -6,13 +6,12 @@ import itertools
 from collections.abc import Callable
 
 import pytest
-
-from model.checker import reachable
-from model.protocol import VARIABLES, Params, State, initial_states, successors
-from model.spec_state import TraceError, decode_state, spec_state
-from model.tla_values import Fn, ModelValue, Record, Value, parse_value, show
-from model.trace import state_to_json
-from model.traces import _json_state
+from pbjoin_model.explorer.bfs import reachable
+from pbjoin_model.protocol.machine import VARIABLES, Params, State, initial_states, successors
+from pbjoin_model.protocol.spec_state import TraceError, decode_state, spec_state
+from pbjoin_model.protocol.tla_values import Fn, ModelValue, Record, Value, parse_value, show
+from pbjoin_model.traces.render import state_to_json
+from pbjoin_model.traces.trace import _json_state
 
 SMALL = Params(nodes=2, resources=2)
 

@@ -6,10 +6,9 @@ from functools import cache
 from typing import Any
 
 import tla
-
-from model.config import SPEC_DIR
-from model.invariants import INVARIANTS
-from model.protocol import ACTION_NAMES, VARIABLES
+from pbjoin_model.protocol.config import SPEC_DIR
+from pbjoin_model.protocol.invariants import INVARIANTS
+from pbjoin_model.protocol.machine import ACTION_NAMES, VARIABLES
 
 
 @cache

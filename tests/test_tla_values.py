@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from model.tla_values import Fn, ModelValue, Record, TlaSyntaxError, parse_value, show
+from pbjoin_model.protocol.tla_values import Fn, ModelValue, Record, TlaSyntaxError, parse_value, show
 
 
 def test_scalars() -> None:

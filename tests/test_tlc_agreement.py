@@ -1,6 +1,6 @@
 """TLC and the Python model explore the same state space.
 
-For a few small configurations, TLC (through model/tlc.py, without symmetry) must
+For a few small configurations, TLC (through `traces.tlc`, without symmetry) must
 report exactly the distinct states that a plain breadth-first search over
 `initial_states`/`successors` finds, and generate exactly as many successor states
 as the model has enabled action instances (plus the initial states): the spec
@@ -12,9 +12,8 @@ from __future__ import annotations
 from collections import deque
 
 import pytest
-
-from model.protocol import Params, State, initial_states, successors
-from model.tlc import TlcNotFoundError, find_jar, find_java, run_tlc
+from pbjoin_model.protocol.machine import Params, State, initial_states, successors
+from pbjoin_model.traces.tlc import TlcNotFoundError, find_jar, find_java, run_tlc
 
 CONFIGS = [
     Params(nodes=1, resources=1, max_failures=1, max_restarts=1, max_config_changes=1),

@@ -6,15 +6,15 @@ import json
 from pathlib import Path
 
 import pytest
+from pbjoin_model.protocol.machine import Mutant, Params
+from pbjoin_model.protocol.spec_state import TraceError
+from pbjoin_model.traces.replay import EXIT_HOLDS, replay
+from pbjoin_model.traces.text import format_text
+from pbjoin_model.traces.tlc import JAR_ENV, SPEC_DIR, TlcNotFoundError
+from pbjoin_model.traces.tlc_trace import parse_states, tlc_command, trace_from_tlc
+from pbjoin_model.traces.trace import from_itf
 
-from model.cli import main
-from model.protocol import Mutant, Params
-from model.replay import EXIT_HOLDS, replay
-from model.spec_state import TraceError
-from model.tlc import JAR_ENV, SPEC_DIR, TlcNotFoundError
-from model.tlc_trace import parse_states, tlc_command, trace_from_tlc
-from model.trace_text import format_text
-from model.traces import from_itf
+from pbjoin.cli.main import main
 
 ONE = Params(nodes=1, resources=1, max_failures=0, max_restarts=0, max_config_changes=0)
 

@@ -9,13 +9,13 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from pbjoin_model.protocol.machine import Params, Step, initial_states, successors
+from pbjoin_model.traces.html import chart, render_html
+from pbjoin_model.traces.text import format_text, view_table
+from pbjoin_model.traces.trace import Trace, from_itf
 from PIL import Image
 
-from model.cli import main
-from model.html_view import chart, render_html
-from model.protocol import Params, Step, initial_states, successors
-from model.trace_text import format_text, view_table
-from model.traces import Trace, from_itf
+from pbjoin.cli.main import main
 
 TRACES = Path(__file__).parent / "traces"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -9,13 +9,13 @@ from typing import Any
 
 import itf_py
 import pytest
+from pbjoin_model.explorer.bfs import Options, check
+from pbjoin_model.protocol.machine import VARIABLES, Mutant, Params, Step, initial_states, successors
+from pbjoin_model.protocol.spec_state import TraceError, spec_state
+from pbjoin_model.traces.render import trace_to_json
+from pbjoin_model.traces.trace import Trace, from_checker_json, from_itf, itf_text, to_itf, to_itf_value
 
-from model.checker import Options, check
-from model.cli import main
-from model.protocol import VARIABLES, Mutant, Params, Step, initial_states, successors
-from model.spec_state import TraceError, spec_state
-from model.trace import trace_to_json
-from model.traces import Trace, from_checker_json, from_itf, itf_text, to_itf, to_itf_value
+from pbjoin.cli.main import main
 
 SMALL = Params(nodes=2, resources=2)
 TRACES = Path(__file__).parent / "traces"

@@ -1,5 +1,5 @@
 import sys
 
-from pbjoin.cli import main
+from pbjoin.cli.main import main
 
 sys.exit(main())

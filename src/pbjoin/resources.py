@@ -78,6 +78,15 @@ def _config_of(value: dict[str, object], where: Path) -> tuple[int, str]:
     return version, data
 
 
+def describe_layout() -> str:
+    """The resource directory layout, in one sentence for people (`--help`)."""
+    return (
+        f'A resource directory holds {IDENTITY} ({{"resource": NAME, "site": SITE}}), {CONFIG} '
+        f'({{"version": N, "data": TEXT}}, written by the resource\'s host) and {DATA}/ (the copy\'s '
+        "data files); every file is written atomically (temporary file, fsync, rename)."
+    )
+
+
 def create_resource(path: Path, resource: str, site: str, data: dict[str, str]) -> None:
     """Lay out a fresh resource directory: identity, configuration version 1, data files."""
     (path / DATA).mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ the cluster the protocol assumes, built from etcd (docs/etcd.md has the mapping)
 Every step is written to the node's JSON-line step log. A step that commits anything
 is written twice: before its transaction (so a kill right after the commit loses no
 step others may have seen: a multicast, a message sent, a published phase) and after
-it, with the positions a multicast took; the merge in `model.conformance_logs` keeps
+it, with the positions a multicast took; the merge in `pbjoin_model.conformance.logs` keeps
 the latest copy and resolves a lone first copy.
 
 Point-to-point messages carry the sender's *horizon*: the highest etcd revision its

@@ -1,0 +1,403 @@
+"""Conformance: the bridge between the implementation (src/pbjoin) and the model.
+
+This is the only module that knows both. It holds
+
+- the correspondence between the implementation's names (node and resource ids)
+  and the model's indices, and between wire messages and model messages;
+- the refinement mapping `abstract`, from the in-memory engine's whole state to a
+  model `State`;
+- trace validation `validate_log`: every logged step is matched to the model action
+  with the same name and parameters, which must be enabled, and the model's
+  successor must agree with what the step logged (what it consumed, multicast and
+  sent, and the member's state after it); the first divergence is reported with
+  both sides.
+
+The model runs with log compaction off, so log positions and cursors are absolute on
+both sides. `dataCurrent` is a ghost the implementation does not observe, and the
+failure/restart/change counters only bound model checking: neither is compared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from pbjoin.engine import Action, InMemoryEngine
+from pbjoin.member import HOLDS_VIEW as IMPL_HOLDS_VIEW
+from pbjoin.member import Phase
+from pbjoin.steplog import ClusterRecord, MemberSummary, StepRecord
+from pbjoin.wire import (
+    Access,
+    ConfigMsg,
+    DirectMsg,
+    Fail,
+    GroupStateBody,
+    GroupStateMsg,
+    Join,
+    JoinDone,
+    MirrorActive,
+    OrderedMsg,
+    StartMirror,
+)
+from pbjoin_model.protocol import machine as m
+from pbjoin_model.protocol.machine import NO_NODE, NO_VIEW, P2P, GroupState, Msg, Params, State, View
+from pbjoin_model.traces.render import msg_str, p2p_str, view_fields
+
+_ORDERED: TypeAdapter[OrderedMsg] = TypeAdapter(Join | Access | JoinDone | MirrorActive | Fail)
+_DIRECT: TypeAdapter[DirectMsg] = TypeAdapter(GroupStateMsg | ConfigMsg | StartMirror)
+_MIRROR = {"none": m.M_NONE, "syncing": m.M_SYNCING, "active": m.M_ACTIVE}
+_STATUS = {"joining": m.JOINING, "placed": m.PLACED, "active": m.ACTIVE}
+
+
+class ConformanceError(ValueError):
+    """A log that cannot even be mapped onto the model (unknown node, resource or step)."""
+
+
+@dataclass(frozen=True)
+class Correspondence:
+    """Implementation names to model indices: nodes in the cluster's order, resources in the group's."""
+
+    nodes: tuple[str, ...]
+    resources: tuple[str, ...]
+
+    @classmethod
+    def of(cls, cluster: ClusterRecord) -> Correspondence:
+        return cls(cluster.nodes, cluster.resources)
+
+    def node(self, ident: str) -> int:
+        try:
+            return self.nodes.index(ident)
+        except ValueError:
+            raise ConformanceError(f"unknown node {ident!r}") from None
+
+    def res(self, ident: str) -> int:
+        try:
+            return self.resources.index(ident)
+        except ValueError:
+            raise ConformanceError(f"unknown resource {ident!r}") from None
+
+    def rset(self, idents: tuple[str, ...]) -> int:
+        return sum(1 << self.res(r) for r in idents)
+
+    def params(self) -> Params:
+        # Failures, restarts and configuration changes are bounded only to keep model
+        # checking finite; an implementation run may make as many as it likes.
+        unbounded = 100_000
+        return Params(
+            nodes=len(self.nodes),
+            resources=len(self.resources),
+            max_failures=unbounded,
+            max_restarts=unbounded,
+            max_config_changes=unbounded,
+            compact_log=False,
+        )
+
+    def action(self, step: m.Step) -> Action:
+        """The implementation's name for a model step."""
+        params = tuple((k, self.resources[v] if k == "r" else self.nodes[v]) for k, v in step.params)
+        return Action(step.action, params)  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------ messages and views
+
+    def ordered(self, msg: OrderedMsg) -> Msg:
+        n = self.node(msg.node)
+        if isinstance(msg, Access):
+            return Msg(m.ACCESS, n, msg.inc, rset=self.rset(msg.reaches))
+        if isinstance(msg, MirrorActive):
+            return Msg(m.MIRROR_ACTIVE, n, msg.inc, res=self.res(msg.resource))
+        kind = {Join: m.JOIN, JoinDone: m.JOIN_DONE, Fail: m.FAIL}[type(msg)]
+        return Msg(kind, n, msg.inc)
+
+    def direct(self, msg: DirectMsg) -> P2P:
+        if isinstance(msg, GroupStateMsg):
+            return P2P(m.GROUP_STATE, gs=self.view(msg.state), cur=msg.position)
+        if isinstance(msg, ConfigMsg):
+            return P2P(m.CONFIG, res=self.res(msg.resource), ver=msg.version)
+        return P2P(m.START_MIRROR, res=self.res(msg.resource))
+
+    def view(self, body: GroupStateBody | None) -> View:
+        if body is None:
+            return NO_VIEW
+        if tuple(s.resource for s in body.subgroups) != self.resources:
+            raise ConformanceError("a group state lists the resources in another order")
+        nodes = len(self.nodes)
+        status, acc, inc = [m.ABSENT] * nodes, [0] * nodes, [0] * nodes
+        for rec in body.members:
+            i = self.node(rec.node)
+            status[i], acc[i], inc[i] = _STATUS[rec.status], self.rset(rec.reaches), rec.inc
+        return GroupState(
+            prim=self.res(body.primary),
+            sub=tuple(tuple(self.node(x) for x in s.members) for s in body.subgroups),
+            host=tuple(NO_NODE if s.host is None else self.node(s.host) for s in body.subgroups),
+            mirror=tuple(_MIRROR[s.mirror] for s in body.subgroups),
+            status=tuple(status),
+            acc=tuple(acc),
+            inc=tuple(inc),
+        )
+
+    def initial_state(self, access: Mapping[str, tuple[str, ...]]) -> State:
+        return m.initial_state(self.params(), tuple(self.rset(access.get(n, ())) for n in self.nodes))
+
+
+# ---------------------------------------------------------------- comparing states
+
+
+def _normal_view(gs: View) -> View:
+    """The incarnation an absent member last had is not part of the observable state."""
+    if not isinstance(gs, GroupState):
+        return gs
+    return gs._replace(inc=tuple(i if st != m.ABSENT else 0 for i, st in zip(gs.inc, gs.status, strict=True)))
+
+
+def _normal_group_state(gs: GroupState) -> GroupState:
+    normal = _normal_view(gs)
+    assert isinstance(normal, GroupState)
+    return normal
+
+
+def observable(s: State) -> State:
+    """The part of a model state an implementation determines: no ghosts, no bound counters."""
+    chan = tuple(tuple(x._replace(gs=_normal_view(x.gs)) for x in q) for q in s.chan)
+    return s._replace(
+        view=tuple(_normal_view(v) for v in s.view),
+        durable=_normal_group_state(s.durable),
+        chan=chan,
+        dataCurrent=(),
+        crashes=0,
+        restarts=0,
+        cfgChanges=0,
+    )
+
+
+def abstract(engine: InMemoryEngine, corr: Correspondence, ghosts: State) -> State:
+    """The refinement mapping: the model state the engine's whole state stands for.
+
+    `ghosts` supplies what the implementation does not observe (dataCurrent and the
+    counters), normally the model state reached by the same steps.
+    """
+    nodes = [engine.runtimes[n] for n in corr.nodes]
+    some_disks = nodes[0].disks
+    cfg = []
+    for rt in nodes:
+        installed = rt.disks.installed_versions() if rt.phase != Phase.DOWN else {}
+        cfg.append(tuple(installed.get(r, 0) for r in corr.resources))
+    chan = []
+    for src in corr.nodes:
+        for dst in corr.nodes:
+            chan.append(tuple(corr.direct(_DIRECT.validate_json(q.raw)) for q in engine.channels.get((src, dst), ())))
+    return State(
+        access=tuple(corr.rset(rt.disks.probe(corr.resources)) for rt in nodes),
+        phase=tuple(m.PHASE_NAMES.index(rt.phase.value) for rt in nodes),
+        cursor=tuple(rt.member.position if rt.phase in IMPL_HOLDS_VIEW else 0 for rt in nodes),
+        view=tuple(corr.view(rt.member.view.to_body() if rt.member.view else None) for rt in nodes),
+        log=tuple(corr.ordered(msg) for msg in engine.ordered_messages()),
+        chan=tuple(chan),
+        cfg=tuple(cfg),
+        resVer=tuple(some_disks.stored_version(r) for r in corr.resources),
+        dataCurrent=ghosts.dataCurrent,
+        crashes=ghosts.crashes,
+        restarts=ghosts.restarts,
+        cfgChanges=ghosts.cfgChanges,
+        durable=m.initial_group_state(corr.params()),
+        inc=tuple(rt.inc for rt in nodes),
+    )
+
+
+def differences(expected: State, actual: State, corr: Correspondence) -> list[tuple[str, str, str]]:
+    """(variable, model, implementation) for every observable variable that differs."""
+    rows: list[tuple[str, str, str]] = []
+    a, b = observable(expected), observable(actual)
+    for name in State._fields:
+        x, y = getattr(a, name), getattr(b, name)
+        if x == y:
+            continue
+        if name == "view":
+            for n, (vx, vy) in enumerate(zip(x, y, strict=True)):
+                if vx != vy:
+                    fx, fy = view_fields(vx), view_fields(vy)
+                    for key in sorted(set(fx) | set(fy)):
+                        if fx.get(key) != fy.get(key):
+                            rows.append((f"view[{corr.nodes[n]}].{key}", fx.get(key, "-"), fy.get(key, "-")))
+        elif name == "log":
+            rows.append(("log", ", ".join(msg_str(q) for q in x), ", ".join(msg_str(q) for q in y)))
+        elif name == "chan":
+            for i, (qx, qy) in enumerate(zip(x, y, strict=True)):
+                if qx != qy:
+                    src, dst = divmod(i, len(corr.nodes))
+                    label = f"chan[{corr.nodes[src]}->{corr.nodes[dst]}]"
+                    rows.append((label, ", ".join(p2p_str(q) for q in qx), ", ".join(p2p_str(q) for q in qy)))
+        else:
+            rows.append((name, str(x), str(y)))
+    return rows
+
+
+# ---------------------------------------------------------------- model steps
+
+_NODE_ACTIONS: dict[str, Callable[[State, Params, int], State | None]] = {
+    "Join": m.Join,
+    "RecoverGroupState": m.RecoverGroupState,
+    "Deliver": m.Deliver,
+    "Crash": m.Crash,
+    "Restart": m.Restart,
+}
+_CHANNEL_ACTIONS: dict[str, Callable[[State, Params, int, int], State | None]] = {
+    "ReceiveGroupState": m.ReceiveGroupState,
+    "ReceiveConfig": m.ReceiveConfig,
+    "ReceiveStartMirror": m.ReceiveStartMirror,
+}
+
+
+def model_step(s: State, p: Params, corr: Correspondence, name: str, params: Mapping[str, str]) -> State | None:
+    """The model's successor for the action of that name and parameters, or None if disabled."""
+    n = corr.node(params["n"])
+    if name in _NODE_ACTIONS:
+        return _NODE_ACTIONS[name](s, p, n)
+    if name in _CHANNEL_ACTIONS:
+        return _CHANNEL_ACTIONS[name](s, p, corr.node(params["src"]), n)
+    if name == "ChangeConfig":
+        return m.ChangeConfig(s, p, n, corr.res(params["r"]))
+    raise ConformanceError(f"step {name!r} has no model action")
+
+
+# ---------------------------------------------------------------- trace validation
+
+
+@dataclass
+class Divergence:
+    seq: int
+    step: str
+    reason: str
+    rows: list[tuple[str, str, str]]  # (what, model, implementation)
+
+    def render(self) -> str:
+        lines = [f"step {self.seq} {self.step}: {self.reason}"]
+        if self.rows:
+            width = max(len(r[0]) for r in self.rows)
+            lines.append(f"  {'':{width}}  model | implementation")
+            lines += [f"  {what:{width}}  {mine} | {theirs}" for what, mine, theirs in self.rows]
+        return "\n".join(lines)
+
+
+@dataclass
+class Report:
+    steps: int  # logged steps checked
+    stutters: int  # logged steps the model does not see (rejected messages)
+    divergence: Divergence | None
+    final: State
+
+    @property
+    def conforms(self) -> bool:
+        return self.divergence is None
+
+
+def _label(rec: StepRecord) -> str:
+    return f"{rec.step}({', '.join(f'{k}={v}' for k, v in rec.params.items())})"
+
+
+def _summary_rows(corr: Correspondence, t: State, n: int, post: MemberSummary) -> list[tuple[str, str, str]]:
+    rows = []
+    phase = m.PHASE_NAMES[t.phase[n]]
+    if phase != post.phase:
+        rows.append(("phase", phase, post.phase))
+    cursor = t.cursor[n] if t.phase[n] in m.HOLDS_VIEW else 0
+    if cursor != post.position:
+        rows.append(("position", str(cursor), str(post.position)))
+    body = None if post.view is None else GroupStateBody.model_validate(post.view)
+    mine, theirs = _normal_view(t.view[n]), _normal_view(corr.view(body))
+    if mine != theirs:
+        fx, fy = view_fields(mine), view_fields(theirs)
+        for key in sorted(set(fx) | set(fy)):
+            if fx.get(key) != fy.get(key):
+                rows.append((f"view.{key}", fx.get(key, "-"), fy.get(key, "-")))
+    configs = {corr.resources[r]: v for r, v in enumerate(t.cfg[n]) if v}
+    if configs != post.configs:
+        rows.append(("configs", str(configs), str(post.configs)))
+    return rows
+
+
+def _decode(adapter: TypeAdapter[Any], value: dict[str, Any], what: str) -> Any:
+    try:
+        return adapter.validate_python(value)
+    except ValidationError as exc:
+        raise ConformanceError(f"logged {what} is not a wire message: {exc.errors()[0]['msg']}") from None
+
+
+def check_step(corr: Correspondence, s: State, t: State, rec: StepRecord) -> list[tuple[str, str, str]]:
+    n = corr.node(rec.member)
+    rows: list[tuple[str, str, str]] = []
+    if t.inc[n] != rec.inc:
+        rows.append(("incarnation", str(t.inc[n]), str(rec.inc)))
+    if rec.step == "Deliver" and rec.consumed is not None:
+        taken = corr.ordered(_decode(_ORDERED, rec.consumed, "delivery"))
+        if rec.position != s.cursor[n] or s.log[s.cursor[n]] != taken:
+            expected = f"@{s.cursor[n]} {msg_str(s.log[s.cursor[n]])}"
+            rows.append(("delivered", expected, f"@{rec.position} {msg_str(taken)}"))
+    elif rec.step.startswith("Receive") and rec.consumed is not None:
+        src = corr.node(rec.params["src"])
+        head = s.chan[src * len(corr.nodes) + n][0]
+        taken_p2p = corr.direct(_decode(_DIRECT, rec.consumed, "message"))
+        if _normal_p2p(head) != _normal_p2p(taken_p2p):
+            rows.append(("received", p2p_str(head), p2p_str(taken_p2p)))
+    appended = list(t.log[len(s.log) :])
+    multicast = [corr.ordered(_decode(_ORDERED, x, "multicast")) for x in rec.multicast]
+    if appended != multicast or rec.multicast_at != list(range(len(s.log), len(t.log))):
+        rows.append(("multicast", ", ".join(map(msg_str, appended)), ", ".join(map(msg_str, multicast))))
+    rows += _sent_rows(corr, s, t, n, rec)
+    rows += _summary_rows(corr, t, n, rec.post)
+    return rows
+
+
+def _normal_p2p(x: P2P) -> P2P:
+    return x._replace(gs=_normal_view(x.gs))
+
+
+def _sent_rows(corr: Correspondence, s: State, t: State, n: int, rec: StepRecord) -> list[tuple[str, str, str]]:
+    nodes = len(corr.nodes)
+    model_sent: dict[int, list[P2P]] = {}
+    for dst in range(nodes):
+        i = n * nodes + dst
+        before = s.chan[i]
+        if rec.step.startswith("Receive") and corr.node(rec.params["src"]) == n and dst == n:
+            before = before[1:]
+        if rec.step == "Crash":
+            before = ()
+        new = [_normal_p2p(x) for x in t.chan[i][len(before) :]]
+        if new:
+            model_sent[dst] = new
+    impl_sent: dict[int, list[P2P]] = {}
+    for sent in rec.sent:
+        if sent.delivered:
+            impl_sent.setdefault(corr.node(sent.to), []).append(
+                _normal_p2p(corr.direct(_decode(_DIRECT, sent.msg, "sent message")))
+            )
+    rows = []
+    for dst in sorted(set(model_sent) | set(impl_sent)):
+        mine, theirs = model_sent.get(dst, []), impl_sent.get(dst, [])
+        if mine != theirs:
+            rows.append((f"sent to {corr.nodes[dst]}", ", ".join(map(p2p_str, mine)), ", ".join(map(p2p_str, theirs))))
+    return rows
+
+
+def validate_log(cluster: ClusterRecord, steps: list[StepRecord]) -> Report:
+    """Check a step log against the model, step by step; stop at the first divergence."""
+    corr = Correspondence.of(cluster)
+    p = corr.params()
+    s = corr.initial_state(cluster.access)
+    checked = stutters = 0
+    for rec in steps:
+        if rec.step == "Discard":
+            stutters += 1
+            continue
+        t = model_step(s, p, corr, rec.step, rec.params)
+        if t is None:
+            return Report(checked, stutters, Divergence(rec.seq, _label(rec), "not enabled in the model", []), s)
+        rows = check_step(corr, s, t, rec)
+        if rows:
+            reason = "the model's successor disagrees with the logged step"
+            return Report(checked, stutters, Divergence(rec.seq, _label(rec), reason, rows), t)
+        s = t
+        checked += 1
+    return Report(checked, stutters, None, s)

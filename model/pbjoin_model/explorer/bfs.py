@@ -1,0 +1,319 @@
+"""Breadth-first explicit-state model checker for the Python model.
+
+Breadth-first order makes every counterexample a shortest one. Visited states
+are kept either exactly (the canonical states themselves) or as 64-bit
+fingerprints, with the birthday-bound probability that a collision hid a state
+reported next to the result. A terminal state is either an intended end (every
+join settled, nothing in flight) or stuck, and a stuck one is a violation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import os
+import resource
+import sqlite3
+import tempfile
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+
+from pbjoin_model.protocol.invariants import INVARIANTS, Invariant
+from pbjoin_model.protocol.machine import Params, State, Step, initial_states, is_intended_end, successors
+from pbjoin_model.protocol.symmetry import canonical
+
+DEADLOCK = "Deadlock"
+
+
+class Verdict(Enum):
+    HOLDS = "holds"
+    VIOLATED = "violated"
+    INCOMPLETE = "incomplete"
+
+    @property
+    def exit_code(self) -> int:
+        return {Verdict.HOLDS: 0, Verdict.VIOLATED: 1, Verdict.INCOMPLETE: 3}[self]
+
+
+@dataclass(frozen=True)
+class Progress:
+    generated: int
+    distinct: int
+    queue: int
+    depth: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.generated / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Options:
+    symmetry: bool = True
+    fingerprints: bool = False
+    max_states: int | None = None  # stop (incomplete) after this many distinct states
+    max_depth: int | None = None  # do not expand states at this depth (incomplete if any were cut)
+    progress: Callable[[Progress], None] | None = None
+    progress_every: float = 2.0  # seconds between progress reports
+    invariants: tuple[str, ...] | None = None  # names to check; None checks them all
+    workers: int = 1  # processes (set by pbjoin_model.explorer.parallel.check_parallel)
+    disk: bool = False  # keep the fingerprint seen-set in an SQLite file instead of memory
+
+
+@dataclass
+class Result:
+    params: Params
+    options: Options
+    verdict: Verdict
+    distinct: int
+    generated: int
+    initial: int
+    depth: int
+    seconds: float
+    peak_memory_mb: float
+    intended_ends: int
+    violated: str | None = None  # invariant name, or DEADLOCK
+    trace: list[Step] = field(default_factory=list)  # starts with an "Init" step
+    cut_by: str | None = None  # the bound that made the search incomplete
+    action_counts: Counter[str] = field(default_factory=Counter)  # transitions taken, per action
+    enabled_counts: Counter[str] = field(default_factory=Counter)  # expanded states enabling it
+
+    @property
+    def states_per_second(self) -> float:
+        return self.generated / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def collision_probability(self) -> float | None:
+        """Birthday bound on a fingerprint collision among the distinct states seen."""
+        if not self.options.fingerprints:
+            return None
+        return min(1.0, self.distinct * self.distinct / 2.0**65)
+
+
+def first_violation(s: State, p: Params, invariants: tuple[Invariant, ...]) -> str | None:
+    for predicate in invariants:
+        if not predicate(s, p):
+            return predicate.__name__
+    return None
+
+
+def selected_invariants(names: tuple[str, ...] | None) -> tuple[Invariant, ...]:
+    return tuple(inv for name, inv in INVARIANTS if names is None or name in names)
+
+
+class _Visited:
+    """Distinct states by key, with the BFS parent of each, for trace rebuilding."""
+
+    def __init__(self, fingerprints: bool, symmetry: bool) -> None:
+        self.fingerprints = fingerprints
+        self.symmetry = symmetry
+        self.index: dict[object, int] = {}
+        self.keys: list[object] = []
+        self.parent: list[int] = []
+
+    def key(self, s: State) -> object:
+        c = canonical(s) if self.symmetry else s
+        return hash(c) if self.fingerprints else c
+
+    def add(self, key: object, parent: int) -> int | None:
+        """Record a new state; None if it was already seen."""
+        if key in self.index:
+            return None
+        i = len(self.keys)
+        self.index[key] = i
+        self.keys.append(key)
+        self.parent.append(parent)
+        return i
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def key_at(self, i: int) -> object:
+        return self.keys[i]
+
+    def parent_of(self, i: int) -> int:
+        return self.parent[i]
+
+    def path(self, i: int) -> list[int]:
+        out = []
+        while i >= 0:
+            out.append(i)
+            i = self.parent_of(i)
+        return out[::-1]
+
+
+class _DiskVisited(_Visited):
+    """The fingerprint seen-set in an SQLite file, for searches that outgrow memory.
+
+    SQLite keeps only a bounded page cache in memory; the table is keyed by
+    fingerprint (for the membership test on every successor) and indexed by BFS
+    number (for walking parents back when rebuilding a trace).
+    """
+
+    def __init__(self, symmetry: bool, directory: str) -> None:
+        super().__init__(fingerprints=True, symmetry=symmetry)
+        self.db = sqlite3.connect(os.path.join(directory, "seen.sqlite"))
+        self.db.execute("PRAGMA journal_mode = OFF")  # scratch data: no crash recovery needed
+        self.db.execute("PRAGMA synchronous = OFF")
+        self.db.execute("CREATE TABLE seen (fp INTEGER PRIMARY KEY, idx INTEGER NOT NULL, parent INTEGER NOT NULL)")
+        self.db.execute("CREATE UNIQUE INDEX by_idx ON seen (idx)")
+        self.count = 0
+
+    def add(self, key: object, parent: int) -> int | None:
+        cursor = self.db.execute("INSERT OR IGNORE INTO seen VALUES (?, ?, ?)", (key, self.count, parent))
+        if cursor.rowcount == 0:
+            return None
+        self.count += 1
+        return self.count - 1
+
+    def __len__(self) -> int:
+        return self.count
+
+    def key_at(self, i: int) -> object:
+        return self.db.execute("SELECT fp FROM seen WHERE idx = ?", (i,)).fetchone()[0]
+
+    def parent_of(self, i: int) -> int:
+        parent: int = self.db.execute("SELECT parent FROM seen WHERE idx = ?", (i,)).fetchone()[0]
+        return parent
+
+
+def check(p: Params, options: Options | None = None) -> Result:
+    opts = options or Options()
+    # States are acyclic tuples: reference counting frees them, and the cyclic
+    # collector would only re-traverse millions of live states, again and again.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        if not opts.disk:
+            return _check(p, opts, _Visited(opts.fingerprints, opts.symmetry))
+        with tempfile.TemporaryDirectory(prefix="pbjoin-seen-") as directory:
+            visited = _DiskVisited(opts.symmetry, directory)
+            try:
+                return _check(p, dataclasses.replace(opts, fingerprints=True), visited)
+            finally:
+                visited.db.close()
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _check(p: Params, opts: Options, visited: _Visited) -> Result:
+    start = time.monotonic()
+    queue: deque[tuple[State, int, int]] = deque()
+    generated = 0
+    initial = 0
+    intended_ends = 0
+    max_depth_seen = 0
+    cut_by: str | None = None
+    counts: Counter[str] = Counter()
+    enabled_counts: Counter[str] = Counter()
+    next_report = start + opts.progress_every
+    invariants = selected_invariants(opts.invariants)
+
+    def finish(verdict: Verdict, violated: str | None = None, at: int | None = None) -> Result:
+        seconds = time.monotonic() - start
+        trace = rebuild_trace(p, visited, visited.path(at)) if at is not None else []
+        return Result(
+            params=p,
+            options=opts,
+            verdict=verdict,
+            distinct=len(visited),
+            generated=generated,
+            initial=initial,
+            depth=max_depth_seen,
+            seconds=seconds,
+            peak_memory_mb=peak_memory_mb(),
+            intended_ends=intended_ends,
+            violated=violated,
+            trace=trace,
+            cut_by=cut_by,
+            action_counts=counts,
+            enabled_counts=enabled_counts,
+        )
+
+    for s in initial_states(p):
+        generated += 1
+        i = visited.add(visited.key(s), -1)
+        if i is None:
+            continue
+        initial += 1
+        bad = first_violation(s, p, invariants)
+        if bad:
+            return finish(Verdict.VIOLATED, bad, i)
+        queue.append((s, i, 0))
+
+    while queue:
+        s, i, depth = queue.popleft()
+        max_depth_seen = max(max_depth_seen, depth)
+        if opts.max_depth is not None and depth >= opts.max_depth:
+            if any(True for _ in successors(s, p)):
+                cut_by = f"max depth {opts.max_depth}"
+            continue
+        enabled: set[str] = set()
+        for step in successors(s, p):
+            enabled.add(step.action)
+            generated += 1
+            counts[step.action] += 1
+            j = visited.add(visited.key(step.state), i)
+            if j is None:
+                continue
+            bad = first_violation(step.state, p, invariants)
+            if bad:
+                max_depth_seen = max(max_depth_seen, depth + 1)
+                return finish(Verdict.VIOLATED, bad, j)
+            queue.append((step.state, j, depth + 1))
+        enabled_counts.update(enabled)
+        if not enabled:
+            if is_intended_end(s):
+                intended_ends += 1
+            else:
+                return finish(Verdict.VIOLATED, DEADLOCK, i)
+        if opts.max_states is not None and len(visited) >= opts.max_states and queue:
+            cut_by = f"max states {opts.max_states}"
+            break
+        if opts.progress is not None and time.monotonic() >= next_report:
+            next_report = time.monotonic() + opts.progress_every
+            opts.progress(Progress(generated, len(visited), len(queue), depth, time.monotonic() - start))
+
+    return finish(Verdict.INCOMPLETE if cut_by else Verdict.HOLDS)
+
+
+def rebuild_trace(p: Params, visited: _Visited, path: list[int]) -> list[Step]:
+    """Concrete steps from an initial state along a path of (canonical) keys.
+
+    Each stored key may stand for a whole orbit; walking forward from a concrete
+    initial state and picking the successor whose key matches keeps node names
+    consistent along the trace.
+    """
+    keys = [visited.key_at(i) for i in path]
+    state = next(s for s in initial_states(p) if visited.key(s) == keys[0])
+    trace = [Step("Init", (), state)]
+    for key in keys[1:]:
+        step = next(t for t in successors(state, p) if visited.key(t.state) == key)
+        trace.append(step)
+        state = step.state
+    return trace
+
+
+def peak_memory_mb() -> float:
+    """Peak resident set size of this process (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def reachable(p: Params, symmetry: bool = False) -> Iterator[State]:
+    """Every reachable state (orbit representatives when symmetry is on), BFS order."""
+    visited = _Visited(False, symmetry)
+    queue: deque[State] = deque()
+    for s in initial_states(p):
+        if visited.add(visited.key(s), -1) is not None:
+            queue.append(s)
+    while queue:
+        s = queue.popleft()
+        yield s
+        for step in successors(s, p):
+            if visited.add(visited.key(step.state), -1) is not None:
+                queue.append(step.state)

@@ -1,0 +1,421 @@
+"""Liveness under weak fairness, on the full state graph.
+
+The liveness properties of PROTOCOL.md section 6, one operator each in the spec:
+
+- `JoinsEnd`: for every node, being in the middle of a join leads to being a member,
+  rejected or down (a join ends unless the joiner fails).
+- `MirroringResumes`: for every resource, being a hosted backup while a primary host
+  exists leads to its mirror being active in the primary host's view, or to that
+  situation ending (the host or the primary host goes away).
+- `ConfigConverges`: eventually always, every member holds the version stored on
+  its resource (the bounded configuration changes eventually stop).
+
+Fairness is weak fairness per action instance (`WF_vars(Deliver(n))` for each n, and
+so on) for every action except the environment's `Crash`, `Restart` and
+`ChangeConfig`. A behaviour violating `P ~> Q` reaches a P-state and then stays in
+not-Q forever: it ends in a strongly connected component of the not-Q states that
+is *fair* (every fair action continuously enabled there is also taken there), or in
+a terminal state, where stuttering is fair because nothing is enabled. The checker
+finds those components with Tarjan's algorithm and prints the counterexample as a
+lasso: a shortest prefix, then the cycle (or the stuttering end).
+
+Symmetry reduction is not used here: merging states by renaming nodes is unsound for
+per-node fairness, so the graph is built over concrete states.
+"""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pbjoin_model.protocol.machine import (
+    DOWN,
+    M_ACTIVE,
+    MEMBER,
+    NO_NODE,
+    REJECTED,
+    WAIT_CONFIG,
+    WAIT_PLACE,
+    WAIT_STATE,
+    GroupState,
+    Params,
+    State,
+    Step,
+    initial_states,
+    is_primary_host,
+    res_of,
+    successors,
+)
+
+UNFAIR_ACTIONS = frozenset({"Crash", "Restart", "ChangeConfig"})
+ActionInstance = tuple[str, tuple[tuple[str, int], ...]]
+Predicate = Callable[[State], bool]
+
+
+# ---------------------------------------------------------------- properties
+
+
+def primary_host(s: State) -> int:
+    """The live node that believes it is the primary host, or NO_NODE."""
+    for n, gs in enumerate(s.view):
+        if isinstance(gs, GroupState) and is_primary_host(gs, n):
+            return n
+    return NO_NODE
+
+
+def joining(n: int) -> Predicate:
+    return lambda s: s.phase[n] in (WAIT_STATE, WAIT_PLACE, WAIT_CONFIG)
+
+
+def join_ended(n: int) -> Predicate:
+    return lambda s: s.phase[n] in (MEMBER, REJECTED, DOWN)
+
+
+def hosted_backup(r: int) -> Predicate:
+    def holds(s: State) -> bool:
+        ph = primary_host(s)
+        if ph == NO_NODE:
+            return False
+        gs = s.view[ph]
+        assert isinstance(gs, GroupState)
+        return r != gs.prim and gs.host[r] != NO_NODE
+
+    return holds
+
+
+def mirror_active_or_gone(r: int) -> Predicate:
+    hosted = hosted_backup(r)
+
+    def holds(s: State) -> bool:
+        if not hosted(s):
+            return True
+        gs = s.view[primary_host(s)]
+        assert isinstance(gs, GroupState)
+        return gs.mirror[r] == M_ACTIVE
+
+    return holds
+
+
+def config_converged(s: State) -> bool:
+    for n, gs in enumerate(s.view):
+        if s.phase[n] == MEMBER and isinstance(gs, GroupState):
+            r = res_of(gs, n)
+            if s.cfg[n][r] != s.resVer[r]:
+                return False
+    return True
+
+
+@dataclass(frozen=True)
+class LeadsTo:
+    """P ~> Q for one instance (node or resource) of a property."""
+
+    name: str
+    instance: str
+    p: Predicate
+    q: Predicate
+
+
+@dataclass(frozen=True)
+class EventuallyAlways:
+    """<>[]C."""
+
+    name: str
+    c: Predicate
+
+
+Property = LeadsTo | EventuallyAlways
+
+
+def properties(params: Params) -> list[Property]:
+    props: list[Property] = [LeadsTo("JoinsEnd", f"n{n + 1}", joining(n), join_ended(n)) for n in range(params.nodes)]
+    props += [
+        LeadsTo("MirroringResumes", f"r{r + 1}", hosted_backup(r), mirror_active_or_gone(r))
+        for r in range(params.resources)
+    ]
+    props.append(EventuallyAlways("ConfigConverges", config_converged))
+    return props
+
+
+PROPERTY_NAMES = ("JoinsEnd", "MirroringResumes", "ConfigConverges")
+
+
+# ---------------------------------------------------------------- the state graph
+
+
+@dataclass
+class Graph:
+    states: list[State] = field(default_factory=list)
+    edges: list[list[tuple[int, int]]] = field(default_factory=list)  # (target, action instance id)
+    parent: list[int] = field(default_factory=list)  # BFS tree, for shortest prefixes
+    instances: list[ActionInstance] = field(default_factory=list)
+    initial: list[int] = field(default_factory=list)
+
+    def instance_id(self, key: ActionInstance, ids: dict[ActionInstance, int]) -> int:
+        if key not in ids:
+            ids[key] = len(self.instances)
+            self.instances.append(key)
+        return ids[key]
+
+
+def build_graph(p: Params, max_states: int | None = None) -> Graph | None:
+    """The full reachable graph, or None when it has more than max_states states."""
+    g = Graph()
+    index: dict[State, int] = {}
+    ids: dict[ActionInstance, int] = {}
+    queue: deque[int] = deque()
+    for s in initial_states(p):
+        if s not in index:
+            index[s] = len(g.states)
+            g.states.append(s)
+            g.edges.append([])
+            g.parent.append(-1)
+            g.initial.append(index[s])
+            queue.append(index[s])
+    while queue:
+        i = queue.popleft()
+        for step in successors(g.states[i], p):
+            j = index.get(step.state)
+            if j is None:
+                if max_states is not None and len(g.states) >= max_states:
+                    return None
+                j = index[step.state] = len(g.states)
+                g.states.append(step.state)
+                g.edges.append([])
+                g.parent.append(i)
+                queue.append(j)
+            g.edges[i].append((j, g.instance_id((step.action, step.params), ids)))
+    return g
+
+
+def tarjan(g: Graph, inside: list[bool]) -> list[list[int]]:
+    """Strongly connected components of the subgraph induced by `inside` (iterative)."""
+    n = len(g.states)
+    index = [-1] * n
+    low = [0] * n
+    on_stack = [False] * n
+    stack: list[int] = []
+    comps: list[list[int]] = []
+    counter = 0
+    for root in range(n):
+        if not inside[root] or index[root] >= 0:
+            continue
+        work = [(root, 0)]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack[root] = True
+        while work:
+            v, k = work[-1]
+            if k < len(g.edges[v]):
+                work[-1] = (v, k + 1)
+                w = g.edges[v][k][0]
+                if not inside[w]:
+                    continue
+                if index[w] < 0:
+                    index[w] = low[w] = counter
+                    counter += 1
+                    stack.append(w)
+                    on_stack[w] = True
+                    work.append((w, 0))
+                elif on_stack[w]:
+                    low[v] = min(low[v], index[w])
+            else:
+                work.pop()
+                if work:
+                    u = work[-1][0]
+                    low[u] = min(low[u], low[v])
+                if low[v] == index[v]:
+                    comp = []
+                    while True:
+                        w = stack.pop()
+                        on_stack[w] = False
+                        comp.append(w)
+                        if w == v:
+                            break
+                    comps.append(comp)
+    return comps
+
+
+def fair_end(g: Graph, comp: list[int]) -> bool:
+    """Can a weakly fair behaviour stay in `comp` forever?"""
+    members = set(comp)
+    if len(comp) == 1:
+        v = comp[0]
+        if not g.edges[v]:
+            return True  # terminal: stuttering is fair, nothing is enabled
+        if not any(w == v for w, _ in g.edges[v]):
+            return False  # no cycle through a single state
+    taken = {a for v in comp for w, a in g.edges[v] if w in members}
+    always_enabled: set[int] | None = None
+    for v in comp:
+        enabled = {a for _, a in g.edges[v] if g.instances[a][0] not in UNFAIR_ACTIONS}
+        always_enabled = enabled if always_enabled is None else always_enabled & enabled
+    return not (always_enabled or set()) - taken
+
+
+# ---------------------------------------------------------------- checking
+
+
+@dataclass
+class Lasso:
+    prefix: list[Step]  # from an initial state ("Init" first) to the first state of the loop
+    cycle: list[Step]  # steps from the loop's first state back to it; empty: stutters forever
+
+
+@dataclass
+class PropertyResult:
+    name: str
+    instance: str
+    holds: bool
+    lasso: Lasso | None = None
+
+
+@dataclass
+class LivenessResult:
+    params: Params
+    distinct: int
+    seconds: float
+    results: list[PropertyResult]
+    cut_by: str | None = None  # set when the graph was too large: nothing was checked
+
+    @property
+    def holds(self) -> bool:
+        return self.cut_by is None and all(r.holds for r in self.results)
+
+    @property
+    def violated(self) -> bool:
+        return any(not r.holds for r in self.results)
+
+
+def check_liveness(p: Params, max_states: int | None = None) -> LivenessResult:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        start = time.monotonic()
+        g = build_graph(p, max_states)
+        if g is None:
+            return LivenessResult(p, max_states or 0, time.monotonic() - start, [], f"max states {max_states}")
+        results = [_check_property(g, prop) for prop in properties(p)]
+        return LivenessResult(p, len(g.states), time.monotonic() - start, results)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _check_property(g: Graph, prop: Property) -> PropertyResult:
+    """Find a fair behaviour that violates the property, or show there is none.
+
+    `P ~> Q` fails when a reachable P-state can stay among not-Q states forever,
+    i.e. reach a fair end inside them. `<>[]C` fails when a fair end contains a
+    not-C state (a fair cycle passes through it infinitely often, or the behaviour
+    stutters in it).
+    """
+    n = len(g.states)
+    if isinstance(prop, LeadsTo):
+        inside = [not prop.q(s) for s in g.states]
+        starts = {i for i in range(n) if inside[i] and prop.p(g.states[i])}
+        instance = prop.instance
+    else:
+        inside = [True] * n
+        starts = {i for i in range(n) if not prop.c(g.states[i])}
+        instance = ""
+    accepting: set[int] = set()
+    loops: dict[int, list[int]] = {}
+    for comp in tarjan(g, inside):
+        if not fair_end(g, comp):
+            continue
+        if isinstance(prop, EventuallyAlways) and starts.isdisjoint(comp):
+            continue
+        for v in comp:
+            accepting.add(v)
+            loops[v] = comp
+    candidates = starts & _can_reach(g, accepting, inside) if isinstance(prop, LeadsTo) else starts & accepting
+    if not candidates:
+        return PropertyResult(prop.name, instance, True)
+    first = min(candidates, key=lambda i: (_depth(g, i), i))
+    return PropertyResult(prop.name, instance, False, _lasso(g, first, accepting, loops, inside))
+
+
+def _can_reach(g: Graph, targets: set[int], inside: list[bool]) -> set[int]:
+    reverse: dict[int, list[int]] = {}
+    for v, out in enumerate(g.edges):
+        if inside[v]:
+            for w, _ in out:
+                if inside[w]:
+                    reverse.setdefault(w, []).append(v)
+    seen = set(targets)
+    queue = deque(targets)
+    while queue:
+        w = queue.popleft()
+        for v in reverse.get(w, ()):
+            if v not in seen:
+                seen.add(v)
+                queue.append(v)
+    return seen
+
+
+def _depth(g: Graph, i: int) -> int:
+    d = 0
+    while g.parent[i] >= 0:
+        i = g.parent[i]
+        d += 1
+    return d
+
+
+def _step(g: Graph, v: int, w: int, via: int | None = None) -> Step:
+    a = via if via is not None else next(a for t, a in g.edges[v] if t == w)
+    action, params = g.instances[a]
+    return Step(action, params, g.states[w])
+
+
+def _path_within(g: Graph, src: int, goal: Callable[[int], bool], allowed: Callable[[int], bool]) -> list[int]:
+    """Shortest path of states from src to a goal state, through allowed states only."""
+    prev = {src: -1}
+    queue = deque([src])
+    while queue:
+        v = queue.popleft()
+        if goal(v):
+            path = []
+            while v >= 0:
+                path.append(v)
+                v = prev[v]
+            return path[::-1]
+        for w, _ in g.edges[v]:
+            if w not in prev and allowed(w):
+                prev[w] = v
+                queue.append(w)
+    raise AssertionError("no path")
+
+
+def _lasso(g: Graph, first: int, accepting: set[int], loops: dict[int, list[int]], inside: list[bool]) -> Lasso:
+    chain = []
+    v = first
+    while v >= 0:
+        chain.append(v)
+        v = g.parent[v]
+    chain.reverse()
+    prefix = [Step("Init", (), g.states[chain[0]])]
+    prefix += [_step(g, a, b) for a, b in itertools.pairwise(chain)]
+    to_loop = _path_within(g, first, lambda x: x in accepting, lambda x: inside[x])
+    prefix += [_step(g, a, b) for a, b in itertools.pairwise(to_loop)]
+    entry = to_loop[-1]
+    comp = set(loops[entry])
+    if len(comp) == 1 and not g.edges[entry]:
+        return Lasso(prefix, [])
+    # A cycle through the component that takes every edge once would be fair; taking
+    # one edge per fair instance is enough, so walk to each such edge and back.
+    cycle: list[Step] = []
+    here = entry
+    needed = {a: (v, w) for v in comp for w, a in g.edges[v] if w in comp}
+    for v, w in needed.values():
+        path = _path_within(g, here, v.__eq__, comp.__contains__)
+        cycle += [_step(g, a, b) for a, b in itertools.pairwise(path)]
+        cycle.append(_step(g, v, w))
+        here = w
+    back = _path_within(g, here, entry.__eq__, comp.__contains__)
+    cycle += [_step(g, a, b) for a, b in itertools.pairwise(back)]
+    return Lasso(prefix, cycle)

@@ -1,0 +1,259 @@
+"""Parallel breadth-first checking with worker processes.
+
+Each of W workers owns the states whose fingerprint is congruent to its number
+modulo W: it alone keeps their part of the seen-set, checks their invariants and
+expands them. Search proceeds level by level: a worker expands its frontier,
+keeps the successors it owns, and ships the others to their owners; once every
+worker has heard from every peer, the next level starts. Level-synchronous BFS
+visits exactly the states, levels and violations of the serial search, so counts,
+depth and verdict are identical and a counterexample is still a shortest one.
+
+Fingerprints are Python hashes of the (canonical) states; states hold only ints,
+bools and tuples, whose hashes are the same in every process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import multiprocessing as mp
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from multiprocessing.queues import Queue
+from typing import Any
+
+from pbjoin_model.explorer.bfs import (
+    DEADLOCK,
+    Options,
+    Progress,
+    Result,
+    Verdict,
+    first_violation,
+    peak_memory_mb,
+    selected_invariants,
+)
+from pbjoin_model.protocol.machine import Params, State, Step, initial_states, is_intended_end, successors
+from pbjoin_model.protocol.symmetry import canonical
+
+_CHUNK = 2000  # states per message between workers
+
+
+def fingerprint(s: State, symmetry: bool) -> int:
+    return hash(canonical(s) if symmetry else s)
+
+
+@dataclass
+class _LevelReport:
+    worker: int
+    new: int = 0
+    generated: int = 0
+    frontier: int = 0
+    intended_ends: int = 0
+    violations: list[tuple[int, int, str]] = field(default_factory=list)  # (depth, fingerprint, invariant)
+    counts: Counter[str] = field(default_factory=Counter)
+    enabled: Counter[str] = field(default_factory=Counter)
+    peak_memory_mb: float = 0.0
+
+
+def _worker(
+    me: int,
+    workers: int,
+    p: Params,
+    opts: Options,
+    commands: Queue[Any],
+    inboxes: list[Queue[Any]],
+    reports: Queue[Any],
+) -> None:
+    gc.disable()
+    invariants = selected_invariants(opts.invariants)
+    parent: dict[int, int] = {}  # fingerprint -> parent fingerprint (-1 for initial states)
+    frontier: list[tuple[State, int]] = []
+    report = _LevelReport(me)
+    depth = 0  # of the states in `frontier`
+
+    def admit(s: State, fp: int, parent_fp: int) -> None:
+        if fp in parent:
+            return
+        parent[fp] = parent_fp
+        report.new += 1
+        bad = first_violation(s, p, invariants)
+        if bad:
+            report.violations.append((depth, fp, bad))
+        frontier.append((s, fp))
+
+    for s in initial_states(p):
+        fp = fingerprint(s, opts.symmetry)
+        if fp % workers == me:
+            admit(s, fp, -1)
+    report.frontier = len(frontier)
+    reports.put(report)
+
+    while True:
+        command = commands.get()
+        if command == "stop":
+            return
+        if command == "parents":
+            reports.put(parent)
+            continue
+        expand_now, report = frontier, _LevelReport(me)
+        frontier = []
+        depth += 1
+        outgoing: list[list[tuple[State, int, int]]] = [[] for _ in range(workers)]
+        for s, fp_s in expand_now:
+            enabled: set[str] = set()
+            for step in successors(s, p):
+                enabled.add(step.action)
+                report.generated += 1
+                report.counts[step.action] += 1
+                fp = fingerprint(step.state, opts.symmetry)
+                owner = fp % workers
+                if owner == me:
+                    admit(step.state, fp, fp_s)
+                else:
+                    outgoing[owner].append((step.state, fp, fp_s))
+                    if len(outgoing[owner]) >= _CHUNK:
+                        inboxes[owner].put(outgoing[owner])
+                        outgoing[owner] = []
+            report.enabled.update(enabled)
+            if not enabled:
+                if is_intended_end(s):
+                    report.intended_ends += 1
+                else:
+                    report.violations.append((depth - 1, fp_s, DEADLOCK))
+        for peer in range(workers):
+            if peer != me:
+                if outgoing[peer]:
+                    inboxes[peer].put(outgoing[peer])
+                inboxes[peer].put(None)  # this level's shipments to peer are complete
+        finished = 0
+        while finished < workers - 1:
+            batch = inboxes[me].get()
+            if batch is None:
+                finished += 1
+                continue
+            for s, fp, parent_fp in batch:
+                admit(s, fp, parent_fp)
+        report.frontier = len(frontier)
+        report.peak_memory_mb = peak_memory_mb()
+        reports.put(report)
+
+
+def check_parallel(p: Params, options: Options | None = None, workers: int = 2) -> Result:
+    """The same search as `checker.check`, spread over `workers` processes.
+
+    Workers exchange 64-bit fingerprints, never whole seen-sets, so the search
+    always runs in fingerprint mode and reports the collision bound.
+    """
+    opts = dataclasses.replace(options or Options(), fingerprints=True, workers=workers)
+    ctx = mp.get_context("fork")
+    commands = [ctx.Queue() for _ in range(workers)]
+    inboxes = [ctx.Queue() for _ in range(workers)]
+    reports: Queue[Any] = ctx.Queue()
+    procs = [
+        ctx.Process(target=_worker, args=(w, workers, p, opts, commands[w], inboxes, reports), daemon=True)
+        for w in range(workers)
+    ]
+    for proc in procs:
+        proc.start()
+    try:
+        return _Driver(p, opts, commands, reports).run()
+    finally:
+        for q in commands:
+            q.put("stop")
+        for proc in procs:
+            proc.join(timeout=10)
+
+
+class _Driver:
+    """The coordinator: starts each level, adds up the workers' reports, decides when to stop."""
+
+    def __init__(self, p: Params, opts: Options, commands: list[Queue[Any]], reports: Queue[Any]) -> None:
+        self.p, self.opts, self.commands, self.reports = p, opts, commands, reports
+        self.start = time.monotonic()
+        self.distinct = self.generated = self.depth = self.intended_ends = 0
+        self.counts: Counter[str] = Counter()
+        self.enabled: Counter[str] = Counter()
+        self.worker_memory = 0.0
+
+    def level(self) -> list[_LevelReport]:
+        reports = [self.reports.get() for _ in self.commands]
+        for r in reports:
+            self.distinct += r.new
+            self.generated += r.generated
+            self.intended_ends += r.intended_ends
+            self.counts.update(r.counts)
+            self.enabled.update(r.enabled)
+        self.worker_memory = max(self.worker_memory, sum(r.peak_memory_mb for r in reports))
+        return reports
+
+    def run(self) -> Result:
+        reports = self.level()
+        self.initial = self.distinct
+        self.generated = sum(1 for _ in initial_states(self.p))
+        while True:
+            violations = sorted(v for r in reports for v in r.violations)
+            if violations:
+                _, fp, name = violations[0]
+                trace = _rebuild(self.p, self.opts, fp, self.parents())
+                self.depth = max(self.depth, len(trace) - 1)
+                return self.result(Verdict.VIOLATED, violated=name, trace=trace)
+            if not sum(r.frontier for r in reports):
+                return self.result(Verdict.HOLDS)
+            if self.opts.max_depth is not None and self.depth >= self.opts.max_depth:
+                return self.result(Verdict.INCOMPLETE, cut_by=f"max depth {self.opts.max_depth}")
+            if self.opts.max_states is not None and self.distinct >= self.opts.max_states:
+                return self.result(Verdict.INCOMPLETE, cut_by=f"max states {self.opts.max_states}")
+            for q in self.commands:
+                q.put("expand")
+            reports = self.level()
+            if sum(r.new for r in reports):
+                self.depth += 1
+            if self.opts.progress is not None:
+                queue = sum(r.frontier for r in reports)
+                elapsed = time.monotonic() - self.start
+                self.opts.progress(Progress(self.generated, self.distinct, queue, self.depth, elapsed))
+
+    def parents(self) -> dict[int, int]:
+        for q in self.commands:
+            q.put("parents")
+        merged: dict[int, int] = {}
+        for _ in self.commands:
+            merged.update(self.reports.get())
+        return merged
+
+    def result(
+        self, verdict: Verdict, violated: str | None = None, trace: list[Step] | None = None, cut_by: str | None = None
+    ) -> Result:
+        return Result(
+            params=self.p,
+            options=self.opts,
+            verdict=verdict,
+            distinct=self.distinct,
+            generated=self.generated,
+            initial=self.initial,
+            depth=self.depth,
+            seconds=time.monotonic() - self.start,
+            peak_memory_mb=peak_memory_mb() + self.worker_memory,
+            intended_ends=self.intended_ends,
+            violated=violated,
+            trace=trace or [],
+            cut_by=cut_by,
+            action_counts=self.counts,
+            enabled_counts=self.enabled,
+        )
+
+
+def _rebuild(p: Params, opts: Options, fp: int, parents: dict[int, int]) -> list[Step]:
+    """Concrete steps from an initial state to the state with fingerprint fp."""
+    chain = [fp]
+    while parents[chain[-1]] != -1:
+        chain.append(parents[chain[-1]])
+    chain.reverse()
+    state = next(s for s in initial_states(p) if fingerprint(s, opts.symmetry) == chain[0])
+    trace = [Step("Init", (), state)]
+    for key in chain[1:]:
+        step = next(t for t in successors(state, p) if fingerprint(t.state, opts.symmetry) == key)
+        trace.append(step)
+        state = step.state
+    return trace

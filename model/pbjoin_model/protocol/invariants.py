@@ -1,0 +1,205 @@
+"""The safety properties of PROTOCOL.md section 6, one predicate per TLA+ operator.
+
+Each predicate takes a state and the constants and returns True when the property
+holds. `INVARIANTS` lists them in the order the checker evaluates them (and the
+order spec/MC_*.cfg names them), so the first violated one is reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from pbjoin_model.protocol.machine import (
+    ABSENT,
+    ACTIVE,
+    CONFIG,
+    DOWN,
+    HOLDS_VIEW,
+    M_ACTIVE,
+    M_NONE,
+    M_SYNCING,
+    MEMBER,
+    NO_NODE,
+    OUT,
+    P2P,
+    REJECTED,
+    START_MIRROR,
+    WAIT_CONFIG,
+    WAIT_PLACE,
+    WAIT_STATE,
+    GroupState,
+    Params,
+    State,
+    is_primary_host,
+    res_of,
+)
+
+Invariant = Callable[[State, Params], bool]
+
+
+def holders(s: State) -> Iterator[tuple[int, GroupState]]:
+    """Live nodes holding a group state, with that state."""
+    for n, gs in enumerate(s.view):
+        if isinstance(gs, GroupState):
+            yield n, gs
+
+
+def TypeOK(s: State, p: Params) -> bool:
+    phases = (OUT, WAIT_STATE, WAIT_PLACE, WAIT_CONFIG, MEMBER, REJECTED, DOWN)
+    full = (1 << p.resources) - 1
+    if len(s.phase) != p.nodes or any(ph not in phases for ph in s.phase):
+        return False
+    if any(a & ~full for a in s.access) or len(s.chan) != p.nodes * p.nodes:
+        return False
+    for n in range(p.nodes):
+        if bool(s.view[n]) != (s.phase[n] in HOLDS_VIEW):
+            return False
+        if not 0 <= s.cursor[n] <= len(s.log):
+            return False
+        if any(not 0 <= v <= s.resVer[r] + p.max_config_changes for r, v in enumerate(s.cfg[n])):
+            return False
+    for _, gs in holders(s):
+        if not 0 <= gs.prim < p.resources or gs.mirror[gs.prim] != M_NONE:
+            return False
+        if any(m not in (M_NONE, M_SYNCING, M_ACTIVE) for m in gs.mirror):
+            return False
+    return (
+        0 <= s.crashes <= p.max_failures
+        and 0 <= s.restarts <= p.max_restarts
+        and 0 <= s.cfgChanges <= p.max_config_changes
+    )
+
+
+def SubgroupAccess(s: State, p: Params) -> bool:
+    """Safety 1: every subgroup member reaches its subgroup's resource; one subgroup each."""
+    for _, gs in holders(s):
+        seen: set[int] = set()
+        for r, members in enumerate(gs.sub):
+            for x in members:
+                if not s.access[x] >> r & 1 or x in seen:
+                    return False
+                seen.add(x)
+    return True
+
+
+def HostInSubgroup(s: State, p: Params) -> bool:
+    """Safety 2 (per view): a host is a member of its subgroup, and hosts one resource."""
+    for _, gs in holders(s):
+        hosts = [h for h in gs.host if h != NO_NODE]
+        if len(hosts) != len(set(hosts)):
+            return False
+        for r, h in enumerate(gs.host):
+            if h != NO_NODE and (h not in gs.sub[r] or gs.status[h] == ABSENT):
+                return False
+    return True
+
+
+def UniqueHost(s: State, p: Params) -> bool:
+    """Safety 2 (across views): no two live nodes both believe they host the same resource."""
+    believers: dict[int, int] = {}
+    for n, gs in holders(s):
+        for r, h in enumerate(gs.host):
+            if h == n and believers.setdefault(r, n) != n:
+                return False
+    return True
+
+
+def NoSplitBrain(s: State, p: Params) -> bool:
+    """Safety 3: no two live nodes each believe they are the primary host, lagging views included."""
+    primaries = [n for n, gs in holders(s) if is_primary_host(gs, n)]
+    return len(primaries) <= 1
+
+
+def ViewsAgree(s: State, p: Params) -> bool:
+    """Safety 4: nodes that delivered the same prefix hold identical group state."""
+    by_cursor: dict[int, GroupState] = {}
+    return all(by_cursor.setdefault(s.cursor[n], gs) == gs for n, gs in holders(s))
+
+
+def in_flight(s: State, p: Params, kind: int) -> Iterator[tuple[int, P2P]]:
+    """Point-to-point messages of one kind in any channel, with their senders."""
+    for i, q in enumerate(s.chan):
+        for msg in q:
+            if msg.kind == kind:
+                yield i // p.nodes, msg
+
+
+def ConfigFromHost(s: State, p: Params) -> bool:
+    """Safety 5: configuration in flight comes from a node that hosts that resource in its view."""
+    for src, msg in in_flight(s, p, CONFIG):
+        gs = s.view[src]
+        if not isinstance(gs, GroupState) or gs.host[msg.res] != src:
+            return False
+    return True
+
+
+def ConfigReachable(s: State, p: Params) -> bool:
+    """Safety 5: nobody holds configuration of a resource it cannot reach."""
+    for n in range(p.nodes):
+        for r, v in enumerate(s.cfg[n]):
+            if v and not s.access[n] >> r & 1:
+                return False
+    return True
+
+
+def ConfigNotNewerThanHost(s: State, p: Params) -> bool:
+    """Safety 5: no member holds a newer version than its host (whose copy is the resource's)."""
+    return all(v <= s.resVer[r] for row in s.cfg for r, v in enumerate(row))
+
+
+def MirrorFromPrimary(s: State, p: Params) -> bool:
+    """Safety 6: START_MIRROR in flight comes from the primary host, for a backup resource."""
+    for src, msg in in_flight(s, p, START_MIRROR):
+        gs = s.view[src]
+        if not isinstance(gs, GroupState) or not is_primary_host(gs, src) or msg.res == gs.prim:
+            return False
+    return True
+
+
+def NoDataLoss(s: State, p: Params) -> bool:
+    """Safety 6: whoever acts as primary host does so on a copy holding the current data."""
+    return all(s.dataCurrent[gs.prim] for n, gs in holders(s) if is_primary_host(gs, n))
+
+
+def RejectedNotPlaced(s: State, p: Params) -> bool:
+    """Safety 7: a rejected joiner is in no subgroup of any view."""
+    for _, gs in holders(s):
+        for members in gs.sub:
+            if any(s.phase[x] == REJECTED and gs.inc[x] == s.inc[x] for x in members):
+                return False
+    return True
+
+
+def ActiveHasConfig(s: State, p: Params) -> bool:
+    """Safety 7: an active member holds its resource's configuration."""
+    for n in range(p.nodes):
+        if s.phase[n] == MEMBER:
+            gs = s.view[n]
+            assert isinstance(gs, GroupState)
+            r = res_of(gs, n)
+            if r < 0 or not s.cfg[n][r]:  # a member in no subgroup of its own view holds nothing
+                return False
+    for _, gs in holders(s):
+        for x, st in enumerate(gs.status):
+            if st == ACTIVE and gs.inc[x] == s.inc[x] and s.view[x]:
+                r = res_of(gs, x)
+                if r >= 0 and not s.cfg[x][r]:
+                    return False
+    return True
+
+
+INVARIANTS: tuple[tuple[str, Invariant], ...] = (
+    ("TypeOK", TypeOK),
+    ("SubgroupAccess", SubgroupAccess),
+    ("HostInSubgroup", HostInSubgroup),
+    ("UniqueHost", UniqueHost),
+    ("NoSplitBrain", NoSplitBrain),
+    ("ViewsAgree", ViewsAgree),
+    ("ConfigFromHost", ConfigFromHost),
+    ("ConfigReachable", ConfigReachable),
+    ("ConfigNotNewerThanHost", ConfigNotNewerThanHost),
+    ("MirrorFromPrimary", MirrorFromPrimary),
+    ("NoDataLoss", NoDataLoss),
+    ("RejectedNotPlaced", RejectedNotPlaced),
+    ("ActiveHasConfig", ActiveHasConfig),
+)

@@ -1,0 +1,117 @@
+"""Symmetry reduction over node identities (TLC's SYMMETRY Permutations(Node)).
+
+Nodes are interchangeable except through what the state records about them, the
+access relation included: permuting node identities permutes `access` with
+everything else, so two states are merged only when some renaming of nodes maps
+one onto the other wiring and all. The canonical form of a state is the least
+(by tuple order) of its images under the renamings that sort a cheap
+per-node signature; that set of renamings is the same for every member of an
+orbit, so the representative is exact, not a hash-based approximation.
+"""
+
+from __future__ import annotations
+
+from itertools import permutations, product
+
+from pbjoin_model.protocol.machine import NO_NODE, P2P, GroupState, Params, State, View
+
+
+def _permute_view(gs: View, pi: tuple[int, ...], inv: tuple[int, ...]) -> View:
+    if not isinstance(gs, GroupState):
+        return gs
+    return GroupState(
+        prim=gs.prim,
+        sub=tuple(tuple(pi[x] for x in members) for members in gs.sub),
+        host=tuple(pi[h] if h != NO_NODE else NO_NODE for h in gs.host),
+        mirror=gs.mirror,
+        status=tuple(gs.status[o] for o in inv),
+        acc=tuple(gs.acc[o] for o in inv),
+        inc=tuple(gs.inc[o] for o in inv),
+    )
+
+
+# Group states are shared by many states and messages, so their images are
+# memoised; the table is dropped whole when it grows past a bound.
+_VIEW_IMAGES: dict[tuple[View, tuple[int, ...]], View] = {}
+_VIEW_IMAGES_MAX = 1 << 20
+
+
+def permute(s: State, pi: tuple[int, ...]) -> State:
+    """The image of s when node i is renamed pi[i]."""
+    n = len(pi)
+    inv = tuple(sorted(range(n), key=pi.__getitem__))
+
+    def view(gs: View) -> View:
+        key = (gs, pi)
+        image = _VIEW_IMAGES.get(key)
+        if image is None:
+            if len(_VIEW_IMAGES) >= _VIEW_IMAGES_MAX:
+                _VIEW_IMAGES.clear()
+            image = _VIEW_IMAGES[key] = _permute_view(gs, pi, inv)
+        return image
+
+    def p2p(m: P2P) -> P2P:
+        return m._replace(gs=view(m.gs)) if isinstance(m.gs, GroupState) else m
+
+    chan: list[tuple[P2P, ...]] = [()] * (n * n)
+    for i, q in enumerate(s.chan):
+        if q:
+            src, dst = divmod(i, n)
+            chan[pi[src] * n + pi[dst]] = tuple(p2p(m) for m in q)
+    durable = view(s.durable)
+    assert isinstance(durable, GroupState)
+    return State(
+        access=tuple(s.access[o] for o in inv),
+        phase=tuple(s.phase[o] for o in inv),
+        cursor=tuple(s.cursor[o] for o in inv),
+        view=tuple(view(s.view[o]) for o in inv),
+        log=tuple(m._replace(node=pi[m.node]) for m in s.log),
+        chan=tuple(chan),
+        cfg=tuple(s.cfg[o] for o in inv),
+        resVer=s.resVer,
+        dataCurrent=s.dataCurrent,
+        crashes=s.crashes,
+        restarts=s.restarts,
+        cfgChanges=s.cfgChanges,
+        durable=durable,
+        inc=tuple(s.inc[o] for o in inv),
+    )
+
+
+def candidate_renamings(s: State) -> list[tuple[int, ...]]:
+    """Renamings that put nodes in signature order, trying every order among ties."""
+    n = len(s.phase)
+    sig = [(s.access[x], s.phase[x], s.cursor[x], s.inc[x], s.cfg[x]) for x in range(n)]
+    order = sorted(range(n), key=sig.__getitem__)
+    blocks: list[list[int]] = []
+    for x in order:
+        if blocks and sig[blocks[-1][0]] == sig[x]:
+            blocks[-1].append(x)
+        else:
+            blocks.append([x])
+    if len(blocks) == n:
+        pi = [0] * n
+        for new, old in enumerate(order):
+            pi[old] = new
+        return [tuple(pi)]
+    result = []
+    for choice in product(*(permutations(b) for b in blocks)):
+        pi = [0] * n
+        for new, old in enumerate(x for block in choice for x in block):
+            pi[old] = new
+        result.append(tuple(pi))
+    return result
+
+
+def canonical(s: State) -> State:
+    """The orbit representative of s under renaming of nodes."""
+    renamings = candidate_renamings(s)
+    if len(renamings) == 1:
+        pi = renamings[0]
+        return s if pi == tuple(range(len(pi))) else permute(s, pi)
+    return min(permute(s, pi) for pi in renamings)
+
+
+def orbit(s: State, p: Params) -> set[State]:
+    """Every distinct image of s under all renamings (for tests of soundness)."""
+    return {permute(s, pi) for pi in permutations(range(p.nodes))}
