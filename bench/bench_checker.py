@@ -28,8 +28,9 @@ from typing import Any
 from pbjoin_model.explorer.bfs import Options, check
 from pbjoin_model.explorer.parallel import check_parallel
 from pbjoin_model.protocol import config as configs
+from pbjoin_model.protocol.config import SPEC_DIR
 from pbjoin_model.protocol.machine import Params
-from pbjoin_model.traces.tlc import MODULE, SPEC_DIR, config_text, find_jar, find_java
+from pbjoin_model.traces.tlc import MODULE, config_text, find_jar, find_java
 
 LARGE = Params(nodes=5, resources=3, max_failures=1, max_restarts=1, max_config_changes=1)
 _PROGRESS = re.compile(r"([\d,]+) states generated \(([\d,]+) s/min\), ([\d,]+) distinct states found")

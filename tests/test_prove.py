@@ -7,7 +7,8 @@ import re
 
 import pytest
 import z3
-from pbjoin_model.proofs.prove import GroupLevel, Obligation, ProofResult, RGroupState, Vocabulary, _check, prove
+from pbjoin_model.proofs.encoding import GroupLevel, RGroupState, Vocabulary
+from pbjoin_model.proofs.prove import Obligation, ProofResult, _check, prove
 from pbjoin_model.protocol.machine import Mutant
 
 from pbjoin.cli.main import main

@@ -6,7 +6,8 @@ import itertools
 
 import pytest
 from pbjoin_model.explorer.bfs import reachable
-from pbjoin_model.proofs.prove import Vocabulary, _check, prove
+from pbjoin_model.proofs.encoding import Vocabulary
+from pbjoin_model.proofs.prove import _check, prove
 from pbjoin_model.proofs.stream import (
     WITNESS_ACTIONS,
     Stream,

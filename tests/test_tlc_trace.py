@@ -6,11 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+from pbjoin_model.protocol.config import SPEC_DIR
 from pbjoin_model.protocol.machine import Mutant, Params
 from pbjoin_model.protocol.spec_state import TraceError
 from pbjoin_model.traces.replay import EXIT_HOLDS, replay
 from pbjoin_model.traces.text import format_text
-from pbjoin_model.traces.tlc import JAR_ENV, SPEC_DIR, TlcNotFoundError
+from pbjoin_model.traces.tlc import JAR_ENV, TlcNotFoundError
 from pbjoin_model.traces.tlc_trace import parse_states, tlc_command, trace_from_tlc
 from pbjoin_model.traces.trace import from_itf
 

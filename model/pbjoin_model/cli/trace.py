@@ -23,13 +23,13 @@ from pbjoin_model.conformance.check_log import trace_of_log_text
 from pbjoin_model.conformance.refinement import ConformanceError
 from pbjoin_model.conformance.trace import replay_on_implementation
 from pbjoin_model.protocol import config as configs
-from pbjoin_model.protocol.config import ConfigError
+from pbjoin_model.protocol.config import SPEC_DIR, ConfigError
 from pbjoin_model.protocol.machine import Mutant, Params
 from pbjoin_model.protocol.spec_state import TraceError
 from pbjoin_model.traces.html import render_html
 from pbjoin_model.traces.replay import format_result, replay
 from pbjoin_model.traces.text import constants_line, format_text
-from pbjoin_model.traces.tlc import SPEC_DIR, TlcNotFoundError, config_text
+from pbjoin_model.traces.tlc import TlcNotFoundError, config_text
 from pbjoin_model.traces.tlc_trace import HOW_TO_PROVIDE, run_tlc_on, trace_from_tlc
 from pbjoin_model.traces.trace import Trace, from_checker_json, from_itf, itf_text
 

@@ -46,6 +46,7 @@ def run_demo_command(args: argparse.Namespace) -> int:
         print(f"pbjoin: demo failed: {exc}", file=sys.stderr)
         return 1
     checker = log_checker()
+    report: dict[str, Any]
     if checker is None:
         conforms, line, report = (
             True,
