@@ -33,23 +33,22 @@ def _modules() -> dict[str, Path]:
     return out
 
 
-def _imports(path: Path, module: str) -> list[tuple[str, bool]]:
-    """(imported module, at module level) for every import in the file."""
+def _imports(path: Path, module: str) -> list[str]:
+    """Every name the file imports, at module level or inside a function, as an absolute dotted name."""
     tree = ast.parse(path.read_text())
-    top_level = {id(node) for node in tree.body}
     package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
     out = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            out += [(alias.name, id(node) in top_level) for alias in node.names]
+            out += [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")[: len(package.split(".")) - node.level + 1]
                 name = ".".join(base + ([node.module] if node.module else []))
             else:
                 name = node.module or ""
-            out.append((name, id(node) in top_level))
-            out += [(f"{name}.{alias.name}", id(node) in top_level) for alias in node.names]
+            out.append(name)
+            out += [f"{name}.{alias.name}" for alias in node.names]
     return out
 
 
@@ -63,7 +62,7 @@ def test_the_implementation_never_imports_the_verification_side() -> None:
         f"{module} imports {name}"
         for module, path in _modules().items()
         if module.startswith("pbjoin.") or module == "pbjoin"
-        for name, _ in _imports(path, module)
+        for name in _imports(path, module)
         if name.split(".")[0] in VERIFICATION_ONLY
     ]
     assert offenders == []
@@ -76,7 +75,7 @@ def test_each_verification_subpackage_imports_only_the_layers_before_it() -> Non
         if layer is None:
             continue
         allowed = set(MODEL_LAYERS[: MODEL_LAYERS.index(layer) + 1])
-        for name, _ in _imports(path, module):
+        for name in _imports(path, module):
             target = _layer(name)
             if target is not None and target not in allowed:
                 offenders.append(f"{module} ({layer}) imports {name} ({target})")
@@ -90,7 +89,7 @@ def test_no_module_imports_the_verification_command_line() -> None:
         f"{module} imports {name}"
         for module, path in _modules().items()
         if _layer(module) != "cli"
-        for name, _ in _imports(path, module)
+        for name in _imports(path, module)
         if name.startswith("pbjoin_model.cli")
     ]
     assert offenders == []
@@ -100,7 +99,7 @@ def test_no_import_cycle_between_modules() -> None:
     modules = _modules()
     graph: dict[str, set[str]] = defaultdict(set)
     for module, path in modules.items():
-        for name, at_top in _imports(path, module):
+        for name in _imports(path, module):
             # "from package import module" names the module; "from module import name" the module itself.
             target = name if name in modules else name.rsplit(".", 1)[0]
             if target in modules and target != module:
