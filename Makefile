@@ -46,10 +46,11 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_checker.py --tlc-seconds 120 -o bench/results.json
 	$(BIN)/python bench/bench_conformance.py -o bench/conformance.json
 
+## lint: ruff (lint and format) and mypy --strict over model/, src/, tests/ and bench/
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist src/*.egg-info
