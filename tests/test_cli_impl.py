@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from pbjoin.cli.main import main
+from pbjoin.resources import DirectoryDisks, resource_identity
 
 
 def test_demo_tells_the_story_and_ends_conforming(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -124,3 +125,36 @@ def test_demo_json_is_the_report_alone(tmp_path: Path, capsys: pytest.CaptureFix
             "divergence": None,
         },
     }
+
+
+def test_resource_init_lays_out_a_resource_a_node_can_use(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["resource", "init", str(tmp_path / "r1"), "--name", "r1", "--site", "east"]) == 0
+    assert "resource r1 (site east) created" in capsys.readouterr().out
+    assert resource_identity(tmp_path / "r1") == "r1"
+    disks = DirectoryDisks(node_dir=tmp_path / "n", wiring=(tmp_path / "r1",), links={"r1": tmp_path / "r1"})
+    assert disks.probe(("r1",)) == ("r1",) and disks.load_config("r1")[0] == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--name", "R1!", "--site", "east"], "not a valid name: 'R1!'"),
+        (["--name", "r1", "--site", ""], "not a valid name: ''"),
+    ],
+)
+def test_resource_init_refuses_bad_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    assert main(["resource", "init", str(tmp_path / "r"), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not (tmp_path / "r").exists()
+
+
+def test_resource_init_never_overwrites_a_directory_in_use(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    used = tmp_path / "r1"
+    used.mkdir()
+    (used / "precious").write_text("data")
+    assert main(["resource", "init", str(used), "--name", "r1", "--site", "east"]) == 2
+    assert "exists and is not an empty directory" in capsys.readouterr().err
+    assert sorted(p.name for p in used.iterdir()) == ["precious"]
