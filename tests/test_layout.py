@@ -142,3 +142,18 @@ def test_the_production_dependencies_are_what_the_implementation_imports() -> No
     runtime = {dep.split(">")[0].split("<")[0].split("=")[0].strip() for dep in project["dependencies"]}
     assert runtime == {"pydantic", "tabulate", "etcd3gw", "requests"}
     assert not any(name in " ".join(project["optional-dependencies"]["verify"]) for name in ("pytest", "ruff"))
+
+
+def test_the_readme_tree_matches_the_repository() -> None:
+    readme = (ROOT / "README.md").read_text()
+    tree = readme[readme.index("## Architecture") :].split("```")[1]
+    for folder in ROOTS.values():
+        for package in folder.iterdir():
+            if package.is_dir() and (package / "__init__.py").is_file():
+                assert f"{package.name}/" in tree, f"README's tree does not show {package.relative_to(ROOT)}"
+    modules = {p.name for folder in ROOTS.values() for p in folder.rglob("*.py")}
+    modules |= {str(p.relative_to(ROOT)) for p in (ROOT / "tests").glob("*.py")}
+    named = {word for word in tree.split() if word.endswith(".py")}
+    assert named, "the tree names no modules"
+    stale = sorted(name for name in named if name not in modules and not name.startswith("test_") and "*" not in name)
+    assert stale == [], f"README's tree names modules that do not exist: {stale}"
