@@ -82,6 +82,7 @@ class EtcdCluster:
     ca: Path | None = None
     cert: Path | None = None
     key: Path | None = None
+    extra_args: tuple[str, ...] = ()
 
     def start(self) -> EtcdCluster:
         if shutil.which("etcd") is None:
@@ -116,6 +117,7 @@ class EtcdCluster:
         ]  # fmt: skip
         if self.tls:
             args += ["--cert-file", str(self.cert), "--key-file", str(self.key)]
+        args += self.extra_args
         log = (self.workdir / f"etcd-{server.name}.log").open("ab")
         server.process = subprocess.Popen(args, stdout=log, stderr=log)
 

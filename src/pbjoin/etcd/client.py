@@ -169,6 +169,9 @@ class EtcdConnection:
         if self.credentials is None:
             return
         if self._token is None:
+            # etcd checks a token sent with /auth/authenticate too: the expired one must go
+            # first, or logging in again is refused with the very error it is meant to cure.
+            client.session.headers.pop("Authorization", None)
             try:
                 reply = client.post(
                     client.get_url("/auth/authenticate"),
@@ -269,7 +272,10 @@ class EtcdConnection:
                     raise _refusal(Etcd3Exception(json.dumps(chunk["error"])))
                 result = chunk.get("result", {})
                 if result.get("canceled"):
-                    raise EtcdError(f"watch canceled: {result.get('cancel_reason', 'no reason given')}")
+                    # An expired auth token cancels the watch at creation (etcd answers 200 with a
+                    # cancel reason, not an error): classified like any refusal, so that it
+                    # re-authenticates instead of retrying the dead token forever.
+                    raise _refusal(Etcd3Exception(f"watch canceled: {result.get('cancel_reason', 'no reason given')}"))
                 events = [
                     WatchEvent(deleted=e.get("type") == "DELETE", kv=_kv(e["kv"])) for e in result.get("events", [])
                 ]
