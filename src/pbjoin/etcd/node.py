@@ -77,6 +77,10 @@ class NodeError(RuntimeError):
     """The node cannot start or go on; the message is one line."""
 
 
+class StopRequestedError(Exception):
+    """SIGTERM or SIGINT arrived while the node was still waiting to become a member."""
+
+
 class LostError(Exception):
     """This incarnation has been declared failed: it must stop at once."""
 
@@ -171,6 +175,11 @@ class EtcdNode:
         except LostError as exc:
             log_event(self.node, "crashed", inc=self.inc, reason=str(exc))
             return EXIT_CRASHED
+        except StopRequestedError as exc:
+            if self.lease:  # the liveness key goes now, not when the lease runs out
+                self.conn.revoke_lease(self.lease)
+            log_event(self.node, "stopped", inc=self.inc, reason=str(exc))
+            return 0
         finally:
             self.halt.set()
 
@@ -213,6 +222,8 @@ class EtcdNode:
         while self.stream.revision < revision:
             if time.monotonic() > deadline:
                 raise NodeError(f"the watch did not reach revision {revision} in {timeout:.0f} s")
+            if self.runtime is None and self.stop.is_set():  # a member leaves from its loop instead
+                raise StopRequestedError("stopped while catching up with the group's stream")
             self._drain(0.05)
 
     def _become_incarnation(self) -> None:
@@ -228,6 +239,8 @@ class EtcdNode:
             elif not announced:
                 log_event(self.node, "waiting", reason=f"incarnation {previous[1]} is still live")
                 announced = True
+            if self.stop.is_set():
+                raise StopRequestedError(f"stopped while incarnation {previous[1]} was still live")
             self._drain(0.1)
         key = self.keys.member(self.node, self.inc)
         for attempt in range(3):

@@ -31,6 +31,10 @@ def _grant(conn: EtcdConnection, role: str, perm: str, key: str, whole_prefix: b
 def add_node_user(conn: EtcdConnection, group: str, node: str, password: str) -> None:
     """An etcd user named after the node, allowed to write only that node's own keys."""
     keys = Keys(group)
+    if not password:
+        raise EtcdError(f"the password for {node} is empty: that user could never log in")
+    if conn.get(keys.config) is None:
+        raise EtcdError(f"group {group} is not defined: run `pbjoin group define` first")
     role = f"pbjoin-{group}-{node}"
     conn.post("/auth/role/add", {"name": role})
     _grant(conn, role, "READ", keys.prefix, whole_prefix=True)

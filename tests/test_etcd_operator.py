@@ -1,0 +1,54 @@
+"""What an operator runs into: stopping a node that is still waiting, and `group add-node` mistakes."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from etcd_cluster import PBJOIN, converged, running_group, wait_for
+
+from pbjoin.cli.main import main
+
+
+def test_sigterm_stops_a_node_that_waits_for_its_previous_incarnation(tmp_path: Path) -> None:
+    with running_group(tmp_path, servers=1, resources=("r0",)) as members:
+        first = members.start("a", ("r0",))
+        wait_for(lambda: converged(members), 30, "a to create the group")
+        args = [
+            PBJOIN, "node", "--group", "g", "--node-id", "a", "--etcd", members.cluster.etcd_arg,
+            "--resource", str(members.site.path("r0")), "--node-dir", str(tmp_path / "second"),
+            "--log", str(tmp_path / "second.jsonl"),
+        ]  # fmt: skip
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            second = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            deadline = time.monotonic() + 30
+            assert second.stderr is not None
+            for line in second.stderr:
+                if '"waiting"' in line or time.monotonic() > deadline:
+                    break
+            second.send_signal(sig)
+            _, rest = second.communicate(timeout=10)
+            assert second.returncode == 0, rest
+            assert '"stopped"' in rest
+        assert first.process.poll() is None, "the running incarnation must be left alone"
+        assert converged(members)
+
+
+def test_add_node_refuses_an_empty_password_and_an_undefined_group(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with running_group(tmp_path, servers=1, resources=("r0",)) as members:
+        url = members.cluster.etcd_arg
+        empty, good = tmp_path / "empty.pw", tmp_path / "good.pw"
+        empty.write_text("\n")
+        good.write_text("secret\n")
+        add = ["group", "add-node", "--etcd", url, "--node-id", "n1", "--node-password-file"]
+        assert main([*add, str(empty), "--group", "g"]) == 2
+        assert "the password for n1 is empty" in capsys.readouterr().err
+        assert main([*add, str(good), "--group", "nope"]) == 2
+        err = capsys.readouterr().err
+        assert "group nope is not defined" in err and err.count("\n") == 1
+        assert main([*add, str(good), "--group", "g"]) == 0
