@@ -1,4 +1,4 @@
-"""What an operator runs into: stopping a node that is still waiting, and `group add-node` mistakes."""
+"""What an operator runs into: stopping a node that is still waiting, `group add-node` and TLS mistakes."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from etcd_cluster import PBJOIN, converged, running_group, wait_for
+from etcd_cluster import PBJOIN, EtcdCluster, converged, make_certificates, running_group, wait_for
 
 from pbjoin.cli.main import main
 
@@ -52,3 +52,20 @@ def test_add_node_refuses_an_empty_password_and_an_undefined_group(
         err = capsys.readouterr().err
         assert "group nope is not defined" in err and err.count("\n") == 1
         assert main([*add, str(good), "--group", "g"]) == 0
+
+
+def test_tls_mistakes_are_reported_as_tls_not_as_an_outage(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cluster = EtcdCluster(tmp_path / "etcd", size=1, tls=True)
+    try:
+        cluster.start()
+        other_ca, _, _ = make_certificates(tmp_path / "other")
+        url = cluster.etcd_arg
+        status = ["status", "--group", "g", "--etcd"]
+        for ca in ([], ["--ca", str(other_ca)]):
+            assert main([*status, url, *ca]) == 2
+            err = capsys.readouterr().err
+            assert "TLS failed" in err and "give the CA that signed it with --ca" in err and err.count("\n") == 1
+        assert main([*status, url.replace("https://", "http://"), "--ca", str(cluster.ca)]) == 2
+        assert "if it serves TLS, use https://" in capsys.readouterr().err
+    finally:
+        cluster.close()

@@ -31,6 +31,10 @@ class EtcdUnreachableError(EtcdError):
     """No endpoint answered."""
 
 
+class EtcdTlsError(EtcdError):
+    """No endpoint could be reached over TLS as configured: retrying will not help."""
+
+
 class EtcdAmbiguousError(EtcdError):
     """The connection broke after a write was sent: it may or may not have been committed."""
 
@@ -155,7 +159,7 @@ class EtcdConnection:
                 result: dict[str, Any] = client.post(client.get_url(path), data=json.dumps(body))
                 return result
             except (ConnectionFailedError, ConnectionTimeoutError) as exc:
-                errors.append(f"{self.endpoints[index]}: {type(exc).__name__}")
+                errors.append(f"{self.endpoints[index]}: {_connection_problem(exc)}")
                 with self._lock:
                     if self._current == index:
                         self._current = (index + 1) % len(self._clients)
@@ -163,6 +167,8 @@ class EtcdConnection:
                     raise EtcdAmbiguousError(f"etcd connection lost during a write ({errors[-1]})") from None
             except Etcd3Exception as exc:
                 raise _refusal(exc) from None
+        if all(": TLS: " in e for e in errors):
+            raise EtcdTlsError(f"etcd TLS failed ({'; '.join(errors)})")
         raise EtcdUnreachableError(f"etcd unreachable ({'; '.join(errors)})")
 
     def _authenticate(self, client: Etcd3Client) -> None:
@@ -297,6 +303,20 @@ def _lines(resp: requests.Response) -> Iterator[bytes]:
         pending += data
         *lines, pending = pending.split(b"\n")
         yield from (line for line in lines if line.strip())
+
+
+def _connection_problem(exc: Etcd3Exception) -> str:
+    """Why a connection failed, in the operator's terms (a TLS mistake is not an outage)."""
+    text = str(exc.detail_text or "")
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return "TLS: its certificate is not trusted (give the CA that signed it with --ca)"
+    if "WRONG_VERSION_NUMBER" in text.upper():
+        return "TLS: it does not speak TLS (use http://)"
+    if "RemoteDisconnected" in text:
+        return "closed the connection without answering (if it serves TLS, use https://)"
+    if "Connection refused" in text:
+        return "connection refused"
+    return type(exc).__name__
 
 
 def _refusal(exc: Etcd3Exception) -> EtcdError:
