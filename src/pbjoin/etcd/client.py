@@ -198,6 +198,26 @@ class EtcdConnection:
         reply = self.post("/kv/range", {"key": b64(prefix), "range_end": prefix_end(prefix)})
         return int(reply["header"]["revision"]), [_kv(kv) for kv in reply.get("kvs", [])]
 
+    def latest_revision_under(self, prefix: str) -> int:
+        """The newest mod revision of a key under prefix (0: none), ignoring every other key in etcd.
+
+        The store revision in a response header counts every write to etcd, other groups'
+        and unrelated keys included, so a watch of one prefix never reaches it.
+        """
+        reply = self.post(
+            "/kv/range",
+            {
+                "key": b64(prefix),
+                "range_end": prefix_end(prefix),
+                "limit": 1,
+                "sort_order": "DESCEND",
+                "sort_target": "MOD",
+                "keys_only": True,
+            },
+        )
+        kvs = reply.get("kvs", [])
+        return int(kvs[0]["mod_revision"]) if kvs else 0
+
     def get(self, key: str) -> KeyValue | None:
         reply = self.post("/kv/range", {"key": b64(key)})
         kvs = reply.get("kvs", [])

@@ -4,26 +4,41 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 
-from pbjoin.etcd.client import Credentials, EtcdConnection
+from pbjoin.etcd.client import Credentials, EtcdConnection, EtcdError
 from pbjoin.etcd.node import read_group_resources
 from pbjoin.etcd.stream import GroupStream, Keys
 
 
 def read_stream(conn: EtcdConnection, group: str, timeout: float = 30.0) -> GroupStream:
-    """The group's stream as of now: its whole key history replayed through a watch."""
-    revision, _ = conn.get_prefix(Keys(group).config)
+    """The group's stream as of now: its whole key history replayed through a watch.
+
+    Only the group's own keys count: other groups and unrelated keys in the same etcd
+    neither delay nor change it. Live members are the liveness keys that exist now (a
+    deletion is no key's newest change, so the replay alone could miss a lease expiry).
+    """
+    keys = Keys(group)
+    revision = conn.latest_revision_under(keys.prefix)
     stream = GroupStream(group)
-    if revision <= 1:
+    if revision == 0:
         return stream
     stop = threading.Event()
-    deadline = time.monotonic() + timeout
-    for batch in conn.watch_prefix(Keys(group).prefix, 1, stop):
-        stream.apply(batch)
-        if stream.revision >= revision or time.monotonic() > deadline:
-            break
-    stop.set()
+    timer = threading.Timer(timeout, stop.set)  # the watch checks it at least once per read timeout
+    timer.start()
+    try:
+        for batch in conn.watch_prefix(keys.prefix, 1, stop):
+            stream.apply(batch)
+            if stream.revision >= revision:
+                break
+    finally:
+        stop.set()
+        timer.cancel()
+    if stream.revision < revision:
+        raise EtcdError(f"the watch of group {group} did not reach revision {revision} in {timeout:.0f} s")
+    _, present = conn.get_prefix(f"{keys.prefix}members/")
+    existing = {kv.key for kv in present}
+    for inc in [inc for inc in stream.live if keys.member(*inc) not in existing]:
+        del stream.live[inc]
     return stream
 
 

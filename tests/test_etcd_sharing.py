@@ -1,0 +1,68 @@
+"""Groups share etcd: other groups and unrelated keys never block, slow or confuse a group."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+
+from etcd_cluster import EtcdCluster, Members, Site, assert_conforms, converged, group_status, wait_for
+
+from pbjoin.etcd.security import define_group
+
+RESOURCES = ("r0", "r1")
+
+
+def host_of(members: Members, resource: str) -> str | None:
+    state = group_status(members.cluster, members.group)["state"]
+    assert isinstance(state, dict)
+    return next(s["host"] for s in state["subgroups"] if s["resource"] == resource)
+
+
+def test_two_groups_and_a_writer_of_unrelated_keys_share_one_etcd(tmp_path: Path) -> None:
+    cluster = EtcdCluster(tmp_path, size=1)
+    groups = {name: Members(cluster, Site(tmp_path / name, RESOURCES), name, tmp_path / name) for name in ("g", "h")}
+    stop = threading.Event()
+    written = [0]
+
+    def unrelated_writer() -> None:
+        conn = cluster.connection()
+        while not stop.wait(0.02):
+            conn.put(f"/unrelated/app/key{written[0] % 5}", b"x")
+            written[0] += 1
+
+    writer = threading.Thread(target=unrelated_writer, daemon=True)
+    try:
+        cluster.start()
+        cluster.connection().put("/unrelated/app/before", b"x")  # written before any group exists
+        for name, members in groups.items():
+            members.site.create()
+            define_group(cluster.connection(), name, RESOURCES)
+        writer.start()
+        for members in groups.values():
+            first = members.start("a", ("r0",))
+            wait_for(lambda m=members, f=first: f.phase() == "member", 30, f"a to create group {members.group}")
+            members.start("b", ("r0",))
+            members.start("c", ("r1",))
+        for members in groups.values():
+            wait_for(lambda m=members: converged(m), 60, f"group {members.group} to converge")
+        for members in groups.values():  # a failover in each group: r0's hosts die, r1 becomes primary
+            for p in members.processes[:2]:
+                p.signal(signal.SIGKILL)
+        for members in groups.values():
+            wait_for(
+                lambda m=members: (
+                    group_status(m.cluster, m.group)["state"]["primary"] == "r1"  # type: ignore[index]
+                    and converged(m)
+                ),
+                60,
+                f"group {members.group} to fail over",
+            )
+            assert host_of(members, "r1") == "c"
+            assert assert_conforms(members) > 0
+        assert written[0] > 20, "the unrelated writer did not run"
+    finally:
+        stop.set()
+        for members in groups.values():
+            members.close()
+        cluster.close()
