@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import signal
 import threading
+from functools import partial
 from pathlib import Path
 
-from etcd_cluster import EtcdCluster, Members, Site, assert_conforms, converged, group_status, wait_for
+from etcd_cluster import EtcdCluster, MemberProcess, Members, Site, assert_conforms, converged, group_status, wait_for
 
 from pbjoin.etcd.security import define_group
 
@@ -16,7 +17,21 @@ RESOURCES = ("r0", "r1")
 def host_of(members: Members, resource: str) -> str | None:
     state = group_status(members.cluster, members.group)["state"]
     assert isinstance(state, dict)
-    return next(s["host"] for s in state["subgroups"] if s["resource"] == resource)
+    return next(str(s["host"]) for s in state["subgroups"] if s["resource"] == resource)
+
+
+def primary_of(members: Members) -> str:
+    state = group_status(members.cluster, members.group)["state"]
+    assert isinstance(state, dict)
+    return str(state["primary"])
+
+
+def is_member(p: MemberProcess) -> bool:
+    return p.phase() == "member"
+
+
+def failed_over(members: Members) -> bool:
+    return primary_of(members) == "r1" and converged(members)
 
 
 def test_two_groups_and_a_writer_of_unrelated_keys_share_one_etcd(tmp_path: Path) -> None:
@@ -41,11 +56,11 @@ def test_two_groups_and_a_writer_of_unrelated_keys_share_one_etcd(tmp_path: Path
         writer.start()
         for members in groups.values():
             first = members.start("a", ("r0",))
-            wait_for(lambda m=members, f=first: f.phase() == "member", 30, f"a to create group {members.group}")
+            wait_for(partial(is_member, first), 30, f"a to create group {members.group}")
             members.start("b", ("r0",))
             members.start("c", ("r1",))
         for members in groups.values():
-            wait_for(lambda m=members: converged(m), 60, f"group {members.group} to converge")
+            wait_for(partial(converged, members), 60, f"group {members.group} to converge")
         for members in groups.values():  # a failover in each group: r0's hosts die, r1 becomes primary
             for p in members.processes[:2]:
                 p.signal(signal.SIGKILL)
