@@ -25,6 +25,15 @@ PASSWORD_ENV = "PBJOIN_ETCD_PASSWORD"
 DEFAULT_LEASE_TTL = 5
 
 
+class _DefaultsShown(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default only when it has one (not "(default: None)" on every flag)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.required:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def register(commands: Any) -> None:
     node = commands.add_parser(
         "node",
@@ -36,7 +45,7 @@ def register(commands: Any) -> None:
             "version of each resource it hosts and sends it to its subgroup. Exit 0: left; 1: declared "
             "failed; 2: bad input or etcd unusable; 3: rejected by the group."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_DefaultsShown,
     )
     node.add_argument("--group", required=True, help="the group's name")
     node.add_argument("--node-id", required=True, help="this node's name (also its etcd user)")
@@ -57,7 +66,7 @@ def register(commands: Any) -> None:
         type=int,
         default=DEFAULT_LEASE_TTL,
         help=(
-            f"seconds without a keep-alive before the group declares this node failed (default {DEFAULT_LEASE_TTL}): "
+            "seconds without a keep-alive before the group declares this node failed: "
             "shorter detects a crash sooner, longer rides out pauses and load (2 s was seen to trip on a loaded "
             "2-core machine)"
         ),
