@@ -69,3 +69,21 @@ def test_tls_mistakes_are_reported_as_tls_not_as_an_outage(tmp_path: Path, capsy
         assert "if it serves TLS, use https://" in capsys.readouterr().err
     finally:
         cluster.close()
+
+
+def test_define_never_reorders_the_resources_of_a_group_with_members(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with running_group(tmp_path, servers=1, resources=("r0", "r1")) as members:
+        url = members.cluster.etcd_arg
+        define = ["group", "define", "--etcd", url, "--group", "g", "--resources"]
+        assert main([*define, "r1", "r0"]) == 0  # nobody joined yet: still free to change
+        assert main([*define, "r0", "r1"]) == 0
+        members.start("a", ("r0",))
+        wait_for(lambda: converged(members), 30, "a to create the group")
+        capsys.readouterr()
+        assert main([*define, "r1", "r0"]) == 2
+        err = capsys.readouterr().err
+        assert "group g already has members" in err and err.count("\n") == 1
+        assert main([*define, "r0", "r1"]) == 0  # the same definition again changes nothing
+        assert converged(members)

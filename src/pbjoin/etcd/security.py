@@ -17,8 +17,23 @@ from pbjoin.etcd.stream import Keys
 
 
 def define_group(conn: EtcdConnection, group: str, resources: tuple[str, ...]) -> None:
-    """Write the group's definition: its managed resources in failover order."""
-    conn.put(Keys(group).config, json.dumps({"resources": list(resources)}).encode())
+    """Write the group's definition: its managed resources in failover order.
+
+    A group that has ever had a member keeps its resources: every member's view is the
+    stream applied to them, so changing them under the members would make status and
+    members disagree. Redefining with the same resources is a no-op; a new layout is a
+    new group.
+    """
+    keys = Keys(group)
+    current = conn.get(keys.config)
+    changed = current is not None and json.loads(current.value).get("resources") != list(resources)
+    if changed and (
+        conn.latest_revision_under(f"{keys.prefix}log/") or conn.latest_revision_under(f"{keys.prefix}members/")
+    ):
+        raise EtcdError(
+            f"group {group} already has members: its resources cannot change under them (define a new group)"
+        )
+    conn.put(keys.config, json.dumps({"resources": list(resources)}).encode())
 
 
 def _grant(conn: EtcdConnection, role: str, perm: str, key: str, whole_prefix: bool) -> None:
