@@ -22,11 +22,11 @@ class History:
         self.created: dict[str, int] = {}
         self.versions: dict[str, int] = {}
 
-    def put(self, key: str, value: bytes) -> None:
+    def put(self, key: str, value: bytes, lease: int = 0) -> None:
         self.revision += 1
         self.versions[key] = self.versions.get(key, 0) + 1
         created = self.created.setdefault(key, self.revision)
-        kv = KeyValue(key, value, created, self.revision, self.versions[key], 0)
+        kv = KeyValue(key, value, created, self.revision, self.versions[key], lease)
         self.stream.apply([WatchEvent(deleted=False, kv=kv)])
 
     def delete(self, key: str) -> None:
@@ -35,8 +35,8 @@ class History:
         self.versions.pop(key, None)
         self.stream.apply([WatchEvent(deleted=True, kv=KeyValue(key, b"", 0, self.revision, 0, 0))])
 
-    def live(self, node: str, inc: int, phase: str) -> None:
-        self.put(KEYS.member(node, inc), json.dumps({"phase": phase}).encode())
+    def live(self, node: str, inc: int, phase: str, lease: int = 7) -> None:
+        self.put(KEYS.member(node, inc), json.dumps({"phase": phase}).encode(), lease)
 
     def say(self, msg: OrderedMsg, step: int, author: str | None = None) -> None:
         self.put(KEYS.message(author or msg.node, msg.inc, step, 0), encode(msg))
@@ -116,3 +116,12 @@ def test_point_to_point_messages_from_a_dead_sender_are_ignored() -> None:
     h.delete(KEYS.member("a", 0))
     h.put(KEYS.p2p("a", 0, "b", 0, 4, 0), b"{}")
     assert [(d.src, d.dst) for d in h.stream.direct] == [("a", "b")]
+
+
+def test_a_liveness_key_without_a_lease_is_no_live_member() -> None:
+    h = joined("a")
+    h.live("b", 0, "member", lease=0)  # written by hand: nothing would ever expire it
+    assert ("b", 0) not in h.stream.live and ("a", 0) in h.stream.live
+    h.live("a", 0, "member", lease=0)  # a's own key rewritten without its lease
+    assert ("a", 0) not in h.stream.live
+    assert h.stream.needs_fail == set()  # and nobody is asked to declare what cannot expire

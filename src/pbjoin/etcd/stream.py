@@ -184,11 +184,16 @@ class GroupStream:
             if self.in_group(inc) and self.last_phase.get(inc) in IN_GROUP_PHASES:
                 self.needs_fail.add(inc)
             return
+        kv = event.kv
+        if kv.lease == 0:
+            # Every incarnation binds its key to its lease; one without a lease would be a
+            # member nothing could ever declare failed, so it is no member at all.
+            self.live.pop(inc, None)
+            return
         try:
-            phase = str(json.loads(event.kv.value)["phase"])
+            phase = str(json.loads(kv.value)["phase"])
         except (ValueError, KeyError, TypeError):
             phase = "out"
-        kv = event.kv
         self.live[inc] = LiveMember(phase, kv.lease, kv.create_revision, kv.mod_revision)
         self.last_phase[inc] = phase
 
