@@ -57,7 +57,8 @@ def test_two_groups_and_a_writer_of_unrelated_keys_share_one_etcd(tmp_path: Path
         for members in groups.values():
             first = members.start("a", ("r0",))
             wait_for(partial(is_member, first), 30, f"a to create group {members.group}")
-            members.start("b", ("r1",))
+            second = members.start("b", ("r1",))  # b joins r1 before c, so b is r1's host
+            wait_for(partial(is_member, second), 30, f"b to join group {members.group}")
             members.start("c", ("r1",))
         for members in groups.values():
             wait_for(partial(converged, members), 60, f"group {members.group} to converge")
