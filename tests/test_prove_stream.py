@@ -7,7 +7,7 @@ import itertools
 import pytest
 from pbjoin_model.explorer.bfs import reachable
 from pbjoin_model.proofs.encoding import Vocabulary
-from pbjoin_model.proofs.prove import _check, prove
+from pbjoin_model.proofs.prove import _check, discharge, prove
 from pbjoin_model.proofs.stream import (
     WITNESS_ACTIONS,
     Stream,
@@ -74,7 +74,12 @@ def _obligation(action: str, conjunct: str, drop_axiom: str | None = None) -> st
     act = next(a for a in StreamLevel(sm).transitions(st) if a.action == action)
     facts = Vocabulary().axioms() + axioms + [c for _, c in stream_conjuncts(sm, st)] + act.constraints
     goal = dict(stream_conjuncts(sm, act.post))[conjunct]
-    return _check(facts, goal, 3_000, None)[0]
+    verdict = _check(facts, goal, 3_000, None)[0]
+    if verdict == "unknown" and drop_axiom is None:
+        # Not settled in 3 s (a loaded machine): as `pbjoin prove` discharges it, E-matching
+        # under a few seeds, then MBQI. A weakened set only has to fail to prove it.
+        verdict = discharge(facts, goal, 30_000, None, stream=True)[0]
+    return verdict
 
 
 def test_the_lemmas_carry_the_proof() -> None:

@@ -138,6 +138,24 @@ CtiPrinter = Callable[[z3.ModelRef], tuple[str, str]]
 CTI_SIZES = ((1, 1), (1, 2), (2, 1), (2, 2), (3, 1), (3, 2), (2, 3), (3, 3))
 
 
+def discharge(
+    facts: list[Term], goal: Term, timeout_ms: int, domain: tuple[int, int] | None, stream: bool
+) -> tuple[str, z3.ModelRef | None]:
+    """The verdict on `facts => goal`, as `prove` reaches it.
+
+    Stream obligations quantify over positions (Int): E-matching alone proves them
+    quickly and steadily, while model-based instantiation may wander; it is the
+    fallback, which also finds counterexamples. E-matching's search depends on term
+    order, so a proof it misses under one random seed it often finds at once under
+    another: a few short tries before the fallback.
+    """
+    for seed in range(EMATCHING_SEEDS if stream else 0):
+        verdict, model = _check(facts, goal, min(timeout_ms, EMATCHING_MS), domain, mbqi=False, seed=seed)
+        if verdict != "unknown":
+            return verdict, model
+    return _check(facts, goal, timeout_ms, domain)
+
+
 def _smallest_cti(facts: list[Term], goal: Term, timeout_ms: int, domain: tuple[int, int] | None) -> z3.ModelRef | None:
     for size in CTI_SIZES:
         if domain is not None and size != domain:
@@ -170,18 +188,7 @@ def prove(
 
     def run(o: Obligation, facts: list[Term], goal: Term, printer: CtiPrinter) -> None:
         t0 = time.monotonic()
-        # Stream obligations quantify over positions (Int): E-matching alone proves them
-        # quickly and steadily, while model-based instantiation may wander; it is the
-        # fallback, which also finds counterexamples.
-        # E-matching's search depends on term order, so a proof it misses under one random
-        # seed it often finds at once under another: a few short tries before the fallback.
-        o.verdict, model = "unknown", None
-        for seed in range(EMATCHING_SEEDS if o.level == "stream" else 0):
-            o.verdict, model = _check(base + facts, goal, min(timeout_ms, EMATCHING_MS), domain, mbqi=False, seed=seed)
-            if o.verdict != "unknown":
-                break
-        if o.verdict == "unknown":
-            o.verdict, model = _check(base + facts, goal, timeout_ms, domain)
+        o.verdict, model = discharge(base + facts, goal, timeout_ms, domain, stream=o.level == "stream")
         o.seconds = time.monotonic() - t0
         if model is not None:
             o.cti, o.reachable = printer(_smallest_cti(base + facts, goal, timeout_ms, domain) or model)
