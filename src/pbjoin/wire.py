@@ -9,6 +9,7 @@ reason instead.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -20,6 +21,19 @@ Ident = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
 Incarnation = Annotated[int, Field(ge=0)]
 Position = Annotated[int, Field(ge=0)]
 Version = Annotated[int, Field(ge=1)]
+_IDENT: TypeAdapter[str] = TypeAdapter(Ident)
+
+
+def first_invalid_ident(names: Iterable[str | None]) -> str | None:
+    """The first of names (None skipped) that is not a valid node or resource identifier."""
+    for name in names:
+        if name is None:
+            continue
+        try:
+            _IDENT.validate_python(name)
+        except ValidationError:
+            return name
+    return None
 
 
 class MalformedMessageError(ValueError):

@@ -8,8 +8,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
-
 from pbjoin.status import freshest_view, latest, render
 from pbjoin.steplog import LogError, read_log
 
@@ -119,13 +117,14 @@ def _etcd_status(args: argparse.Namespace) -> int:
 def run_group(args: argparse.Namespace) -> int:
     from pbjoin.etcd.client import Credentials, EtcdConnection, EtcdError
     from pbjoin.etcd.security import add_node_user, define_group, enable_auth
-    from pbjoin.wire import Ident
+    from pbjoin.wire import first_invalid_ident
 
-    ident: TypeAdapter[str] = TypeAdapter(Ident)
+    names = [getattr(args, "group", None), getattr(args, "node_id", None), *getattr(args, "resources", [])]
+    invalid = first_invalid_ident(names)
+    if invalid is not None:
+        print(f"pbjoin: error: not a valid node or resource name: {invalid!r}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     try:
-        for name in [getattr(args, "group", None), getattr(args, "node_id", None), *getattr(args, "resources", [])]:
-            if name is not None:
-                ident.validate_python(name)
         root = args.password_file.read_text().strip() if args.password_file else None
         conn = EtcdConnection(args.etcd.split(","), None if root is None else Credentials("root", root), args.ca)
         if args.group_command == "define":
@@ -139,9 +138,6 @@ def run_group(args: argparse.Namespace) -> int:
         else:
             enable_auth(conn, args.root_password_file.read_text().strip())
             print("etcd authentication is on; use root's password for `pbjoin group` from now on")
-    except ValidationError as exc:
-        print(f"pbjoin: error: not a valid node or resource name: {exc.errors()[0]['input']!r}", file=sys.stderr)
-        return EXIT_BAD_INPUT
     except OSError as exc:
         print(f"pbjoin: error: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
         return EXIT_BAD_INPUT

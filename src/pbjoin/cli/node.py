@@ -19,7 +19,7 @@ from pbjoin.etcd.client import Credentials, EtcdConnection, EtcdError
 from pbjoin.etcd.node import EXIT_BAD_INPUT, EtcdNode, NodeError, read_group_resources
 from pbjoin.resources import DirectoryDisks, ResourceError, resource_identity
 from pbjoin.steplog import JsonLineLog
-from pbjoin.wire import Ident
+from pbjoin.wire import first_invalid_ident
 
 PASSWORD_ENV = "PBJOIN_ETCD_PASSWORD"
 DEFAULT_LEASE_TTL = 5
@@ -105,12 +105,7 @@ def _disks(args: argparse.Namespace) -> DirectoryDisks:
 
 
 def run_node(args: argparse.Namespace) -> int:
-    from pydantic import TypeAdapter, ValidationError
-
-    try:
-        TypeAdapter(Ident).validate_python(args.node_id)
-        TypeAdapter(Ident).validate_python(args.group)
-    except ValidationError:
+    if first_invalid_ident([args.node_id, args.group]) is not None:
         return _fail("--group and --node-id must match [a-z][a-z0-9_-]{0,31}")
     if args.lease_ttl < 1:
         return _fail("--lease-ttl must be at least 1 second")

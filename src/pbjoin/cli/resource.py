@@ -7,10 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
-
 from pbjoin.resources import ResourceError, create_resource, describe_layout
-from pbjoin.wire import Ident
+from pbjoin.wire import first_invalid_ident
 
 EXIT_BAD_INPUT = 2
 
@@ -35,17 +33,15 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
 
 
 def run_init(args: argparse.Namespace) -> int:
-    ident: TypeAdapter[str] = TypeAdapter(Ident)
     path: Path = args.path
+    invalid = first_invalid_ident([args.name, args.site])
+    if invalid is not None:
+        print(f"pbjoin: error: not a valid name: {invalid!r}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     try:
-        for value in (args.name, args.site):
-            ident.validate_python(value)
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             raise ResourceError(f"{path} exists and is not an empty directory")
         create_resource(path, args.name, args.site, {})
-    except ValidationError as exc:
-        print(f"pbjoin: error: not a valid name: {exc.errors()[0]['input']!r}", file=sys.stderr)
-        return EXIT_BAD_INPUT
     except ResourceError as exc:
         print(f"pbjoin: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
