@@ -26,8 +26,8 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def build_parser(command: str | None = None) -> tuple[argparse.ArgumentParser, set[str]]:
-    """The parser, and the verification commands that cannot run here (their extra is missing).
+def build_parser(command: str | None, missing: list[str]) -> tuple[argparse.ArgumentParser, set[str]]:
+    """The parser, and the verification commands that cannot run here (`missing`: the extra's absent parts).
 
     Only the verification command being run is loaded (all of them for the top-level
     `--help`), so `pbjoin node` or `pbjoin status` never imports the verification package.
@@ -45,7 +45,6 @@ def build_parser(command: str | None = None) -> tuple[argparse.ArgumentParser, s
     admin.register(commands)
     resource.register(commands)
     demo.register(commands)
-    missing = missing_extra()
     unavailable: set[str] = set()
     for entry_point in command_entry_points():
         if missing:
@@ -64,9 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args_list = sys.argv[1:] if argv is None else argv
     command = next((a for a in args_list if not a.startswith("-")), None)
-    parser, unavailable = build_parser(command)
+    missing = missing_extra()
+    parser, unavailable = build_parser(command, missing)
     if command in unavailable:
-        print(f"pbjoin: error: {unavailable_message(command, missing_extra())}", file=sys.stderr)
+        print(f"pbjoin: error: {unavailable_message(command, missing)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     args = parser.parse_args(args_list)
     handler: Callable[[argparse.Namespace], int] = args.handler  # set by each register()
