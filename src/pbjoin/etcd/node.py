@@ -169,7 +169,7 @@ class EtcdNode:
         try:
             self.resources = read_group_resources(self.conn, self.group)
             threading.Thread(target=self._watch, name="watch", daemon=True).start()
-            self._catch_up(self.conn.get_prefix(self.keys.config)[0])
+            self._catch_up(self.conn.latest_revision_under(self.keys.prefix))
             self._become_incarnation()
             return self._loop()
         except LostError as exc:
