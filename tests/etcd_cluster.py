@@ -287,6 +287,13 @@ def group_status(cluster: EtcdCluster, group: str) -> dict[str, object]:
     return status
 
 
+def host_of(members: Members, resource: str) -> str:
+    """The host of `resource` in the live group state ("None" when it has none)."""
+    state = group_status(members.cluster, members.group)["state"]
+    assert isinstance(state, dict)
+    return next(str(s["host"]) for s in state["subgroups"] if s["resource"] == resource)
+
+
 def survivors(members: Members) -> list[MemberProcess]:
     return [p for p in members.processes if p.process.poll() is None]
 

@@ -6,17 +6,11 @@ import signal
 import time
 from pathlib import Path
 
-from etcd_cluster import EtcdCluster, Members, Site, assert_conforms, converged, group_status, survivors, wait_for
+from etcd_cluster import EtcdCluster, Members, Site, assert_conforms, converged, host_of, survivors, wait_for
 
 RESOURCES = ("r0", "r1")
 TOKEN_TTL = 2  # seconds; etcd's default is 300
 IDLE = 20.0  # past several token lifetimes and the watch's 15 s read timeout
-
-
-def host_of(members: Members, resource: str) -> str | None:
-    state = group_status(members.cluster, members.group)["state"]
-    assert isinstance(state, dict)
-    return next(str(s["host"]) for s in state["subgroups"] if s["resource"] == resource)
 
 
 def test_an_idle_authenticated_group_survives_token_expiry_and_fails_over(tmp_path: Path) -> None:

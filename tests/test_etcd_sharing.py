@@ -7,17 +7,21 @@ import threading
 from functools import partial
 from pathlib import Path
 
-from etcd_cluster import EtcdCluster, MemberProcess, Members, Site, assert_conforms, converged, group_status, wait_for
+from etcd_cluster import (
+    EtcdCluster,
+    MemberProcess,
+    Members,
+    Site,
+    assert_conforms,
+    converged,
+    group_status,
+    host_of,
+    wait_for,
+)
 
 from pbjoin.etcd.security import define_group
 
 RESOURCES = ("r0", "r1")
-
-
-def host_of(members: Members, resource: str) -> str | None:
-    state = group_status(members.cluster, members.group)["state"]
-    assert isinstance(state, dict)
-    return next(str(s["host"]) for s in state["subgroups"] if s["resource"] == resource)
 
 
 def primary_of(members: Members) -> str:
