@@ -179,6 +179,27 @@ class EtcdCluster:
         process.kill()
         process.wait()
 
+    def restart(self, index: int, timeout: float = 30) -> None:
+        """Start a killed server again on its own data directory, so it rejoins as the member it was.
+
+        Its data directory already names the cluster, so etcd ignores `--initial-cluster-state`;
+        "existing" is passed anyway so a lost data directory fails loudly instead of forming a
+        new one-server cluster. Returns once it answers and the cluster agrees on a leader again.
+        """
+        server = self.servers[index]
+        assert server.process is not None and server.process.poll() is not None, f"{server.name} is running"
+        self._launch(server, state="existing")
+        ca = str(self.ca) if self.ca else None
+
+        def rejoined() -> bool:
+            try:
+                status = EtcdConnection([server.client_url], None, ca).post("/maintenance/status", {})
+            except EtcdError:
+                return False
+            return int(status.get("leader", 0)) != 0 and self.leader() is not None
+
+        wait_for(rejoined, timeout, f"etcd server {server.name} to rejoin the cluster")
+
     def close(self) -> None:
         for server in self.servers:
             if server.process is not None and server.process.poll() is None:

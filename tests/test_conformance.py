@@ -10,7 +10,14 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 from impl_mutants import MUTANTS
-from pbjoin_model.conformance.refinement import Correspondence, abstract, differences, model_step, validate_log
+from pbjoin_model.conformance.refinement import (
+    STUTTERS,
+    Correspondence,
+    abstract,
+    differences,
+    model_step,
+    validate_log,
+)
 from pbjoin_model.conformance.replay import engine_for, replay
 from pbjoin_model.protocol import machine as m
 from pbjoin_model.protocol.machine import Params, State
@@ -186,4 +193,4 @@ def test_the_log_of_any_lockstep_run_validates(tmp_path: Path) -> None:
 
 def test_the_implementation_names_its_steps_after_the_spec_actions() -> None:
     # src/pbjoin cannot import the model, so the list is written twice; this keeps the two equal.
-    assert set(get_args(StepName)) == {*m.ACTION_NAMES, "Discard"}
+    assert set(get_args(StepName)) == {*m.ACTION_NAMES, *STUTTERS}

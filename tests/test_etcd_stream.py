@@ -76,7 +76,7 @@ def test_a_failed_incarnation_replaying_its_messages_is_ignored() -> None:
     h = joined()
     h.delete(KEYS.member("a", 0))
     assert h.stream.needs_fail == {("a", 0)}
-    h.put(KEYS.fail("a", 0), encode(Fail(node="a", inc=0)))
+    h.put(KEYS.fail("b", "a", 0), encode(Fail(node="a", inc=0)))
     h.say(Join(node="a", inc=0), 7)
     h.say(Access(node="a", inc=0, reaches=("r0",)), 8)
     assert h.stream.ordered == [Join(node="a", inc=0), Fail(node="a", inc=0)]
@@ -84,13 +84,19 @@ def test_a_failed_incarnation_replaying_its_messages_is_ignored() -> None:
     assert h.stream.next_incarnation("a") == 1
 
 
-def test_fail_for_a_live_member_is_ignored_and_only_one_fail_counts() -> None:
+def test_a_fail_written_early_blocks_nobody_and_only_one_fail_counts() -> None:
     h = joined()
-    h.put(KEYS.fail("a", 0), encode(Fail(node="a", inc=0)))
+    h.put(KEYS.fail("b", "a", 0), encode(Fail(node="a", inc=0)))  # b squats on a's failure while a is live
     assert h.stream.ordered == [Join(node="a", inc=0)]
+    assert "is live" in h.stream.ignored[-1]
     h.delete(KEYS.member("a", 0))
-    h.put(KEYS.fail("a", 0) + "x", encode(Fail(node="a", inc=0)))  # not a FAIL key of this protocol
+    h.put(KEYS.fail("c", "a", 0) + "x", encode(Fail(node="a", inc=0)))  # not a FAIL key of this protocol
+    h.put(KEYS.fail("c", "b", 0), encode(Fail(node="a", inc=0)))  # the key names another incarnation
     assert h.stream.ordered == [Join(node="a", inc=0)]
+    h.put(KEYS.fail("c", "a", 0), encode(Fail(node="a", inc=0)))  # c's own key: the real FAIL
+    h.put(KEYS.fail("d", "a", 0), encode(Fail(node="a", inc=0)))
+    assert h.stream.ordered == [Join(node="a", inc=0), Fail(node="a", inc=0)]
+    assert "already failed" in h.stream.ignored[-1]
 
 
 def test_a_member_that_never_joined_leaves_no_fail_behind() -> None:

@@ -16,6 +16,7 @@ import copy
 from collections import deque
 from dataclasses import dataclass
 
+from pbjoin.group import StreamStates, group_state_refusal
 from pbjoin.member import Member, Phase, Send
 from pbjoin.resources import Disks
 from pbjoin.runtime import RECEIVE_STEP, MemberFactory, NodeRuntime, Outcome
@@ -24,6 +25,7 @@ from pbjoin.steplog import ClusterRecord, MemberSummary, SentRecord, StepName, S
 from pbjoin.wire import (
     DirectMsg,
     Fail,
+    GroupStateMsg,
     MalformedMessageError,
     OrderedMsg,
     decode_direct,
@@ -49,6 +51,7 @@ class Action:
 class Queued:
     to_inc: int
     raw: bytes
+    sent_at: int  # the sender's position in the ordered stream when it sent this
 
 
 class InMemoryEngine:
@@ -70,6 +73,7 @@ class InMemoryEngine:
         self._rank = {n: i for i, n in enumerate(self.nodes)}
         self.seq = 0
         self.sink = sink
+        self.stream_states = StreamStates(resources)
         access = {n: d.probe(resources) for n, d in disks.items()}
         self.cluster = ClusterRecord(group=group, nodes=self.nodes, resources=resources, access=access, engine="memory")
         sink.write(self.cluster)
@@ -103,7 +107,7 @@ class InMemoryEngine:
                 if self._may_change_config(n, r):
                     actions.append(Action("ChangeConfig", (("n", n), ("r", r))))
         for src, dst in sorted(self.channels, key=lambda pair: (self._rank[pair[0]], self._rank[pair[1]])):
-            name = self._receive_step(dst, self.channels[(src, dst)][0])
+            name = self._receive_step(src, dst, self.channels[(src, dst)][0])
             if name is not None:
                 actions.append(Action(name, (("src", src), ("n", dst))))
         return actions
@@ -127,7 +131,7 @@ class InMemoryEngine:
         if action.name == "ChangeConfig":
             return params.get("r") in self.resources and self._may_change_config(n, params["r"])
         queue = self.channels.get((params.get("src", ""), n))
-        return queue is not None and self._receive_step(n, queue[0]) == action.name
+        return queue is not None and self._receive_step(params["src"], n, queue[0]) == action.name
 
     def _may_recover(self, n: str) -> bool:
         if self.runtimes[n].phase != Phase.WAIT_STATE:
@@ -138,7 +142,7 @@ class InMemoryEngine:
         member = self.runtimes[n].member
         return member.phase == Phase.MEMBER and member.view is not None and member.view.host[r] == n
 
-    def _receive_step(self, dst: str, head: Queued) -> StepName | None:
+    def _receive_step(self, src: str, dst: str, head: Queued) -> StepName | None:
         rt = self.runtimes[dst]
         try:
             msg = decode_direct(head.raw)
@@ -146,7 +150,18 @@ class InMemoryEngine:
             return "Discard"
         if head.to_inc != rt.inc:
             return "Discard"
-        return RECEIVE_STEP[type(msg)] if rt.member.accepts(msg) else None
+        if not rt.member.accepts(msg):
+            return None
+        if self._refusal(src, dst, msg, head.sent_at) is not None:
+            return "Refuse"
+        return RECEIVE_STEP[type(msg)]
+
+    def _refusal(self, src: str, dst: str, msg: DirectMsg, sent_at: int) -> str | None:
+        """Why `dst` refuses a message from `src`: by its own view, then by the ordered stream."""
+        reason = self.runtimes[dst].member.refusal(src, msg, sent_at)
+        if reason is None and isinstance(msg, GroupStateMsg):
+            reason = group_state_refusal(src, msg, self.stream_states, lambda i: decode_ordered(self.ordered[i]))
+        return reason
 
     # ------------------------------------------------------------ taking a step
 
@@ -194,6 +209,8 @@ class InMemoryEngine:
         if name == "Discard":
             note = f"rejected {msg.kind} from {src}: for incarnation {head.to_inc}, this is {rt.inc}"
             return consumed, Outcome(notes=[note])
+        if name == "Refuse":
+            return consumed, Outcome(notes=[f"refused {self._refusal(src, dst, msg, head.sent_at)}"])
         return consumed, rt.receive(src, msg)
 
     def _crash(self, n: str) -> Outcome:
@@ -242,14 +259,16 @@ class InMemoryEngine:
         receiver = self.runtimes.get(send.to)
         alive = receiver is not None and receiver.phase != Phase.DOWN and receiver.inc == send.to_inc
         if alive:
-            self.channels.setdefault((src, send.to), deque()).append(Queued(send.to_inc, encode(send.msg)))
+            sent_at = self.runtimes[src].member.position
+            self.channels.setdefault((src, send.to), deque()).append(Queued(send.to_inc, encode(send.msg), sent_at))
         return SentRecord(to=send.to, to_inc=send.to_inc, msg=send.msg.model_dump(mode="json"), delivered=alive)
 
     # ------------------------------------------------------------ for tests and tools
 
     def inject_direct(self, src: str, dst: str, to_inc: int, raw: bytes) -> None:
         """Put raw bytes on a channel, as a faulty or hostile peer could."""
-        self.channels.setdefault((src, dst), deque()).append(Queued(to_inc, raw))
+        sent_at = self.runtimes[src].member.position
+        self.channels.setdefault((src, dst), deque()).append(Queued(to_inc, raw, sent_at))
 
     def members(self) -> list[MemberRow]:
         rows = []

@@ -8,6 +8,7 @@ decision (placement, host replacement, failover) is a function of the copy alone
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -15,6 +16,7 @@ from pbjoin.wire import (
     Access,
     Fail,
     GroupStateBody,
+    GroupStateMsg,
     Join,
     JoinDone,
     MemberRecord,
@@ -196,3 +198,39 @@ class GroupState:
             mirror={s.resource: s.mirror for s in body.subgroups},
             members={m.node: Member(inc=m.inc, status=m.status, reaches=m.reaches) for m in body.members},
         )
+
+
+class StreamStates:
+    """The group state after any prefix of one (growing) ordered stream.
+
+    Only the latest state is kept, so positions asked for in increasing order cost one
+    application of each message; the stream's messages are passed in on each call, so
+    a copy of an engine never reads the stream of the engine it was copied from.
+    """
+
+    def __init__(self, resources: tuple[str, ...]) -> None:
+        self._resources = resources
+        self._position = 0
+        self._state = GroupState.initial(resources)
+
+    def at(self, position: int, message_at: Callable[[int], OrderedMsg]) -> GroupState:
+        """The group state after the first `position` messages (all of them must exist)."""
+        if position < self._position:
+            self._position, self._state = 0, GroupState.initial(self._resources)
+        while self._position < position:
+            self._state = self._state.apply(message_at(self._position))
+            self._position += 1
+        return self._state
+
+
+def group_state_refusal(
+    src: str, msg: GroupStateMsg, states: StreamStates, message_at: Callable[[int], OrderedMsg]
+) -> str | None:
+    """Why a GROUP_STATE is not the group state at the position it names in the ordered stream.
+
+    The member checks what its own knowledge allows; this is the engine's part: the
+    engine sees the stream, so a state that no sponsor could have computed is refused.
+    """
+    if GroupState.from_body(msg.state) != states.at(msg.position, message_at):
+        return f"GROUP_STATE from {src} is not the group state at position {msg.position} of the ordered stream"
+    return None

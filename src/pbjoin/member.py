@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-from pbjoin.group import GroupState
+from pbjoin.group import GroupState, StreamStates
 from pbjoin.wire import (
     Access,
     ConfigMsg,
@@ -148,9 +148,7 @@ class Member:
     def recover(self, stream: list[OrderedMsg]) -> Output:
         """No live member holds the group state: rebuild it from the whole ordered stream."""
         self._require(Phase.WAIT_STATE, "recover the group state")
-        view = GroupState.initial(self.resources)
-        for msg in stream:
-            view = view.apply(msg)
+        view = StreamStates(self.resources).at(len(stream), stream.__getitem__)
         return self._adopt(view, len(stream))
 
     def _adopt(self, view: GroupState, position: int) -> Output:
@@ -171,19 +169,74 @@ class Member:
         """Whether `msg` can be taken now; CONFIG and START_MIRROR wait out WAIT_PLACE."""
         return isinstance(msg, GroupStateMsg) or self.phase != Phase.WAIT_PLACE
 
+    def refusal(self, src: str, msg: DirectMsg, sent_at: int) -> str | None:
+        """Why this member's own view does not let `src` send `msg`; None if it may.
+
+        `sent_at` is how far the ordered stream had got when `src` sent the message, as
+        the engine knows it (never the sender's word). A member that has delivered that
+        far knows exactly who may send what: CONFIG only from its resource's host,
+        START_MIRROR only from the primary host, for the primary resource it knows. A
+        member that lags may not know the sender's role yet, so it refuses only what its
+        view already rules out; the etcd engine never hands over a message before its
+        member has delivered that far, and the in-memory engine does so only to explore
+        every interleaving the model allows. Every message the protocol itself sends
+        passes (the model's reachable states are checked for this), so a refused message
+        is one no member sent: the caller logs it and changes nothing.
+        """
+        if src == self.node:
+            return f"{msg.kind} from this node itself"
+        if isinstance(msg, GroupStateMsg):
+            return self._group_state_refusal(src, msg, sent_at)
+        view = self.view
+        if self.phase not in (Phase.WAIT_CONFIG, Phase.MEMBER) or view is None:
+            return f"{msg.kind} from {src} for a member that is {self.phase.value}"
+        caught_up = self.position >= sent_at
+        if isinstance(msg, ConfigMsg):
+            r = view.resource_of(self.node)
+            if msg.resource != r:
+                return f"CONFIG for {msg.resource} from {src}: this member is in the subgroup of {r}"
+            if caught_up and view.host[r] != src:
+                return f"CONFIG for {r} from {src}: its host is {view.host[r]}"
+            if src not in view.subgroups[r]:
+                return f"CONFIG for {r} from {src}, who is not in its subgroup"
+            return None
+        b = msg.resource
+        if b not in view.resources or msg.production not in view.resources:
+            return f"START_MIRROR from {src} names a resource the group does not manage"
+        if not caught_up:
+            return None
+        if view.primary_host != src:
+            return f"START_MIRROR for {b} from {src}: the primary host is {view.primary_host}"
+        if msg.production != view.primary:
+            return f"START_MIRROR for {b} from {src} names {msg.production} as production, not {view.primary}"
+        if view.host[b] != self.node or b == view.primary:
+            return f"START_MIRROR for {b} from {src}: this member is not its backup host"
+        return None
+
+    def _group_state_refusal(self, src: str, msg: GroupStateMsg, sent_at: int) -> str | None:
+        try:
+            view = GroupState.from_body(msg.state)
+        except ValueError as exc:
+            return f"GROUP_STATE from {src}: {exc}"
+        if view.resources != self.resources:
+            return f"GROUP_STATE from {src} manages other resources"
+        if view.sponsor() != src:
+            return f"GROUP_STATE from {src}: the state it sends names {view.sponsor()} as the sponsor"
+        me = view.members.get(self.node)
+        if me is None or me.inc != self.inc or me.status != "joining":
+            return f"GROUP_STATE from {src} does not have {self.node}#{self.inc} joining"
+        if msg.position > sent_at:
+            return f"GROUP_STATE from {src} claims position {msg.position}; the stream was at {sent_at}"
+        return None
+
     def receive(self, src: str, msg: DirectMsg) -> Output:
+        """Take a message that `refusal` let through (or that the model's rules would drop)."""
         if not self.accepts(msg):
             raise ProtocolError(f"{msg.kind} cannot be taken while {self.phase.value}")
         if isinstance(msg, GroupStateMsg):
             if self.phase != Phase.WAIT_STATE:
                 return Output(notes=[f"dropped GROUP_STATE from {src}: not waiting for one"])
-            try:
-                view = GroupState.from_body(msg.state)
-            except ValueError as exc:
-                return Output(notes=[f"dropped GROUP_STATE from {src}: {exc}"])
-            if view.resources != self.resources:
-                return Output(notes=[f"dropped GROUP_STATE from {src}: it manages other resources"])
-            return self._adopt(view, msg.position)
+            return self._adopt(GroupState.from_body(msg.state), msg.position)
         if isinstance(msg, ConfigMsg):
             return self._receive_config(src, msg)
         return self._receive_start_mirror(src, msg)

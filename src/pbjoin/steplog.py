@@ -24,6 +24,7 @@ StepName = Literal[
     "Crash",
     "Restart",
     "Discard",  # a malformed or stale message taken off a channel and rejected
+    "Refuse",  # a message the receiver's view does not let its sender send: one no member sent
 ]
 
 

@@ -46,6 +46,10 @@ from pbjoin_model.protocol import machine as m
 from pbjoin_model.protocol.machine import NO_NODE, NO_VIEW, P2P, GroupState, Msg, Params, State, View
 from pbjoin_model.traces.render import msg_str, p2p_str, view_fields
 
+# Logged steps with no model counterpart: a message taken off a channel and rejected as
+# malformed or stale (Discard), or refused because no member could have sent it (Refuse).
+STUTTERS = ("Discard", "Refuse")
+
 _ORDERED: TypeAdapter[OrderedMsg] = TypeAdapter(Join | Access | JoinDone | MirrorActive | Fail)
 _DIRECT: TypeAdapter[DirectMsg] = TypeAdapter(GroupStateMsg | ConfigMsg | StartMirror)
 _MIRROR = {"none": m.M_NONE, "syncing": m.M_SYNCING, "active": m.M_ACTIVE}
@@ -388,7 +392,7 @@ def validate_log(cluster: ClusterRecord, steps: list[StepRecord]) -> Report:
     s = corr.initial_state(cluster.access)
     checked = stutters = 0
     for rec in steps:
-        if rec.step == "Discard":
+        if rec.step in STUTTERS:
             stutters += 1
             continue
         t = model_step(s, p, corr, rec.step, rec.params)

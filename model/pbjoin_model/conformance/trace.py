@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pbjoin.member import Member
 from pbjoin.steplog import ClusterRecord, StepRecord
 from pbjoin_model.conformance.refinement import (
+    STUTTERS,
     ConformanceError,
     Correspondence,
     Divergence,
@@ -36,7 +37,7 @@ def trace_of_log(cluster: ClusterRecord, steps: list[StepRecord], name: str = "i
     s = corr.initial_state(cluster.access)
     trace = [Step("Init", (), s)]
     for rec in steps:
-        if rec.step == "Discard":
+        if rec.step in STUTTERS:
             continue
         t = model_step(s, p, corr, rec.step, rec.params)
         if t is None or check_step(corr, s, t, rec):

@@ -27,6 +27,7 @@ it. This is what lets the merged logs be put in one order the model accepts.
 
 from __future__ import annotations
 
+import bisect
 import copy
 import json
 import os
@@ -53,6 +54,7 @@ from pbjoin.etcd.client import (
     put_op,
 )
 from pbjoin.etcd.stream import VIEW_PHASES, Direct, GroupStream, Keys
+from pbjoin.group import StreamStates, group_state_refusal
 from pbjoin.member import Member, Phase
 from pbjoin.resources import Disks
 from pbjoin.runtime import RECEIVE_STEP, NodeRuntime, Outcome
@@ -162,6 +164,7 @@ class EtcdNode:
         self.published = "out"
         self.resources: tuple[str, ...] = ()
         self.runtime: NodeRuntime | None = None
+        self.stream_states = StreamStates(())  # replaced once the group's resources are known
 
     # ------------------------------------------------------------ life cycle
 
@@ -277,6 +280,7 @@ class EtcdNode:
         self.disks.reset_node()  # a new incarnation starts with no configuration installed
         inc = self.inc
         self.runtime = NodeRuntime(self.node, self.resources, self.disks, lambda n, _i, rs: Member(n, inc, rs))
+        self.stream_states = StreamStates(self.resources)
         if not self.log.path.exists() or self.log.path.stat().st_size == 0:
             access = {self.node: self.disks.probe(self.resources)}
             self.log.write(
@@ -360,8 +364,8 @@ class EtcdNode:
 
     def _write_fail(self, inc: tuple[str, int]) -> None:
         fail = Fail(node=inc[0], inc=inc[1])
-        compare = [key_absent(self.keys.member(*inc)), key_absent(self.keys.fail(*inc))]
-        ok, revision = self.conn.txn(compare, [put_op(self.keys.fail(*inc), encode(fail))])
+        key = self.keys.fail(self.node, *inc)
+        ok, revision = self.conn.txn([key_absent(self.keys.member(*inc)), key_absent(key)], [put_op(key, encode(fail))])
         if ok:
             log_event(self.node, "declared-failed", failed=f"{inc[0]}#{inc[1]}", revision=revision)
         self._catch_up(revision)
@@ -519,7 +523,16 @@ class EtcdNode:
             return self._commit("Discard", params, lambda: Outcome(notes=[note]), consumed)
         if not rt.member.accepts(msg):
             return False
+        sent_at = bisect.bisect_left(self.stream.revisions, direct.revision)
+        if rt.holds_view() and rt.member.position < sent_at:
+            return False  # deliver what the sender had seen first: then the view judges the sender exactly
         self.horizon = horizon
+        reason = rt.member.refusal(src, msg, sent_at)
+        if reason is None and isinstance(msg, GroupStateMsg):
+            reason = group_state_refusal(src, msg, self.stream_states, self.stream.ordered.__getitem__)
+        if reason is not None:
+            note = f"refused {reason}"
+            return self._commit("Refuse", params, lambda: Outcome(notes=[note]), consumed)
         name = RECEIVE_STEP[type(msg)]
         if isinstance(msg, GroupStateMsg) and rt.phase == Phase.WAIT_STATE:
             # Adopting a view must not race a RecoverGroupState: only while the sponsor is live.
@@ -541,7 +554,7 @@ class EtcdNode:
         rt = self.runtime
         assert rt is not None
         if rt.in_group():
-            me, fail_key = self.keys.member(self.node, self.inc), self.keys.fail(self.node, self.inc)
+            me, fail_key = self.keys.member(self.node, self.inc), self.keys.fail(self.node, self.node, self.inc)
             fail = Fail(node=self.node, inc=self.inc)
             rt.crash()
             self.step_no += 1

@@ -1,9 +1,8 @@
 """Setting a group up in etcd: its definition, one user per node, and authentication.
 
 Each node gets its own etcd user and role. The role may read the group's keys and
-write only what that node may author: its own liveness keys, its own group messages
-and point-to-point messages, FAIL records (any survivor may declare a vanished member
-failed) and the recovery marker. etcd enforces this, so a node without credentials,
+write only what that node may author: its own liveness keys, its own group messages,
+FAIL records and point-to-point messages, and the recovery marker. etcd enforces this, so a node without credentials,
 or with one node's credentials posing as another, is refused by etcd itself.
 """
 
@@ -53,7 +52,7 @@ def add_node_user(conn: EtcdConnection, group: str, node: str, password: str) ->
     role = f"pbjoin-{group}-{node}"
     conn.post("/auth/role/add", {"name": role})
     _grant(conn, role, "READ", keys.prefix, whole_prefix=True)
-    for prefix in (keys.member_prefix(node), keys.message_prefix(node), keys.p2p_prefix(node), keys.fail_prefix):
+    for prefix in (keys.member_prefix(node), keys.message_prefix(node), keys.p2p_prefix(node), keys.fail_prefix(node)):
         _grant(conn, role, "READWRITE", prefix, whole_prefix=True)
     _grant(conn, role, "READWRITE", keys.recovery, whole_prefix=False)
     conn.post("/auth/user/add", {"name": node, "password": password})

@@ -8,8 +8,9 @@ computes the same one:
 - `members/<node>/<inc>`: an incarnation's liveness key, bound to its lease; its value
   is the member's published phase.
 - `log/by/<node>/<inc>/<step>-<k>`: a group message multicast by that incarnation.
-- `log/fail/<node>/<inc>`: the FAIL of that incarnation, written once its liveness key
-  is gone (by itself on a clean leave, else by whichever survivor gets there first).
+- `log/fail/<writer>/<node>/<inc>`: the FAIL of that incarnation, written once its
+  liveness key is gone (by itself on a clean leave, else by the survivors, each under
+  its own name: the first valid one counts, so nobody can take another's place).
 - `p2p/<from>/<from_inc>/<to>/<to_inc>/<step>-<k>`: a point-to-point message.
 
 A group message takes the next position in the total order only if it is *valid*:
@@ -17,8 +18,8 @@ created (never an overwrite), under its author's own key, by an incarnation whos
 liveness key exists at that revision (a replay by an older incarnation, or anything
 written after its lease expired, is ignored), and for FAIL: the incarnation was in the
 group and its liveness key is gone. Keys are written with create-only transactions,
-and etcd's RBAC lets a node write only its own `members/`, `log/by/` and `p2p/` keys
-(and `log/fail/`), so no node can speak for another.
+and etcd's RBAC lets a node write only its own `members/`, `log/by/`, `log/fail/` and
+`p2p/` keys, so no node can speak for another.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import json
 from dataclasses import dataclass, field
 
 from pbjoin.etcd.client import KeyValue, WatchEvent
-from pbjoin.group import GroupState
+from pbjoin.group import GroupState, StreamStates
 from pbjoin.wire import Fail, Join, MalformedMessageError, OrderedMsg, decode_ordered
 
 IN_GROUP_PHASES = ("waitState", "waitPlace", "waitConfig", "member")
@@ -64,12 +65,11 @@ class Keys:
     def message_prefix(self, node: str) -> str:
         return f"{self.prefix}log/by/{node}/"
 
-    def fail(self, node: str, inc: int) -> str:
-        return f"{self.prefix}log/fail/{node}/{inc}"
+    def fail(self, writer: str, node: str, inc: int) -> str:
+        return f"{self.prefix}log/fail/{writer}/{node}/{inc}"
 
-    @property
-    def fail_prefix(self) -> str:
-        return f"{self.prefix}log/fail/"
+    def fail_prefix(self, writer: str) -> str:
+        return f"{self.prefix}log/fail/{writer}/"
 
     @property
     def recovery(self) -> str:
@@ -142,10 +142,7 @@ class GroupStream:
         return None if position is None else self.revisions[position]
 
     def group_state(self, resources: tuple[str, ...]) -> GroupState:
-        state = GroupState.initial(resources)
-        for msg in self.ordered:
-            state = state.apply(msg)
-        return state
+        return StreamStates(resources).at(len(self.ordered), self.ordered.__getitem__)
 
     # ------------------------------------------------------------ applying etcd's history
 
@@ -171,8 +168,8 @@ class GroupStream:
                     self.ignored.append(f"ignored a rewrite or deletion of {kv.key}")
             elif rest[:2] == ["log", "by"] and len(rest) == 5:
                 self._message((rest[2], int(rest[3])), kv)
-            elif rest[:2] == ["log", "fail"] and len(rest) == 4:
-                self._fail((rest[2], int(rest[3])), kv)
+            elif rest[:2] == ["log", "fail"] and len(rest) == 5:
+                self._fail((rest[3], int(rest[4])), kv)
             elif rest[0] == "p2p" and len(rest) == 6:
                 self._p2p(rest, kv)
         except ValueError:
@@ -233,8 +230,13 @@ class GroupStream:
         except MalformedMessageError as exc:
             self.ignored.append(f"ignored {kv.key}: {exc}")
             return
-        if msg != expected or inc not in self.needs_fail:
-            self.ignored.append(f"ignored {kv.key}: {inc[0]}#{inc[1]} has not failed")
+        if msg != expected:
+            self.ignored.append(f"ignored {kv.key}: it holds {msg.kind} for {msg.node}#{msg.inc}")
+            return
+        if inc not in self.needs_fail:
+            # Its liveness key is still there (or its FAIL already counted): a FAIL written
+            # early takes nothing from anyone, since every writer has keys of its own.
+            self.ignored.append(f"ignored {kv.key}: {inc[0]}#{inc[1]} is live or already failed")
             return
         self.needs_fail.discard(inc)
         self.failed[inc] = len(self.ordered)
