@@ -211,11 +211,11 @@ class StreamStates:
     def __init__(self, resources: tuple[str, ...]) -> None:
         self._resources = resources
         self._position = 0
-        self._state = GroupState.initial(resources)
+        self._state: GroupState | None = None  # made on first use: resources may still be unknown
 
     def at(self, position: int, message_at: Callable[[int], OrderedMsg]) -> GroupState:
         """The group state after the first `position` messages (all of them must exist)."""
-        if position < self._position:
+        if self._state is None or position < self._position:
             self._position, self._state = 0, GroupState.initial(self._resources)
         while self._position < position:
             self._state = self._state.apply(message_at(self._position))
