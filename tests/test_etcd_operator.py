@@ -11,6 +11,7 @@ import pytest
 from etcd_cluster import PBJOIN, EtcdCluster, converged, make_certificates, running_group, wait_for
 
 from pbjoin.cli.main import main
+from pbjoin.resources import create_resource
 
 
 def test_sigterm_stops_a_node_that_waits_for_its_previous_incarnation(tmp_path: Path) -> None:
@@ -86,4 +87,26 @@ def test_define_never_reorders_the_resources_of_a_group_with_members(
         err = capsys.readouterr().err
         assert "group g already has members" in err and err.count("\n") == 1
         assert main([*define, "r0", "r1"]) == 0  # the same definition again changes nothing
+        assert converged(members)
+
+
+def test_a_rejected_node_is_told_to_rejoin_under_a_new_id(tmp_path: Path) -> None:
+    with running_group(tmp_path, servers=1, resources=("r0",)) as members:
+        members.start("a", ("r0",))
+        wait_for(lambda: converged(members), 30, "a to create the group")
+        elsewhere = tmp_path / "unmanaged"
+        create_resource(elsewhere, "other", "site-other", {})
+
+        def node(wired_to: Path) -> subprocess.CompletedProcess[str]:
+            args = [
+                PBJOIN, "node", "--group", "g", "--node-id", "x", "--etcd", members.cluster.etcd_arg,
+                "--resource", str(wired_to), "--node-dir", str(tmp_path / "x"), "--log", str(tmp_path / "x.jsonl"),
+            ]  # fmt: skip
+            return subprocess.run(args, capture_output=True, text=True, timeout=60)
+
+        assert node(elsewhere).returncode == 3  # reaches none of the group's resources
+        rewired = node(members.site.path("r0"))
+        assert rewired.returncode == 2
+        assert rewired.stderr.strip().endswith("x#0 was rejected by group g; it cannot rejoin")
+        assert "Traceback" not in rewired.stderr
         assert converged(members)
