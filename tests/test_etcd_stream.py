@@ -131,3 +131,14 @@ def test_a_liveness_key_without_a_lease_is_no_live_member() -> None:
     h.live("a", 0, "member", lease=0)  # a's own key rewritten without its lease
     assert ("a", 0) not in h.stream.live
     assert h.stream.needs_fail == set()  # and nobody is asked to declare what cannot expire
+
+
+def test_a_revision_handed_out_again_by_a_reconnected_watch_is_applied_once() -> None:
+    h = joined()
+    h.say(Access(node="a", inc=0, reaches=("r0",)), 2)
+    kv = KeyValue(
+        KEYS.message("a", 0, 2, 0), encode(Access(node="a", inc=0, reaches=("r0",))), h.revision, h.revision, 1, 0
+    )
+    h.stream.apply([WatchEvent(deleted=False, kv=kv)])
+    assert h.stream.ordered == [Join(node="a", inc=0), Access(node="a", inc=0, reaches=("r0",))]
+    assert "already applied" in h.stream.ignored[-1]

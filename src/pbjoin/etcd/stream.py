@@ -147,7 +147,14 @@ class GroupStream:
     # ------------------------------------------------------------ applying etcd's history
 
     def apply(self, batch: list[WatchEvent]) -> None:
-        """The changes of one revision, in the order of the transaction's operations."""
+        """The changes of one revision, in the order of the transaction's operations.
+
+        A revision already applied is skipped: a watch that reconnects may hand out its
+        last revision again, and applying it twice would append its messages twice.
+        """
+        if batch[0].kv.mod_revision <= self.revision:
+            self.ignored.append(f"ignored revision {batch[0].kv.mod_revision} again: already applied")
+            return
         for event in batch:
             self._apply(event)
         self.revision = batch[0].kv.mod_revision
