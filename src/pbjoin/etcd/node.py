@@ -196,13 +196,21 @@ class EtcdNode:
 
     def _keep_alive(self) -> None:
         conn = self.connect()
+        failing = False
         while not self.halt.wait(self.lease_ttl / 4):
             try:
                 if conn.keep_alive(self.lease) < 0:
                     self.lease_lost.set()
                     return
-            except EtcdError:
-                continue  # etcd unreachable for now: the lease decides, not this thread
+            except EtcdError as exc:
+                # etcd unreachable for now: retried, since the lease decides, not this thread.
+                if not failing:
+                    log_event(self.node, "keepalive-failing", lease=self.lease, reason=str(exc))
+                failing = True
+                continue
+            if failing:
+                log_event(self.node, "keepalive-restored", lease=self.lease)
+                failing = False
 
     def _drain(self, wait: float) -> None:
         try:
