@@ -2,9 +2,10 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+SOAK_MINUTES ?= 10
 STAMP  := $(VENV)/.installed
 
-.PHONY: check test bench lint java chromium etcd clean
+.PHONY: check test soak bench lint java chromium etcd clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +41,11 @@ check: $(STAMP)
 ## test: the whole test suite, TLC agreement included
 test: $(STAMP) java chromium etcd
 	$(BIN)/python -m pytest -q
+
+## soak: churn a group on 3 authenticated etcd servers for SOAK_MINUTES (joins, leaves, kills, pauses,
+## etcd leader losses, idle stretches), then check exits, data and conformance (exit 0 passed, 1 failed)
+soak: $(STAMP) etcd
+	$(BIN)/python tests/soak.py --minutes $(SOAK_MINUTES)
 
 ## bench: checker states/s, distinct states and peak memory; conformance throughput and join latency
 bench: $(STAMP)

@@ -73,8 +73,6 @@ LABELS = {
     ETCD_LEADER_LOSS: "etcd leader losses",
     IDLE: "idle stretches",
 }
-# Each kind once per shuffled bag, so a short run still sees every kind.
-BAG = KINDS
 REMOVALS = (LEAVE, KILL, PRIMARY_KILL, PAUSE)
 KEEP_RUNNING = 3  # below this many running members the next fault is a join: the group stays busy
 POLL = 0.5  # each status read replays the group's whole history: polling faster steals the members' CPU
@@ -209,8 +207,8 @@ class Campaign:
         except (EtcdError, ValueError) as exc:
             return f"status unreadable ({exc}); processes {phases}"
 
-    def audit(self) -> None:
-        """Every process that ended since the last audit ended the way the fault aimed at it says."""
+    def audit(self, during: str) -> None:
+        """Every process that ended since the last audit (`during` what) ended the way its fault says."""
         expected = {KILL: -signal.SIGKILL, LEAVE: EXIT_LEFT, PAUSE: EXIT_CRASHED}
         for t in self.tracked:
             code = t.member.process.poll()
@@ -219,10 +217,10 @@ class Campaign:
             t.audited = True
             if t.fate is None:
                 self.summary.members_lost_unexpectedly += 1
-            tail = t.member.stderr.read_text(errors="replace")[-600:] if t.member.stderr.exists() else ""
             self.check(
                 t.fate is not None and code == expected[t.fate],
-                f"{t.member.node} (pid {t.member.process.pid}) exited {code} after {t.fate or 'no fault'}: {tail!r}",
+                f"{t.member.node} (pid {t.member.process.pid}) exited {code} after {t.fate or 'no fault aimed at it'}"
+                f" during {during}: {last_error(t.member.stderr)} (in {t.member.stderr})",
             )
 
     def observe(self) -> None:
@@ -277,7 +275,7 @@ class Campaign:
         if len(self.running()) < KEEP_RUNNING and self.applicable(JOIN):
             return JOIN
         if not any(self.applicable(k) for k in self.bag):
-            self.bag = list(BAG)
+            self.bag = list(KINDS)  # each kind once per shuffled bag, so a short run still sees every kind
             self.rng.shuffle(self.bag)
         kind = next(k for k in self.bag if self.applicable(k))
         self.bag.remove(kind)
@@ -384,7 +382,7 @@ class Campaign:
             return
         self.summary.etcd_restarts += 1
         took = self.settle(f"restarting etcd server e{index}")
-        self.audit()
+        self.audit(f"the restart of etcd server e{index}")
         self.observe()
         self.say(f"etcd server e{index} restarted; {outcome_of(took, self.config.deadline)}")
 
@@ -410,7 +408,7 @@ class Campaign:
             at = time.monotonic() - self.started
             target, outcome = self.inject(kind)
             took = self.settle(f"{kind} of {target}")
-            self.audit()
+            self.audit(f"fault #{self.summary.total_faults + 1} ({kind} of {target})")
             self.observe()
             self.summary.faults[kind] += 1
             self.summary.total_faults += 1
@@ -430,7 +428,7 @@ class Campaign:
         if self.etcd_down is not None:
             self.restart_etcd()
         self.settle("the end of the churn")
-        self.audit()
+        self.audit("the end of the churn")
         self.check(
             self.summary.members_lost_unexpectedly == 0,
             f"{self.summary.members_lost_unexpectedly} members lost to something other than an injected fault",
@@ -445,9 +443,9 @@ class Campaign:
                 self.check(True, "")
             except (AssertionError, EtcdError) as exc:
                 self.check(False, f"{name}: {exc}")
-        for t in self.tracked:
-            text = t.member.stderr.read_text(errors="replace") if t.member.stderr.exists() else ""
-            self.check("Traceback" not in text, f"a traceback in {t.member.stderr}")
+        for stderr in sorted({t.member.stderr for t in self.tracked}):  # one file per node, all its incarnations
+            count = stderr.read_text(errors="replace").count("Traceback") if stderr.exists() else 0
+            self.check(count == 0, f"{count} traceback(s) in {stderr}, the last: {last_error(stderr)}")
 
     def conform(self) -> None:
         started = time.monotonic()
@@ -459,6 +457,13 @@ class Campaign:
         self.cluster.close()
 
 
+def last_error(stderr: Path) -> str:
+    """The last line of `stderr` that is not a structured log line: a traceback's exception, or a one-line error."""
+    lines = stderr.read_text(errors="replace").splitlines() if stderr.exists() else []
+    plain = [line for line in lines if line.strip() and not line.startswith("{")]
+    return plain[-1].strip() if plain else "nothing but structured logs"
+
+
 def outcome_of(took: float | None, deadline: float) -> str:
     return f"converged in {took:.1f} s" if took is not None else f"NOT converged within {deadline:.0f} s"
 
@@ -466,6 +471,7 @@ def outcome_of(took: float | None, deadline: float) -> str:
 def run(config: Config) -> Summary:
     """Run one campaign and its checks; the work directory is kept when given or when a check failed."""
     workdir = config.workdir or Path(tempfile.mkdtemp(prefix="pbjoin-soak-"))
+    workdir.mkdir(parents=True, exist_ok=True)
     campaign = Campaign(config, workdir)
     try:
         campaign.setup(workdir)
@@ -487,7 +493,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             "etcd leader losses and idle stretches past the auth token lifetime, one at a time. After each "
             "fault the group must converge; at the end every member exit must be explained by a fault aimed "
             "at it, no data may be lost, no member may have printed a traceback, and the merged step logs "
-            "must conform to the model. Exit 0: every check passed; 1: a check failed; 2: bad arguments."
+            "must conform to the model. Exit 0: every check passed; 1: a check failed; 2: bad arguments "
+            "(or etcd not installed)."
         ),
     )
     parser.add_argument("--minutes", type=float, default=10.0, help="how long the churn runs (default: 10)")
@@ -513,7 +520,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="members' lease in seconds: crash detection and pauses take about this long (default: 3)",
     )
     parser.add_argument(
-        "--token-ttl", type=int, default=3, help="etcd's --auth-token-ttl in seconds; idle stretches last 2 s longer"
+        "--token-ttl",
+        type=int,
+        default=3,
+        help="etcd's --auth-token-ttl in seconds; idle stretches last 2 s longer (default: 3)",
     )
     parser.add_argument(
         "--deadline",
