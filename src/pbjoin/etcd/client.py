@@ -22,6 +22,9 @@ import requests
 from etcd3gw.client import Etcd3Client
 from etcd3gw.exceptions import ConnectionFailedError, ConnectionTimeoutError, Etcd3Exception
 
+# etcd3gw's errors for a server that is gone, slow or has no leader (503): try the next endpoint.
+_LOST = (ConnectionFailedError, ConnectionTimeoutError)
+
 
 class EtcdError(RuntimeError):
     """etcd refused a request or cannot be reached; the message is one line."""
@@ -158,7 +161,7 @@ class EtcdConnection:
                 self._authenticate(client)
                 result: dict[str, Any] = client.post(client.get_url(path), data=json.dumps(body))
                 return result
-            except (ConnectionFailedError, ConnectionTimeoutError) as exc:
+            except _LOST as exc:
                 errors.append(f"{self.endpoints[index]}: {_connection_problem(exc)}")
                 with self._lock:
                     if self._current == index:
@@ -183,7 +186,7 @@ class EtcdConnection:
                     client.get_url("/auth/authenticate"),
                     json={"name": self.credentials.user, "password": self.credentials.password},
                 )
-            except (ConnectionFailedError, ConnectionTimeoutError):
+            except _LOST:
                 raise
             except Etcd3Exception as exc:
                 raise _refusal(exc) from None
@@ -267,7 +270,8 @@ class EtcdConnection:
                 for batch in self._watch_once(prefix, next_revision, stop):
                     next_revision = batch[0].kv.mod_revision + 1
                     yield batch
-            except (requests.RequestException, EtcdError, ValueError) as exc:
+            except (requests.RequestException, *_LOST, EtcdError, ValueError) as exc:
+                # Logging in again can meet a dead server or one mid-election (503): next endpoint.
                 if isinstance(exc, EtcdAccessDeniedError) and "token" in str(exc):
                     self._token = None  # expired: authenticate again on the next attempt
                 with self._lock:
