@@ -87,8 +87,10 @@ IsSeqOf(s, T) == s \in [1..Len(s) -> T]
 (* [kind, node, inc, res, rset]: inc is the incarnation of `node` that the *)
 (* message is from or about; res is 0 and rset is {} where unused.         *)
 (* Point-to-point messages are                                             *)
-(* uniform records [kind, res, ver, gs, cur] (res, ver, cur are 0 and gs   *)
-(* is NoView where unused).                                                *)
+(* uniform records [kind, res, ver, gs, cur] (res and ver are 0 and gs is  *)
+(* NoView where unused).  cur is the sender's cursor when it sent: for     *)
+(* GROUP_STATE the position the state reflects, for CONFIG and START_MIRROR *)
+(* how far the receiver must have delivered before it takes the message.  *)
 (***************************************************************************)
 Msg(k, n, i, r, rs) == [kind |-> k, node |-> n, inc |-> i, res |-> r, rset |-> rs]
 
@@ -101,8 +103,8 @@ FailMsg(n, i)            == Msg("FAIL", n, i, 0, {})
 P2P(k, r, v, g, c) == [kind |-> k, res |-> r, ver |-> v, gs |-> g, cur |-> c]
 
 GroupStateMsg(g, c) == P2P("GROUP_STATE", 0, 0, g, c)
-ConfigMsg(r, v)     == P2P("CONFIG", r, v, NoView, 0)
-StartMirrorMsg(r)   == P2P("START_MIRROR", r, 0, NoView, 0)
+ConfigMsg(r, v, c)   == P2P("CONFIG", r, v, NoView, c)
+StartMirrorMsg(r, c) == P2P("START_MIRROR", r, 0, NoView, c)
 
 (***************************************************************************)
 (* Group state                                                             *)
@@ -226,7 +228,8 @@ S == [access |-> access, phase |-> phase, cursor |-> cursor, view |-> view,
 (* Fold the log prefix that nobody can still need into `durable`.  A prefix *)
 (* is still needed while a live holder has not delivered it or a           *)
 (* GROUP_STATE in flight will set a joiner's cursor inside it.  Dropping   *)
-(* it renumbers cursors (of view holders) and GROUP_STATE `cur` fields.    *)
+(* it renumbers cursors (of view holders) and messages' `cur` fields (a    *)
+(* CONFIG or START_MIRROR whose wait lies inside it has none left: 0).     *)
 Compact(st) ==
     LET pairs   == Node \X Node
         holderCurs == {st.cursor[n] : n \in {x \in Node : st.view[x] # NoView}}
@@ -234,7 +237,7 @@ Compact(st) ==
                               i \in {k \in 1..Len(st.chan[c]) : st.chan[c][k].kind = "GROUP_STATE"}} :
                           c \in pairs}
         low     == Min({Len(st.log)} \cup holderCurs \cup gsCurs)
-        Shift(msg) == IF msg.kind = "GROUP_STATE" THEN [msg EXCEPT !.cur = @ - low] ELSE msg
+        Shift(msg) == [msg EXCEPT !.cur = IF @ > low THEN @ - low ELSE 0]
     IN  IF low = 0 THEN st
         ELSE [st EXCEPT
                 !.log     = SubSeq(st.log, low + 1, Len(st.log)),
@@ -312,12 +315,12 @@ HostDuty(e, n, gs, gs2, m, own, r) ==
                e2 == IF e1.phase[n] = "waitConfig"
                        THEN [Multicast(e1, JoinDoneMsg(n, e1.inc[n])) EXCEPT !.phase[n] = "member"]
                        ELSE e1
-           IN  SendAll(e2, n, gs2.sub[r], gs2.inc, ConfigMsg(r, e2.cfg[n][r]))
+           IN  SendAll(e2, n, gs2.sub[r], gs2.inc, ConfigMsg(r, e2.cfg[n][r], e2.cursor[n]))
     ELSE IF /\ m.kind = "ACCESS"
             /\ ~own
             /\ ResOf(gs2, m.node) = r
             /\ gs.status[m.node] = "joining"
-      THEN Send(e, n, m.node, m.inc, ConfigMsg(r, e.cfg[n][r]))
+      THEN Send(e, n, m.node, m.inc, ConfigMsg(r, e.cfg[n][r], e.cursor[n]))
     ELSE e
 
 HostDuties(e, n, gs, gs2, m, own) ==
@@ -335,7 +338,7 @@ PrimaryDuties(e, n, gs, gs2) ==
                   ELSE e
           StartMirror(ee, b) == \* START_MIRROR to b's host, if b has one
               IF gs2.host[b] # NoNode
-                THEN Send(ee, n, gs2.host[b], gs2.inc[gs2.host[b]], StartMirrorMsg(b))
+                THEN Send(ee, n, gs2.host[b], gs2.inc[gs2.host[b]], StartMirrorMsg(b, ee.cursor[n]))
                 ELSE ee
           Duty(ee, b) ==
               IF b = gs2.prim \/ gs2.host[b] = n THEN ee
@@ -423,12 +426,17 @@ Deliver(n) ==
                   ELSE SponsorDuties(PrimaryDuties(HostDuties(e1, n, gs, gs2, m, own), n, gs, gs2),
                                      n, gs, gs2, m))
 
-(* n takes the head CONFIG from src; it waits while n's own placement is undelivered. *)
+(* n may take a CONFIG or START_MIRROR once its own placement is delivered and it *)
+(* has delivered everything the sender had when sending: then its view knows what  *)
+(* the sender's did (a lagging new backup host would otherwise drop START_MIRROR).  *)
+CaughtUp(n, msg) == phase[n] # "waitPlace" /\ cursor[n] >= msg.cur
+
+(* n takes the head CONFIG from src, once caught up. *)
 ReceiveConfig(src, n) ==
     LET q == chan[<<src, n>>]
     IN  /\ q # <<>>
         /\ Head(q).kind = "CONFIG"
-        /\ phase[n] # "waitPlace"
+        /\ CaughtUp(n, Head(q))
         /\ LET msg  == Head(q)
                e    == Pop(S, src, n)
                mine == view[n] # NoView /\ ResOf(view[n], n) = msg.res
@@ -439,12 +447,12 @@ ReceiveConfig(src, n) ==
                                ELSE e1
                         ELSE e)
 
-(* n takes the head START_MIRROR from src; a backup host synchronises and reports. *)
+(* n takes the head START_MIRROR from src (once caught up); a backup host synchronises and reports. *)
 ReceiveStartMirror(src, n) ==
     LET q == chan[<<src, n>>]
     IN  /\ q # <<>>
         /\ Head(q).kind = "START_MIRROR"
-        /\ phase[n] # "waitPlace"
+        /\ CaughtUp(n, Head(q))
         /\ LET r == Head(q).res
                e == Pop(S, src, n)
            IN  Commit(IF /\ phase[n] = "member"
@@ -462,7 +470,7 @@ ChangeConfig(n, r) ==
     /\ cfgChanges < MaxConfigChanges
     /\ LET v == resVer[r] + 1
            e == [SetCfg(S, n, r, v) EXCEPT !.resVer[r] = v, !.cfgChanges = @ + 1]
-       IN  Commit(SendAll(e, n, view[n].sub[r], view[n].inc, ConfigMsg(r, v)))
+       IN  Commit(SendAll(e, n, view[n].sub[r], view[n].inc, ConfigMsg(r, v, cursor[n])))
 
 (* Group member n crashes; the cluster multicasts FAIL(n) and drops n's channels. *)
 Crash(n) ==

@@ -43,6 +43,7 @@ def test_every_safety_mutant_is_covered() -> None:
         Mutant.NO_MIRROR_RESTART,
         Mutant.NO_MIRROR_TO_NEW_BACKUP,
         Mutant.NO_CONFIG_PUSH_ON_TAKEOVER,
+        Mutant.NO_CAUSAL_WAIT,
     }
     assert covered | liveness == set(Mutant)
 

@@ -40,6 +40,7 @@ NEEDS = {
     "no-mirror-to-new-backup": ["--liveness"],
     "no-mirror-restart": [*THREE_NODES, "--liveness"],
     "no-config-push-on-takeover": [*THREE_NODES, "--resources", "1"],
+    "no-causal-wait": [*THREE_NODES, "--liveness"],
 }
 
 

@@ -34,7 +34,16 @@ LIVENESS_MUTANTS = {
     Mutant.NO_MIRROR_TO_NEW_BACKUP: ((2, 2, 1, 1, 1), "MirroringResumes[r2]"),
     Mutant.NO_CONFIG_PUSH_ON_TAKEOVER: ((3, 1, 1, 0, 0), "JoinsEnd[n1]"),
     Mutant.NO_MIRROR_RESTART: ((3, 2, 1, 0, 0), "MirroringResumes[r2]"),
+    # A lagging new backup host drops its START_MIRROR: three nodes needed.
+    Mutant.NO_CAUSAL_WAIT: ((3, 2, 1, 0, 0), "MirroringResumes[r2]"),
 }
+
+
+def test_liveness_holds_with_three_nodes_and_two_resources() -> None:
+    """The configuration on which a lagging backup host once stranded mirroring (NO_CAUSAL_WAIT)."""
+    result = check_liveness(Params(nodes=3, resources=2, max_failures=1, max_restarts=0, max_config_changes=0))
+    assert result.holds, [f"{r.name}[{r.instance}]" for r in result.results if not r.holds]
+    assert len(result.results) == 3 + 2 + 1
 
 
 @pytest.mark.parametrize("mutant", list(LIVENESS_MUTANTS), ids=lambda m: m.value)

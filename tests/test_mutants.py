@@ -23,7 +23,12 @@ EXPECTED = {
 
 
 # Liveness mutants pass every safety check; tests/test_liveness.py catches them.
-LIVENESS_MUTANTS = {Mutant.NO_MIRROR_TO_NEW_BACKUP, Mutant.NO_MIRROR_RESTART, Mutant.NO_CONFIG_PUSH_ON_TAKEOVER}
+LIVENESS_MUTANTS = {
+    Mutant.NO_MIRROR_TO_NEW_BACKUP,
+    Mutant.NO_MIRROR_RESTART,
+    Mutant.NO_CONFIG_PUSH_ON_TAKEOVER,
+    Mutant.NO_CAUSAL_WAIT,
+}
 
 
 def test_every_mutant_has_an_expectation_and_a_description() -> None:

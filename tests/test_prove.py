@@ -29,6 +29,7 @@ PASSING = {
     Mutant.NO_MIRROR_RESTART,
     Mutant.NO_MIRROR_TO_NEW_BACKUP,
     Mutant.NO_CONFIG_PUSH_ON_TAKEOVER,
+    Mutant.NO_CAUSAL_WAIT,
 }
 
 

@@ -150,7 +150,7 @@ class InMemoryEngine:
             return "Discard"
         if head.to_inc != rt.inc:
             return "Discard"
-        if not rt.member.accepts(msg):
+        if not rt.member.accepts(msg, head.sent_at):
             return None
         if self._refusal(src, dst, msg, head.sent_at) is not None:
             return "Refuse"

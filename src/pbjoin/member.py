@@ -165,23 +165,28 @@ class Member:
 
     # ------------------------------------------------------------ direct messages
 
-    def accepts(self, msg: DirectMsg) -> bool:
-        """Whether `msg` can be taken now; CONFIG and START_MIRROR wait out WAIT_PLACE."""
-        return isinstance(msg, GroupStateMsg) or self.phase != Phase.WAIT_PLACE
+    def accepts(self, msg: DirectMsg, sent_at: int) -> bool:
+        """Whether `msg` can be taken now: CONFIG and START_MIRROR wait for the stream.
+
+        `sent_at` is how far the ordered stream had got when the sender sent it, as the
+        engine knows it (never the sender's word). A CONFIG or START_MIRROR waits until
+        this member has delivered its own placement and that far: then its view knows
+        what the sender's did (a lagging new backup host would otherwise drop its
+        START_MIRROR, and mirroring would never resume), and judges the sender exactly.
+        """
+        if isinstance(msg, GroupStateMsg):
+            return True
+        return self.phase != Phase.WAIT_PLACE and self.position >= sent_at
 
     def refusal(self, src: str, msg: DirectMsg, sent_at: int) -> str | None:
         """Why this member's own view does not let `src` send `msg`; None if it may.
 
-        `sent_at` is how far the ordered stream had got when `src` sent the message, as
-        the engine knows it (never the sender's word). A member that has delivered that
-        far knows exactly who may send what: CONFIG only from its resource's host,
-        START_MIRROR only from the primary host, for the primary resource it knows. A
-        member that lags may not know the sender's role yet, so it refuses only what its
-        view already rules out; the etcd engine never hands over a message before its
-        member has delivered that far, and the in-memory engine does so only to explore
-        every interleaving the model allows. Every message the protocol itself sends
-        passes (the model's reachable states are checked for this), so a refused message
-        is one no member sent: the caller logs it and changes nothing.
+        Asked only of a message `accepts` lets through, so the view is at least as new as
+        the sender's was: CONFIG is only from the host of this member's resource,
+        START_MIRROR only from the primary host, for the primary resource, to the host of
+        the backup it names. Every message the protocol itself sends passes (the model's
+        reachable states are checked for this), so a refused message is one no member
+        sent: the caller logs it and changes nothing.
         """
         if src == self.node:
             return f"{msg.kind} from this node itself"
@@ -190,21 +195,16 @@ class Member:
         view = self.view
         if self.phase not in (Phase.WAIT_CONFIG, Phase.MEMBER) or view is None:
             return f"{msg.kind} from {src} for a member that is {self.phase.value}"
-        caught_up = self.position >= sent_at
         if isinstance(msg, ConfigMsg):
             r = view.resource_of(self.node)
             if msg.resource != r:
                 return f"CONFIG for {msg.resource} from {src}: this member is in the subgroup of {r}"
-            if caught_up and view.host[r] != src:
+            if view.host[r] != src:
                 return f"CONFIG for {r} from {src}: its host is {view.host[r]}"
-            if src not in view.subgroups[r]:
-                return f"CONFIG for {r} from {src}, who is not in its subgroup"
             return None
         b = msg.resource
         if b not in view.resources or msg.production not in view.resources:
             return f"START_MIRROR from {src} names a resource the group does not manage"
-        if not caught_up:
-            return None
         if view.primary_host != src:
             return f"START_MIRROR for {b} from {src}: the primary host is {view.primary_host}"
         if msg.production != view.primary:
@@ -230,8 +230,8 @@ class Member:
         return None
 
     def receive(self, src: str, msg: DirectMsg) -> Output:
-        """Take a message that `refusal` let through (or that the model's rules would drop)."""
-        if not self.accepts(msg):
+        """Take a message that `accepts` and `refusal` let through (the model's rules may still drop it)."""
+        if not isinstance(msg, GroupStateMsg) and self.phase == Phase.WAIT_PLACE:
             raise ProtocolError(f"{msg.kind} cannot be taken while {self.phase.value}")
         if isinstance(msg, GroupStateMsg):
             if self.phase != Phase.WAIT_STATE:

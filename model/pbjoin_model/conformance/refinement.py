@@ -115,12 +115,13 @@ class Correspondence:
         kind = {Join: m.JOIN, JoinDone: m.JOIN_DONE, Fail: m.FAIL}[type(msg)]
         return Msg(kind, n, msg.inc)
 
-    def direct(self, msg: DirectMsg) -> P2P:
+    def direct(self, msg: DirectMsg, sent_at: int = -1) -> P2P:
+        """The model's message; `sent_at` (the sender's position, where known) is a CONFIG's or START_MIRROR's cur."""
         if isinstance(msg, GroupStateMsg):
             return P2P(m.GROUP_STATE, gs=self.view(msg.state), cur=msg.position)
         if isinstance(msg, ConfigMsg):
-            return P2P(m.CONFIG, res=self.res(msg.resource), ver=msg.version)
-        return P2P(m.START_MIRROR, res=self.res(msg.resource))
+            return P2P(m.CONFIG, res=self.res(msg.resource), ver=msg.version, cur=sent_at)
+        return P2P(m.START_MIRROR, res=self.res(msg.resource), cur=sent_at)
 
     def view(self, body: GroupStateBody | None) -> View:
         if body is None:
@@ -191,7 +192,8 @@ def abstract(engine: InMemoryEngine, corr: Correspondence, ghosts: State) -> Sta
     chan = []
     for src in corr.nodes:
         for dst in corr.nodes:
-            chan.append(tuple(corr.direct(_DIRECT.validate_json(q.raw)) for q in engine.channels.get((src, dst), ())))
+            queue = engine.channels.get((src, dst), ())
+            chan.append(tuple(corr.direct(_DIRECT.validate_json(q.raw), q.sent_at) for q in queue))
     return State(
         access=tuple(corr.rset(rt.disks.probe(corr.resources)) for rt in nodes),
         phase=tuple(m.PHASE_NAMES.index(rt.phase.value) for rt in nodes),
@@ -355,6 +357,10 @@ def check_step(corr: Correspondence, s: State, t: State, rec: StepRecord) -> lis
 
 
 def _normal_p2p(x: P2P) -> P2P:
+    """A message as a logged step shows it: a CONFIG's or START_MIRROR's cur is the sender's
+    position, which the log has as the step's post position (checked there), not in the message."""
+    if x.kind != m.GROUP_STATE:
+        return x._replace(cur=-1)
     return x._replace(gs=_normal_view(x.gs))
 
 

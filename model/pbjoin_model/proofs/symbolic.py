@@ -708,7 +708,7 @@ def compact(ops: GroupOps, s: SState) -> SState:
             low = If(needed, msg.cur, low)
     durable = ops.replay(s.durable, s.log, low)
     chan = tuple(
-        SSeq(tuple(m._replace(cur=If(m.kind == GROUP_STATE, m.cur - low, m.cur)) for m in q.items), q.length)
+        SSeq(tuple(m._replace(cur=If(m.kind >= 0, If(m.cur > low, m.cur - low, 0), m.cur)) for m in q.items), q.length)
         for q in s.chan
     )
     cursor = tuple(If(h, c - low, c) for h, c in zip(s.has_view, s.cursor, strict=True))
@@ -833,7 +833,7 @@ class Actions:
                 if p.mutant is not Mutant.NO_CONFIG_PUSH_ON_TAKEOVER:
                     members = gs2.sub[r]
                     for i, x in enumerate(members.items):
-                        msg = SP2P(_int(CONFIG), _int(r), e.cfg[n][r], self.enc.filler_gs, _int(-1))
+                        msg = SP2P(_int(CONFIG), _int(r), e.cfg[n][r], self.enc.filler_gs, e.cursor[n])
                         inc_x = select(gs2.inc, x, _int(-1))
                         e.send(n, x, inc_x, msg, And(i < members.length, x != n))
 
@@ -849,7 +849,7 @@ class Actions:
             e.when(
                 answer,
                 lambda r=r: e.send(  # type: ignore[misc]
-                    n, m.node, m.inc, SP2P(_int(CONFIG), _int(r), e.cfg[n][r], self.enc.filler_gs, _int(-1))
+                    n, m.node, m.inc, SP2P(_int(CONFIG), _int(r), e.cfg[n][r], self.enc.filler_gs, e.cursor[n])
                 ),
             )
         if p.mutant is Mutant.CONFIG_FROM_PRIMARY_TO_ALL:
@@ -861,7 +861,7 @@ class Actions:
                 ops.res_of(gs2, m.node) != gs2.prim,
             )
             ver = select(e.cfg[n], gs2.prim, _int(0))
-            e.send(n, m.node, m.inc, SP2P(_int(CONFIG), gs2.prim, ver, self.enc.filler_gs, _int(-1)), to_all)
+            e.send(n, m.node, m.inc, SP2P(_int(CONFIG), gs2.prim, ver, self.enc.filler_gs, e.cursor[n]), to_all)
 
     def _primary_duties(self, e: Effects, n: int, gs: SGroupState, gs2: SGroupState, m: SMsg) -> None:
         ops, p = self.ops, self.p
@@ -872,7 +872,7 @@ class Actions:
             e.set("dataCurrent", ite(failover, store(e.dataCurrent, gs.prim, (False)), e.dataCurrent))
             for b in self.enc.res:
                 hb = gs2.host[b]
-                start = SP2P(_int(START_MIRROR), _int(b), _int(-1), self.enc.filler_gs, _int(-1))
+                start = SP2P(_int(START_MIRROR), _int(b), _int(-1), self.enc.filler_gs, e.cursor[n])
                 inc_hb = select(gs2.inc, hb, _int(-1))
                 skip = Or(gs2.prim == b, hb == n)
                 restart = And(hb != NO_NODE)
@@ -924,7 +924,7 @@ class Actions:
             e.when(s.phase[n] == WAIT_CONFIG, done)
 
         e.when(And(Or(s.phase[n] == WAIT_CONFIG, s.phase[n] == MEMBER), mine), install)
-        return self._done(And(q.length > 0, msg.kind == CONFIG, s.phase[n] != WAIT_PLACE), e)
+        return self._done(And(q.length > 0, msg.kind == CONFIG, self._caught_up(s, n, msg)), e)
 
     def ReceiveStartMirror(self, s: SState, src: int, n: int) -> Transition:
         q = s.chan[src * self.p.nodes + n]
@@ -939,7 +939,13 @@ class Actions:
 
         backup_host = And(s.phase[n] == MEMBER, s.has_view[n], select(gs.host, r, _int(-2)) == n, r != gs.prim)
         e.when(backup_host, sync)
-        return self._done(And(q.length > 0, q.items[0].kind == START_MIRROR, s.phase[n] != WAIT_PLACE), e)
+        return self._done(And(q.length > 0, q.items[0].kind == START_MIRROR, self._caught_up(s, n, q.items[0])), e)
+
+    def _caught_up(self, s: SState, n: int, msg: SP2P) -> Term:
+        """protocol.caught_up: n's placement is delivered, and everything the sender had."""
+        if self.p.mutant is Mutant.NO_CAUSAL_WAIT:
+            return s.phase[n] != WAIT_PLACE
+        return And(s.phase[n] != WAIT_PLACE, s.cursor[n] >= msg.cur)
 
     def ChangeConfig(self, s: SState, n: int, r: int) -> Transition:
         gs = s.view[n]
@@ -948,7 +954,7 @@ class Actions:
         e.set_cfg(n, _int(r), v)
         members = gs.sub[r]
         for i, x in enumerate(members.items):
-            msg = SP2P(_int(CONFIG), _int(r), v, self.enc.filler_gs, _int(-1))
+            msg = SP2P(_int(CONFIG), _int(r), v, self.enc.filler_gs, s.cursor[n])
             e.send(n, x, select(gs.inc, x, _int(-1)), msg, And(i < members.length, x != n))
         e.set_at("resVer", r, v)
         e.set("cfgChanges", s.cfgChanges + 1)

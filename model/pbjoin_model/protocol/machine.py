@@ -61,6 +61,7 @@ class Mutant(enum.Enum):
     NO_MIRROR_RESTART = "no-mirror-restart"
     NO_MIRROR_TO_NEW_BACKUP = "no-mirror-to-new-backup"
     NO_CONFIG_PUSH_ON_TAKEOVER = "no-config-push-on-takeover"
+    NO_CAUSAL_WAIT = "no-causal-wait"
 
 
 MUTANT_DESCRIPTIONS: dict[Mutant, str] = {
@@ -77,6 +78,8 @@ MUTANT_DESCRIPTIONS: dict[Mutant, str] = {
     Mutant.NO_MIRROR_TO_NEW_BACKUP: "the primary host never starts mirroring to a backup host that joins after it",
     Mutant.NO_CONFIG_PUSH_ON_TAKEOVER: "a host taking over a subgroup does not send its configuration to the "
     "members, so a CONFIG lost with the failed host is never re-sent",
+    Mutant.NO_CAUSAL_WAIT: "a member takes CONFIG and START_MIRROR before it has delivered what the sender had, "
+    "so a lagging new backup host drops its START_MIRROR and mirroring never resumes",
 }
 
 
@@ -136,7 +139,12 @@ class Msg(NamedTuple):
 
 
 class P2P(NamedTuple):
-    """A point-to-point message; unused fields hold -1 / NO_VIEW."""
+    """A point-to-point message; unused fields hold -1 / NO_VIEW.
+
+    `cur` is the sender's cursor when it sent the message: for GROUP_STATE the position
+    the state reflects, for CONFIG and START_MIRROR how far the receiver must have
+    delivered before it takes the message (then its view knows what the sender knew).
+    """
 
     kind: int
     res: int = -1
@@ -440,8 +448,9 @@ def compact(s: State, p: Params) -> State:
     """Fold the log prefix that nobody can still need into `durable`.
 
     A prefix is still needed while a live holder has not delivered it or a GROUP_STATE
-    in flight will set a joiner's cursor inside it. Dropping it renumbers cursors, so
-    states that differ only in already-settled history become one state.
+    in flight will set a joiner's cursor inside it. Dropping it renumbers cursors and
+    messages' `cur` (a CONFIG or START_MIRROR whose wait lies inside it has none left:
+    0), so states that differ only in already-settled history become one state.
     """
     if not p.compact_log:
         return s
@@ -458,10 +467,7 @@ def compact(s: State, p: Params) -> State:
     durable = s.durable
     for m in s.log[:low]:
         durable = apply_message(durable, m, p)
-    chan = tuple(
-        tuple(msg._replace(cur=msg.cur - low) if msg.kind == GROUP_STATE else msg for msg in q) if q else q
-        for q in s.chan
-    )
+    chan = tuple(tuple(msg._replace(cur=max(msg.cur - low, 0)) for msg in q) if q else q for q in s.chan)
     cursor = tuple(c - low if s.view[n] else c for n, c in enumerate(s.cursor))
     return s._replace(log=s.log[low:], cursor=cursor, chan=chan, durable=durable)
 
@@ -563,9 +569,9 @@ def _host_duties(e: _Effects, n: int, gs: GroupState, gs2: GroupState, m: Msg, o
                 e.phase[n] = MEMBER
             for x in gs2.sub[r]:
                 if x != n and e.p.mutant is not Mutant.NO_CONFIG_PUSH_ON_TAKEOVER:
-                    e.send(n, x, gs2.inc[x], P2P(CONFIG, res=r, ver=e.cfg[n][r]))
+                    e.send(n, x, gs2.inc[x], P2P(CONFIG, res=r, ver=e.cfg[n][r], cur=e.cursor[n]))
         elif m.kind == ACCESS and not own and res_of(gs2, m.node) == r and gs.status[m.node] == JOINING:
-            e.send(n, m.node, m.inc, P2P(CONFIG, res=r, ver=e.cfg[n][r]))
+            e.send(n, m.node, m.inc, P2P(CONFIG, res=r, ver=e.cfg[n][r], cur=e.cursor[n]))
     if (
         e.p.mutant is Mutant.CONFIG_FROM_PRIMARY_TO_ALL
         and m.kind == ACCESS
@@ -574,7 +580,7 @@ def _host_duties(e: _Effects, n: int, gs: GroupState, gs2: GroupState, m: Msg, o
         and gs2.status[m.node] == PLACED
         and res_of(gs2, m.node) != gs2.prim
     ):
-        e.send(n, m.node, m.inc, P2P(CONFIG, res=gs2.prim, ver=e.cfg[n][gs2.prim]))
+        e.send(n, m.node, m.inc, P2P(CONFIG, res=gs2.prim, ver=e.cfg[n][gs2.prim], cur=e.cursor[n]))
 
 
 def _primary_duties(e: _Effects, n: int, gs: GroupState, gs2: GroupState, m: Msg) -> None:
@@ -588,13 +594,13 @@ def _primary_duties(e: _Effects, n: int, gs: GroupState, gs2: GroupState, m: Msg
             continue
         if became:
             if gs2.host[b] != NO_NODE and not (e.p.mutant is Mutant.NO_MIRROR_RESTART and m.kind == FAIL):
-                e.send(n, gs2.host[b], gs2.inc[gs2.host[b]], P2P(START_MIRROR, res=b))
+                e.send(n, gs2.host[b], gs2.inc[gs2.host[b]], P2P(START_MIRROR, res=b, cur=e.cursor[n]))
         elif gs2.host[b] != gs.host[b]:
             if gs.host[b] != NO_NODE:
                 e.dataCurrent[b] = False  # mirroring to b stopped while production continues
             new_backup = gs.host[b] == NO_NODE and e.p.mutant is Mutant.NO_MIRROR_TO_NEW_BACKUP
             if gs2.host[b] != NO_NODE and not new_backup:
-                e.send(n, gs2.host[b], gs2.inc[gs2.host[b]], P2P(START_MIRROR, res=b))
+                e.send(n, gs2.host[b], gs2.inc[gs2.host[b]], P2P(START_MIRROR, res=b, cur=e.cursor[n]))
 
 
 def _sponsor_duties(e: _Effects, n: int, gs: GroupState, gs2: GroupState, m: Msg) -> None:
@@ -609,10 +615,15 @@ def _sponsor_duties(e: _Effects, n: int, gs: GroupState, gs2: GroupState, m: Msg
         e.send(n, m.node, m.inc, state)
 
 
+def caught_up(s: State, p: Params, n: int, msg: P2P) -> bool:
+    """Whether n may take a CONFIG or START_MIRROR: its placement delivered, and all the sender had."""
+    return s.phase[n] != WAIT_PLACE and (s.cursor[n] >= msg.cur or p.mutant is Mutant.NO_CAUSAL_WAIT)
+
+
 def ReceiveConfig(s: State, p: Params, src: int, n: int) -> State | None:
-    """n takes the head CONFIG from src; it waits while n's own placement is undelivered."""
+    """n takes the head CONFIG from src, once it has delivered its placement and what src had."""
     q = s.chan[src * p.nodes + n]
-    if not q or q[0].kind != CONFIG or s.phase[n] == WAIT_PLACE:
+    if not q or q[0].kind != CONFIG or not caught_up(s, p, n, q[0]):
         return None
     msg = q[0]
     e = _Effects(s, p)
@@ -630,9 +641,9 @@ def ReceiveConfig(s: State, p: Params, src: int, n: int) -> State | None:
 
 
 def ReceiveStartMirror(s: State, p: Params, src: int, n: int) -> State | None:
-    """n takes the head START_MIRROR from src; a backup host synchronises and reports."""
+    """n takes the head START_MIRROR from src (once caught up); a backup host synchronises and reports."""
     q = s.chan[src * p.nodes + n]
-    if not q or q[0].kind != START_MIRROR or s.phase[n] == WAIT_PLACE:
+    if not q or q[0].kind != START_MIRROR or not caught_up(s, p, n, q[0]):
         return None
     r = q[0].res
     e = _Effects(s, p)
@@ -659,7 +670,7 @@ def ChangeConfig(s: State, p: Params, n: int, r: int) -> State | None:
     e.set_cfg(n, r, v)
     for x in gs.sub[r]:
         if x != n:
-            e.send(n, x, gs.inc[x], P2P(CONFIG, res=r, ver=v))
+            e.send(n, x, gs.inc[x], P2P(CONFIG, res=r, ver=v, cur=s.cursor[n]))
     return e.build(resVer=_set(s.resVer, r, v), cfgChanges=s.cfgChanges + 1)
 
 

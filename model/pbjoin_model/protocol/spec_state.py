@@ -109,7 +109,7 @@ def p2p_value(m: P2P) -> Record:
             "res": m.res + 1,
             "ver": m.ver if m.kind == CONFIG else 0,
             "gs": view_value(m.gs),
-            "cur": m.cur if m.kind == GROUP_STATE else 0,
+            "cur": m.cur,
         }
     )
 
@@ -289,12 +289,12 @@ class _Decoder:
             return P2P(GROUP_STATE, gs=gs, cur=self.int_(m["cur"], f"{where}.cur"))
         if self.view(m["gs"], f"{where}.gs") != NO_VIEW:
             self.fail(f"{where}.gs", "NoView", m["gs"])
-        self.zero(m["cur"], f"{where}.cur")
+        cur = self.int_(m["cur"], f"{where}.cur")
         res = self.res(m["res"], f"{where}.res")
         if kind == CONFIG:
-            return P2P(CONFIG, res=res, ver=self.int_(m["ver"], f"{where}.ver"))
+            return P2P(CONFIG, res=res, ver=self.int_(m["ver"], f"{where}.ver"), cur=cur)
         self.zero(m["ver"], f"{where}.ver")
-        return P2P(kind, res=res)
+        return P2P(kind, res=res, cur=cur)
 
     def chan(self, v: Value) -> tuple[tuple[P2P, ...], ...]:
         n = self.p.nodes

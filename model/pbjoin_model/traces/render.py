@@ -51,10 +51,11 @@ def p2p_str(m: P2P) -> str:
     name = P2P_NAMES[m.kind]
     if m.kind == GROUP_STATE:
         return f"{name}(@{m.cur})"
+    after = f" @{m.cur}" if m.cur > 0 else ""  # taken once the receiver has delivered that far
     if m.kind == CONFIG:
-        return f"{name}({res_name(m.res)}, v{m.ver})"
+        return f"{name}({res_name(m.res)}, v{m.ver}{after})"
     assert m.kind == START_MIRROR
-    return f"{name}({res_name(m.res)})"
+    return f"{name}({res_name(m.res)}{after})"
 
 
 def seq_str(items: list[str]) -> str:
@@ -183,10 +184,9 @@ def _msg_json(m: Msg) -> dict[str, Any]:
 
 
 def _p2p_json(m: P2P) -> dict[str, Any]:
-    out: dict[str, Any] = {"kind": P2P_NAMES[m.kind]}
+    out: dict[str, Any] = {"kind": P2P_NAMES[m.kind], "cur": m.cur}
     if m.kind == GROUP_STATE:
         out["gs"] = _view_json(m.gs)
-        out["cur"] = m.cur
     else:
         out["res"] = res_name(m.res)
     if m.kind == CONFIG:

@@ -391,10 +391,9 @@ def _json_p2p(v: object, where: str) -> Value:
     gs: Value = NO_VIEW_VALUE
     res: Value = 0
     ver: Value = 0
-    cur: Value = 0
+    cur: Value = _json_scalar(m.get("cur", 0), f"{where}.cur")
     if kind == "GROUP_STATE":
         gs = _json_view(m.get("gs"), f"{where}.gs")
-        cur = _json_scalar(m.get("cur"), f"{where}.cur")
     else:
         res = _res_number(m.get("res"), f"{where}.res")
         if kind == "CONFIG":

@@ -529,11 +529,10 @@ class EtcdNode:
             self.dead_senders.add(sender)
             note = f"dropped {msg.kind} from {src}#{direct.src_inc}: it failed before this could be taken"
             return self._commit("Discard", params, lambda: Outcome(notes=[note]), consumed)
-        if not rt.member.accepts(msg):
-            return False
+        # What the sender had delivered is at most what was written before this message.
         sent_at = bisect.bisect_left(self.stream.revisions, direct.revision)
-        if rt.holds_view() and rt.member.position < sent_at:
-            return False  # deliver what the sender had seen first: then the view judges the sender exactly
+        if not rt.member.accepts(msg, sent_at):
+            return False
         self.horizon = horizon
         reason = rt.member.refusal(src, msg, sent_at)
         if reason is None and isinstance(msg, GroupStateMsg):
