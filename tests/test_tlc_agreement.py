@@ -20,6 +20,8 @@ CONFIGS = [
     Params(nodes=1, resources=3, max_failures=1, max_restarts=1, max_config_changes=1),
     Params(nodes=2, resources=1, max_failures=1, max_restarts=1, max_config_changes=1),
     Params(nodes=2, resources=2, max_failures=1, max_restarts=1, max_config_changes=1),
+    # Three members in one subgroup: a host replaced by the next in join order, with lagging views.
+    Params(nodes=3, resources=1, max_failures=1, max_restarts=0, max_config_changes=0),
 ]
 
 
