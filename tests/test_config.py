@@ -21,6 +21,11 @@ def test_default_configuration_meets_the_minimum() -> None:
     assert p.max_failures >= 1 and p.max_restarts >= 1 and p.max_config_changes >= 1
 
 
+def test_failures_configuration_has_two_failures_and_a_restart() -> None:
+    p = load("failures").params
+    assert p.nodes >= 3 and p.resources >= 2 and p.max_failures >= 2 and p.max_restarts >= 1
+
+
 def test_reference_configuration_meets_the_minimum() -> None:
     p = load("reference").params
     assert p.nodes >= 4 and p.resources >= 3

@@ -39,6 +39,20 @@ LIVENESS_MUTANTS = {
 }
 
 
+@pytest.mark.parametrize(
+    "params",
+    [
+        Params(nodes=3, resources=1, max_failures=2, max_restarts=0, max_config_changes=0),
+        Params(nodes=2, resources=2, max_failures=2, max_restarts=1, max_config_changes=0),
+    ],
+    ids=["3n1r", "2n2r-restart"],
+)
+def test_liveness_holds_with_two_failures(params: Params) -> None:
+    result = check_liveness(params)
+    assert result.holds, [f"{r.name}[{r.instance}]" for r in result.results if not r.holds]
+    assert result.distinct > 5_000
+
+
 def test_liveness_holds_with_three_nodes_and_two_resources() -> None:
     """The configuration on which a lagging backup host once stranded mirroring (NO_CAUSAL_WAIT)."""
     result = check_liveness(Params(nodes=3, resources=2, max_failures=1, max_restarts=0, max_config_changes=0))

@@ -43,7 +43,7 @@ def test_the_wheel_holds_the_spec_and_no_generic_top_level_package(wheel: Path) 
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/")[0] for n in names if not n.startswith("pbjoin-")}
     assert tops == {"pbjoin", "pbjoin_model"}
-    for spec_file in ("JoinProtocol.tla", "MC_small.cfg", "MC_default.cfg", "MC_reference.cfg"):
+    for spec_file in ("JoinProtocol.tla", "MC_small.cfg", "MC_default.cfg", "MC_failures.cfg", "MC_reference.cfg"):
         assert f"pbjoin_model/spec/{spec_file}" in names
 
 

@@ -20,7 +20,12 @@ from pbjoin_model.protocol.machine import Mutant, Params
 # spec/ ships inside the wheel as the package `pbjoin_model.spec` (see pyproject.toml), so an
 # installed pbjoin finds the same .tla and .cfg files as a checkout, from any directory.
 SPEC_DIR = Path(str(resources.files("pbjoin_model.spec")))
-NAMED = {"small": "MC_small.cfg", "default": "MC_default.cfg", "reference": "MC_reference.cfg"}
+NAMED = {
+    "small": "MC_small.cfg",
+    "default": "MC_default.cfg",
+    "failures": "MC_failures.cfg",
+    "reference": "MC_reference.cfg",
+}
 _KEYWORDS = {
     "CONSTANT",
     "CONSTANTS",
