@@ -16,7 +16,7 @@ import copy
 from collections import deque
 from dataclasses import dataclass
 
-from pbjoin.group import StreamStates, group_state_refusal
+from pbjoin.group import StreamStates
 from pbjoin.member import Member, Phase, Send
 from pbjoin.resources import Disks
 from pbjoin.runtime import RECEIVE_STEP, MemberFactory, NodeRuntime, Outcome
@@ -25,7 +25,6 @@ from pbjoin.steplog import ClusterRecord, MemberSummary, SentRecord, StepName, S
 from pbjoin.wire import (
     DirectMsg,
     Fail,
-    GroupStateMsg,
     MalformedMessageError,
     OrderedMsg,
     decode_direct,
@@ -157,11 +156,10 @@ class InMemoryEngine:
         return RECEIVE_STEP[type(msg)]
 
     def _refusal(self, src: str, dst: str, msg: DirectMsg, sent_at: int) -> str | None:
-        """Why `dst` refuses a message from `src`: by its own view, then by the ordered stream."""
-        reason = self.runtimes[dst].member.refusal(src, msg, sent_at)
-        if reason is None and isinstance(msg, GroupStateMsg):
-            reason = group_state_refusal(src, msg, self.stream_states, lambda i: decode_ordered(self.ordered[i]))
-        return reason
+        return self.runtimes[dst].refusal(src, msg, sent_at, self.stream_states, self._ordered_at)
+
+    def _ordered_at(self, position: int) -> OrderedMsg:
+        return decode_ordered(self.ordered[position])
 
     # ------------------------------------------------------------ taking a step
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from pbjoin.group import StreamStates, group_state_refusal
 from pbjoin.member import (
     HOLDS_VIEW,
     IN_GROUP,
@@ -93,6 +94,16 @@ class NodeRuntime:
 
     def receive(self, src: str, msg: DirectMsg) -> Outcome:
         return self._run(self.member.receive(src, msg))
+
+    def refusal(
+        self, src: str, msg: DirectMsg, sent_at: int, stream: StreamStates, message_at: Callable[[int], OrderedMsg]
+    ) -> str | None:
+        """Why this node refuses a message from `src`: by its member's own view, then a
+        GROUP_STATE by the ordered stream the engine sees (`message_at`)."""
+        reason = self.member.refusal(src, msg, sent_at)
+        if reason is None and isinstance(msg, GroupStateMsg):
+            reason = group_state_refusal(src, msg, stream, message_at)
+        return reason
 
     def change_config(self, resource: str) -> Outcome:
         version = self.member.configs[resource].version + 1

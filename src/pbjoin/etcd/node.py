@@ -54,7 +54,7 @@ from pbjoin.etcd.client import (
     put_op,
 )
 from pbjoin.etcd.stream import VIEW_PHASES, Direct, GroupStream, Keys
-from pbjoin.group import StreamStates, group_state_refusal
+from pbjoin.group import StreamStates
 from pbjoin.member import Member, Phase
 from pbjoin.resources import Disks
 from pbjoin.runtime import RECEIVE_STEP, NodeRuntime, Outcome
@@ -534,9 +534,7 @@ class EtcdNode:
         if not rt.member.accepts(msg, sent_at):
             return False
         self.horizon = horizon
-        reason = rt.member.refusal(src, msg, sent_at)
-        if reason is None and isinstance(msg, GroupStateMsg):
-            reason = group_state_refusal(src, msg, self.stream_states, self.stream.ordered.__getitem__)
+        reason = rt.refusal(src, msg, sent_at, self.stream_states, self.stream.ordered.__getitem__)
         if reason is not None:
             note = f"refused {reason}"
             return self._commit("Refuse", params, lambda: Outcome(notes=[note]), consumed)
