@@ -238,24 +238,21 @@ class Member:
                 return Output(notes=[f"dropped GROUP_STATE from {src}: not waiting for one"])
             return self._adopt(GroupState.from_body(msg.state), msg.position)
         if isinstance(msg, ConfigMsg):
-            return self._receive_config(src, msg)
+            return self._receive_config(msg)
         return self._receive_start_mirror(src, msg)
 
-    def _receive_config(self, src: str, msg: ConfigMsg) -> Output:
-        if self.phase not in (Phase.WAIT_CONFIG, Phase.MEMBER) or self.view is None:
-            return Output(notes=[f"dropped CONFIG from {src}: {self.phase.value}"])
-        if self.view.resource_of(self.node) != msg.resource:
-            return Output(notes=[f"dropped CONFIG for {msg.resource} from {src}: not this member's subgroup"])
+    def _receive_config(self, msg: ConfigMsg) -> Output:
+        # `refusal` has let through only a CONFIG from this member's host, for its own resource.
         out = self._install(msg.resource, msg.version, msg.data)
         if self.phase == Phase.WAIT_CONFIG:
             out.extend(self._join_done())
         return out
 
     def _receive_start_mirror(self, src: str, msg: StartMirror) -> Output:
-        view = self.view
+        # `refusal` has let through only a START_MIRROR for a backup this member hosts.
         r = msg.resource
-        if self.phase != Phase.MEMBER or view is None or view.host.get(r) != self.node or r == view.primary:
-            return Output(notes=[f"dropped START_MIRROR for {r} from {src}: not its backup host"])
+        if self.phase != Phase.MEMBER:
+            return Output(notes=[f"dropped START_MIRROR for {r} from {src}: not a member yet"])
         return Output(effects=[SyncMirror(resource=r, production=msg.production)])
 
     def mirror_synced(self, resource: str) -> Output:
