@@ -379,3 +379,26 @@ def running_group(workdir: Path, servers: int, resources: tuple[str, ...], group
     finally:
         members.close()
         cluster.close()
+
+
+@contextmanager
+def secured_group(
+    workdir: Path, resources: tuple[str, ...], nodes: list[str], extra_args: tuple[str, ...] = ()
+) -> Iterator[Members]:
+    """One etcd server with TLS and authentication, group g defined with a user per node; all killed afterwards."""
+    cluster = EtcdCluster(workdir, size=1, tls=True, extra_args=extra_args)
+    members = Members(cluster, Site(workdir, resources), "g", workdir)
+    try:
+        cluster.start()
+        members.site.create()
+        members.passwords = cluster.secure("g", resources, nodes)
+        yield members
+    finally:
+        members.close()
+        cluster.close()
+
+
+def connection_as(members: Members, node: str) -> EtcdConnection:
+    """A client holding `node`'s own etcd credentials (what a thief of them would have)."""
+    password = members.passwords[node].read_text()
+    return EtcdConnection(members.cluster.urls, Credentials(node, password), str(members.cluster.ca))

@@ -19,18 +19,18 @@ from pathlib import Path
 
 import pytest
 from etcd_cluster import (
-    EtcdCluster,
     MemberProcess,
     Members,
-    Site,
     assert_conforms,
+    connection_as,
     converged,
     group_status,
     host_of,
+    secured_group,
     wait_for,
 )
 
-from pbjoin.etcd.client import Credentials, EtcdAccessDeniedError, EtcdConnection, b64, prefix_end
+from pbjoin.etcd.client import EtcdAccessDeniedError, EtcdConnection, b64, prefix_end
 from pbjoin.etcd.stream import Keys
 from pbjoin.wire import Access, ConfigMsg, Fail, GroupStateMsg, Join, StartMirror, encode
 
@@ -67,23 +67,13 @@ def refused_by(proc: MemberProcess, text: str) -> Callable[[], bool]:
 
 @pytest.fixture
 def scene(tmp_path: Path) -> Iterator[Scene]:
-    cluster = EtcdCluster(tmp_path, size=1, tls=True)
-    members = Members(cluster, Site(tmp_path, RESOURCES), "g", tmp_path)
-    try:
-        cluster.start()
-        members.site.create()
-        members.passwords = cluster.secure("g", RESOURCES, ["a", "b", "c", "d"])
+    with secured_group(tmp_path, RESOURCES, ["a", "b", "c", "d"]) as members:
         procs = {"a": members.start("a", ("r0",), lease_ttl=3)}
         wait_for(lambda: procs["a"].phase() == "member", 30, "a to create the group")
         for node, wiring in (("b", ("r0",)), ("c", ("r1",)), ("d", ("r0",))):
             procs[node] = members.start(node, wiring, lease_ttl=3)
             wait_for(lambda: converged(members), 60, f"{node} to join")
-        password = members.passwords["b"].read_text()
-        thief = EtcdConnection(cluster.urls, Credentials("b", password), str(cluster.ca))
-        yield Scene(members, procs, thief)
-    finally:
-        members.close()
-        cluster.close()
+        yield Scene(members, procs, connection_as(members, "b"))
 
 
 def test_one_node_s_credentials_cannot_disturb_the_group(scene: Scene) -> None:

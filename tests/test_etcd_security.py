@@ -14,16 +14,16 @@ from pathlib import Path
 import pytest
 from etcd_cluster import (
     PBJOIN,
-    EtcdCluster,
     Members,
-    Site,
     assert_conforms,
+    connection_as,
     converged,
     group_status,
+    secured_group,
     wait_for,
 )
 
-from pbjoin.etcd.client import Credentials, EtcdAccessDeniedError, EtcdConnection, EtcdError
+from pbjoin.etcd.client import EtcdAccessDeniedError, EtcdConnection, EtcdError
 from pbjoin.etcd.stream import Keys
 
 RESOURCES = ("r0", "r1")
@@ -32,16 +32,8 @@ KEYS = Keys("g")
 
 @pytest.fixture
 def secured(tmp_path: Path) -> Iterator[Members]:
-    cluster = EtcdCluster(tmp_path, size=1, tls=True)
-    group = Members(cluster, Site(tmp_path, RESOURCES), "g", tmp_path)
-    try:
-        cluster.start()
-        group.site.create()
-        group.passwords = cluster.secure("g", RESOURCES, ["a", "b", "c"])
-        yield group
-    finally:
-        group.close()
-        cluster.close()
+    with secured_group(tmp_path, RESOURCES, ["a", "b", "c"]) as members:
+        yield members
 
 
 def run_node(members: Members, node: str, *auth: str) -> subprocess.CompletedProcess[str]:
@@ -51,11 +43,6 @@ def run_node(members: Members, node: str, *auth: str) -> subprocess.CompletedPro
         "--log", str(members.workdir / "intruder.jsonl"), *auth,
     ]  # fmt: skip
     return subprocess.run(args, capture_output=True, text=True, timeout=60)
-
-
-def as_node(members: Members, node: str) -> EtcdConnection:
-    password = members.passwords[node].read_text()
-    return EtcdConnection(members.cluster.urls, Credentials(node, password), str(members.cluster.ca))
 
 
 def test_only_a_node_s_own_credentials_let_it_join_and_nothing_else_disturbs_the_group(secured: Members) -> None:
@@ -94,7 +81,7 @@ def test_only_a_node_s_own_credentials_let_it_join_and_nothing_else_disturbs_the
     anonymous = EtcdConnection(members.cluster.urls, None, str(members.cluster.ca))
     with pytest.raises(EtcdAccessDeniedError):
         anonymous.put(KEYS.message("b", 1, 1, 0), b"{}")
-    b_conn = as_node(members, "b")
+    b_conn = connection_as(members, "b")
     _, old = b_conn.get_prefix(KEYS.message_prefix("b"))
     join = next(kv for kv in old if b'"JOIN"' in kv.value)
     b_conn.put(join.key, join.value)  # rewrite the old key
