@@ -15,10 +15,10 @@ from pbjoin_model.explorer.bfs import reachable
 from pbjoin_model.protocol import machine as m
 from pbjoin_model.protocol.machine import GroupState as ModelView
 from pbjoin_model.protocol.machine import Params, State
+from test_member_engine import act, cluster, settle
 
 from pbjoin.engine import Action, InMemoryEngine
 from pbjoin.group import GroupState
-from pbjoin.resources import Disk, MemoryDisks
 from pbjoin.steplog import MemoryLog, StepRecord
 from pbjoin.wire import ConfigMsg, DirectMsg, GroupStateMsg, StartMirror, encode
 
@@ -87,14 +87,10 @@ def test_the_check_itself_sees_a_forged_message() -> None:
 
 def group() -> InMemoryEngine:
     """n1 hosts r1 (primary), n2 is a member of r1's subgroup, n3 hosts the backup r2."""
-    disks = {"r1": Disk(1, "r1 v1", {"data": "production"}), "r2": Disk(1, "r2 v1")}
-    wiring = {"n1": {"r1"}, "n2": {"r1"}, "n3": {"r2"}}
-    nodes = {n: MemoryDisks(disks, frozenset(w)) for n, w in wiring.items()}
-    engine = InMemoryEngine("g", ("r1", "r2"), dict(nodes), MemoryLog())
-    for n in wiring:
-        engine.step(Action("Join", (("n", n),)))
-        while pending := [a for a in engine.enabled() if a.name not in ("Join", "Crash", "Restart", "ChangeConfig")]:
-            engine.step(pending[0])
+    engine = cluster({"n1": {"r1"}, "n2": {"r1"}, "n3": {"r2"}})
+    for n in ("n1", "n2", "n3"):
+        engine.step(act("Join", n=n))
+        settle(engine)
     return engine
 
 
@@ -160,13 +156,10 @@ def test_a_group_state_that_is_not_the_stream_s_is_refused_even_from_the_sponsor
 
 def test_a_lagging_member_waits_for_what_the_sender_knew_then_takes_its_configuration() -> None:
     """n3 has not delivered the FAIL that made n2 its host: it takes n2's CONFIG only after delivering it."""
-    disks = {"r1": Disk(1, "r1 v1", {"data": "production"})}
-    nodes = {n: MemoryDisks(disks, frozenset({"r1"})) for n in ("n1", "n2", "n3")}
-    engine = InMemoryEngine("g", ("r1",), dict(nodes), MemoryLog())
-    for n in nodes:
-        engine.step(Action("Join", (("n", n),)))
-        while pending := [a for a in engine.enabled() if a.name not in ("Join", "Crash", "Restart", "ChangeConfig")]:
-            engine.step(pending[0])
+    engine = cluster({n: {"r1"} for n in ("n1", "n2", "n3")}, resources=("r1",))
+    for n in ("n1", "n2", "n3"):
+        engine.step(act("Join", n=n))
+        settle(engine)
     engine.step(Action("Crash", (("n", "n1"),)))
     engine.step(Action("Deliver", (("n", "n2"),)))  # n2 takes over and pushes its configuration
     assert engine.runtimes["n3"].member.view is not None and engine.runtimes["n3"].member.view.host["r1"] == "n1"
