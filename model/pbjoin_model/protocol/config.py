@@ -41,7 +41,7 @@ _KEYWORDS = {
     "CONSTRAINT",
     "CONSTRAINTS",
 }
-_NUMERIC = ("NumRes", "MaxFailures", "MaxRestarts", "MaxConfigChanges")
+_NUMERIC = ("NumRes", "MaxFailures", "MaxRestarts", "MaxConfigChanges", "MaxWrites")
 _MODEL_VALUES = {"NoNode", "NoView"}
 
 
@@ -144,6 +144,7 @@ def params_from_constants(nodes: int, numbers: Mapping[str, int], mutant: Mutant
         max_failures=numbers["MaxFailures"],
         max_restarts=numbers["MaxRestarts"],
         max_config_changes=numbers["MaxConfigChanges"],
+        max_writes=numbers["MaxWrites"],
         mutant=mutant,
     )
 
@@ -163,6 +164,7 @@ def with_overrides(
     max_failures: int | None = None,
     max_restarts: int | None = None,
     max_config_changes: int | None = None,
+    max_writes: int | None = None,
 ) -> ModelConfig:
     """The configuration with some constants replaced (None leaves one as it is)."""
     p = cfg.params
@@ -173,6 +175,7 @@ def with_overrides(
             max_failures=p.max_failures if max_failures is None else max_failures,
             max_restarts=p.max_restarts if max_restarts is None else max_restarts,
             max_config_changes=p.max_config_changes if max_config_changes is None else max_config_changes,
+            max_writes=p.max_writes if max_writes is None else max_writes,
             mutant=p.mutant,
         )
     except ValueError as exc:

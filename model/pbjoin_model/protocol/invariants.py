@@ -27,10 +27,12 @@ from pbjoin_model.protocol.machine import (
     WAIT_CONFIG,
     WAIT_PLACE,
     WAIT_STATE,
+    W_ACKED,
     GroupState,
     Params,
     State,
     is_primary_host,
+    replay,
     res_of,
 )
 
@@ -63,6 +65,13 @@ def TypeOK(s: State, p: Params) -> bool:
             return False
         if any(m not in (M_NONE, M_SYNCING, M_ACTIVE) for m in gs.mirror):
             return False
+    epochs = range(p.max_failures + 2)
+    if len(s.writes) != p.max_writes or any(w not in range(p.max_writes) for copy in s.data for w in copy):
+        return False
+    if any(f not in epochs for f in s.fence) or any(x not in epochs for x in s.epoch):
+        return False
+    if any(bool(gs) and s.phase[n] != DOWN for n, gs in enumerate(s.stale)):
+        return False
     return (
         0 <= s.crashes <= p.max_failures
         and 0 <= s.restarts <= p.max_restarts
@@ -161,6 +170,55 @@ def NoDataLoss(s: State, p: Params) -> bool:
     return all(s.dataCurrent[gs.prim] for n, gs in holders(s) if is_primary_host(gs, n))
 
 
+def _acked(s: State) -> Iterator[tuple[int, int]]:
+    """Acknowledged writes and the production position each was acknowledged at."""
+    for w, rec in enumerate(s.writes):
+        if rec.st == W_ACKED:
+            yield w, rec.pos
+
+
+def NoAckedWriteLost(s: State, p: Params) -> bool:
+    """Data path: every acknowledged write is in the group's primary copy, at the position it was acknowledged."""
+    if not p.max_writes:
+        return True
+    prod = s.data[replay(s, len(s.log), p).prim]
+    return all(pos <= len(prod) and prod[pos - 1] == w for w, pos in _acked(s))
+
+
+def MirrorIsPrefix(s: State, p: Params) -> bool:
+    """Data path: while the group has a primary host, an active mirror holds a prefix of the
+    production copy that lacks at most writes not yet acknowledged."""
+    if not p.max_writes:
+        return True
+    end = replay(s, len(s.log), p)
+    if end.host[end.prim] == NO_NODE:
+        return True
+    prod = s.data[end.prim]
+    for b, mode in enumerate(end.mirror):
+        if mode == M_ACTIVE:
+            copy = s.data[b]
+            if copy != prod[: len(copy)] or any(pos > len(copy) for _, pos in _acked(s)):
+                return False
+    return True
+
+
+def NoStaleWrite(s: State, p: Params) -> bool:
+    """Data path (fencing): no copy took a write of an older epoch after one of a newer epoch."""
+    for copy in s.data:
+        epochs = [s.writes[w].ep for w in copy]
+        if epochs != sorted(epochs):
+            return False
+    return True
+
+
+def AckedOnce(s: State, p: Params) -> bool:
+    """Data path: every write sits in every copy at most once, and only at the one position it was taken at."""
+    for copy in s.data:
+        if len(set(copy)) != len(copy) or any(s.writes[w].pos != i + 1 for i, w in enumerate(copy)):
+            return False
+    return True
+
+
 def RejectedNotPlaced(s: State, p: Params) -> bool:
     """Safety 7: a rejected joiner is in no subgroup of any view."""
     for _, gs in holders(s):
@@ -202,4 +260,8 @@ INVARIANTS: tuple[tuple[str, Invariant], ...] = (
     ("NoDataLoss", NoDataLoss),
     ("RejectedNotPlaced", RejectedNotPlaced),
     ("ActiveHasConfig", ActiveHasConfig),
+    ("NoAckedWriteLost", NoAckedWriteLost),
+    ("MirrorIsPrefix", MirrorIsPrefix),
+    ("NoStaleWrite", NoStaleWrite),
+    ("AckedOnce", AckedOnce),
 )

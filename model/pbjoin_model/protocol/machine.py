@@ -46,6 +46,15 @@ MSG_NAMES = ("JOIN", "ACCESS", "JOIN_DONE", "MIRROR_ACTIVE", "FAIL")
 GROUP_STATE, CONFIG, START_MIRROR = range(3)
 P2P_NAMES = ("GROUP_STATE", "CONFIG", "START_MIRROR")
 
+# Data-path message kinds (primary host <-> backup hosts, outside the group channel).
+WRITE, ACK = range(2)
+DATA_NAMES = ("WRITE", "ACK")
+
+# What became of a client write.
+# W_UNKNOWN: its writer failed before answering, so the client never learns the outcome.
+W_NONE, W_PENDING, W_ACKED, W_REFUSED, W_UNKNOWN = range(5)
+WRITE_STATUS_NAMES = ("none", "pending", "acked", "refused", "unknown")
+
 
 class Mutant(enum.Enum):
     """Deliberately buggy protocol variants; each must be caught by the checkers."""
@@ -62,6 +71,11 @@ class Mutant(enum.Enum):
     NO_MIRROR_TO_NEW_BACKUP = "no-mirror-to-new-backup"
     NO_CONFIG_PUSH_ON_TAKEOVER = "no-config-push-on-takeover"
     NO_CAUSAL_WAIT = "no-causal-wait"
+    ASYNC_ACK = "async-ack"
+    NO_FENCING = "no-fencing"
+    ACK_IGNORES_SYNCING = "ack-ignores-syncing"
+    RESYNC_SKIPS_CONCURRENT_WRITES = "resync-skips-concurrent-writes"
+    ACK_BEFORE_APPLY = "ack-before-apply"
 
 
 MUTANT_DESCRIPTIONS: dict[Mutant, str] = {
@@ -80,6 +94,14 @@ MUTANT_DESCRIPTIONS: dict[Mutant, str] = {
     "members, so a CONFIG lost with the failed host is never re-sent",
     Mutant.NO_CAUSAL_WAIT: "a member takes CONFIG and START_MIRROR before it has delivered what the sender had, "
     "so a lagging new backup host drops its START_MIRROR and mirroring never resumes",
+    Mutant.ASYNC_ACK: "a write is acknowledged once the production copy holds it, before any mirror has it",
+    Mutant.NO_FENCING: "copies accept writes of any epoch, so a deposed primary host's write lands",
+    Mutant.ACK_IGNORES_SYNCING: "acknowledgement waits only for mirrors active in the primary host's view, "
+    "so a mirror that is active in the group but lags by one acknowledged write can be promoted",
+    Mutant.RESYNC_SKIPS_CONCURRENT_WRITES: "writes are sent only to active mirrors, so a mirror resynchronising "
+    "while writes continue misses the writes made while it copied",
+    Mutant.ACK_BEFORE_APPLY: "a backup host acknowledges a write as soon as it arrives, before it is on the copy: "
+    "one that overtook its resynchronisation is acknowledged, dropped, and missing from the mirror",
 }
 
 
@@ -92,6 +114,9 @@ class Params:
     max_failures: int = 1
     max_restarts: int = 1
     max_config_changes: int = 1
+    # Client writes (the data path). 0 switches the data path off: no write, no
+    # epoch, no fencing and no pause, so the join protocol's state space is unchanged.
+    max_writes: int = 0
     mutant: Mutant = Mutant.NONE
     # Folding the settled log prefix into `durable` is what keeps the state space
     # finite; conformance checking turns it off to compare absolute log positions
@@ -105,6 +130,8 @@ class Params:
             raise ValueError(f"nodes must be between 1 and 64, got {self.nodes}")
         if not 1 <= self.resources <= 16:
             raise ValueError(f"resources must be between 1 and 16, got {self.resources}")
+        if not 0 <= self.max_writes <= 16:
+            raise ValueError(f"max_writes must be between 0 and 16, got {self.max_writes}")
         for name in ("max_failures", "max_restarts", "max_config_changes"):
             value = getattr(self, name)
             if not 0 <= value <= 100_000:
@@ -144,6 +171,8 @@ class P2P(NamedTuple):
     `cur` is the sender's cursor when it sent the message: for GROUP_STATE the position
     the state reflects, for CONFIG and START_MIRROR how far the receiver must have
     delivered before it takes the message (then its view knows what the sender knew).
+    A START_MIRROR also carries the resynchronisation: the production copy's writes
+    when it was sent (`data`) and the epoch of the primary host that sent it (`ep`).
     """
 
     kind: int
@@ -151,6 +180,34 @@ class P2P(NamedTuple):
     ver: int = -1
     gs: View = NO_VIEW
     cur: int = -1
+    data: tuple[int, ...] = ()
+    ep: int = 0
+
+
+class DataMsg(NamedTuple):
+    """A data-path message: WRITE(w at position pos, epoch ep, for mirror res) or ACK(w, res).
+
+    `cur` is the writer's cursor, as for CONFIG: the backup host takes the WRITE once
+    it has delivered as much, so its view is at least as new as the writer's was.
+    """
+
+    kind: int
+    w: int
+    res: int
+    pos: int = 0
+    ep: int = 0
+    cur: int = 0
+
+
+class WriteRec(NamedTuple):
+    """One client write: its status, the node that took it, where and under which epoch
+    it went into the production copy, and the mirrors (bitmask) whose ack it waits for."""
+
+    st: int = W_NONE
+    by: int = NO_NODE
+    pos: int = 0
+    ep: int = 0
+    wait: int = 0
 
 
 class State(NamedTuple):
@@ -168,6 +225,13 @@ class State(NamedTuple):
     cfgChanges: int
     durable: GroupState  # group state after every ordered message already dropped from `log`
     inc: tuple[int, ...]  # per node: current incarnation (restarts so far)
+    # The data path (all constant when max_writes = 0).
+    data: tuple[tuple[int, ...], ...]  # per resource: the writes its copy holds, in order
+    fence: tuple[int, ...]  # per resource: the highest epoch its copy has accepted
+    epoch: tuple[int, ...]  # per node: the epoch it acts under as primary host, 0 = none
+    stale: tuple[View, ...]  # per node: the view a paused (failed but running) node still acts on
+    dchan: tuple[tuple[DataMsg, ...], ...]  # data-path FIFO per (sender, receiver): index s * N + d
+    writes: tuple[WriteRec, ...]  # per client write, in submission order
 
 
 VARIABLES = State._fields
@@ -391,6 +455,12 @@ def initial_state(p: Params, access: tuple[int, ...]) -> State:
         cfgChanges=0,
         durable=initial_group_state(p),
         inc=(0,) * n,
+        data=((),) * r,
+        fence=(0,) * r,
+        epoch=(0,) * n,
+        stale=(NO_VIEW,) * n,
+        dchan=((),) * (n * n),
+        writes=(WriteRec(),) * p.max_writes,
     )
 
 
@@ -410,6 +480,12 @@ class _Effects:
         self.chan = list(s.chan)
         self.cfg = list(s.cfg)
         self.dataCurrent = list(s.dataCurrent)
+        self.data = list(s.data)
+        self.fence = list(s.fence)
+        self.epoch = list(s.epoch)
+        self.stale = list(s.stale)
+        self.dchan = list(s.dchan)
+        self.writes = list(s.writes)
 
     def send(self, src: int, dst: int, dst_inc: int, msg: P2P) -> None:
         # Lost when that incarnation of the receiver has failed (it may have restarted).
@@ -421,6 +497,27 @@ class _Effects:
     def pop(self, src: int, dst: int) -> None:
         i = src * self.p.nodes + dst
         self.chan[i] = self.chan[i][1:]
+
+    def dsend(self, src: int, dst: int, msg: DataMsg) -> None:
+        i = src * self.p.nodes + dst
+        self.dchan[i] = self.dchan[i] + (msg,)
+
+    def dpop(self, src: int, dst: int) -> None:
+        i = src * self.p.nodes + dst
+        self.dchan[i] = self.dchan[i][1:]
+
+    def stop_writer(self, n: int) -> None:
+        """n's process ends: its data channels go, and its pending writes stay unanswered."""
+        for x in range(self.p.nodes):
+            self.dchan[n * self.p.nodes + x] = ()
+            self.dchan[x * self.p.nodes + n] = ()
+        for w, rec in enumerate(self.writes):
+            if rec.st == W_PENDING and rec.by == n:
+                self.writes[w] = rec._replace(st=W_UNKNOWN)
+
+    def settle(self, w: int, wait: int) -> None:
+        """Write w now waits for the mirrors in `wait`; with none left it is acknowledged."""
+        self.writes[w] = self.writes[w]._replace(wait=wait, st=W_PENDING if wait else W_ACKED)
 
     def multicast(self, m: Msg) -> None:
         self.log = (*self.log, m)
@@ -438,6 +535,12 @@ class _Effects:
                 chan=tuple(self.chan),
                 cfg=tuple(self.cfg),
                 dataCurrent=tuple(self.dataCurrent),
+                data=tuple(self.data),
+                fence=tuple(self.fence),
+                epoch=tuple(self.epoch),
+                stale=tuple(self.stale),
+                dchan=tuple(self.dchan),
+                writes=tuple(self.writes),
                 **changes,
             ),
             self.p,
@@ -468,8 +571,9 @@ def compact(s: State, p: Params) -> State:
     for m in s.log[:low]:
         durable = apply_message(durable, m, p)
     chan = tuple(tuple(msg._replace(cur=max(msg.cur - low, 0)) for msg in q) if q else q for q in s.chan)
+    dchan = tuple(tuple(msg._replace(cur=max(msg.cur - low, 0)) for msg in q) if q else q for q in s.dchan)
     cursor = tuple(c - low if s.view[n] else c for n, c in enumerate(s.cursor))
-    return s._replace(log=s.log[low:], cursor=cursor, chan=chan, durable=durable)
+    return s._replace(log=s.log[low:], cursor=cursor, chan=chan, dchan=dchan, durable=durable)
 
 
 def Join(s: State, p: Params, n: int) -> State | None:
@@ -589,18 +693,36 @@ def _primary_duties(e: _Effects, n: int, gs: GroupState, gs2: GroupState, m: Msg
     became = not is_primary_host(gs, n) and is_primary_host(gs2, n)
     if became and gs2.prim != gs.prim:
         e.dataCurrent[gs.prim] = False  # failover: the old primary copy stops being current
+    if became and e.p.max_writes:
+        # The new primary host fences its production copy: its epoch is one above any the
+        # copy has accepted, so writes of every earlier primary host are refused from now on.
+        e.epoch[n] = e.fence[gs2.prim] + 1
+        e.fence[gs2.prim] = e.epoch[n]
+
+    def start_mirror(b: int) -> None:
+        # The resynchronisation copies the production copy as it is now; writes made
+        # from now on follow on the data channel and are applied after it.
+        msg = P2P(START_MIRROR, res=b, cur=e.cursor[n], data=e.data[gs2.prim], ep=e.epoch[n])
+        e.send(n, gs2.host[b], gs2.inc[gs2.host[b]], msg)
+
     for b in range(e.p.resources):
         if b == gs2.prim or gs2.host[b] == n:
             continue
         if became:
             if gs2.host[b] != NO_NODE and not (e.p.mutant is Mutant.NO_MIRROR_RESTART and m.kind == FAIL):
-                e.send(n, gs2.host[b], gs2.inc[gs2.host[b]], P2P(START_MIRROR, res=b, cur=e.cursor[n]))
+                start_mirror(b)
         elif gs2.host[b] != gs.host[b]:
             if gs.host[b] != NO_NODE:
                 e.dataCurrent[b] = False  # mirroring to b stopped while production continues
             new_backup = gs.host[b] == NO_NODE and e.p.mutant is Mutant.NO_MIRROR_TO_NEW_BACKUP
             if gs2.host[b] != NO_NODE and not new_backup:
-                e.send(n, gs2.host[b], gs2.inc[gs2.host[b]], P2P(START_MIRROR, res=b, cur=e.cursor[n]))
+                start_mirror(b)
+    # A pending write stops waiting for a mirror whose host changed (the resynchronisation
+    # just sent copies it) or that has no mirroring any more (it cannot be promoted).
+    keep = sum(1 << b for b in range(e.p.resources) if gs2.host[b] == gs.host[b] and gs2.mirror[b] != M_NONE)
+    for w, rec in enumerate(e.writes):
+        if rec.st == W_PENDING and rec.by == n and rec.wait & ~keep:
+            e.settle(w, rec.wait & keep)
 
 
 def _sponsor_duties(e: _Effects, n: int, gs: GroupState, gs2: GroupState, m: Msg) -> None:
@@ -650,6 +772,10 @@ def ReceiveStartMirror(s: State, p: Params, src: int, n: int) -> State | None:
     e.pop(src, n)
     gs = s.view[n]
     if s.phase[n] == MEMBER and isinstance(gs, GroupState) and gs.host[r] == n and r != gs.prim:
+        msg = q[0]
+        if s.fence[r] <= msg.ep or p.mutant is Mutant.NO_FENCING:
+            e.data[r] = msg.data
+            e.fence[r] = max(s.fence[r], msg.ep)
         e.dataCurrent[r] = True
         e.multicast(Msg(MIRROR_ACTIVE, n, s.inc[n], res=r))
     return e.build()
@@ -674,29 +800,155 @@ def ChangeConfig(s: State, p: Params, n: int, r: int) -> State | None:
     return e.build(resVer=_set(s.resVer, r, v), cfgChanges=s.cfgChanges + 1)
 
 
+def _fail(e: _Effects, n: int) -> None:
+    """What the group sees when n fails: FAIL(n), and n's group channels and view gone."""
+    e.phase[n] = DOWN
+    e.view[n] = NO_VIEW
+    e.cursor[n] = 0
+    e.cfg[n] = (0,) * e.p.resources
+    for x in range(e.p.nodes):
+        e.chan[n * e.p.nodes + x] = ()
+        e.chan[x * e.p.nodes + n] = ()
+    e.multicast(Msg(FAIL, n, e.s.inc[n]))
+
+
 def Crash(s: State, p: Params, n: int) -> State | None:
     """Group member n crashes; the cluster multicasts FAIL(n) and drops n's channels."""
     if s.phase[n] not in IN_GROUP or s.crashes >= p.max_failures:
         return None
     e = _Effects(s, p)
-    e.phase[n] = DOWN
-    e.view[n] = NO_VIEW
-    e.cursor[n] = 0
-    e.cfg[n] = (0,) * p.resources
-    for x in range(p.nodes):
-        e.chan[n * p.nodes + x] = ()
-        e.chan[x * p.nodes + n] = ()
-    e.multicast(Msg(FAIL, n, s.inc[n]))
+    _fail(e, n)
+    e.epoch[n] = 0
+    e.stop_writer(n)
+    return e.build(crashes=s.crashes + 1)
+
+
+def Pause(s: State, p: Params, n: int) -> State | None:
+    """Primary host n stops past its lease: the group fails it (FAIL(n)), but n keeps running
+    on the view it had, still believing it is the primary host, with its data channels open."""
+    gs = s.view[n]
+    if (
+        not p.max_writes
+        or s.phase[n] != MEMBER
+        or not isinstance(gs, GroupState)
+        or not is_primary_host(gs, n)
+        or s.crashes >= p.max_failures
+    ):
+        return None
+    e = _Effects(s, p)
+    _fail(e, n)
+    e.stale[n] = gs
     return e.build(crashes=s.crashes + 1)
 
 
 def Restart(s: State, p: Params, n: int) -> State | None:
-    """Failed node n restarts as a new incarnation, outside the group."""
+    """Failed node n restarts as a new incarnation, outside the group (a paused one stops acting)."""
     if s.phase[n] != DOWN or s.restarts >= p.max_restarts:
         return None
     e = _Effects(s, p)
     e.phase[n] = OUT
+    e.stale[n] = NO_VIEW
+    e.epoch[n] = 0
+    e.stop_writer(n)
     return e.build(restarts=s.restarts + 1, inc=_set(s.inc, n, s.inc[n] + 1))
+
+
+def acting_view(s: State, n: int) -> GroupState | None:
+    """The view under which n acts as primary host: its own as a member, or a paused node's stale one."""
+    gs = s.view[n] if s.phase[n] == MEMBER else s.stale[n]
+    if isinstance(gs, GroupState) and is_primary_host(gs, n):
+        return gs
+    return None
+
+
+def Write(s: State, p: Params, n: int) -> State | None:
+    """A client submits the next write to n, which believes it is the primary host.
+
+    n applies it to the production copy under its epoch (refused if the copy has accepted
+    a newer one) and sends it to every backup host whose mirror is synchronising or
+    active; it is acknowledged once each of those has acknowledged it.
+    """
+    gs = acting_view(s, n)
+    if gs is None or W_NONE not in (rec.st for rec in s.writes):
+        return None
+    w = next(i for i, rec in enumerate(s.writes) if rec.st == W_NONE)
+    prod, ep = gs.prim, s.epoch[n]
+    e = _Effects(s, p)
+    if s.fence[prod] > ep and p.mutant is not Mutant.NO_FENCING:
+        e.writes[w] = WriteRec(st=W_REFUSED, by=n, ep=ep)
+        return e.build()
+    e.data[prod] = s.data[prod] + (w,)
+    e.fence[prod] = max(s.fence[prod], ep)
+    pos = len(e.data[prod])
+    cur = s.cursor[n] if s.phase[n] == MEMBER else 0  # a paused node's position is no longer known
+    wait = 0
+    for b in range(p.resources):
+        h = gs.host[b]
+        if b == prod or h == NO_NODE or h == n or gs.mirror[b] == M_NONE:
+            continue
+        syncing = gs.mirror[b] == M_SYNCING
+        if syncing and p.mutant is Mutant.RESYNC_SKIPS_CONCURRENT_WRITES:
+            continue
+        e.dsend(n, h, DataMsg(WRITE, w, b, pos=pos, ep=ep, cur=cur))
+        if not (syncing and p.mutant is Mutant.ACK_IGNORES_SYNCING):
+            wait |= 1 << b
+    if p.mutant is Mutant.ASYNC_ACK:
+        wait = 0
+    e.writes[w] = WriteRec(by=n, pos=pos, ep=ep)
+    e.settle(w, wait)
+    return e.build()
+
+
+def ReceiveWrite(s: State, p: Params, src: int, n: int) -> State | None:
+    """Backup host n takes the head WRITE from src: applies it in order and acknowledges it.
+
+    n takes it once it has delivered what the writer had; it drops a write from a node
+    that is not the primary host in its view, for a copy it does not host, or of an
+    epoch older than its copy has accepted. The resynchronisation and the writes after it
+    are one stream: a write waits while a START_MIRROR for its mirror from the same sender
+    is still in flight, and a write past the copy's end waits too.
+    """
+    q = s.dchan[src * p.nodes + n]
+    if not q or q[0].kind != WRITE:
+        return None
+    m = q[0]
+    early = p.mutant is Mutant.ACK_BEFORE_APPLY
+    if not early and any(msg.kind == START_MIRROR and msg.res == m.res for msg in s.chan[src * p.nodes + n]):
+        return None
+    gs = s.view[n]
+    e = _Effects(s, p)
+    if isinstance(gs, GroupState):
+        if s.phase[n] == WAIT_PLACE or s.cursor[n] < m.cur:
+            return None
+        b = m.res
+        entitled = s.phase[n] == MEMBER and gs.host[b] == n and b != gs.prim and is_primary_host(gs, src)
+        fenced = s.fence[b] > m.ep and p.mutant is not Mutant.NO_FENCING
+        copy = s.data[b]
+        applies = entitled and not fenced and m.pos == len(copy) + 1
+        holds = entitled and not fenced and m.pos <= len(copy) and copy[m.pos - 1] == m.w
+        if entitled and not fenced and m.pos > len(copy) + 1 and not early:
+            return None
+        if applies:
+            e.data[b] = copy + (m.w,)
+            e.fence[b] = max(s.fence[b], m.ep)
+        if applies or holds or (entitled and early):
+            e.dsend(n, src, DataMsg(ACK, m.w, b))
+    e.dpop(src, n)
+    return e.build()
+
+
+def ReceiveAck(s: State, p: Params, src: int, n: int) -> State | None:
+    """Writer n takes the head ACK from src: the mirror it names holds the write."""
+    q = s.dchan[src * p.nodes + n]
+    if not q or q[0].kind != ACK:
+        return None
+    m = q[0]
+    e = _Effects(s, p)
+    e.dpop(src, n)
+    rec = s.writes[m.w]
+    if rec.st == W_PENDING and rec.by == n:
+        e.settle(m.w, rec.wait & ~(1 << m.res))
+    return e.build()
 
 
 # ---------------------------------------------------------------- next-state relation
@@ -722,6 +974,14 @@ def successors(s: State, p: Params) -> Iterator[Step]:
         t = receive(s, p, src, n)
         if t is not None:
             yield Step(receive.__name__, (("src", src), ("n", n)), t)
+    for i, dq in enumerate(s.dchan):
+        if not dq:
+            continue
+        src, n = divmod(i, p.nodes)
+        dreceive = _DATA_ACTIONS[dq[0].kind]
+        t = dreceive(s, p, src, n)
+        if t is not None:
+            yield Step(dreceive.__name__, (("src", src), ("n", n)), t)
 
 
 _NODE_ACTIONS = (
@@ -730,12 +990,15 @@ _NODE_ACTIONS = (
     ("Deliver", Deliver),
     ("Crash", Crash),
     ("Restart", Restart),
+    ("Write", Write),
+    ("Pause", Pause),
 )
 _P2P_ACTIONS = {
     GROUP_STATE: ReceiveGroupState,
     CONFIG: ReceiveConfig,
     START_MIRROR: ReceiveStartMirror,
 }
+_DATA_ACTIONS = {WRITE: ReceiveWrite, ACK: ReceiveAck}
 
 ACTION_NAMES = (
     "Join",
@@ -747,13 +1010,25 @@ ACTION_NAMES = (
     "ChangeConfig",
     "Crash",
     "Restart",
+    "Write",
+    "ReceiveWrite",
+    "ReceiveAck",
+    "Pause",
 )
 
 
 def is_intended_end(s: State) -> bool:
-    """A terminal state the protocol means to reach: every join settled, nothing in flight."""
+    """A terminal state the protocol means to reach: every join settled, nothing in flight.
+
+    Only a failed writer may leave a write pending or data-path messages behind it.
+    """
     if any(ph not in (MEMBER, REJECTED, DOWN) for ph in s.phase):
         return False
     if any(s.chan):
+        return False
+    nodes = len(s.phase)
+    if any(q and s.phase[i // nodes] != DOWN for i, q in enumerate(s.dchan)):
+        return False
+    if any(rec.st == W_PENDING and s.phase[rec.by] != DOWN for rec in s.writes):
         return False
     return all(s.cursor[n] == len(s.log) for n in range(len(s.phase)) if s.phase[n] == MEMBER)

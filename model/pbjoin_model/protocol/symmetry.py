@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from itertools import permutations, product
 
-from pbjoin_model.protocol.machine import NO_NODE, P2P, GroupState, Params, State, View
+from pbjoin_model.protocol.machine import NO_NODE, P2P, DataMsg, GroupState, Params, State, View
 
 
 def _permute_view(gs: View, pi: tuple[int, ...], inv: tuple[int, ...]) -> View:
@@ -58,6 +58,11 @@ def permute(s: State, pi: tuple[int, ...]) -> State:
         if q:
             src, dst = divmod(i, n)
             chan[pi[src] * n + pi[dst]] = tuple(p2p(m) for m in q)
+    dchan: list[tuple[DataMsg, ...]] = [()] * (n * n)
+    for i, dq in enumerate(s.dchan):
+        if dq:
+            src, dst = divmod(i, n)
+            dchan[pi[src] * n + pi[dst]] = dq
     durable = view(s.durable)
     assert isinstance(durable, GroupState)
     return State(
@@ -75,6 +80,12 @@ def permute(s: State, pi: tuple[int, ...]) -> State:
         cfgChanges=s.cfgChanges,
         durable=durable,
         inc=tuple(s.inc[o] for o in inv),
+        data=s.data,
+        fence=s.fence,
+        epoch=tuple(s.epoch[o] for o in inv),
+        stale=tuple(view(s.stale[o]) for o in inv),
+        dchan=tuple(dchan),
+        writes=tuple(rec._replace(by=pi[rec.by]) if rec.by != NO_NODE else rec for rec in s.writes),
     )
 
 
