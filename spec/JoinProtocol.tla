@@ -27,6 +27,7 @@ CONSTANTS
     MaxFailures,       \* bound on Crash steps
     MaxRestarts,       \* bound on Restart steps
     MaxConfigChanges,  \* bound on ChangeConfig steps
+    MaxWrites,         \* bound on client writes (Write steps); 0 switches the data path off
     NoNode,            \* model value: "no host"
     NoView             \* model value: "holds no group state"
 
@@ -34,10 +35,18 @@ ASSUME /\ NumRes \in Nat \ {0}
        /\ MaxFailures \in Nat
        /\ MaxRestarts \in Nat
        /\ MaxConfigChanges \in Nat
+       /\ MaxWrites \in Nat
        /\ NoNode \notin Node
        /\ NoView # NoNode
 
 Res == 1..NumRes
+
+(* Client writes are numbered in submission order. *)
+Writes == 1..MaxWrites
+
+(* With no writes there is nothing to fence: no epochs are taken and no node pauses, *)
+(* so the join protocol's state space is exactly what it is without the data path.  *)
+DataPath == MaxWrites > 0
 
 (* Node phases: the node's own, local progress. *)
 Phases    == {"out", "waitState", "waitPlace", "waitConfig", "member", "rejected", "down"}
@@ -51,6 +60,11 @@ Mirrors  == {"none", "syncing", "active"}
 (* Message kinds: ordered (group) messages and point-to-point messages. *)
 MsgKinds == {"JOIN", "ACCESS", "JOIN_DONE", "MIRROR_ACTIVE", "FAIL"}
 P2PKinds == {"GROUP_STATE", "CONFIG", "START_MIRROR"}
+
+(* Data-path messages (primary host <-> backup hosts) and what became of a write;  *)
+(* "unknown": its writer failed before answering, so the client never learns.      *)
+DataKinds     == {"WRITE", "ACK"}
+WriteStatuses == {"none", "pending", "acked", "refused", "unknown"}
 
 VARIABLES
     access,       \* [Node -> SUBSET Res]: resources each node can reach (static wiring)
@@ -66,10 +80,18 @@ VARIABLES
     restarts,     \* number of Restart steps taken
     cfgChanges,   \* number of ChangeConfig steps taken
     durable,      \* group state after every ordered message already dropped from `log`
-    inc           \* [Node -> Nat]: current incarnation of each node (restarts so far)
+    inc,          \* [Node -> Nat]: current incarnation of each node (restarts so far)
+    \* The data path (constant when MaxWrites = 0):
+    data,         \* [Res -> Seq(Writes)]: the writes each copy holds, in order
+    fence,        \* [Res -> Nat]: the highest epoch each copy has accepted
+    epoch,        \* [Node -> Nat]: the epoch a node acts under as primary host, 0 = none
+    stale,        \* [Node -> group state \cup {NoView}]: the view a paused node still acts on
+    dchan,        \* [Node \X Node -> Seq(data message)]: data-path FIFO per (sender, receiver)
+    writes        \* [Writes -> write record]: each client write's fate
 
 vars == <<access, phase, cursor, view, log, chan, cfg, resVer, dataCurrent,
-          crashes, restarts, cfgChanges, durable, inc>>
+          crashes, restarts, cfgChanges, durable, inc,
+          data, fence, epoch, stale, dchan, writes>>
 
 (***************************************************************************)
 (* Small utilities                                                         *)
@@ -86,11 +108,18 @@ IsSeqOf(s, T) == s \in [1..Len(s) -> T]
 (* Messages.  Ordered messages are uniform records                        *)
 (* [kind, node, inc, res, rset]: inc is the incarnation of `node` that the *)
 (* message is from or about; res is 0 and rset is {} where unused.         *)
-(* Point-to-point messages are                                             *)
-(* uniform records [kind, res, ver, gs, cur] (res and ver are 0 and gs is  *)
-(* NoView where unused).  cur is the sender's cursor when it sent: for     *)
-(* GROUP_STATE the position the state reflects, for CONFIG and START_MIRROR *)
-(* how far the receiver must have delivered before it takes the message.  *)
+(* Point-to-point messages are uniform records                             *)
+(* [kind, res, ver, gs, cur, data, ep] (res, ver and ep are 0, gs NoView    *)
+(* and data <<>> where unused).  cur is the sender's cursor when it sent:   *)
+(* for GROUP_STATE the position the state reflects, for CONFIG and         *)
+(* START_MIRROR how far the receiver must have delivered before it takes    *)
+(* the message.  A START_MIRROR carries the resynchronisation: the          *)
+(* production copy's writes when it was sent, and the sender's epoch.       *)
+(* Data-path messages are uniform records [kind, w, res, pos, ep, cur]:     *)
+(* WRITE(w at production position pos, epoch ep, for mirror res, writer's   *)
+(* cursor cur) and ACK(w, res) with pos, ep and cur 0.  A write record is   *)
+(* [st, by, pos, ep, wait]: status, writer, position and epoch it was taken *)
+(* at, and the mirrors whose acknowledgement it still waits for.           *)
 (***************************************************************************)
 Msg(k, n, i, r, rs) == [kind |-> k, node |-> n, inc |-> i, res |-> r, rset |-> rs]
 
@@ -100,11 +129,16 @@ JoinDoneMsg(n, i)        == Msg("JOIN_DONE", n, i, 0, {})
 MirrorActiveMsg(n, i, r) == Msg("MIRROR_ACTIVE", n, i, r, {})
 FailMsg(n, i)            == Msg("FAIL", n, i, 0, {})
 
-P2P(k, r, v, g, c) == [kind |-> k, res |-> r, ver |-> v, gs |-> g, cur |-> c]
+P2P(k, r, v, g, c, d, ep) == [kind |-> k, res |-> r, ver |-> v, gs |-> g, cur |-> c, data |-> d, ep |-> ep]
 
-GroupStateMsg(g, c) == P2P("GROUP_STATE", 0, 0, g, c)
-ConfigMsg(r, v, c)   == P2P("CONFIG", r, v, NoView, c)
-StartMirrorMsg(r, c) == P2P("START_MIRROR", r, 0, NoView, c)
+GroupStateMsg(g, c)          == P2P("GROUP_STATE", 0, 0, g, c, <<>>, 0)
+ConfigMsg(r, v, c)            == P2P("CONFIG", r, v, NoView, c, <<>>, 0)
+StartMirrorMsg(r, c, d, ep)   == P2P("START_MIRROR", r, 0, NoView, c, d, ep)
+
+WriteMsg(w, b, pos, ep, c) == [kind |-> "WRITE", w |-> w, res |-> b, pos |-> pos, ep |-> ep, cur |-> c]
+AckMsg(w, b)               == [kind |-> "ACK", w |-> w, res |-> b, pos |-> 0, ep |-> 0, cur |-> 0]
+
+NoWrite == [st |-> "none", by |-> NoNode, pos |-> 0, ep |-> 0, wait |-> {}]
 
 (***************************************************************************)
 (* Group state                                                             *)
@@ -223,7 +257,9 @@ Replay(st, upto) ==
 S == [access |-> access, phase |-> phase, cursor |-> cursor, view |-> view,
       log |-> log, chan |-> chan, cfg |-> cfg, resVer |-> resVer,
       dataCurrent |-> dataCurrent, crashes |-> crashes, restarts |-> restarts,
-      cfgChanges |-> cfgChanges, durable |-> durable, inc |-> inc]
+      cfgChanges |-> cfgChanges, durable |-> durable, inc |-> inc,
+      data |-> data, fence |-> fence, epoch |-> epoch, stale |-> stale, dchan |-> dchan,
+      writes |-> writes]
 
 (* Fold the log prefix that nobody can still need into `durable`.  A prefix *)
 (* is still needed while a live holder has not delivered it or a           *)
@@ -238,13 +274,14 @@ Compact(st) ==
                           c \in pairs}
         low     == Min({Len(st.log)} \cup holderCurs \cup gsCurs)
         Shift(msg) == [msg EXCEPT !.cur = IF @ > low THEN @ - low ELSE 0]
+        ShiftAll(q) == IF q = <<>> THEN q ELSE [i \in 1..Len(q) |-> Shift(q[i])]
     IN  IF low = 0 THEN st
         ELSE [st EXCEPT
                 !.log     = SubSeq(st.log, low + 1, Len(st.log)),
                 !.cursor  = [n \in Node |-> IF st.view[n] # NoView THEN st.cursor[n] - low
                                                                    ELSE st.cursor[n]],
-                !.chan    = [c \in pairs |-> IF st.chan[c] = <<>> THEN st.chan[c]
-                                             ELSE [i \in 1..Len(st.chan[c]) |-> Shift(st.chan[c][i])]],
+                !.chan    = [c \in pairs |-> ShiftAll(st.chan[c])],
+                !.dchan   = [c \in pairs |-> ShiftAll(st.dchan[c])],
                 !.durable = Replay(st, low)]
 
 (* Assign every primed variable from the compacted successor record. *)
@@ -264,6 +301,12 @@ Commit(st) ==
         /\ cfgChanges'  = c.cfgChanges
         /\ durable'     = c.durable
         /\ inc'         = c.inc
+        /\ data'        = c.data
+        /\ fence'       = c.fence
+        /\ epoch'       = c.epoch
+        /\ stale'       = c.stale
+        /\ dchan'       = c.dchan
+        /\ writes'      = c.writes
 
 (***************************************************************************)
 (* Effects on a successor record e (Python `_Effects`)                     *)
@@ -288,6 +331,22 @@ Pop(e, src, dst) == [e EXCEPT !.chan[<<src, dst>>] = Tail(@)]
 Multicast(e, m) == [e EXCEPT !.log = Append(@, m)]
 
 SetCfg(e, n, r, v) == [e EXCEPT !.cfg[n][r] = v]
+
+DSend(e, src, dst, m) == [e EXCEPT !.dchan[<<src, dst>>] = Append(@, m)]
+
+DPop(e, src, dst) == [e EXCEPT !.dchan[<<src, dst>>] = Tail(@)]
+
+(* n's process ends: its data channels go, and its pending writes stay unanswered. *)
+StopWriter(e, n) ==
+    [e EXCEPT !.dchan  = [c \in Node \X Node |-> IF c[1] = n \/ c[2] = n THEN <<>> ELSE e.dchan[c]],
+              !.writes = [w \in Writes |->
+                            IF e.writes[w].st = "pending" /\ e.writes[w].by = n
+                              THEN [e.writes[w] EXCEPT !.st = "unknown"]
+                              ELSE e.writes[w]]]
+
+(* Write w now waits for the mirrors in ws; with none left it is acknowledged. *)
+Settle(e, w, ws) ==
+    [e EXCEPT !.writes[w].wait = ws, !.writes[w].st = IF ws = {} THEN "acked" ELSE "pending"]
 
 (* A joiner takes a group state, probes its access and multicasts ACCESS. *)
 AdoptState(e, n, gs, cur) ==
@@ -329,6 +388,12 @@ HostDuties(e, n, gs, gs2, m, own) ==
 
 (* The primary host starts mirroring to new backup hosts (all of them if it *)
 (* just became primary host); a failover makes the old primary copy stale.  *)
+(* A new primary host fences its production copy: its epoch is one above   *)
+(* any the copy has accepted, so every earlier primary host's writes are    *)
+(* refused from now on.  The resynchronisation copies the production copy  *)
+(* as it is now; later writes follow it on the data channel.  A pending    *)
+(* write stops waiting for a mirror whose host changed (the resynchronis-  *)
+(* ation just sent copies it) or that has no mirroring any more.           *)
 PrimaryDuties(e, n, gs, gs2) ==
     IF ~IsPrimaryHost(gs2, n) THEN e
     ELSE
@@ -336,9 +401,14 @@ PrimaryDuties(e, n, gs, gs2) ==
           e0 == IF became /\ gs2.prim # gs.prim
                   THEN [e EXCEPT !.dataCurrent[gs.prim] = FALSE]
                   ELSE e
+          e1 == IF became /\ DataPath
+                  THEN [e0 EXCEPT !.epoch[n] = e0.fence[gs2.prim] + 1,
+                                  !.fence[gs2.prim] = e0.fence[gs2.prim] + 1]
+                  ELSE e0
           StartMirror(ee, b) == \* START_MIRROR to b's host, if b has one
               IF gs2.host[b] # NoNode
-                THEN Send(ee, n, gs2.host[b], gs2.inc[gs2.host[b]], StartMirrorMsg(b, ee.cursor[n]))
+                THEN Send(ee, n, gs2.host[b], gs2.inc[gs2.host[b]],
+                          StartMirrorMsg(b, ee.cursor[n], ee.data[gs2.prim], ee.epoch[n]))
                 ELSE ee
           Duty(ee, b) ==
               IF b = gs2.prim \/ gs2.host[b] = n THEN ee
@@ -349,8 +419,14 @@ PrimaryDuties(e, n, gs, gs2) ==
                                    ELSE ee,
                                  b)
               ELSE ee
-          F[i \in 0..NumRes] == IF i = 0 THEN e0 ELSE Duty(F[i - 1], i)
-      IN  F[NumRes]
+          F[i \in 0..NumRes] == IF i = 0 THEN e1 ELSE Duty(F[i - 1], i)
+          keep == {b \in Res : gs2.host[b] = gs.host[b] /\ gs2.mirror[b] # "none"}
+          Keep(ee, w) ==
+              IF ee.writes[w].st = "pending" /\ ee.writes[w].by = n /\ ~(ee.writes[w].wait \subseteq keep)
+                THEN Settle(ee, w, ee.writes[w].wait \cap keep)
+                ELSE ee
+          G[i \in 0..MaxWrites] == IF i = 0 THEN F[NumRes] ELSE Keep(G[i - 1], i)
+      IN  G[MaxWrites]
 
 (* The sponsor sends the group state to joiners: to every waiting joiner   *)
 (* when it has just become sponsor, else to the joiner whose JOIN this is. *)
@@ -388,6 +464,12 @@ Init ==
     /\ cfgChanges = 0
     /\ durable = InitialGroupState
     /\ inc = [n \in Node |-> 0]
+    /\ data = [r \in Res |-> <<>>]
+    /\ fence = [r \in Res |-> 0]
+    /\ epoch = [n \in Node |-> 0]
+    /\ stale = [n \in Node |-> NoView]
+    /\ dchan = [c \in Node \X Node |-> <<>>]
+    /\ writes = [w \in Writes |-> NoWrite]
 
 (***************************************************************************)
 (* Actions                                                                 *)
@@ -453,13 +535,17 @@ ReceiveStartMirror(src, n) ==
     IN  /\ q # <<>>
         /\ Head(q).kind = "START_MIRROR"
         /\ CaughtUp(n, Head(q))
-        /\ LET r == Head(q).res
-               e == Pop(S, src, n)
+        /\ LET msg == Head(q)
+               r   == msg.res
+               e   == Pop(S, src, n)
+               e1  == IF fence[r] <= msg.ep
+                        THEN [e EXCEPT !.data[r] = msg.data, !.fence[r] = msg.ep]
+                        ELSE e
            IN  Commit(IF /\ phase[n] = "member"
                          /\ view[n] # NoView
                          /\ view[n].host[r] = n
                          /\ r # view[n].prim
-                        THEN Multicast([e EXCEPT !.dataCurrent[r] = TRUE], MirrorActiveMsg(n, inc[n], r))
+                        THEN Multicast([e1 EXCEPT !.dataCurrent[r] = TRUE], MirrorActiveMsg(n, inc[n], r))
                         ELSE e)
 
 (* Host n changes r's configuration and sends the new version to its subgroup. *)
@@ -472,24 +558,109 @@ ChangeConfig(n, r) ==
            e == [SetCfg(S, n, r, v) EXCEPT !.resVer[r] = v, !.cfgChanges = @ + 1]
        IN  Commit(SendAll(e, n, view[n].sub[r], view[n].inc, ConfigMsg(r, v, cursor[n])))
 
+(* What the group sees when n fails: FAIL(n), and n's group channels and view gone. *)
+Fail(e, n) ==
+    Multicast([e EXCEPT !.phase[n] = "down",
+                        !.view[n] = NoView,
+                        !.cursor[n] = 0,
+                        !.cfg[n] = [r \in Res |-> 0],
+                        !.chan = [c \in Node \X Node |->
+                                    IF c[1] = n \/ c[2] = n THEN <<>> ELSE e.chan[c]],
+                        !.crashes = @ + 1],
+              FailMsg(n, inc[n]))
+
 (* Group member n crashes; the cluster multicasts FAIL(n) and drops n's channels. *)
 Crash(n) ==
     /\ phase[n] \in InGroup
     /\ crashes < MaxFailures
-    /\ Commit(Multicast([S EXCEPT !.phase[n] = "down",
-                                  !.view[n] = NoView,
-                                  !.cursor[n] = 0,
-                                  !.cfg[n] = [r \in Res |-> 0],
-                                  !.chan = [c \in Node \X Node |->
-                                              IF c[1] = n \/ c[2] = n THEN <<>> ELSE chan[c]],
-                                  !.crashes = @ + 1],
-                        FailMsg(n, inc[n])))
+    /\ Commit(StopWriter([Fail(S, n) EXCEPT !.epoch[n] = 0], n))
 
-(* Failed node n restarts as a new incarnation, outside the group. *)
+(* Primary host n stops past its lease: the group fails it (FAIL(n)), but n keeps  *)
+(* running on the view it had, still believing it is the primary host, with its   *)
+(* data channels open.                                                            *)
+Pause(n) ==
+    /\ DataPath
+    /\ phase[n] = "member"
+    /\ view[n] # NoView
+    /\ IsPrimaryHost(view[n], n)
+    /\ crashes < MaxFailures
+    /\ Commit([Fail(S, n) EXCEPT !.stale[n] = view[n]])
+
+(* Failed node n restarts as a new incarnation, outside the group (a paused one stops acting). *)
 Restart(n) ==
     /\ phase[n] = "down"
     /\ restarts < MaxRestarts
-    /\ Commit([S EXCEPT !.phase[n] = "out", !.restarts = @ + 1, !.inc[n] = @ + 1])
+    /\ Commit(StopWriter([S EXCEPT !.phase[n] = "out", !.restarts = @ + 1, !.inc[n] = @ + 1,
+                                    !.stale[n] = NoView, !.epoch[n] = 0], n))
+
+(* The view under which n acts as primary host: its own as a member, or a paused node's. *)
+ActingView(n) == IF phase[n] = "member" THEN view[n] ELSE stale[n]
+
+ActsAsPrimary(n) == ActingView(n) # NoView /\ IsPrimaryHost(ActingView(n), n)
+
+(* A client submits the next write to n, which believes it is the primary host.  n  *)
+(* applies it to the production copy under its epoch (refused if the copy has     *)
+(* accepted a newer one) and sends it to every backup host whose mirror is         *)
+(* synchronising or active; it is acknowledged once each of those has acked it.   *)
+Write(n) ==
+    /\ ActsAsPrimary(n)
+    /\ \E w \in Writes : writes[w].st = "none"
+    /\ LET gs   == ActingView(n)
+           w    == Min({x \in Writes : writes[x].st = "none"})
+           prod == gs.prim
+           ep   == epoch[n]
+           pos  == Len(data[prod]) + 1
+           cur  == IF phase[n] = "member" THEN cursor[n] ELSE 0  \* a paused node's position is gone
+           to   == {b \in Res : b # prod /\ gs.host[b] \notin {NoNode, n} /\ gs.mirror[b] # "none"}
+           e0   == [S EXCEPT !.data[prod] = Append(@, w), !.fence[prod] = ep,
+                             !.writes[w] = [NoWrite EXCEPT !.by = n, !.pos = pos, !.ep = ep]]
+           F[i \in 0..NumRes] ==
+               IF i = 0 THEN e0
+               ELSE IF i \in to THEN DSend(F[i - 1], n, gs.host[i], WriteMsg(w, i, pos, ep, cur))
+               ELSE F[i - 1]
+       IN  Commit(IF fence[prod] > ep
+                    THEN [S EXCEPT !.writes[w] = [NoWrite EXCEPT !.st = "refused", !.by = n, !.ep = ep]]
+                    ELSE Settle(F[NumRes], w, to))
+
+(* Backup host n takes the head WRITE from src: applies it in order and acks it.   *)
+(* n takes it once it has delivered what the writer had; it drops a write from a   *)
+(* node that is not the primary host in its view, for a copy it does not host, or  *)
+(* of an epoch older than its copy has accepted.  The resynchronisation and the    *)
+(* writes after it are one stream: a write waits while a START_MIRROR for its      *)
+(* mirror from the same sender is in flight, and a write past the copy's end waits. *)
+ReceiveWrite(src, n) ==
+    LET q == dchan[<<src, n>>]
+    IN  /\ q # <<>>
+        /\ Head(q).kind = "WRITE"
+        /\ LET m == Head(q)
+               b == m.res
+               entitled == /\ phase[n] = "member"
+                           /\ view[n].host[b] = n
+                           /\ b # view[n].prim
+                           /\ IsPrimaryHost(view[n], src)
+               fenced  == fence[b] > m.ep
+               applies == entitled /\ ~fenced /\ m.pos = Len(data[b]) + 1
+               holds   == entitled /\ ~fenced /\ m.pos <= Len(data[b]) /\ data[b][m.pos] = m.w
+               e  == DPop(S, src, n)
+               e1 == IF applies THEN [e EXCEPT !.data[b] = Append(@, m.w), !.fence[b] = m.ep] ELSE e
+           IN  /\ ~\E i \in 1..Len(chan[<<src, n>>]) :
+                     chan[<<src, n>>][i].kind = "START_MIRROR" /\ chan[<<src, n>>][i].res = b
+               /\ view[n] # NoView => /\ CaughtUp(n, m)
+                                      /\ ~(entitled /\ ~fenced /\ m.pos > Len(data[b]) + 1)
+               /\ Commit(IF view[n] = NoView THEN e
+                         ELSE IF applies \/ holds THEN DSend(e1, n, src, AckMsg(m.w, b))
+                         ELSE e)
+
+(* Writer n takes the head ACK from src: the mirror it names holds the write. *)
+ReceiveAck(src, n) ==
+    LET q == dchan[<<src, n>>]
+    IN  /\ q # <<>>
+        /\ Head(q).kind = "ACK"
+        /\ LET m == Head(q)
+               e == DPop(S, src, n)
+           IN  Commit(IF writes[m.w].st = "pending" /\ writes[m.w].by = n
+                        THEN Settle(e, m.w, writes[m.w].wait \ {m.res})
+                        ELSE e)
 
 Next ==
     \/ \E n \in Node :
@@ -498,15 +669,20 @@ Next ==
           \/ Deliver(n)
           \/ Crash(n)
           \/ Restart(n)
+          \/ Write(n)
+          \/ Pause(n)
           \/ \E r \in Res : ChangeConfig(n, r)
     \/ \E src, n \in Node :
           \/ ReceiveGroupState(src, n)
           \/ ReceiveConfig(src, n)
           \/ ReceiveStartMirror(src, n)
+          \/ ReceiveWrite(src, n)
+          \/ ReceiveAck(src, n)
 
 (* Weak fairness per action instance for the protocol's own steps; the          *)
-(* environment's Crash, Restart and ChangeConfig are not fair (they may never  *)
-(* happen). explorer/liveness.py checks exactly this fairness (UNFAIR_ACTIONS). *)
+(* environment's Crash, Pause, Restart, ChangeConfig and Write are not fair      *)
+(* (they may never happen). explorer/liveness.py checks exactly this fairness    *)
+(* (UNFAIR_ACTIONS).                                                            *)
 Fairness ==
     /\ \A n \in Node :
           /\ WF_vars(Join(n))
@@ -516,6 +692,8 @@ Fairness ==
           /\ WF_vars(ReceiveGroupState(src, n))
           /\ WF_vars(ReceiveConfig(src, n))
           /\ WF_vars(ReceiveStartMirror(src, n))
+          /\ WF_vars(ReceiveWrite(src, n))
+          /\ WF_vars(ReceiveAck(src, n))
 
 Spec == Init /\ [][Next]_vars /\ Fairness
 
@@ -544,6 +722,17 @@ P2POK(m) ==
     /\ m.ver \in 0..(1 + MaxConfigChanges)
     /\ IF m.kind = "GROUP_STATE" THEN GroupStateOK(m.gs) ELSE m.gs = NoView
     /\ m.cur \in 0..Len(log)
+    /\ IsSeqOf(m.data, Writes)
+    /\ m.ep \in Epochs
+
+(* Every takeover of a production copy needs an earlier primary host to have failed. *)
+Epochs == 0..(1 + MaxFailures)
+
+DataMsgOK(m) ==
+    m \in [kind : DataKinds, w : Writes, res : Res, pos : Nat, ep : Epochs, cur : 0..Len(log)]
+
+WriteOK(x) ==
+    x \in [st : WriteStatuses, by : Node \cup {NoNode}, pos : Nat, ep : Epochs, wait : SUBSET Res]
 
 TypeOK ==
     /\ access \in [Node -> SUBSET Res]
@@ -565,6 +754,12 @@ TypeOK ==
     /\ cfgChanges \in 0..MaxConfigChanges
     /\ GroupStateOK(durable)
     /\ inc \in [Node -> 0..MaxRestarts]
+    /\ \A r \in Res : IsSeqOf(data[r], Writes)
+    /\ fence \in [Res -> Epochs]
+    /\ epoch \in [Node -> Epochs]
+    /\ \A n \in Node : stale[n] # NoView => phase[n] = "down" /\ GroupStateOK(stale[n])
+    /\ \A c \in Node \X Node : \A i \in 1..Len(dchan[c]) : DataMsgOK(dchan[c][i])
+    /\ DOMAIN writes = Writes /\ \A w \in Writes : WriteOK(writes[w])
 
 (* Safety 1: every subgroup member reaches its subgroup's resource; one subgroup each. *)
 SubgroupAccess ==
@@ -624,6 +819,39 @@ MirrorFromPrimary ==
 (* Safety 6: whoever acts as primary host does so on a copy holding the current data. *)
 NoDataLoss ==
     \A n \in Holders : IsPrimaryHost(view[n], n) => dataCurrent[view[n].prim]
+
+(* The data path.  Acked(w): w was acknowledged to its client.  The group's  *)
+(* newest state, Prefix(Len(log)), names the current primary resource.       *)
+Acked(w) == writes[w].st = "acked"
+
+IsPrefix(s, t) == Len(s) <= Len(t) /\ SubSeq(t, 1, Len(s)) = s
+
+(* Every acknowledged write is in the group's primary copy, at the position it *)
+(* was acknowledged at, across any number of failovers.                        *)
+NoAckedWriteLost ==
+    DataPath =>
+    LET prod == data[Replay(S, Len(log)).prim]
+    IN  \A w \in Writes : Acked(w) => writes[w].pos <= Len(prod) /\ prod[writes[w].pos] = w
+
+(* While the group has a primary host, an active mirror holds a prefix of the   *)
+(* production copy that lacks at most writes not yet acknowledged.             *)
+MirrorIsPrefix ==
+    DataPath =>
+    LET end == Replay(S, Len(log))
+    IN  end.host[end.prim] # NoNode =>
+          \A b \in Res : end.mirror[b] = "active" =>
+            /\ IsPrefix(data[b], data[end.prim])
+            /\ \A w \in Writes : Acked(w) => writes[w].pos <= Len(data[b])
+
+(* Fencing: no copy took a write of an older epoch after one of a newer epoch. *)
+NoStaleWrite ==
+    \A r \in Res : \A i, j \in 1..Len(data[r]) :
+      i < j => writes[data[r][i]].ep <= writes[data[r][j]].ep
+
+(* Every write sits in every copy at most once, and only at the one position  *)
+(* it was taken at (so it is acknowledged under that position alone).         *)
+AckedOnce ==
+    \A r \in Res : \A i \in 1..Len(data[r]) : writes[data[r][i]].pos = i
 
 (* Safety 7: a rejected joiner (its current incarnation) is in no subgroup of any view. *)
 RejectedNotPlaced ==

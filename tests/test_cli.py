@@ -41,6 +41,11 @@ NEEDS = {
     "no-mirror-restart": [*THREE_NODES, "--liveness"],
     "no-config-push-on-takeover": [*THREE_NODES, "--resources", "1"],
     "no-causal-wait": [*THREE_NODES, "--liveness"],
+    **dict.fromkeys(
+        ["async-ack", "ack-ignores-syncing", "resync-skips-concurrent-writes", "ack-before-apply"],
+        ["--max-writes", "1", "--max-restarts", "0", "--max-config-changes", "0"],
+    ),
+    "no-fencing": ["--max-writes", "2", "--max-restarts", "0", "--max-config-changes", "0"],
 }
 
 

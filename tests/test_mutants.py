@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import pytest
 from pbjoin_model.explorer.bfs import DEADLOCK, Options, Verdict, check
-from pbjoin_model.protocol.machine import MUTANT_DESCRIPTIONS, Mutant, Params
+from pbjoin_model.protocol.machine import MUTANT_DESCRIPTIONS, W_REFUSED, Mutant, Params, successors
 from pbjoin_model.traces.render import format_trace
 
 SMALL = (2, 2, 1, 1, 1)
 THREE = (3, 2, 1, 0, 0)
+# 2 nodes, 2 resources, 1 failure (crash or pause), no restart, no configuration change, writes
+WRITES_1 = (2, 2, 1, 0, 0, 1)
+WRITES_2 = (2, 2, 1, 0, 0, 2)
 
 # mutant -> (constants, invariant that catches it, length of the shortest trace)
 EXPECTED = {
@@ -19,6 +22,23 @@ EXPECTED = {
     Mutant.HOST_CHOSEN_BY_LAGGING_VIEW: (THREE, "MirrorFromPrimary", 10),
     Mutant.REJECTED_STAYS_IN_SUBGROUP: (SMALL, "SubgroupAccess", 5),
     Mutant.NO_STATE_RESEND: (SMALL, DEADLOCK, 9),
+    # The data path: an acknowledged write missing from an active mirror is caught the
+    # moment the mirror is active (MirrorIsPrefix), before a failover would lose it.
+    Mutant.ASYNC_ACK: (WRITES_1, "MirrorIsPrefix", 11),
+    Mutant.NO_FENCING: (WRITES_2, "NoStaleWrite", 9),
+    Mutant.ACK_IGNORES_SYNCING: (WRITES_1, "MirrorIsPrefix", 11),
+    Mutant.RESYNC_SKIPS_CONCURRENT_WRITES: (WRITES_1, "MirrorIsPrefix", 11),
+    Mutant.ACK_BEFORE_APPLY: (WRITES_1, "MirrorIsPrefix", 13),
+}
+
+# The failover that loses the write: with MirrorIsPrefix out of the way, NoAckedWriteLost
+# catches the same mutants one failure later (the primary host crashes or pauses).
+LOSES_ACKED_WRITE = {
+    Mutant.ASYNC_ACK: (12, "Crash(n=n2)"),
+    Mutant.ACK_IGNORES_SYNCING: (12, "Crash(n=n2)"),
+    Mutant.RESYNC_SKIPS_CONCURRENT_WRITES: (12, "Crash(n=n2)"),
+    Mutant.ACK_BEFORE_APPLY: (14, "Pause(n=n2)"),
+    Mutant.PROMOTE_UNSYNCED_MIRROR: (7, "Crash(n=n2)"),
 }
 
 
@@ -54,3 +74,31 @@ def test_mutant_is_caught(mutant: Mutant) -> None:
 def test_mutant_needs_three_nodes(mutant: Mutant) -> None:
     """Two concurrent joiners that both claim a host need a third, sponsoring, node."""
     assert check(Params(*SMALL, mutant=mutant)).verdict is Verdict.HOLDS
+
+
+@pytest.mark.parametrize("mutant", list(LOSES_ACKED_WRITE), ids=lambda m: m.value)
+def test_data_path_mutant_loses_an_acknowledged_write(mutant: Mutant) -> None:
+    length, failure = LOSES_ACKED_WRITE[mutant]
+    result = check(Params(*WRITES_1, mutant=mutant), Options(invariants=("TypeOK", "NoAckedWriteLost")))
+    assert result.verdict is Verdict.VIOLATED and result.violated == "NoAckedWriteLost"
+    labels = [step.label() for step in result.trace[1:]]
+    assert len(labels) == length and failure in labels and any(a.startswith("Write(") for a in labels)
+
+
+def test_fencing_refuses_the_paused_primary_hosts_write() -> None:
+    """The no-fencing trace, replayed on the protocol: the paused host's write is refused."""
+    bad = check(Params(*WRITES_2, mutant=Mutant.NO_FENCING))
+    labels = [step.label() for step in bad.trace[1:]]
+    assert "Pause(n=n1)" in labels and labels[-1] == "Write(n=n1)"
+    p = Params(*WRITES_2)
+    state = bad.trace[0].state
+    for step in bad.trace[1:]:
+        state = next(t.state for t in successors(state, p) if t.label() == step.label())
+    assert state.writes[1].st == W_REFUSED and len(state.data[0]) == 1
+
+
+@pytest.mark.parametrize("max_writes", [1, 2])
+def test_data_path_holds_with_a_paused_primary_host(max_writes: int) -> None:
+    result = check(Params(2, 2, 1, 0, 0, max_writes), Options())
+    assert result.verdict is Verdict.HOLDS
+    assert result.action_counts["Pause"] > 0 and result.action_counts["ReceiveAck"] > 0

@@ -101,7 +101,7 @@ def test_unused_message_fields_must_be_zero() -> None:
     v = spec_state(s)
     v["chan"] = parse_value(
         "(<<n1, n1>> :> <<>> @@ <<n2, n1>> :> <<>> @@ <<n2, n2>> :> <<>> @@ <<n1, n2>> :> "
-        '<<[kind |-> "START_MIRROR", res |-> 1, ver |-> 3, gs |-> NoView, cur |-> 0]>>)'
+        '<<[kind |-> "START_MIRROR", res |-> 1, ver |-> 3, gs |-> NoView, cur |-> 0, data |-> <<>>, ep |-> 0]>>)'
     )
     with pytest.raises(TraceError, match=r"chan\[<<n1, n2>>\]\[1\]\.ver: expected 0 \(unused field\), got 3"):
         decode_state(v, SMALL)

@@ -39,6 +39,9 @@ def add_constant_flags(parser: argparse.ArgumentParser, default_config: str) -> 
     parser.add_argument("--max-failures", type=natural, help="override MaxFailures")
     parser.add_argument("--max-restarts", type=natural, help="override MaxRestarts")
     parser.add_argument("--max-config-changes", type=natural, help="override MaxConfigChanges")
+    parser.add_argument(
+        "--max-writes", type=natural, help="override MaxWrites (client writes; 0 switches the data path off)"
+    )
 
 
 def load_constants(args: argparse.Namespace, name: str) -> ModelConfig:
@@ -50,4 +53,5 @@ def load_constants(args: argparse.Namespace, name: str) -> ModelConfig:
         max_failures=args.max_failures,
         max_restarts=args.max_restarts,
         max_config_changes=args.max_config_changes,
+        max_writes=args.max_writes,
     )

@@ -20,8 +20,9 @@ from pbjoin_model.explorer.liveness import LivenessResult, PropertyResult, check
 from pbjoin_model.explorer.parallel import check_parallel
 from pbjoin_model.explorer.simulate import simulate
 from pbjoin_model.protocol.config import ConfigError, ModelConfig
-from pbjoin_model.protocol.machine import ACTION_NAMES, MUTANT_DESCRIPTIONS, Mutant, Params
+from pbjoin_model.protocol.machine import ACTION_NAMES, DATA_PATH_ACTIONS, MUTANT_DESCRIPTIONS, Mutant
 from pbjoin_model.traces.render import format_trace, trace_to_json
+from pbjoin_model.traces.text import constants_line
 from pbjoin_model.traces.trace import Trace, write_itf
 
 EXIT_BAD_INPUT = 2
@@ -176,12 +177,12 @@ def run_simulate(args: argparse.Namespace) -> int:
             )
         )
         return verdict.exit_code
-    print(f"pbjoin simulate: {_constants(params)}, mutant {params.mutant.value}")
+    print(f"pbjoin simulate: {constants_line(params)}, mutant {params.mutant.value}")
     print(
         f"  {sim.runs:,} runs of at most {sim.depth} steps, seed {sim.seed}: {sim.steps:,} steps, "
         f"{sim.distinct:,} distinct states, {sim.seconds:.1f} s"
     )
-    print(coverage_text(sim.enabled, sim.taken))
+    print(coverage_text(sim.enabled, sim.taken, params.max_writes > 0))
     if sim.violated:
         what = "a stuck state (deadlock)" if sim.violated == DEADLOCK else f"invariant {sim.violated}"
         print(f"  verdict: VIOLATED: {what} in run {sim.run} (--seed {sim.seed}), {len(sim.trace) - 1} steps")
@@ -191,11 +192,13 @@ def run_simulate(args: argparse.Namespace) -> int:
     return verdict.exit_code
 
 
-def coverage_text(enabled: Counter[str], taken: Counter[str]) -> str:
+def coverage_text(enabled: Counter[str], taken: Counter[str], data_path: bool = True) -> str:
     """Per action: in how many states it was enabled and how often taken; unused ones flagged."""
     lines = ["  coverage       action               enabled      taken"]
     for a in ACTION_NAMES:
         flag = "   <- never taken: the check says nothing about it" if not taken[a] else ""
+        if not data_path and a in DATA_PATH_ACTIONS:
+            flag = "   (data path off: MaxWrites = 0)"
         lines.append(f"                 {a:<19}{enabled[a]:>10,}{taken[a]:>11,}{flag}")
     return "\n".join(lines)
 
@@ -265,13 +268,6 @@ def _print_progress(p: Progress) -> None:
     )
 
 
-def _constants(p: Params) -> str:
-    return (
-        f"Node = {p.nodes} nodes, NumRes = {p.resources}, MaxFailures = {p.max_failures}, "
-        f"MaxRestarts = {p.max_restarts}, MaxConfigChanges = {p.max_config_changes}"
-    )
-
-
 def verdict_line(result: Result) -> str:
     if result.verdict is Verdict.HOLDS:
         return "HOLDS: every invariant holds on the full state space, no stuck state"
@@ -285,7 +281,7 @@ def report_text(cfg: ModelConfig, result: Result, full: bool = False) -> str:
     opts = result.options
     rows = [
         ("configuration", f"{cfg.name}" + (f" ({cfg.path})" if cfg.path else "")),
-        ("constants", _constants(result.params)),
+        ("constants", constants_line(result.params)),
         ("mutant", result.params.mutant.value),
         ("symmetry", "on, Permutations(Node)" if opts.symmetry else "off"),
         ("workers", f"{opts.workers} process{'es' if opts.workers > 1 else ''}"),
@@ -308,7 +304,12 @@ def report_text(cfg: ModelConfig, result: Result, full: bool = False) -> str:
             f"peak memory {result.peak_memory_mb:,.0f} MB",
         ),
         ("invariants", f"{len(opts.invariants or ())} checked: {', '.join(opts.invariants or ())}"),
-        ("coverage", coverage_text(result.enabled_counts, result.action_counts).split("coverage", 1)[1].strip()),
+        (
+            "coverage",
+            coverage_text(result.enabled_counts, result.action_counts, result.params.max_writes > 0)
+            .split("coverage", 1)[1]
+            .strip(),
+        ),
         ("verdict", verdict_line(result)),
     ]
     width = max(len(k) for k, _ in rows)
@@ -330,6 +331,7 @@ def report_json(cfg: ModelConfig, result: Result) -> dict[str, Any]:
             "max_failures": p.max_failures,
             "max_restarts": p.max_restarts,
             "max_config_changes": p.max_config_changes,
+            "max_writes": p.max_writes,
         },
         "mutant": p.mutant.value,
         "symmetry": result.options.symmetry,

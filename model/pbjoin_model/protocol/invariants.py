@@ -24,10 +24,10 @@ from pbjoin_model.protocol.machine import (
     P2P,
     REJECTED,
     START_MIRROR,
+    W_ACKED,
     WAIT_CONFIG,
     WAIT_PLACE,
     WAIT_STATE,
-    W_ACKED,
     GroupState,
     Params,
     State,
@@ -213,10 +213,7 @@ def NoStaleWrite(s: State, p: Params) -> bool:
 
 def AckedOnce(s: State, p: Params) -> bool:
     """Data path: every write sits in every copy at most once, and only at the one position it was taken at."""
-    for copy in s.data:
-        if len(set(copy)) != len(copy) or any(s.writes[w].pos != i + 1 for i, w in enumerate(copy)):
-            return False
-    return True
+    return all(s.writes[w].pos == i + 1 for copy in s.data for i, w in enumerate(copy))
 
 
 def RejectedNotPlaced(s: State, p: Params) -> bool:

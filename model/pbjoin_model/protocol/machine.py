@@ -884,7 +884,7 @@ def Write(s: State, p: Params, n: int) -> State | None:
     wait = 0
     for b in range(p.resources):
         h = gs.host[b]
-        if b == prod or h == NO_NODE or h == n or gs.mirror[b] == M_NONE:
+        if b == prod or h in (NO_NODE, n) or gs.mirror[b] == M_NONE:
             continue
         syncing = gs.mirror[b] == M_SYNCING
         if syncing and p.mutant is Mutant.RESYNC_SKIPS_CONCURRENT_WRITES:
@@ -929,7 +929,7 @@ def ReceiveWrite(s: State, p: Params, src: int, n: int) -> State | None:
         if entitled and not fenced and m.pos > len(copy) + 1 and not early:
             return None
         if applies:
-            e.data[b] = copy + (m.w,)
+            e.data[b] = (*copy, m.w)
             e.fence[b] = max(s.fence[b], m.ep)
         if applies or holds or (entitled and early):
             e.dsend(n, src, DataMsg(ACK, m.w, b))
@@ -1015,6 +1015,8 @@ ACTION_NAMES = (
     "ReceiveAck",
     "Pause",
 )
+# The actions that exist only with client writes (MaxWrites > 0).
+DATA_PATH_ACTIONS = ("Write", "ReceiveWrite", "ReceiveAck", "Pause")
 
 
 def is_intended_end(s: State) -> bool:

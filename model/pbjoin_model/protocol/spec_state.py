@@ -21,6 +21,7 @@ from typing import NoReturn
 
 from pbjoin_model.protocol.machine import (
     CONFIG,
+    DATA_NAMES,
     GROUP_STATE,
     MIRROR_ACTIVE,
     MIRROR_NAMES,
@@ -30,13 +31,18 @@ from pbjoin_model.protocol.machine import (
     P2P,
     P2P_NAMES,
     PHASE_NAMES,
+    START_MIRROR,
     STATUS_NAMES,
     VARIABLES,
+    WRITE,
+    WRITE_STATUS_NAMES,
+    DataMsg,
     GroupState,
     Msg,
     Params,
     State,
     View,
+    WriteRec,
     bits,
 )
 from pbjoin_model.protocol.tla_values import Fn, ModelValue, Record, Value, show
@@ -45,7 +51,9 @@ NO_NODE_VALUE = ModelValue("NoNode")
 NO_VIEW_VALUE = ModelValue("NoView")
 GROUP_STATE_FIELDS = GroupState._fields
 MSG_FIELDS = ("kind", "node", "inc", "res", "rset")
-P2P_FIELDS = ("kind", "res", "ver", "gs", "cur")
+P2P_FIELDS = ("kind", "res", "ver", "gs", "cur", "data", "ep")
+DATA_MSG_FIELDS = ("kind", "w", "res", "pos", "ep", "cur")
+WRITE_FIELDS = ("st", "by", "pos", "ep", "wait")
 
 
 class TraceError(ValueError):
@@ -110,8 +118,35 @@ def p2p_value(m: P2P) -> Record:
             "ver": m.ver if m.kind == CONFIG else 0,
             "gs": view_value(m.gs),
             "cur": m.cur,
+            "data": writes_value(m.data),
+            "ep": m.ep,
         }
     )
+
+
+def writes_value(copy: tuple[int, ...]) -> tuple[Value, ...]:
+    """A sequence of write ids: the model's write w is w + 1 in the spec."""
+    return tuple(w + 1 for w in copy)
+
+
+def data_msg_value(m: DataMsg) -> Record:
+    return Record({"kind": DATA_NAMES[m.kind], "w": m.w + 1, "res": m.res + 1, "pos": m.pos, "ep": m.ep, "cur": m.cur})
+
+
+def write_rec_value(x: WriteRec) -> Record:
+    return Record(
+        {
+            "st": WRITE_STATUS_NAMES[x.st],
+            "by": node_value(x.by),
+            "pos": x.pos,
+            "ep": x.ep,
+            "wait": rset_value(x.wait),
+        }
+    )
+
+
+def _over_pairs(queues: Iterable[Iterable[Value]], n: int) -> Fn:
+    return Fn(((node_value(i // n), node_value(i % n)), tuple(q)) for i, q in enumerate(queues))
 
 
 def spec_state(s: State) -> dict[str, Value]:
@@ -123,9 +158,7 @@ def spec_state(s: State) -> dict[str, Value]:
         "cursor": _over_nodes(s.cursor),
         "view": _over_nodes(view_value(v) for v in s.view),
         "log": tuple(msg_value(m) for m in s.log),
-        "chan": Fn(
-            ((node_value(i // n), node_value(i % n)), tuple(p2p_value(m) for m in q)) for i, q in enumerate(s.chan)
-        ),
+        "chan": _over_pairs(((p2p_value(m) for m in q) for q in s.chan), n),
         "cfg": _over_nodes(_over_res(row) for row in s.cfg),
         "resVer": _over_res(s.resVer),
         "dataCurrent": _over_res(s.dataCurrent),
@@ -134,6 +167,12 @@ def spec_state(s: State) -> dict[str, Value]:
         "cfgChanges": s.cfgChanges,
         "durable": group_state_value(s.durable),
         "inc": _over_nodes(s.inc),
+        "data": _over_res(writes_value(copy) for copy in s.data),
+        "fence": _over_res(s.fence),
+        "epoch": _over_nodes(s.epoch),
+        "stale": _over_nodes(view_value(v) for v in s.stale),
+        "dchan": _over_pairs(((data_msg_value(m) for m in q) for q in s.dchan), n),
+        "writes": tuple(write_rec_value(x) for x in s.writes),
     }
 
 
@@ -277,9 +316,23 @@ class _Decoder:
             rset=self.rset(m["rset"], f"{where}.rset"),
         )
 
+    def write_id(self, v: Value, where: str) -> int:
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= self.p.max_writes:
+            self.fail(where, f"a write 1..{self.p.max_writes}", v)
+        return v - 1
+
+    def writes_seq(self, v: Value, where: str) -> tuple[int, ...]:
+        return tuple(self.write_id(w, f"{where}[{i + 1}]") for i, w in enumerate(self.seq(v, where)))
+
     def p2p(self, v: Value, where: str) -> P2P:
         m = self.record(v, P2P_FIELDS, where)
         kind = self.enum(m["kind"], P2P_NAMES, f"{where}.kind")
+        data = self.writes_seq(m["data"], f"{where}.data")
+        ep = self.int_(m["ep"], f"{where}.ep")
+        if kind != START_MIRROR:
+            if data:
+                self.fail(f"{where}.data", "<<>> (unused field)", m["data"])
+            self.zero(m["ep"], f"{where}.ep")
         if kind == GROUP_STATE:
             self.zero(m["res"], f"{where}.res")
             self.zero(m["ver"], f"{where}.ver")
@@ -294,22 +347,69 @@ class _Decoder:
         if kind == CONFIG:
             return P2P(CONFIG, res=res, ver=self.int_(m["ver"], f"{where}.ver"), cur=cur)
         self.zero(m["ver"], f"{where}.ver")
-        return P2P(kind, res=res, cur=cur)
+        return P2P(kind, res=res, cur=cur, data=data, ep=ep)
 
-    def chan(self, v: Value) -> tuple[tuple[P2P, ...], ...]:
+    def data_msg(self, v: Value, where: str) -> DataMsg:
+        m = self.record(v, DATA_MSG_FIELDS, where)
+        kind = self.enum(m["kind"], DATA_NAMES, f"{where}.kind")
+        msg = DataMsg(
+            kind=kind,
+            w=self.write_id(m["w"], f"{where}.w"),
+            res=self.res(m["res"], f"{where}.res"),
+            pos=self.int_(m["pos"], f"{where}.pos"),
+            ep=self.int_(m["ep"], f"{where}.ep"),
+            cur=self.int_(m["cur"], f"{where}.cur"),
+        )
+        if kind != WRITE:
+            for f in ("pos", "ep", "cur"):
+                self.zero(m[f], f"{where}.{f}")
+        return msg
+
+    def write_rec(self, v: Value, where: str) -> WriteRec:
+        x = self.record(v, WRITE_FIELDS, where)
+        return WriteRec(
+            st=self.enum(x["st"], WRITE_STATUS_NAMES, f"{where}.st"),
+            by=self.node(x["by"], f"{where}.by", none_ok=True),
+            pos=self.int_(x["pos"], f"{where}.pos"),
+            ep=self.int_(x["ep"], f"{where}.ep"),
+            wait=self.rset(x["wait"], f"{where}.wait"),
+        )
+
+    def pairs(self, v: Value, var: str) -> list[tuple[str, int, tuple[Value, ...]]]:
+        """A function over Node \\X Node: (where, src * N + dst, queue) for each pair."""
         n = self.p.nodes
         if not isinstance(v, Fn) or len(v) != n * n:
-            self.fail("chan", f"a function over the {n * n} pairs of nodes", v)
-        queues: dict[int, tuple[P2P, ...]] = {}
+            self.fail(var, f"a function over the {n * n} pairs of nodes", v)
+        out: dict[int, tuple[str, int, tuple[Value, ...]]] = {}
         for key, q in v.items():
             if not isinstance(key, tuple) or len(key) != 2:
-                self.fail("chan argument", "a pair of nodes <<src, dst>>", key)
-            src, dst = self.node(key[0], "chan argument"), self.node(key[1], "chan argument")
-            where = f"chan[<<n{src + 1}, n{dst + 1}>>]"
-            queues[src * n + dst] = tuple(self.p2p(m, f"{where}[{i + 1}]") for i, m in enumerate(self.seq(q, where)))
-        if len(queues) != n * n:
-            self.fail("chan", f"a function over the {n * n} pairs of nodes", v)
-        return tuple(queues[i] for i in range(n * n))
+                self.fail(f"{var} argument", "a pair of nodes <<src, dst>>", key)
+            src, dst = self.node(key[0], f"{var} argument"), self.node(key[1], f"{var} argument")
+            where = f"{var}[<<n{src + 1}, n{dst + 1}>>]"
+            out[src * n + dst] = (where, src * n + dst, self.seq(q, where))
+        if len(out) != n * n:
+            self.fail(var, f"a function over the {n * n} pairs of nodes", v)
+        return [out[i] for i in range(n * n)]
+
+    def chan(self, v: Value) -> tuple[tuple[P2P, ...], ...]:
+        return tuple(
+            tuple(self.p2p(m, f"{where}[{i + 1}]") for i, m in enumerate(q)) for where, _, q in self.pairs(v, "chan")
+        )
+
+    def dchan(self, v: Value) -> tuple[tuple[DataMsg, ...], ...]:
+        return tuple(
+            tuple(self.data_msg(m, f"{where}[{i + 1}]") for i, m in enumerate(q))
+            for where, _, q in self.pairs(v, "dchan")
+        )
+
+    def over_writes(self, v: Value, where: str) -> list[Value]:
+        """The values of a function over 1..MaxWrites (TLC prints it as a sequence)."""
+        k = self.p.max_writes
+        if isinstance(v, tuple) and len(v) == k:
+            return list(v)
+        if isinstance(v, Fn) and set(v) == set(range(1, k + 1)):
+            return [v[i] for i in range(1, k + 1)]
+        self.fail(where, f"a function over 1..{k}", v)
 
     def state(self, values: Mapping[str, Value]) -> State:
         missing = [x for x in VARIABLES if x not in values]
@@ -346,6 +446,17 @@ class _Decoder:
             cfgChanges=self.int_(values["cfgChanges"], "cfgChanges"),
             durable=self.group_state(values["durable"], "durable"),
             inc=tuple(self.int_(i, f"inc[{n}]") for n, i in per_node("inc")),
+            data=tuple(
+                self.writes_seq(copy, f"data[{r + 1}]") for r, copy in enumerate(self.over_res(values["data"], "data"))
+            ),
+            fence=tuple(self.int_(f, f"fence[{r + 1}]") for r, f in enumerate(self.over_res(values["fence"], "fence"))),
+            epoch=tuple(self.int_(x, f"epoch[{n}]") for n, x in per_node("epoch")),
+            stale=tuple(self.view(v, f"stale[{n}]") for n, v in per_node("stale")),
+            dchan=self.dchan(values["dchan"]),
+            writes=tuple(
+                self.write_rec(x, f"writes[{w + 1}]")
+                for w, x in enumerate(self.over_writes(values["writes"], "writes"))
+            ),
         )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from pbjoin_model.protocol.machine import (
     ACCESS,
     CONFIG,
+    DATA_NAMES,
     GROUP_STATE,
     MIRROR_ACTIVE,
     MIRROR_NAMES,
@@ -22,11 +23,15 @@ from pbjoin_model.protocol.machine import (
     PHASE_NAMES,
     START_MIRROR,
     STATUS_NAMES,
+    WRITE,
+    WRITE_STATUS_NAMES,
+    DataMsg,
     GroupState,
     Msg,
     State,
     Step,
     View,
+    WriteRec,
     bits,
     node_name,
     node_or_res_name,
@@ -55,7 +60,31 @@ def p2p_str(m: P2P) -> str:
     if m.kind == CONFIG:
         return f"{name}({res_name(m.res)}, v{m.ver}{after})"
     assert m.kind == START_MIRROR
+    if m.ep:  # the resynchronisation the data path adds
+        return f"{name}({res_name(m.res)}, {writes_str(m.data)} e{m.ep}{after})"
     return f"{name}({res_name(m.res)}{after})"
+
+
+def write_name(w: int) -> str:
+    return f"w{w + 1}"
+
+
+def writes_str(copy: tuple[int, ...]) -> str:
+    return seq_str([write_name(w) for w in copy])
+
+
+def data_msg_str(m: DataMsg) -> str:
+    if m.kind == WRITE:
+        after = f" @{m.cur}" if m.cur > 0 else ""
+        return f"WRITE({write_name(m.w)} #{m.pos} e{m.ep} for {res_name(m.res)}{after})"
+    return f"{DATA_NAMES[m.kind]}({write_name(m.w)}, {res_name(m.res)})"
+
+
+def write_rec_str(x: WriteRec) -> str:
+    if x.by < 0:
+        return WRITE_STATUS_NAMES[x.st]
+    wait = f" waits {rset_str(x.wait)}" if x.wait else ""
+    return f"{WRITE_STATUS_NAMES[x.st]} by {node_name(x.by)} #{x.pos} e{x.ep}{wait}"
 
 
 def seq_str(items: list[str]) -> str:
@@ -115,6 +144,21 @@ def flatten(s: State) -> dict[str, str]:
     for n in nodes:
         _flatten_view(f"view[{node_name(n)}]", s.view[n], out)
     _flatten_view("durable", s.durable, out)
+    if s.writes:  # the data path, when the configuration has writes
+        for r, copy in enumerate(s.data):
+            out[f"data[{res_name(r)}]"] = writes_str(copy)
+            out[f"fence[{res_name(r)}]"] = str(s.fence[r])
+        for n in nodes:
+            out[f"epoch[{node_name(n)}]"] = str(s.epoch[n])
+        for i, dq in enumerate(s.dchan):
+            src, dst = divmod(i, len(s.phase))
+            if dq:
+                out[f"dchan[{node_name(src)}->{node_name(dst)}]"] = seq_str([data_msg_str(m) for m in dq])
+        for w, x in enumerate(s.writes):
+            out[f"writes[{write_name(w)}]"] = write_rec_str(x)
+        for n in nodes:
+            if isinstance(s.stale[n], GroupState):
+                _flatten_view(f"stale[{node_name(n)}]", s.stale[n], out)
     return out
 
 
@@ -191,6 +235,16 @@ def _p2p_json(m: P2P) -> dict[str, Any]:
         out["res"] = res_name(m.res)
     if m.kind == CONFIG:
         out["ver"] = m.ver
+    if m.kind == START_MIRROR and m.ep:
+        out["data"] = [write_name(w) for w in m.data]
+        out["ep"] = m.ep
+    return out
+
+
+def _data_msg_json(m: DataMsg) -> dict[str, Any]:
+    out: dict[str, Any] = {"kind": DATA_NAMES[m.kind], "w": write_name(m.w), "res": res_name(m.res)}
+    if m.kind == WRITE:
+        out.update(pos=m.pos, ep=m.ep, cur=m.cur)
     return out
 
 
@@ -215,6 +269,32 @@ def state_to_json(s: State) -> dict[str, Any]:
         "cfgChanges": s.cfgChanges,
         "durable": _view_json(s.durable),
         "inc": {node_name(n): s.inc[n] for n in nodes},
+        **(_data_path_json(s) if s.writes else {}),
+    }
+
+
+def _data_path_json(s: State) -> dict[str, Any]:
+    nodes = range(len(s.phase))
+    return {
+        "data": {res_name(r): [write_name(w) for w in copy] for r, copy in enumerate(s.data)},
+        "fence": {res_name(r): f for r, f in enumerate(s.fence)},
+        "epoch": {node_name(n): s.epoch[n] for n in nodes},
+        "stale": {node_name(n): _view_json(s.stale[n]) for n in nodes},
+        "dchan": {
+            f"{node_name(i // len(s.phase))}->{node_name(i % len(s.phase))}": [_data_msg_json(m) for m in q]
+            for i, q in enumerate(s.dchan)
+            if q
+        },
+        "writes": {
+            write_name(w): {
+                "st": WRITE_STATUS_NAMES[x.st],
+                "by": node_name(x.by),
+                "pos": x.pos,
+                "ep": x.ep,
+                "wait": [res_name(r) for r in bits(x.wait)],
+            }
+            for w, x in enumerate(s.writes)
+        },
     }
 
 

@@ -91,7 +91,7 @@ def delivered_note(before: State, step: Step) -> str:
 def constants_line(p: Params) -> str:
     return (
         f"Node = {p.nodes} nodes, NumRes = {p.resources}, MaxFailures = {p.max_failures}, "
-        f"MaxRestarts = {p.max_restarts}, MaxConfigChanges = {p.max_config_changes}"
+        f"MaxRestarts = {p.max_restarts}, MaxConfigChanges = {p.max_config_changes}, MaxWrites = {p.max_writes}"
     )
 
 

@@ -88,6 +88,7 @@ def config_text(p: Params, symmetry: bool) -> str:
         f"    MaxFailures = {p.max_failures}",
         f"    MaxRestarts = {p.max_restarts}",
         f"    MaxConfigChanges = {p.max_config_changes}",
+        f"    MaxWrites = {p.max_writes}",
         "    NoNode = NoNode",
         "    NoView = NoView",
         "INIT Init",

@@ -38,6 +38,7 @@ from pbjoin_model.protocol.machine import (
     Params,
     State,
     Step,
+    initial_state,
     successors,
 )
 from pbjoin_model.protocol.spec_state import (
@@ -53,7 +54,9 @@ from pbjoin_model.protocol.tla_values import Fn, ModelValue, Record, TlaSyntaxEr
 
 INIT = "Init"
 ITF_FORMAT_DESCRIPTION = "https://apalache-mc.org/docs/adr/015adr-trace.html"
-CONSTANTS = ("Node", "NumRes", "MaxFailures", "MaxRestarts", "MaxConfigChanges")
+CONSTANTS = ("Node", "NumRes", "MaxFailures", "MaxRestarts", "MaxConfigChanges", "MaxWrites")
+# Traces written before the data path record no MaxWrites: theirs was 0.
+OPTIONAL_CONSTANTS = {"MaxWrites": "0"}
 
 # The parameters of each action, as `successors` names them.
 ACTION_PARAMS: dict[str, tuple[str, ...]] = {
@@ -66,6 +69,10 @@ ACTION_PARAMS: dict[str, tuple[str, ...]] = {
     "ReceiveGroupState": ("src", "n"),
     "ReceiveConfig": ("src", "n"),
     "ReceiveStartMirror": ("src", "n"),
+    "Write": ("n",),
+    "Pause": ("n",),
+    "ReceiveWrite": ("src", "n"),
+    "ReceiveAck": ("src", "n"),
 }
 assert set(ACTION_PARAMS) == set(ACTION_NAMES)
 
@@ -103,6 +110,7 @@ def constants_meta(p: Params) -> dict[str, str]:
         "MaxFailures": str(p.max_failures),
         "MaxRestarts": str(p.max_restarts),
         "MaxConfigChanges": str(p.max_config_changes),
+        "MaxWrites": str(p.max_writes),
     }
 
 
@@ -121,7 +129,7 @@ def _params_from_meta(meta: Mapping[str, Any], fallback: Params | None) -> Param
         return dataclasses.replace(fallback, mutant=mutant)
     values: dict[str, Value] = {}
     for name in CONSTANTS:
-        text = meta.get(name)
+        text = meta.get(name, OPTIONAL_CONSTANTS.get(name))
         if not isinstance(text, str):
             raise TraceError(f"#meta.{name}: expected the constant's value as TLA+ text, got {text!r}")
         try:
@@ -398,7 +406,19 @@ def _json_p2p(v: object, where: str) -> Value:
         res = _res_number(m.get("res"), f"{where}.res")
         if kind == "CONFIG":
             ver = _json_scalar(m.get("ver"), f"{where}.ver")
-    return Record({"kind": _json_scalar(kind, f"{where}.kind"), "res": res, "ver": ver, "gs": gs, "cur": cur})
+    data: Value = tuple(_write_number(w, f"{where}.data") for w in _list(m.get("data", []), f"{where}.data"))
+    ep: Value = _json_scalar(m.get("ep", 0), f"{where}.ep")
+    return Record(
+        {
+            "kind": _json_scalar(kind, f"{where}.kind"),
+            "res": res,
+            "ver": ver,
+            "gs": gs,
+            "cur": cur,
+            "data": data,
+            "ep": ep,
+        }
+    )
 
 
 def _json_chan(v: object, p: Params) -> Fn:
@@ -430,10 +450,69 @@ def _json_state(v: object, p: Params) -> State:
         "durable": lambda x: _json_view(x, "durable"),
         "inc": lambda x: _json_by_node(x, "inc", _json_scalar),
     }
+    handlers.update(
+        data=lambda x: _json_by_res(x, "data", lambda q, w: tuple(_write_number(i, w) for i in _list(q, w))),
+        fence=lambda x: _json_by_res(x, "fence", _json_scalar),
+        epoch=lambda x: _json_by_node(x, "epoch", _json_scalar),
+        stale=lambda x: _json_by_node(x, "stale", _json_view),
+        dchan=lambda x: _json_dchan(x, p),
+        writes=lambda x: tuple(
+            _json_write(_obj(x, "writes").get(f"w{w + 1}"), f"writes[w{w + 1}]") for w in range(p.max_writes)
+        ),
+    )
     unknown = sorted(set(d) - set(handlers))
     if unknown:
         raise TraceError(f"unknown variable {unknown[0]!r}")
-    return decode_state({k: handlers[k](x) for k, x in d.items()}, p)
+    values = {k: handlers[k](x) for k, x in d.items()}
+    if not p.max_writes:  # a configuration without writes renders no data path: its values are fixed
+        defaults = spec_state(initial_state(p, (0,) * p.nodes))
+        for var in ("data", "fence", "epoch", "stale", "dchan", "writes"):
+            values.setdefault(var, defaults[var])
+    return decode_state(values, p)
+
+
+def _write_number(name: object, where: str) -> int:
+    """'w2' -> 2."""
+    if isinstance(name, str) and name[:1] == "w" and name[1:].isdigit():
+        return int(name[1:])
+    raise TraceError(f"{where}: expected a write name w1, w2, ..., got {name!r}")
+
+
+def _json_write(v: object, where: str) -> Value:
+    x = _obj(v, where)
+    return Record(
+        {
+            "st": _json_scalar(x.get("st"), f"{where}.st"),
+            "by": _json_node(x.get("by"), f"{where}.by"),
+            "pos": _json_scalar(x.get("pos"), f"{where}.pos"),
+            "ep": _json_scalar(x.get("ep"), f"{where}.ep"),
+            "wait": _json_rset(x.get("wait", []), f"{where}.wait"),
+        }
+    )
+
+
+def _json_data_msg(v: object, where: str) -> Value:
+    m = _obj(v, where)
+    return Record(
+        {
+            "kind": _json_scalar(m.get("kind"), f"{where}.kind"),
+            "w": _write_number(m.get("w"), f"{where}.w"),
+            "res": _res_number(m.get("res"), f"{where}.res"),
+            "pos": _json_scalar(m.get("pos", 0), f"{where}.pos"),
+            "ep": _json_scalar(m.get("ep", 0), f"{where}.ep"),
+            "cur": _json_scalar(m.get("cur", 0), f"{where}.cur"),
+        }
+    )
+
+
+def _json_dchan(v: object, p: Params) -> Fn:
+    queues: dict[Value, Value] = {(f"n{s + 1}", f"n{d + 1}"): () for s in range(p.nodes) for d in range(p.nodes)}
+    for key, q in _obj(v, "dchan").items():
+        src, _, dst = key.partition("->")
+        if (src, dst) not in queues:
+            raise TraceError(f"dchan: unknown channel {key!r}")
+        queues[(src, dst)] = tuple(_json_data_msg(m, f"dchan[{key}][{i + 1}]") for i, m in enumerate(_list(q, key)))
+    return Fn(queues.items())
 
 
 def from_checker_json(data: object, fallback: Params | None = None, mutant: Mutant | None = None) -> Trace:
@@ -452,6 +531,7 @@ def from_checker_json(data: object, fallback: Params | None = None, mutant: Muta
                 max_failures=const["max_failures"],
                 max_restarts=const["max_restarts"],
                 max_config_changes=const["max_config_changes"],
+                max_writes=const.get("max_writes", 0),
                 mutant=mutant_of(report.get("mutant", "none")),
             )
         except (KeyError, TypeError, ValueError) as exc:
