@@ -48,6 +48,10 @@ Writes == 1..MaxWrites
 (* so the join protocol's state space is exactly what it is without the data path.  *)
 DataPath == MaxWrites > 0
 
+(* Epochs a primary host can act under: every takeover of a production copy after *)
+(* the first needs an earlier primary host to have failed.                        *)
+Epochs == 0..(1 + MaxFailures)
+
 (* Node phases: the node's own, local progress. *)
 Phases    == {"out", "waitState", "waitPlace", "waitConfig", "member", "rejected", "down"}
 HoldsView == {"waitPlace", "waitConfig", "member"}
@@ -604,7 +608,7 @@ ActsAsPrimary(n) == ActingView(n) # NoView /\ IsPrimaryHost(ActingView(n), n)
 (* synchronising or active; it is acknowledged once each of those has acked it.   *)
 Write(n) ==
     /\ ActsAsPrimary(n)
-    /\ \E w \in Writes : writes[w].st = "none"
+    /\ {x \in Writes : writes[x].st = "none"} # {}  \* not \E: TLC would take one step per witness
     /\ LET gs   == ActingView(n)
            w    == Min({x \in Writes : writes[x].st = "none"})
            prod == gs.prim
@@ -724,9 +728,6 @@ P2POK(m) ==
     /\ m.cur \in 0..Len(log)
     /\ IsSeqOf(m.data, Writes)
     /\ m.ep \in Epochs
-
-(* Every takeover of a production copy needs an earlier primary host to have failed. *)
-Epochs == 0..(1 + MaxFailures)
 
 DataMsgOK(m) ==
     m \in [kind : DataKinds, w : Writes, res : Res, pos : Nat, ep : Epochs, cur : 0..Len(log)]

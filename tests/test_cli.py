@@ -35,16 +35,17 @@ def test_mutant_exits_1_with_a_numbered_trace(capsys: pytest.CaptureFixture[str]
 
 
 THREE_NODES = ["--nodes", "3", "--max-restarts", "0", "--max-config-changes", "0"]
+ONE_WRITE = ["--max-writes", "1", "--max-restarts", "0", "--max-config-changes", "0"]
 NEEDS = {
     "host-chosen-by-lagging-view": THREE_NODES,
     "no-mirror-to-new-backup": ["--liveness"],
     "no-mirror-restart": [*THREE_NODES, "--liveness"],
     "no-config-push-on-takeover": [*THREE_NODES, "--resources", "1"],
     "no-causal-wait": [*THREE_NODES, "--liveness"],
-    **dict.fromkeys(
-        ["async-ack", "ack-ignores-syncing", "resync-skips-concurrent-writes", "ack-before-apply"],
-        ["--max-writes", "1", "--max-restarts", "0", "--max-config-changes", "0"],
-    ),
+    "async-ack": ONE_WRITE,
+    "ack-ignores-syncing": ONE_WRITE,
+    "resync-skips-concurrent-writes": ONE_WRITE,
+    "ack-before-apply": ONE_WRITE,
     "no-fencing": ["--max-writes", "2", "--max-restarts", "0", "--max-config-changes", "0"],
 }
 

@@ -37,6 +37,7 @@ CONSTANTS
   NumRes = 2 MaxFailures = 1
   MaxRestarts = 0
   MaxConfigChanges = 2
+  MaxWrites = 0
   NoNode = NoNode
 INIT Init NEXT Next
 INVARIANT NoSplitBrain
@@ -61,15 +62,25 @@ def test_parse_reads_constants_invariants_and_symmetry() -> None:
         ("CONSTANTS Node = {a, a}", "Node must list distinct model values"),
         ("CONSTANTS Node = {a} NumRes = 1 MaxFailures = 0 MaxRestarts = 0", "missing constant MaxConfigChanges"),
         (
-            "CONSTANTS Node = {a} NumRes = 1 MaxFailures = 0 MaxRestarts = 0 MaxConfigChanges = 0 Foo = 1",
+            "CONSTANTS Node = {a} NumRes = 1 MaxFailures = 0 MaxRestarts = 0 MaxConfigChanges = 0",
+            "missing constant MaxWrites",
+        ),
+        (
+            "CONSTANTS Node = {a} NumRes = 1 MaxFailures = 0 MaxRestarts = 0 MaxConfigChanges = 0 MaxWrites = 99",
+            "max_writes must be between 0 and 16",
+        ),
+        (
+            "CONSTANTS Node = {a} NumRes = 1 MaxFailures = 0 MaxRestarts = 0 MaxConfigChanges = 0 MaxWrites = 0 "
+            "Foo = 1",
             "unknown constant 'Foo'",
         ),
         (
-            "CONSTANTS Node = {a} NumRes = 0 MaxFailures = 0 MaxRestarts = 0 MaxConfigChanges = 0",
+            "CONSTANTS Node = {a} NumRes = 0 MaxFailures = 0 MaxRestarts = 0 MaxConfigChanges = 0 MaxWrites = 0",
             "resources must be between 1 and 16",
         ),
         (
-            "CONSTANTS Node = {a} NumRes = 1 MaxFailures = 0 MaxRestarts = 0 MaxConfigChanges = 0 INVARIANT Nonsense",
+            "CONSTANTS Node = {a} NumRes = 1 MaxFailures = 0 MaxRestarts = 0 MaxConfigChanges = 0 MaxWrites = 0 "
+            "INVARIANT Nonsense",
             "unknown invariant 'Nonsense'",
         ),
         ("Node = {a}", "unexpected 'Node' outside any section"),

@@ -51,6 +51,12 @@ LIVENESS_MUTANTS = {
 }
 
 
+def params(constants: tuple[int, ...], mutant: Mutant = Mutant.NONE) -> Params:
+    """Params from (nodes, resources, failures, restarts, changes[, writes])."""
+    nodes, resources, failures, restarts, changes, *writes = constants
+    return Params(nodes, resources, failures, restarts, changes, mutant, max_writes=sum(writes))
+
+
 def test_every_mutant_has_an_expectation_and_a_description() -> None:
     real = {m for m in Mutant if m is not Mutant.NONE}
     assert set(EXPECTED) | LIVENESS_MUTANTS == real == set(MUTANT_DESCRIPTIONS)
@@ -61,7 +67,7 @@ def test_every_mutant_has_an_expectation_and_a_description() -> None:
 @pytest.mark.parametrize("mutant", list(EXPECTED), ids=lambda m: m.value)
 def test_mutant_is_caught(mutant: Mutant) -> None:
     constants, invariant, length = EXPECTED[mutant]
-    result = check(Params(*constants, mutant=mutant), Options(symmetry=True))
+    result = check(params(constants, mutant), Options(symmetry=True))
     assert result.verdict is Verdict.VIOLATED
     assert result.violated == invariant
     assert len(result.trace) - 1 == length
@@ -79,7 +85,7 @@ def test_mutant_needs_three_nodes(mutant: Mutant) -> None:
 @pytest.mark.parametrize("mutant", list(LOSES_ACKED_WRITE), ids=lambda m: m.value)
 def test_data_path_mutant_loses_an_acknowledged_write(mutant: Mutant) -> None:
     length, failure = LOSES_ACKED_WRITE[mutant]
-    result = check(Params(*WRITES_1, mutant=mutant), Options(invariants=("TypeOK", "NoAckedWriteLost")))
+    result = check(params(WRITES_1, mutant), Options(invariants=("TypeOK", "NoAckedWriteLost")))
     assert result.verdict is Verdict.VIOLATED and result.violated == "NoAckedWriteLost"
     labels = [step.label() for step in result.trace[1:]]
     assert len(labels) == length and failure in labels and any(a.startswith("Write(") for a in labels)
@@ -87,10 +93,10 @@ def test_data_path_mutant_loses_an_acknowledged_write(mutant: Mutant) -> None:
 
 def test_fencing_refuses_the_paused_primary_hosts_write() -> None:
     """The no-fencing trace, replayed on the protocol: the paused host's write is refused."""
-    bad = check(Params(*WRITES_2, mutant=Mutant.NO_FENCING))
+    bad = check(params(WRITES_2, Mutant.NO_FENCING))
     labels = [step.label() for step in bad.trace[1:]]
     assert "Pause(n=n1)" in labels and labels[-1] == "Write(n=n1)"
-    p = Params(*WRITES_2)
+    p = params(WRITES_2)
     state = bad.trace[0].state
     for step in bad.trace[1:]:
         state = next(t.state for t in successors(state, p) if t.label() == step.label())
@@ -99,6 +105,6 @@ def test_fencing_refuses_the_paused_primary_hosts_write() -> None:
 
 @pytest.mark.parametrize("max_writes", [1, 2])
 def test_data_path_holds_with_a_paused_primary_host(max_writes: int) -> None:
-    result = check(Params(2, 2, 1, 0, 0, max_writes), Options())
+    result = check(Params(2, 2, 1, 0, 0, max_writes=max_writes), Options())
     assert result.verdict is Verdict.HOLDS
     assert result.action_counts["Pause"] > 0 and result.action_counts["ReceiveAck"] > 0

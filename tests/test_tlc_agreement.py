@@ -22,6 +22,9 @@ CONFIGS = [
     Params(nodes=2, resources=2, max_failures=1, max_restarts=1, max_config_changes=1),
     # Three members in one subgroup: a host replaced by the next in join order, with lagging views.
     Params(nodes=3, resources=1, max_failures=1, max_restarts=0, max_config_changes=0),
+    # The data path: writes mirrored to a backup, failover, a paused primary host fenced.
+    Params(nodes=2, resources=2, max_failures=1, max_restarts=0, max_config_changes=0, max_writes=1),
+    Params(nodes=2, resources=1, max_failures=1, max_restarts=1, max_config_changes=0, max_writes=2),
 ]
 
 
@@ -51,7 +54,9 @@ def _tlc_available() -> None:
 
 @pytest.mark.tlc
 @pytest.mark.parametrize(
-    "p", CONFIGS, ids=lambda p: f"n{p.nodes}r{p.resources}f{p.max_failures}x{p.max_restarts}c{p.max_config_changes}"
+    "p",
+    CONFIGS,
+    ids=lambda p: f"n{p.nodes}r{p.resources}f{p.max_failures}x{p.max_restarts}c{p.max_config_changes}w{p.max_writes}",
 )
 def test_tlc_agrees_with_python_model(p: Params) -> None:
     result = run_tlc(p, timeout=120)

@@ -31,7 +31,7 @@ def add_constant_flags(parser: argparse.ArgumentParser, default_config: str) -> 
     parser.add_argument(
         "--config",
         default=default_config,
-        metavar="small|default|reference|PATH",
+        metavar="small|default|failures|writes|reference|PATH",
         help="named configuration (spec/MC_<name>.cfg) or path to a TLC .cfg file",
     )
     parser.add_argument("--nodes", type=natural, help="override the number of nodes")

@@ -209,7 +209,7 @@ def _trace_input(p: argparse.ArgumentParser) -> None:
     p.add_argument("trace", metavar="TRACE", help="ITF file, `pbjoin check --json` report, or TLC output")
     p.add_argument(
         "--config",
-        metavar="small|default|reference|PATH",
+        metavar="small|default|failures|writes|reference|PATH",
         help="constants for a trace that records none (TLC output)",
     )
     p.add_argument("--mutant", type=mutant, help="replace the protocol variant the trace records")

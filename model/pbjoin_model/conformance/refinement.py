@@ -209,6 +209,7 @@ def abstract(engine: InMemoryEngine, corr: Correspondence, ghosts: State) -> Sta
         cfgChanges=ghosts.cfgChanges,
         durable=m.initial_group_state(corr.params()),
         inc=tuple(rt.inc for rt in nodes),
+        **m.idle_data_path(corr.params()),  # the implementation has no data path yet: MaxWrites = 0
     )
 
 

@@ -56,6 +56,7 @@ from pbjoin_model.protocol.machine import (
     Mutant,
     Params,
     State,
+    idle_data_path,
 )
 
 # z3 ships no type information (pyproject: ignore_missing_imports), so terms are Any.
@@ -324,10 +325,17 @@ def _bits(mask: int, width: int) -> tuple[Term, ...]:
     return tuple(bool(mask >> r & 1) for r in range(width))
 
 
+DATA_PATH_NOT_ENCODED = (
+    "the Z3 encodings cover the join protocol only (MaxWrites = 0); the data path is checked by pbjoin check and TLC"
+)
+
+
 class Encoding:
     """Encoders, decoders and fillers for one size (Params) and slot bounds."""
 
     def __init__(self, p: Params, bounds: Bounds) -> None:
+        if p.max_writes:
+            raise ValueError(DATA_PATH_NOT_ENCODED)
         self.p = p
         self.bounds = bounds
         self.nodes = range(p.nodes)
@@ -475,6 +483,7 @@ class Encoding:
             cfgChanges=num(s.cfgChanges),
             durable=gs(s.durable),
             inc=tuple(map(num, s.inc)),
+            **idle_data_path(self.p),
         )
 
     def initial(self, s: SState) -> Term:

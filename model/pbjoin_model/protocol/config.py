@@ -25,6 +25,7 @@ NAMED = {
     "default": "MC_default.cfg",
     "failures": "MC_failures.cfg",
     "reference": "MC_reference.cfg",
+    "writes": "MC_writes.cfg",
 }
 _KEYWORDS = {
     "CONSTANT",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
 T = TypeVar("T")
@@ -116,8 +116,8 @@ class Params:
     max_config_changes: int = 1
     # Client writes (the data path). 0 switches the data path off: no write, no
     # epoch, no fencing and no pause, so the join protocol's state space is unchanged.
-    max_writes: int = 0
     mutant: Mutant = Mutant.NONE
+    max_writes: int = field(default=0, kw_only=True)
     # Folding the settled log prefix into `durable` is what keeps the state space
     # finite; conformance checking turns it off to compare absolute log positions
     # with an implementation's.
@@ -437,6 +437,22 @@ def initial_states(p: Params) -> Iterator[State]:
         yield initial_state(p, tuple((code >> (i * r)) & ((1 << r) - 1) for i in range(n)))
 
 
+DATA_PATH_VARIABLES = ("data", "fence", "epoch", "stale", "dchan", "writes")
+
+
+def idle_data_path(p: Params) -> dict[str, Any]:
+    """The data-path variables before any write: their only values when max_writes = 0."""
+    n, r = p.nodes, p.resources
+    return {
+        "data": ((),) * r,
+        "fence": (0,) * r,
+        "epoch": (0,) * n,
+        "stale": (NO_VIEW,) * n,
+        "dchan": ((),) * (n * n),
+        "writes": (WriteRec(),) * p.max_writes,
+    }
+
+
 def initial_state(p: Params, access: tuple[int, ...]) -> State:
     """The initial state for one wiring: per node, the bitmask of resources it reaches."""
     n, r = p.nodes, p.resources
@@ -455,12 +471,7 @@ def initial_state(p: Params, access: tuple[int, ...]) -> State:
         cfgChanges=0,
         durable=initial_group_state(p),
         inc=(0,) * n,
-        data=((),) * r,
-        fence=(0,) * r,
-        epoch=(0,) * n,
-        stale=(NO_VIEW,) * n,
-        dchan=((),) * (n * n),
-        writes=(WriteRec(),) * p.max_writes,
+        **idle_data_path(p),
     )
 
 

@@ -325,6 +325,8 @@ class _Decoder:
         return tuple(self.write_id(w, f"{where}[{i + 1}]") for i, w in enumerate(self.seq(v, where)))
 
     def p2p(self, v: Value, where: str) -> P2P:
+        if isinstance(v, Record) and set(v) == set(P2P_FIELDS[:5]):  # written before the data path
+            v = Record({**{str(k): x for k, x in v.items()}, "data": (), "ep": 0})
         m = self.record(v, P2P_FIELDS, where)
         kind = self.enum(m["kind"], P2P_NAMES, f"{where}.kind")
         data = self.writes_seq(m["data"], f"{where}.data")

@@ -33,6 +33,7 @@ import itf_py
 from pbjoin_model.protocol.config import params_from_constants
 from pbjoin_model.protocol.machine import (
     ACTION_NAMES,
+    DATA_PATH_VARIABLES,
     VARIABLES,
     Mutant,
     Params,
@@ -265,7 +266,7 @@ def from_itf(data: object, fallback: Params | None = None, mutant: Mutant | None
         where = f"state {i}"
         values = {k: from_itf_value(v, f"{where}: {k}") for k, v in st.values.items()}
         try:
-            state = decode_state(values, p)
+            state = decode_state(with_idle_data_path(values, p), p)
         except TraceError as exc:
             raise TraceError(f"{where}: {exc}") from None
         meta = st.meta if isinstance(st.meta, dict) else {}
@@ -463,12 +464,17 @@ def _json_state(v: object, p: Params) -> State:
     unknown = sorted(set(d) - set(handlers))
     if unknown:
         raise TraceError(f"unknown variable {unknown[0]!r}")
-    values = {k: handlers[k](x) for k, x in d.items()}
-    if not p.max_writes:  # a configuration without writes renders no data path: its values are fixed
-        defaults = spec_state(initial_state(p, (0,) * p.nodes))
-        for var in ("data", "fence", "epoch", "stale", "dchan", "writes"):
-            values.setdefault(var, defaults[var])
-    return decode_state(values, p)
+    return decode_state(with_idle_data_path({k: handlers[k](x) for k, x in d.items()}, p), p)
+
+
+def with_idle_data_path(values: dict[str, Value], p: Params) -> dict[str, Value]:
+    """Without writes the data path has one value, so its variables may be left out (as
+    `--json` and traces written before it do); they are filled in here."""
+    if not p.max_writes:
+        idle = spec_state(initial_state(p, (0,) * p.nodes))
+        for var in DATA_PATH_VARIABLES:
+            values.setdefault(var, idle[var])
+    return values
 
 
 def _write_number(name: object, where: str) -> int:
