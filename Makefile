@@ -32,11 +32,12 @@ etcd:
 	  echo "installing etcd for the etcd engine's tests (apt-get)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server etcd-client openssl >/dev/null; }
 
-## check: prove IndInv for every size with Z3, then model-check the default configuration
-## (exit 0 holds, 1 violated or an obligation fails, 2 bad input, 3 incomplete or Z3 unknown)
+## check: prove IndInv for every size with Z3, then model-check the default configuration and the
+## data path's (exit 0 holds, 1 violated or an obligation fails, 2 bad input, 3 incomplete or Z3 unknown)
 check: $(STAMP)
 	$(BIN)/pbjoin prove --unbounded
 	$(BIN)/pbjoin check --config default
+	$(BIN)/pbjoin check --config writes
 
 ## test: the whole test suite, TLC agreement included
 test: $(STAMP) java chromium etcd
