@@ -1097,4 +1097,10 @@ MirroringResumes == \A r \in Res : HostedBackup(r) ~> MirrorActiveOrGone(r)
 (* the version on its resource (its host's).                                     *)
 ConfigConverges == <>[]ConfigConverged
 
+(* Data path: a write pending at a writer that is a live member is eventually *)
+(* acknowledged or refused, unless the writer fails.                          *)
+WritesEnd ==
+    \A w \in Writes : (writes[w].st = "pending" /\ phase[writes[w].by] = "member")
+                      ~> (writes[w].st # "pending" \/ phase[writes[w].by] # "member")
+
 =============================================================================

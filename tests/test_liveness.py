@@ -16,6 +16,7 @@ from pbjoin_model.explorer.liveness import (
     properties,
     tarjan,
 )
+from pbjoin_model.protocol.config import load
 from pbjoin_model.protocol.machine import Mutant, Params, State, initial_states, is_intended_end, successors
 
 SMALL = Params(nodes=2, resources=2, max_failures=1, max_restarts=1, max_config_changes=1)
@@ -36,6 +37,8 @@ LIVENESS_MUTANTS = {
     Mutant.NO_MIRROR_RESTART: ((3, 2, 1, 0, 0), "MirroringResumes[r2]"),
     # A lagging new backup host drops its START_MIRROR: three nodes needed.
     Mutant.NO_CAUSAL_WAIT: ((3, 2, 1, 0, 0), "MirroringResumes[r2]"),
+    # A write waiting for a failed mirror is never answered (also a stuck state for safety).
+    Mutant.WAIT_FOR_FAILED_MIRROR: ((2, 2, 1, 0, 0, 1), "WritesEnd[w1]"),
 }
 
 
@@ -53,6 +56,13 @@ def test_liveness_holds_with_two_failures(params: Params) -> None:
     assert result.distinct > 5_000
 
 
+def test_writes_end_on_the_writes_configuration() -> None:
+    """Every write at a live primary host is answered: WritesEnd per write, pauses and failovers included."""
+    result = check_liveness(load("writes").params)
+    assert result.holds, [f"{r.name}[{r.instance}]" for r in result.results if not r.holds]
+    assert {r.instance for r in result.results if r.name == "WritesEnd"} == {"w1", "w2"}
+
+
 def test_liveness_holds_with_three_nodes_and_two_resources() -> None:
     """The configuration on which a lagging backup host once stranded mirroring (NO_CAUSAL_WAIT)."""
     result = check_liveness(Params(nodes=3, resources=2, max_failures=1, max_restarts=0, max_config_changes=0))
@@ -63,8 +73,9 @@ def test_liveness_holds_with_three_nodes_and_two_resources() -> None:
 @pytest.mark.parametrize("mutant", list(LIVENESS_MUTANTS), ids=lambda m: m.value)
 def test_liveness_mutant_is_caught_with_a_lasso(mutant: Mutant) -> None:
     constants, label = LIVENESS_MUTANTS[mutant]
-    params = Params(*constants, mutant=mutant)
-    if mutant is not Mutant.NO_CONFIG_PUSH_ON_TAKEOVER:  # that one also strands a joiner: a deadlock
+    nodes, resources, failures, restarts, changes, *writes = constants
+    params = Params(nodes, resources, failures, restarts, changes, mutant, max_writes=sum(writes))
+    if mutant not in (Mutant.NO_CONFIG_PUSH_ON_TAKEOVER, Mutant.WAIT_FOR_FAILED_MIRROR):  # these also deadlock
         assert check(params).verdict is Verdict.HOLDS  # invisible to safety checking
     result = check_liveness(params)
     failed = {f"{r.name}[{r.instance}]" if r.instance else r.name: r for r in result.results if not r.holds}

@@ -29,6 +29,8 @@ EXPECTED = {
     Mutant.ACK_IGNORES_SYNCING: (WRITES_1, "MirrorIsPrefix", 11),
     Mutant.RESYNC_SKIPS_CONCURRENT_WRITES: (WRITES_1, "MirrorIsPrefix", 11),
     Mutant.ACK_BEFORE_APPLY: (WRITES_1, "MirrorIsPrefix", 13),
+    # The write waits for a crashed backup host's ack forever: its writer is stuck.
+    Mutant.WAIT_FOR_FAILED_MIRROR: (WRITES_1, DEADLOCK, 10),
 }
 
 # The failover that loses the write: with MirrorIsPrefix out of the way, NoAckedWriteLost

@@ -9,7 +9,7 @@ import pytest
 import z3
 from pbjoin_model.proofs.encoding import GroupLevel, RGroupState, Vocabulary
 from pbjoin_model.proofs.prove import Obligation, ProofResult, _check, prove
-from pbjoin_model.protocol.machine import Mutant
+from pbjoin_model.protocol.machine import DATA_PATH_MUTANTS, Mutant
 
 from pbjoin.cli.main import main
 
@@ -42,7 +42,14 @@ def exit_code(argv: list[str]) -> int | str | None:
 
 
 def test_every_mutant_is_classified() -> None:
-    assert set(CAUGHT) | PASSING | {Mutant.NONE} == set(Mutant)
+    assert set(CAUGHT) | PASSING | DATA_PATH_MUTANTS | {Mutant.NONE} == set(Mutant)
+
+
+@pytest.mark.parametrize("mutant", sorted(m.value for m in DATA_PATH_MUTANTS))
+def test_data_path_mutants_are_refused_not_proved(mutant: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """The proof does not see the data path, so it must not call a data-path bug proved."""
+    assert exit_code(["prove", "--mutant", mutant]) == 2
+    assert "is a data-path bug" in capsys.readouterr().err
 
 
 def test_unbounded_proof_holds_with_every_obligation() -> None:

@@ -21,7 +21,7 @@ from pbjoin_model.proofs.prove import Obligation, ProofResult, prove
 from pbjoin_model.proofs.symbolic import DATA_PATH_NOT_ENCODED
 from pbjoin_model.proofs.symbolic_invariants import SYMBOLIC_INVARIANTS
 from pbjoin_model.protocol.config import ConfigError
-from pbjoin_model.protocol.machine import Mutant, Params
+from pbjoin_model.protocol.machine import DATA_PATH_MUTANTS, Mutant, Params
 from pbjoin_model.traces.render import format_trace, trace_to_json
 
 EXIT_BAD_INPUT = 2
@@ -109,6 +109,8 @@ def _error(message: str) -> int:
 
 
 def run_prove(args: argparse.Namespace) -> int:
+    if args.mutant in DATA_PATH_MUTANTS:
+        return _error(f"mutant {args.mutant.value} is a data-path bug: {DATA_PATH_NOT_ENCODED}")
     fixed = args.nodes is not None or args.resources is not None
     if fixed and args.unbounded:
         return _error("--unbounded and --nodes/--resources exclude each other")
@@ -185,7 +187,7 @@ def run_bmc(args: argparse.Namespace) -> int:
     if args.from_depth > args.depth:
         return _error("--from-depth must not exceed --depth")
     invariants = tuple(args.invariant) if args.invariant else None
-    if params.max_writes:
+    if params.max_writes or params.mutant in DATA_PATH_MUTANTS:
         return _error(DATA_PATH_NOT_ENCODED)
     result = bmc(params, args.depth, args.chan_slots, timeout_ms, invariants, args.from_depth)
     if args.json:

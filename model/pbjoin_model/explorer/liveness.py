@@ -9,10 +9,12 @@ The liveness properties of PROTOCOL.md section 6, one operator each in the spec:
   situation ending (the host or the primary host goes away).
 - `ConfigConverges`: eventually always, every member holds the version stored on
   its resource (the bounded configuration changes eventually stop).
+- `WritesEnd` (with writes): for every write, pending at a writer that is a live member
+  leads to it being acknowledged or refused, or to the writer failing.
 
 Fairness is weak fairness per action instance (`WF_vars(Deliver(n))` for each n, and
-so on) for every action except the environment's `Crash`, `Restart` and
-`ChangeConfig`. A behaviour violating `P ~> Q` reaches a P-state and then stays in
+so on) for every action except the environment's `Crash`, `Pause`, `Restart`,
+`ChangeConfig` and `Write`. A behaviour violating `P ~> Q` reaches a P-state and then stays in
 not-Q forever: it ends in a strongly connected component of the not-Q states that
 is *fair* (every fair action continuously enabled there is also taken there), or in
 a terminal state, where stuttering is fair because nothing is enabled. The checker
@@ -38,6 +40,7 @@ from pbjoin_model.protocol.machine import (
     MEMBER,
     NO_NODE,
     REJECTED,
+    W_PENDING,
     WAIT_CONFIG,
     WAIT_PLACE,
     WAIT_STATE,
@@ -51,7 +54,7 @@ from pbjoin_model.protocol.machine import (
     successors,
 )
 
-UNFAIR_ACTIONS = frozenset({"Crash", "Restart", "ChangeConfig"})
+UNFAIR_ACTIONS = frozenset({"Crash", "Pause", "Restart", "ChangeConfig", "Write"})
 ActionInstance = tuple[str, tuple[tuple[str, int], ...]]
 Predicate = Callable[[State], bool]
 
@@ -109,6 +112,14 @@ def config_converged(s: State) -> bool:
     return True
 
 
+def write_pending(w: int) -> Predicate:
+    return lambda s: s.writes[w].st == W_PENDING and s.phase[s.writes[w].by] == MEMBER
+
+
+def write_answered_or_writer_gone(w: int) -> Predicate:
+    return lambda s: s.writes[w].st != W_PENDING or s.phase[s.writes[w].by] != MEMBER
+
+
 @dataclass(frozen=True)
 class LeadsTo:
     """P ~> Q for one instance (node or resource) of a property."""
@@ -137,10 +148,14 @@ def properties(params: Params) -> list[Property]:
         for r in range(params.resources)
     ]
     props.append(EventuallyAlways("ConfigConverges", config_converged))
+    props += [
+        LeadsTo("WritesEnd", f"w{w + 1}", write_pending(w), write_answered_or_writer_gone(w))
+        for w in range(params.max_writes)
+    ]
     return props
 
 
-PROPERTY_NAMES = ("JoinsEnd", "MirroringResumes", "ConfigConverges")
+PROPERTY_NAMES = ("JoinsEnd", "MirroringResumes", "ConfigConverges", "WritesEnd")
 
 
 # ---------------------------------------------------------------- the state graph

@@ -76,7 +76,20 @@ class Mutant(enum.Enum):
     ACK_IGNORES_SYNCING = "ack-ignores-syncing"
     RESYNC_SKIPS_CONCURRENT_WRITES = "resync-skips-concurrent-writes"
     ACK_BEFORE_APPLY = "ack-before-apply"
+    WAIT_FOR_FAILED_MIRROR = "wait-for-failed-mirror"
 
+
+# Bugs of the data path: visible only with writes (max_writes > 0).
+DATA_PATH_MUTANTS = frozenset(
+    {
+        Mutant.ASYNC_ACK,
+        Mutant.NO_FENCING,
+        Mutant.ACK_IGNORES_SYNCING,
+        Mutant.RESYNC_SKIPS_CONCURRENT_WRITES,
+        Mutant.ACK_BEFORE_APPLY,
+        Mutant.WAIT_FOR_FAILED_MIRROR,
+    }
+)
 
 MUTANT_DESCRIPTIONS: dict[Mutant, str] = {
     Mutant.PLACEMENT_IGNORES_ACCESS: "placement puts every joiner in the primary subgroup, reachable or not",
@@ -102,6 +115,8 @@ MUTANT_DESCRIPTIONS: dict[Mutant, str] = {
     "while writes continue misses the writes made while it copied",
     Mutant.ACK_BEFORE_APPLY: "a backup host acknowledges a write as soon as it arrives, before it is on the copy: "
     "one that overtook its resynchronisation is acknowledged, dropped, and missing from the mirror",
+    Mutant.WAIT_FOR_FAILED_MIRROR: "a pending write keeps waiting for a mirror whose host has failed, "
+    "so it is never answered",
 }
 
 
@@ -731,6 +746,8 @@ def _primary_duties(e: _Effects, n: int, gs: GroupState, gs2: GroupState, m: Msg
     # A pending write stops waiting for a mirror whose host changed (the resynchronisation
     # just sent copies it) or that has no mirroring any more (it cannot be promoted).
     keep = sum(1 << b for b in range(e.p.resources) if gs2.host[b] == gs.host[b] and gs2.mirror[b] != M_NONE)
+    if e.p.mutant is Mutant.WAIT_FOR_FAILED_MIRROR:
+        return
     for w, rec in enumerate(e.writes):
         if rec.st == W_PENDING and rec.by == n and rec.wait & ~keep:
             e.settle(w, rec.wait & keep)
