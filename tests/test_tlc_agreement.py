@@ -10,10 +10,14 @@ mirrors the model step for step. TLC must also find no invariant violated.
 from __future__ import annotations
 
 from collections import deque
+from pathlib import Path
 
 import pytest
+from pbjoin_model.explorer.bfs import reachable
 from pbjoin_model.protocol.machine import Params, State, initial_states, successors
+from pbjoin_model.protocol.spec_state import decode_state
 from pbjoin_model.traces.tlc import TlcNotFoundError, find_jar, find_java, run_tlc
+from pbjoin_model.traces.tlc_trace import parse_states
 
 CONFIGS = [
     Params(nodes=1, resources=1, max_failures=1, max_restarts=1, max_config_changes=1),
@@ -66,3 +70,22 @@ def test_tlc_agrees_with_python_model(p: Params) -> None:
     distinct, generated = python_counts(p)
     assert result.distinct_states == distinct
     assert result.states_generated == generated
+
+
+@pytest.mark.tlc
+@pytest.mark.parametrize(
+    "p",
+    [
+        Params(nodes=2, resources=2, max_failures=1, max_restarts=1, max_config_changes=1),
+        Params(nodes=2, resources=2, max_failures=1, max_restarts=0, max_config_changes=0, max_writes=1),
+    ],
+    ids=["small", "n2r2f1w1"],
+)
+def test_tlc_finds_exactly_the_models_states(p: Params, tmp_path: Path) -> None:
+    """State for state: TLC's dump of distinct states, read back as model states, is the reachable set."""
+    dump = tmp_path / "states.dump"
+    result = run_tlc(p, timeout=300, dump=dump)
+    assert result.completed and result.violated == (), result.output[-2000:]
+    tlc_states = {decode_state(values, p) for _, values in parse_states(dump.read_text())}
+    assert len(tlc_states) == result.distinct_states
+    assert tlc_states == set(reachable(p))

@@ -125,14 +125,19 @@ def parse_output(output: str, returncode: int) -> TlcResult:
     )
 
 
-def run_tlc(p: Params, *, symmetry: bool = False, timeout: float | None = None) -> TlcResult:
-    """Model-check spec/JoinProtocol.tla for the constants of p with one TLC worker."""
+def run_tlc(p: Params, *, symmetry: bool = False, timeout: float | None = None, dump: Path | None = None) -> TlcResult:
+    """Model-check spec/JoinProtocol.tla for the constants of p with one TLC worker.
+
+    With `dump`, TLC also writes every distinct state it found to that file (`-dump`).
+    """
     cmd = [find_java(), "-XX:+UseParallelGC", "-cp", str(find_jar()), "tlc2.TLC"]
     with tempfile.TemporaryDirectory(prefix="tlc-") as tmp:
         work = Path(tmp)
         shutil.copy(SPEC_DIR / f"{MODULE}.tla", work / f"{MODULE}.tla")
         (work / "MC.cfg").write_text(config_text(p, symmetry))
         cmd += ["-workers", "1", "-deadlock", "-cleanup", "-metadir", str(work / "states")]
+        if dump is not None:
+            cmd += ["-dump", str(dump.with_suffix(""))]  # TLC appends .dump itself
         cmd += ["-config", "MC.cfg", f"{MODULE}.tla"]
         proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=timeout, check=False)
     return parse_output(proc.stdout + proc.stderr, proc.returncode)

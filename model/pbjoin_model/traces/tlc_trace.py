@@ -31,7 +31,8 @@ from pbjoin_model.protocol.tla_values import TlaSyntaxError, Value, parse_value
 from pbjoin_model.traces.tlc import JAR_ENV, TlcResult, find_jar, find_java, parse_output
 from pbjoin_model.traces.trace import INIT, Trace, infer_step
 
-_STATE = re.compile(r"^State (\d+): <(.*)>\s*$")
+# `State k: <Action ...>` in an error trace; `State k:` alone in a `-dump` file.
+_STATE = re.compile(r"^State (\d+):(?: <(.*)>)?\s*$")
 _VAR = re.compile(r"^/\\ ([A-Za-z_][A-Za-z0-9_]*) = (.*)$")
 _INVARIANT = re.compile(r"^Error: Invariant (\w+) is violated", re.MULTILINE)
 _DEADLOCK = re.compile(r"^Error: Deadlock reached", re.MULTILINE)
@@ -56,7 +57,7 @@ def parse_states(output: str) -> list[tuple[str, dict[str, Value]]]:
                     f"TLC output line {number}: expected State {len(blocks) + 1}, got State {head.group(1)}"
                 )
             current = {}
-            blocks.append((head.group(2), current))
+            blocks.append((head.group(2) or "", current))
             continue
         if current is None:
             continue
