@@ -849,6 +849,12 @@ NoStaleWrite ==
     \A r \in Res : \A i, j \in 1..Len(data[r]) :
       i < j => writes[data[r][i]].ep <= writes[data[r][j]].ep
 
+(* Fencing: no two nodes acting as primary host, paused ones included, share an *)
+(* epoch, so every takeover really puts the earlier primary hosts below it.      *)
+UniqueEpochs ==
+    \A n1, n2 \in Node : n1 # n2 /\ epoch[n1] # 0 /\ ActsAsPrimary(n1) /\ ActsAsPrimary(n2) =>
+      epoch[n1] # epoch[n2]
+
 (* Every write sits in every copy at most once, and only at the one position  *)
 (* it was taken at (so it is acknowledged under that position alone).         *)
 AckedOnce ==

@@ -47,6 +47,7 @@ NEEDS = {
     "resync-skips-concurrent-writes": ONE_WRITE,
     "ack-before-apply": ONE_WRITE,
     "wait-for-failed-mirror": ONE_WRITE,
+    "no-epoch-bump": ONE_WRITE,
     "no-fencing": ["--max-writes", "2", "--max-restarts", "0", "--max-config-changes", "0"],
 }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from pbjoin_model.explorer.bfs import DEADLOCK, Options, Verdict, check
+from pbjoin_model.protocol.invariants import INVARIANTS
 from pbjoin_model.protocol.machine import MUTANT_DESCRIPTIONS, W_REFUSED, Mutant, Params, successors
 from pbjoin_model.traces.render import format_trace
 
@@ -31,6 +32,8 @@ EXPECTED = {
     Mutant.ACK_BEFORE_APPLY: (WRITES_1, "MirrorIsPrefix", 13),
     # The write waits for a crashed backup host's ack forever: its writer is stuck.
     Mutant.WAIT_FOR_FAILED_MIRROR: (WRITES_1, DEADLOCK, 10),
+    # The new primary host shares the paused one's epoch: fencing is void.
+    Mutant.NO_EPOCH_BUMP: (WRITES_1, "UniqueEpochs", 7),
 }
 
 # The failover that loses the write: with MirrorIsPrefix out of the way, NoAckedWriteLost
@@ -110,3 +113,9 @@ def test_data_path_holds_with_a_paused_primary_host(max_writes: int) -> None:
     result = check(Params(2, 2, 1, 0, 0, max_writes=max_writes), Options())
     assert result.verdict is Verdict.HOLDS
     assert result.action_counts["Pause"] > 0 and result.action_counts["ReceiveAck"] > 0
+
+
+def test_only_unique_epochs_sees_a_takeover_without_a_new_epoch() -> None:
+    """With equal epochs no copy ever sees an older one: the other invariants all hold."""
+    others = tuple(name for name, _ in INVARIANTS if name != "UniqueEpochs")
+    assert check(params(WRITES_2, Mutant.NO_EPOCH_BUMP), Options(invariants=others)).verdict is Verdict.HOLDS

@@ -34,7 +34,7 @@ COVERAGE = (
     "(ConfigReachable, ConfigNotNewerThanHost, ConfigSentToReachers, ConfigSentNotNewer) and the stream of "
     "views (ViewsAgree, UniqueHost, NoSplitBrain, ConfigFromHost, MirrorFromPrimary, RejectedNotPlaced, "
     "ActiveHasConfig, NoDataLoss). Not proved here: the data path (NoAckedWriteLost, MirrorIsPrefix, "
-    "NoStaleWrite, AckedOnce) is model-checked only, by pbjoin check --config writes and TLC"
+    "NoStaleWrite, UniqueEpochs, AckedOnce) is model-checked only, by pbjoin check --config writes and TLC"
 )
 
 

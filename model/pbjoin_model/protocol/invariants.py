@@ -31,6 +31,7 @@ from pbjoin_model.protocol.machine import (
     GroupState,
     Params,
     State,
+    acting_view,
     is_primary_host,
     replay,
     res_of,
@@ -211,6 +212,12 @@ def NoStaleWrite(s: State, p: Params) -> bool:
     return True
 
 
+def UniqueEpochs(s: State, p: Params) -> bool:
+    """Data path (fencing): no two nodes acting as primary host, paused ones included, share an epoch."""
+    epochs = [s.epoch[n] for n in range(p.nodes) if s.epoch[n] and acting_view(s, n) is not None]
+    return len(set(epochs)) == len(epochs)
+
+
 def AckedOnce(s: State, p: Params) -> bool:
     """Data path: every write sits in every copy at most once, and only at the one position it was taken at."""
     return all(s.writes[w].pos == i + 1 for copy in s.data for i, w in enumerate(copy))
@@ -260,5 +267,6 @@ INVARIANTS: tuple[tuple[str, Invariant], ...] = (
     ("NoAckedWriteLost", NoAckedWriteLost),
     ("MirrorIsPrefix", MirrorIsPrefix),
     ("NoStaleWrite", NoStaleWrite),
+    ("UniqueEpochs", UniqueEpochs),
     ("AckedOnce", AckedOnce),
 )

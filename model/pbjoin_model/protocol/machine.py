@@ -77,6 +77,7 @@ class Mutant(enum.Enum):
     RESYNC_SKIPS_CONCURRENT_WRITES = "resync-skips-concurrent-writes"
     ACK_BEFORE_APPLY = "ack-before-apply"
     WAIT_FOR_FAILED_MIRROR = "wait-for-failed-mirror"
+    NO_EPOCH_BUMP = "no-epoch-bump"
 
 
 # Bugs of the data path: visible only with writes (max_writes > 0).
@@ -88,6 +89,7 @@ DATA_PATH_MUTANTS = frozenset(
         Mutant.RESYNC_SKIPS_CONCURRENT_WRITES,
         Mutant.ACK_BEFORE_APPLY,
         Mutant.WAIT_FOR_FAILED_MIRROR,
+        Mutant.NO_EPOCH_BUMP,
     }
 )
 
@@ -117,6 +119,8 @@ MUTANT_DESCRIPTIONS: dict[Mutant, str] = {
     "one that overtook its resynchronisation is acknowledged, dropped, and missing from the mirror",
     Mutant.WAIT_FOR_FAILED_MIRROR: "a pending write keeps waiting for a mirror whose host has failed, "
     "so it is never answered",
+    Mutant.NO_EPOCH_BUMP: "a new primary host keeps the epoch its production copy already has, so a paused "
+    "primary host's writes are still accepted after the takeover",
 }
 
 
@@ -722,7 +726,8 @@ def _primary_duties(e: _Effects, n: int, gs: GroupState, gs2: GroupState, m: Msg
     if became and e.p.max_writes:
         # The new primary host fences its production copy: its epoch is one above any the
         # copy has accepted, so writes of every earlier primary host are refused from now on.
-        e.epoch[n] = e.fence[gs2.prim] + 1
+        bump = 0 if e.p.mutant is Mutant.NO_EPOCH_BUMP and e.fence[gs2.prim] else 1
+        e.epoch[n] = e.fence[gs2.prim] + bump
         e.fence[gs2.prim] = e.epoch[n]
 
     def start_mirror(b: int) -> None:
