@@ -193,4 +193,5 @@ def test_the_log_of_any_lockstep_run_validates(tmp_path: Path) -> None:
 
 def test_the_implementation_names_its_steps_after_the_spec_actions() -> None:
     # src/pbjoin cannot import the model, so the list is written twice; this keeps the two equal.
-    assert set(get_args(StepName)) == {*m.ACTION_NAMES, *STUTTERS}
+    # The implementation has no data path yet (issue 15): its steps are the join protocol's.
+    assert set(get_args(StepName)) == {*m.ACTION_NAMES, *STUTTERS} - set(m.DATA_PATH_ACTIONS)

@@ -149,7 +149,7 @@ def test_tlc_output_file_is_a_trace_argument(tmp_path: Path, capsys: pytest.Capt
     out.write_text(HAND_WRITTEN)
     cfg = tmp_path / "one.cfg"
     cfg.write_text(
-        "CONSTANTS Node = {n1} NumRes = 1 MaxFailures = 0 MaxRestarts = 0 MaxConfigChanges = 0 "
+        "CONSTANTS Node = {n1} NumRes = 1 MaxFailures = 0 MaxRestarts = 0 MaxConfigChanges = 0 MaxWrites = 0 "
         "NoNode = NoNode NoView = NoView INIT Init NEXT Next\n"
     )
     assert main(["replay", str(out), "--config", str(cfg)]) == 0

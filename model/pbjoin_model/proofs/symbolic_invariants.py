@@ -194,6 +194,12 @@ def ActiveHasConfig(ops: GroupOps, s: SState) -> Term:
     return And(*conds)
 
 
+def DataPathIdle(ops: GroupOps, s: SState) -> Term:
+    """A data-path invariant: the encodings have MaxWrites = 0 (Encoding refuses more), where every
+    data-path variable keeps its initial value, so each of them holds in every state."""
+    return True
+
+
 SYMBOLIC_INVARIANTS: tuple[tuple[str, SymbolicInvariant], ...] = (
     ("TypeOK", TypeOK),
     ("SubgroupAccess", SubgroupAccess),
@@ -208,4 +214,9 @@ SYMBOLIC_INVARIANTS: tuple[tuple[str, SymbolicInvariant], ...] = (
     ("NoDataLoss", NoDataLoss),
     ("RejectedNotPlaced", RejectedNotPlaced),
     ("ActiveHasConfig", ActiveHasConfig),
+    ("NoAckedWriteLost", DataPathIdle),
+    ("MirrorIsPrefix", DataPathIdle),
+    ("NoStaleWrite", DataPathIdle),
+    ("UniqueEpochs", DataPathIdle),
+    ("AckedOnce", DataPathIdle),
 )
