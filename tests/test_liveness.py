@@ -25,7 +25,7 @@ SMALL = Params(nodes=2, resources=2, max_failures=1, max_restarts=1, max_config_
 def test_liveness_holds_on_the_small_configuration() -> None:
     result = check_liveness(SMALL)
     assert result.holds
-    assert {r.name for r in result.results} == set(PROPERTY_NAMES)
+    assert {r.name for r in result.results} == set(PROPERTY_NAMES) - {"WritesEnd"}  # no writes here
     assert len(result.results) == SMALL.nodes + SMALL.resources + 1
     assert result.distinct == check(SMALL, Options(symmetry=False)).distinct
 
