@@ -12,7 +12,7 @@ protocol variants they must catch; `Mutant.NONE` is the protocol itself.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
@@ -601,7 +601,9 @@ def compact(s: State, p: Params) -> State:
     for m in s.log[:low]:
         durable = apply_message(durable, m, p)
     chan = tuple(tuple(msg._replace(cur=max(msg.cur - low, 0)) for msg in q) if q else q for q in s.chan)
-    dchan = tuple(tuple(msg._replace(cur=max(msg.cur - low, 0)) for msg in q) if q else q for q in s.dchan)
+    dchan = s.dchan
+    if any(s.dchan):
+        dchan = tuple(tuple(msg._replace(cur=max(msg.cur - low, 0)) for msg in q) if q else q for q in s.dchan)
     cursor = tuple(c - low if s.view[n] else c for n, c in enumerate(s.cursor))
     return s._replace(log=s.log[low:], cursor=cursor, chan=chan, dchan=dchan, durable=durable)
 
@@ -750,12 +752,13 @@ def _primary_duties(e: _Effects, n: int, gs: GroupState, gs2: GroupState, m: Msg
                 start_mirror(b)
     # A pending write stops waiting for a mirror whose host changed (the resynchronisation
     # just sent copies it) or that has no mirroring any more (it cannot be promoted).
-    keep = sum(1 << b for b in range(e.p.resources) if gs2.host[b] == gs.host[b] and gs2.mirror[b] != M_NONE)
-    if e.p.mutant is Mutant.WAIT_FOR_FAILED_MIRROR:
+    pending = [w for w, rec in enumerate(e.writes) if rec.st == W_PENDING and rec.by == n]
+    if not pending or e.p.mutant is Mutant.WAIT_FOR_FAILED_MIRROR:
         return
-    for w, rec in enumerate(e.writes):
-        if rec.st == W_PENDING and rec.by == n and rec.wait & ~keep:
-            e.settle(w, rec.wait & keep)
+    keep = sum(1 << b for b in range(e.p.resources) if gs2.host[b] == gs.host[b] and gs2.mirror[b] != M_NONE)
+    for w in pending:
+        if e.writes[w].wait & ~keep:
+            e.settle(w, e.writes[w].wait & keep)
 
 
 def _sponsor_duties(e: _Effects, n: int, gs: GroupState, gs2: GroupState, m: Msg) -> None:
@@ -999,22 +1002,28 @@ def successors(s: State, p: Params) -> Iterator[Step]:
             t = ChangeConfig(s, p, n, r)
             if t is not None:
                 yield Step("ChangeConfig", (("n", n), ("r", r)), t)
-    for i, q in enumerate(s.chan):
+    yield from _receive_steps(s, p, s.chan, _P2P_ACTIONS)
+    yield from _receive_steps(s, p, s.dchan, _DATA_ACTIONS)
+
+
+Receiver = Callable[[State, Params, int, int], "State | None"]
+
+
+def _receive_steps(
+    s: State,
+    p: Params,
+    channels: Sequence[Sequence[P2P | DataMsg]],
+    receivers: dict[int, Receiver],
+) -> Iterator[Step]:
+    """The receive step at the head of each non-empty channel, by the kind of its head message."""
+    for i, q in enumerate(channels):
         if not q:
             continue
         src, n = divmod(i, p.nodes)
-        receive = _P2P_ACTIONS[q[0].kind]
+        receive = receivers[q[0].kind]
         t = receive(s, p, src, n)
         if t is not None:
             yield Step(receive.__name__, (("src", src), ("n", n)), t)
-    for i, dq in enumerate(s.dchan):
-        if not dq:
-            continue
-        src, n = divmod(i, p.nodes)
-        dreceive = _DATA_ACTIONS[dq[0].kind]
-        t = dreceive(s, p, src, n)
-        if t is not None:
-            yield Step(dreceive.__name__, (("src", src), ("n", n)), t)
 
 
 _NODE_ACTIONS = (
@@ -1026,12 +1035,12 @@ _NODE_ACTIONS = (
     ("Write", Write),
     ("Pause", Pause),
 )
-_P2P_ACTIONS = {
+_P2P_ACTIONS: dict[int, Receiver] = {
     GROUP_STATE: ReceiveGroupState,
     CONFIG: ReceiveConfig,
     START_MIRROR: ReceiveStartMirror,
 }
-_DATA_ACTIONS = {WRITE: ReceiveWrite, ACK: ReceiveAck}
+_DATA_ACTIONS: dict[int, Receiver] = {WRITE: ReceiveWrite, ACK: ReceiveAck}
 
 ACTION_NAMES = (
     "Join",

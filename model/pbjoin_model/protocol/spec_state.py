@@ -16,8 +16,8 @@ maps and model values as strings.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from typing import NoReturn
+from collections.abc import Callable, Iterable, Mapping
+from typing import NoReturn, TypeVar
 
 from pbjoin_model.protocol.machine import (
     CONFIG,
@@ -46,6 +46,8 @@ from pbjoin_model.protocol.machine import (
     bits,
 )
 from pbjoin_model.protocol.tla_values import Fn, ModelValue, Record, Value, show
+
+T = TypeVar("T")
 
 NO_NODE_VALUE = ModelValue("NoNode")
 NO_VIEW_VALUE = ModelValue("NoView")
@@ -255,14 +257,16 @@ class _Decoder:
             self.fail(where, f"a function over the {self.p.nodes} nodes", v)
         return [out[n] for n in range(self.p.nodes)]
 
-    def over_res(self, v: Value, where: str) -> list[Value]:
-        """The values of a function over 1..NumRes (TLC prints it as a sequence)."""
-        r = self.p.resources
-        if isinstance(v, tuple) and len(v) == r:
+    def over_range(self, v: Value, k: int, where: str) -> list[Value]:
+        """The values of a function over 1..k (TLC prints it as a sequence)."""
+        if isinstance(v, tuple) and len(v) == k:
             return list(v)
-        if isinstance(v, Fn) and set(v) == set(range(1, r + 1)):
-            return [v[i] for i in range(1, r + 1)]
-        self.fail(where, f"a function over 1..{r}", v)
+        if isinstance(v, Fn) and set(v) == set(range(1, k + 1)):
+            return [v[i] for i in range(1, k + 1)]
+        self.fail(where, f"a function over 1..{k}", v)
+
+    def over_res(self, v: Value, where: str) -> list[Value]:
+        return self.over_range(v, self.p.resources, where)
 
     def group_state(self, v: Value, where: str) -> GroupState:
         gs = self.record(v, GROUP_STATE_FIELDS, where)
@@ -393,25 +397,11 @@ class _Decoder:
             self.fail(var, f"a function over the {n * n} pairs of nodes", v)
         return [out[i] for i in range(n * n)]
 
-    def chan(self, v: Value) -> tuple[tuple[P2P, ...], ...]:
+    def queues(self, v: Value, var: str, decode: Callable[[Value, str], T]) -> tuple[tuple[T, ...], ...]:
+        """A channel variable (`chan`, `dchan`): each pair's queue, its messages decoded."""
         return tuple(
-            tuple(self.p2p(m, f"{where}[{i + 1}]") for i, m in enumerate(q)) for where, _, q in self.pairs(v, "chan")
+            tuple(decode(m, f"{where}[{i + 1}]") for i, m in enumerate(q)) for where, _, q in self.pairs(v, var)
         )
-
-    def dchan(self, v: Value) -> tuple[tuple[DataMsg, ...], ...]:
-        return tuple(
-            tuple(self.data_msg(m, f"{where}[{i + 1}]") for i, m in enumerate(q))
-            for where, _, q in self.pairs(v, "dchan")
-        )
-
-    def over_writes(self, v: Value, where: str) -> list[Value]:
-        """The values of a function over 1..MaxWrites (TLC prints it as a sequence)."""
-        k = self.p.max_writes
-        if isinstance(v, tuple) and len(v) == k:
-            return list(v)
-        if isinstance(v, Fn) and set(v) == set(range(1, k + 1)):
-            return [v[i] for i in range(1, k + 1)]
-        self.fail(where, f"a function over 1..{k}", v)
 
     def state(self, values: Mapping[str, Value]) -> State:
         missing = [x for x in VARIABLES if x not in values]
@@ -431,7 +421,7 @@ class _Decoder:
             cursor=tuple(self.int_(c, f"cursor[{n}]") for n, c in per_node("cursor")),
             view=tuple(self.view(v, f"view[{n}]") for n, v in per_node("view")),
             log=tuple(self.msg(m, f"log[{i + 1}]") for i, m in enumerate(self.seq(values["log"], "log"))),
-            chan=self.chan(values["chan"]),
+            chan=self.queues(values["chan"], "chan", self.p2p),
             cfg=tuple(
                 tuple(self.int_(c, f"cfg[{n}][{r + 1}]") for r, c in enumerate(self.over_res(row, f"cfg[{n}]")))
                 for n, row in per_node("cfg")
@@ -454,10 +444,10 @@ class _Decoder:
             fence=tuple(self.int_(f, f"fence[{r + 1}]") for r, f in enumerate(self.over_res(values["fence"], "fence"))),
             epoch=tuple(self.int_(x, f"epoch[{n}]") for n, x in per_node("epoch")),
             stale=tuple(self.view(v, f"stale[{n}]") for n, v in per_node("stale")),
-            dchan=self.dchan(values["dchan"]),
+            dchan=self.queues(values["dchan"], "dchan", self.data_msg),
             writes=tuple(
                 self.write_rec(x, f"writes[{w + 1}]")
-                for w, x in enumerate(self.over_writes(values["writes"], "writes"))
+                for w, x in enumerate(self.over_range(values["writes"], self.p.max_writes, "writes"))
             ),
         )
 

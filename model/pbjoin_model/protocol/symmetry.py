@@ -58,11 +58,14 @@ def permute(s: State, pi: tuple[int, ...]) -> State:
         if q:
             src, dst = divmod(i, n)
             chan[pi[src] * n + pi[dst]] = tuple(p2p(m) for m in q)
-    dchan: list[tuple[DataMsg, ...]] = [()] * (n * n)
-    for i, dq in enumerate(s.dchan):
-        if dq:
-            src, dst = divmod(i, n)
-            dchan[pi[src] * n + pi[dst]] = dq
+    dchan: tuple[tuple[DataMsg, ...], ...] = s.dchan  # all empty without writes
+    if any(s.dchan):
+        moved: list[tuple[DataMsg, ...]] = [()] * (n * n)
+        for i, dq in enumerate(s.dchan):
+            if dq:
+                src, dst = divmod(i, n)
+                moved[pi[src] * n + pi[dst]] = dq
+        dchan = tuple(moved)
     durable = view(s.durable)
     assert isinstance(durable, GroupState)
     return State(
@@ -84,7 +87,7 @@ def permute(s: State, pi: tuple[int, ...]) -> State:
         fence=s.fence,
         epoch=tuple(s.epoch[o] for o in inv),
         stale=tuple(view(s.stale[o]) for o in inv),
-        dchan=tuple(dchan),
+        dchan=dchan,
         writes=tuple(rec._replace(by=pi[rec.by]) if rec.by != NO_NODE else rec for rec in s.writes),
     )
 

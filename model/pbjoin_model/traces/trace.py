@@ -320,11 +320,19 @@ def _list(v: object, where: str) -> list[Any]:
     return v
 
 
-def _res_number(name: object, where: str) -> int:
-    """'r2' -> 2; anything else is an error (range checks follow in decode_state)."""
-    if isinstance(name, str) and name[:1] == "r" and name[1:].isdigit():
+def _numbered(name: object, letter: str, what: str, where: str) -> int:
+    """'r2' -> 2 for letter 'r'; anything else is an error (range checks follow in decode_state)."""
+    if isinstance(name, str) and name[:1] == letter and name[1:].isdigit():
         return int(name[1:])
-    raise TraceError(f"{where}: expected a resource name r1, r2, ..., got {name!r}")
+    raise TraceError(f"{where}: expected a {what} name {letter}1, {letter}2, ..., got {name!r}")
+
+
+def _res_number(name: object, where: str) -> int:
+    return _numbered(name, "r", "resource", where)
+
+
+def _write_number(name: object, where: str) -> int:
+    return _numbered(name, "w", "write", where)
 
 
 def _json_scalar(v: object, where: str) -> Value:
@@ -422,13 +430,14 @@ def _json_p2p(v: object, where: str) -> Value:
     )
 
 
-def _json_chan(v: object, p: Params) -> Fn:
+def _json_queues(v: object, var: str, p: Params, decode: Callable[[object, str], Value]) -> Fn:
+    """A channel variable (`chan`, `dchan`) keyed "n1->n2"; the pairs it leaves out are empty."""
     queues: dict[Value, Value] = {(f"n{s + 1}", f"n{d + 1}"): () for s in range(p.nodes) for d in range(p.nodes)}
-    for key, q in _obj(v, "chan").items():
+    for key, q in _obj(v, var).items():
         src, _, dst = key.partition("->")
         if (src, dst) not in queues:
-            raise TraceError(f"chan: unknown channel {key!r}")
-        queues[(src, dst)] = tuple(_json_p2p(m, f"chan[{key}][{i + 1}]") for i, m in enumerate(_list(q, key)))
+            raise TraceError(f"{var}: unknown channel {key!r}")
+        queues[(src, dst)] = tuple(decode(m, f"{var}[{key}][{i + 1}]") for i, m in enumerate(_list(q, key)))
     return Fn(queues.items())
 
 
@@ -441,7 +450,7 @@ def _json_state(v: object, p: Params) -> State:
         "cursor": lambda x: _json_by_node(x, "cursor", _json_scalar),
         "view": lambda x: _json_by_node(x, "view", _json_view),
         "log": lambda x: tuple(_json_msg(m, f"log[{i + 1}]") for i, m in enumerate(_list(x, "log"))),
-        "chan": lambda x: _json_chan(x, p),
+        "chan": lambda x: _json_queues(x, "chan", p, _json_p2p),
         "cfg": lambda x: _json_by_node(x, "cfg", lambda row, w: _json_by_res(row, w, _json_scalar)),
         "resVer": lambda x: _json_by_res(x, "resVer", _json_scalar),
         "dataCurrent": lambda x: _json_by_res(x, "dataCurrent", _json_scalar),
@@ -456,7 +465,7 @@ def _json_state(v: object, p: Params) -> State:
         fence=lambda x: _json_by_res(x, "fence", _json_scalar),
         epoch=lambda x: _json_by_node(x, "epoch", _json_scalar),
         stale=lambda x: _json_by_node(x, "stale", _json_view),
-        dchan=lambda x: _json_dchan(x, p),
+        dchan=lambda x: _json_queues(x, "dchan", p, _json_data_msg),
         writes=lambda x: tuple(
             _json_write(_obj(x, "writes").get(f"w{w + 1}"), f"writes[w{w + 1}]") for w in range(p.max_writes)
         ),
@@ -471,17 +480,15 @@ def with_idle_data_path(values: dict[str, Value], p: Params) -> dict[str, Value]
     """Without writes the data path has one value, so its variables may be left out (as
     `--json` and traces written before it do); they are filled in here."""
     if not p.max_writes:
-        idle = spec_state(initial_state(p, (0,) * p.nodes))
-        for var in DATA_PATH_VARIABLES:
-            values.setdefault(var, idle[var])
+        for var, value in _idle_data_path_values(p).items():
+            values.setdefault(var, value)
     return values
 
 
-def _write_number(name: object, where: str) -> int:
-    """'w2' -> 2."""
-    if isinstance(name, str) and name[:1] == "w" and name[1:].isdigit():
-        return int(name[1:])
-    raise TraceError(f"{where}: expected a write name w1, w2, ..., got {name!r}")
+@functools.cache
+def _idle_data_path_values(p: Params) -> dict[str, Value]:
+    idle = spec_state(initial_state(p, (0,) * p.nodes))
+    return {var: idle[var] for var in DATA_PATH_VARIABLES}
 
 
 def _json_write(v: object, where: str) -> Value:
@@ -509,16 +516,6 @@ def _json_data_msg(v: object, where: str) -> Value:
             "cur": _json_scalar(m.get("cur", 0), f"{where}.cur"),
         }
     )
-
-
-def _json_dchan(v: object, p: Params) -> Fn:
-    queues: dict[Value, Value] = {(f"n{s + 1}", f"n{d + 1}"): () for s in range(p.nodes) for d in range(p.nodes)}
-    for key, q in _obj(v, "dchan").items():
-        src, _, dst = key.partition("->")
-        if (src, dst) not in queues:
-            raise TraceError(f"dchan: unknown channel {key!r}")
-        queues[(src, dst)] = tuple(_json_data_msg(m, f"dchan[{key}][{i + 1}]") for i, m in enumerate(_list(q, key)))
-    return Fn(queues.items())
 
 
 def from_checker_json(data: object, fallback: Params | None = None, mutant: Mutant | None = None) -> Trace:
