@@ -21,6 +21,7 @@ CAUGHT = {
     Mutant.HOST_CHOSEN_BY_LAGGING_VIEW: ("HostStable", "Place"),
     Mutant.REJECTED_STAYS_IN_SUBGROUP: ("SubgroupAccess", "Place"),
     Mutant.CONFIG_FROM_PRIMARY_TO_ALL: ("ConfigSentToReachers", "Deliver"),
+    Mutant.MIRROR_STAYS_ACTIVE_ON_HOST_CHANGE: ("MirrorStep", "ApplyFail"),
 }
 # A stuck joiner (no-state-resend) is a progress failure, not a broken invariant; the
 # liveness mutants break no safety property either. IndInv holds for all of them.

@@ -303,6 +303,8 @@ class GroupLevel:
             z3.ForAll([b], z3.Implies(z3.And(b != gs.prim, has_host2(b), synced_b), voc.le(tg, b))),
         ]
         backup_case = z3.If(r == rf, z3.If(z3.And(has_host2(rf), prim_hosted), MI_SYNCING, MI_NONE), gs.mirror(r))
+        if self.mutant is Mutant.MIRROR_STAYS_ACTIVE_ON_HOST_CHANGE:
+            backup_case = z3.If(z3.And(r == rf, has_host2(rf), gs.mirror(r) == MI_ACTIVE), MI_ACTIVE, backup_case)
         switchover = restart_mirrors(has_host2, gs.prim, gs.mirror(r))
         failover = z3.If(r == tg, MI_NONE, z3.If(has_host2(r), MI_SYNCING, MI_NONE))
         primary_case = z3.If(prim_hosted, switchover, z3.If(eligible, failover, gs.mirror(r)))

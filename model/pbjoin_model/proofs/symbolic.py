@@ -603,11 +603,12 @@ class GroupOps:
         new_host = If(rest.length > 0, rest.items[0], _int(NO_NODE))
         host = ite(replaced, store(gs.host, r, new_host), gs.host)
         prim_host = select(host, gs.prim, _int(NO_NODE))
-        backup_mirror = store(
-            gs.mirror,
-            r,
-            If(And(select(host, r, _int(NO_NODE)) != NO_NODE, prim_host != NO_NODE), _int(M_SYNCING), _int(M_NONE)),
-        )
+        hosted = select(host, r, _int(NO_NODE)) != NO_NODE
+        reset = If(And(hosted, prim_host != NO_NODE), _int(M_SYNCING), _int(M_NONE))
+        if self.mutant is Mutant.MIRROR_STAYS_ACTIVE_ON_HOST_CHANGE:
+            active = select(gs.mirror, r, _int(M_NONE)) == M_ACTIVE
+            reset = If(And(hosted, active), _int(M_ACTIVE), reset)
+        backup_mirror = store(gs.mirror, r, reset)
         switchover = self.restart_mirrors(gs.mirror, host, gs.prim)
         target = self._failover_target(gs, host)
         failed_over = self.restart_mirrors(

@@ -78,6 +78,7 @@ class Mutant(enum.Enum):
     ACK_BEFORE_APPLY = "ack-before-apply"
     WAIT_FOR_FAILED_MIRROR = "wait-for-failed-mirror"
     NO_EPOCH_BUMP = "no-epoch-bump"
+    MIRROR_STAYS_ACTIVE_ON_HOST_CHANGE = "mirror-stays-active-on-host-change"
 
 
 # Bugs of the data path: visible only with writes (max_writes > 0).
@@ -121,6 +122,9 @@ MUTANT_DESCRIPTIONS: dict[Mutant, str] = {
     "so it is never answered",
     Mutant.NO_EPOCH_BUMP: "a new primary host keeps the epoch its production copy already has, so a paused "
     "primary host's writes are still accepted after the takeover",
+    Mutant.MIRROR_STAYS_ACTIVE_ON_HOST_CHANGE: "when a backup's host fails and the next member takes over, the "
+    "mirror stays active, though a write acknowledged meanwhile never reached the copy: a failover then promotes "
+    "a mirror that lags by one acknowledged write",
 }
 
 
@@ -416,7 +420,9 @@ def _apply_fail(gs: GroupState, f: int, p: Params) -> GroupState:
     if host[r] == f and p.mutant is not Mutant.NO_HOST_REPLACEMENT:
         host = _set(host, r, sub[r][0] if sub[r] else NO_NODE)
         if r != prim:
-            mirror[r] = M_SYNCING if host[r] != NO_NODE and host[prim] != NO_NODE else M_NONE
+            kept = p.mutant is Mutant.MIRROR_STAYS_ACTIVE_ON_HOST_CHANGE and host[r] != NO_NODE
+            if not (kept and mirror[r] == M_ACTIVE):
+                mirror[r] = M_SYNCING if host[r] != NO_NODE and host[prim] != NO_NODE else M_NONE
         elif host[prim] != NO_NODE:  # switchover inside the primary subgroup
             restart_mirrors(gs, mirror, host, prim)
         else:
