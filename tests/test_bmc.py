@@ -46,7 +46,10 @@ def test_every_safety_mutant_is_covered() -> None:
         Mutant.NO_CAUSAL_WAIT,
     }
     # The Z3 encodings stop at the join protocol; tests/test_mutants.py catches these.
-    assert covered | liveness | DATA_PATH_MUTANTS == set(Mutant)
+    # A mirror kept active across a host change needs 3 nodes and 2 failures: the unbounded
+    # proof catches it (tests/test_prove.py), BMC's depth does not reach it in the suite.
+    beyond_depth = {Mutant.MIRROR_STAYS_ACTIVE_ON_HOST_CHANGE}
+    assert covered | liveness | DATA_PATH_MUTANTS | beyond_depth == set(Mutant)
 
 
 def test_bmc_refuses_the_data_path_with_a_reason(capsys: pytest.CaptureFixture[str]) -> None:
