@@ -27,11 +27,9 @@ from pbjoin_model.conformance.refinement import validate_log
 from pbjoin_model.conformance.replay import replay
 from pbjoin_model.protocol.machine import Params
 
-from pbjoin.engine import Action, InMemoryEngine
+from pbjoin.engine import ENVIRONMENT_STEPS, Action, InMemoryEngine
 from pbjoin.resources import Disk, MemoryDisks
 from pbjoin.steplog import MemoryLog, StepRecord
-
-COMMANDS = ("Join", "Crash", "Restart", "ChangeConfig")
 
 
 def grow_cluster(members: int) -> tuple[InMemoryEngine, list[float], int]:
@@ -44,7 +42,7 @@ def grow_cluster(members: int) -> tuple[InMemoryEngine, list[float], int]:
     for node in engine.nodes:
         start = time.perf_counter()
         engine.step(Action("Join", (("n", node),)))
-        while pending := [a for a in engine.enabled() if a.name not in COMMANDS]:
+        while pending := [a for a in engine.enabled() if a.name not in ENVIRONMENT_STEPS]:
             engine.step(pending[0])
         latencies.append(time.perf_counter() - start)
     return engine, latencies, engine.seq

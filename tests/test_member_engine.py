@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pbjoin.engine import Action, InMemoryEngine, StepRefusedError
+from pbjoin.engine import ENVIRONMENT_STEPS, Action, InMemoryEngine, StepRefusedError
 from pbjoin.member import Member, Phase, ProtocolError
 from pbjoin.resources import Disk, MemoryDisks
 from pbjoin.steplog import MemoryLog, StepRecord
@@ -23,7 +23,7 @@ def act(name: str, **params: str) -> Action:
 
 def settle(engine: InMemoryEngine) -> list[StepRecord]:
     records = []
-    while pending := [a for a in engine.enabled() if a.name not in ("Join", "Crash", "Restart", "ChangeConfig")]:
+    while pending := [a for a in engine.enabled() if a.name not in ENVIRONMENT_STEPS]:
         records.append(engine.step(pending[0]))
     return records
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pbjoin.engine import Action, InMemoryEngine
+from pbjoin.engine import ENVIRONMENT_STEPS, Action, InMemoryEngine
 from pbjoin.member import Member
 from pbjoin.resources import DirectoryDisks, create_resource, read_data
 from pbjoin.runtime import MemberFactory
@@ -34,7 +34,6 @@ WIRING = {
     "n5": (),
 }
 PRODUCTION_DATA = {"orders.csv": "id,item\n1,disk tower\n2,tape drive\n", "ledger.txt": "balance 1200\n"}
-COMMANDS = ("Join", "Crash", "Restart", "ChangeConfig")
 
 
 def command(name: StepName, node: str, resource: str | None = None) -> Action:
@@ -85,7 +84,7 @@ def settle(engine: InMemoryEngine, show: Callable[[StepRecord], None]) -> int:
     """Take protocol steps (never a command) until none is enabled."""
     taken = 0
     while True:
-        pending = [a for a in engine.enabled() if a.name not in COMMANDS]
+        pending = [a for a in engine.enabled() if a.name not in ENVIRONMENT_STEPS]
         if not pending:
             return taken
         show(engine.step(pending[0]))

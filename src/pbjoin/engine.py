@@ -17,20 +17,32 @@ from collections import deque
 from dataclasses import dataclass
 
 from pbjoin.group import StreamStates
-from pbjoin.member import Member, Phase, Send
+from pbjoin.member import DataSend, Member, Phase, Send
 from pbjoin.resources import Disks
 from pbjoin.runtime import RECEIVE_STEP, MemberFactory, NodeRuntime, Outcome
 from pbjoin.status import MemberRow
-from pbjoin.steplog import ClusterRecord, MemberSummary, SentRecord, StepName, StepRecord, StepSink
+from pbjoin.steplog import AnswerRecord, ClusterRecord, MemberSummary, SentRecord, StepName, StepRecord, StepSink
 from pbjoin.wire import (
+    DataWrite,
     DirectMsg,
     Fail,
     MalformedMessageError,
     OrderedMsg,
+    StartMirror,
+    decode_data,
     decode_direct,
     decode_ordered,
     encode,
 )
+
+# The steps the environment takes (operators, clients, failures); the others are the
+# protocol's own, which a scheduler runs until none is enabled.
+ENVIRONMENT_STEPS: tuple[StepName, ...] = ("Join", "Crash", "Restart", "ChangeConfig", "Write", "Pause")
+# The data path's environment steps: a run without client writes or pauses has none.
+DATA_PATH_ENVIRONMENT: tuple[StepName, ...] = ("Write", "Pause")
+
+# The steps that take the head of a data channel (WRITE and ACK) rather than a group channel.
+DATA_STEPS = ("ReceiveWrite", "ReceiveAck", "DiscardData")
 
 
 class StepRefusedError(ValueError):
@@ -44,6 +56,20 @@ class Action:
 
     def label(self) -> str:
         return f"{self.name}({', '.join(f'{k}={v}' for k, v in self.params)})"
+
+
+@dataclass
+class WriteFate:
+    """One client write as its client sees it: who took it, where, and what it was told
+    (None while it waits for its mirrors)."""
+
+    by: str
+    key: str
+    value: str
+    position: int = 0
+    epoch: int = 0
+    status: str | None = None
+    waiting: tuple[str, ...] = ()
 
 
 @dataclass
@@ -69,6 +95,8 @@ class InMemoryEngine:
         self.ordered: list[bytes] = []
         # Only non-empty FIFO channels are kept: a cluster of n nodes has n*n of them.
         self.channels: dict[tuple[str, str], deque[Queued]] = {}
+        self.data_channels: dict[tuple[str, str], deque[Queued]] = {}  # WRITE and ACK
+        self.ledger: dict[str, WriteFate] = {}  # every write submitted, in submission order
         self._rank = {n: i for i, n in enumerate(self.nodes)}
         self.seq = 0
         self.sink = sink
@@ -105,8 +133,16 @@ class InMemoryEngine:
             for r in self.resources:
                 if self._may_change_config(n, r):
                     actions.append(Action("ChangeConfig", (("n", n), ("r", r))))
+            if rt.member.acts_as_primary():
+                actions.append(Action("Write", node))
+            if self._may_pause(n):
+                actions.append(Action("Pause", node))
         for src, dst in sorted(self.channels, key=lambda pair: (self._rank[pair[0]], self._rank[pair[1]])):
             name = self._receive_step(src, dst, self.channels[(src, dst)][0])
+            if name is not None:
+                actions.append(Action(name, (("src", src), ("n", dst))))
+        for src, dst in sorted(self.data_channels, key=lambda pair: (self._rank[pair[0]], self._rank[pair[1]])):
+            name = self._receive_data_step(src, dst, self.data_channels[(src, dst)][0])
             if name is not None:
                 actions.append(Action(name, (("src", src), ("n", dst))))
         return actions
@@ -129,13 +165,25 @@ class InMemoryEngine:
             return rt.phase == Phase.DOWN
         if action.name == "ChangeConfig":
             return params.get("r") in self.resources and self._may_change_config(n, params["r"])
-        queue = self.channels.get((params.get("src", ""), n))
+        if action.name == "Write":
+            return rt.member.acts_as_primary()
+        if action.name == "Pause":
+            return self._may_pause(n)
+        src = params.get("src", "")
+        if action.name in DATA_STEPS:
+            data = self.data_channels.get((src, n))
+            return data is not None and self._receive_data_step(src, n, data[0]) == action.name
+        queue = self.channels.get((src, n))
         return queue is not None and self._receive_step(params["src"], n, queue[0]) == action.name
 
     def _may_recover(self, n: str) -> bool:
         if self.runtimes[n].phase != Phase.WAIT_STATE:
             return False
         return not any(rt.holds_view() for m, rt in self.runtimes.items() if m != n)
+
+    def _may_pause(self, n: str) -> bool:
+        member = self.runtimes[n].member
+        return member.phase == Phase.MEMBER and member.acts_as_primary()
 
     def _may_change_config(self, n: str, r: str) -> bool:
         member = self.runtimes[n].member
@@ -154,6 +202,30 @@ class InMemoryEngine:
         if self._refusal(src, dst, msg, head.sent_at) is not None:
             return "Refuse"
         return RECEIVE_STEP[type(msg)]
+
+    def _receive_data_step(self, src: str, dst: str, head: Queued) -> StepName | None:
+        rt = self.runtimes[dst]
+        try:
+            msg = decode_data(head.raw)
+        except MalformedMessageError:
+            return "DiscardData"
+        if head.to_inc != rt.inc:
+            return "DiscardData"
+        if isinstance(msg, DataWrite) and self._resync_in_flight(src, dst, msg.resource):
+            return None  # the resynchronisation and the writes after it are one stream
+        if rt.data_waits(src, msg, head.sent_at):
+            return None
+        return RECEIVE_STEP[type(msg)]
+
+    def _resync_in_flight(self, src: str, dst: str, resource: str) -> bool:
+        for queued in self.channels.get((src, dst), ()):
+            try:
+                msg = decode_direct(queued.raw)
+            except MalformedMessageError:
+                continue
+            if isinstance(msg, StartMirror) and msg.resource == resource:
+                return True
+        return False
 
     def _refusal(self, src: str, dst: str, msg: DirectMsg, sent_at: int) -> str | None:
         return self.runtimes[dst].refusal(src, msg, sent_at, self.stream_states, self._ordered_at)
@@ -186,12 +258,74 @@ class InMemoryEngine:
         elif action.name == "Crash":
             outcome = self._crash(n)
         elif action.name == "Restart":
-            rt.restart()
+            self._drop_data_channels(n)
+            outcome = rt.restart()
             inc = rt.inc
-            outcome = Outcome()
+        elif action.name == "Write":
+            k = len(self.ledger) + 1
+            outcome = self._write(n, f"w{k}", f"k{k}", f"v{k}")
+        elif action.name == "Pause":
+            outcome = self._pause(n)
+        elif action.name in DATA_STEPS:
+            consumed, outcome = self._take_data(params["src"], n, action.name)
         else:
             consumed, outcome = self._take_direct(params["src"], n, action.name)
         return self._record(action, n, inc, consumed, position, outcome)
+
+    def write(self, n: str, write_id: str, key: str, value: str) -> StepRecord:
+        """A client's write with its own id, key and value, as the `Write(n)` step."""
+        rt = self.runtimes.get(n)
+        if rt is None or not rt.member.acts_as_primary():
+            raise StepRefusedError(f"Write(n={n}) is not enabled: {n} is not the primary host")
+        if write_id in self.ledger:
+            raise StepRefusedError(f"write {write_id} was submitted before: a write id names one write")
+        return self._record(Action("Write", (("n", n),)), n, rt.inc, None, None, self._write(n, write_id, key, value))
+
+    def _write(self, n: str, write_id: str, key: str, value: str) -> Outcome:
+        self.ledger[write_id] = WriteFate(by=n, key=key, value=value)
+        return self.runtimes[n].write(write_id, key, value)
+
+    def _update_ledger(self, n: str, outcome: Outcome) -> None:
+        for answer in outcome.answers:
+            fate = self.ledger.get(answer.id)
+            if fate is not None and fate.by == n:
+                fate.status, fate.position, fate.epoch = answer.status, answer.position, answer.epoch
+        for write_id, pending in self.runtimes[n].member.pending.items():
+            fate = self.ledger.get(write_id)
+            if fate is not None and fate.by == n:
+                fate.position, fate.epoch = pending.position, pending.write.epoch
+                fate.waiting = tuple(sorted(pending.waiting))
+
+    def _take_data(self, src: str, dst: str, name: StepName) -> tuple[dict[str, object], Outcome]:
+        queue = self.data_channels[(src, dst)]
+        head = queue.popleft()
+        if not queue:
+            del self.data_channels[(src, dst)]
+        rt = self.runtimes[dst]
+        try:
+            msg = decode_data(head.raw)
+        except MalformedMessageError as exc:
+            return {"raw": head.raw.decode(errors="replace")}, Outcome(notes=[f"rejected from {src}: {exc}"])
+        consumed = msg.model_dump(mode="json")
+        if name == "DiscardData":
+            note = f"rejected {msg.kind} from {src}: for incarnation {head.to_inc}, this is {rt.inc}"
+            return consumed, Outcome(notes=[note])
+        return consumed, rt.receive_data(src, msg)
+
+    def _drop_data_channels(self, n: str) -> None:
+        for other in self.nodes:
+            self.data_channels.pop((n, other), None)
+            self.data_channels.pop((other, n), None)
+
+    def _pause(self, n: str) -> Outcome:
+        """The group fails n (FAIL, its group channels gone); n keeps its data channels and acts on."""
+        rt = self.runtimes[n]
+        inc = rt.inc
+        rt.pause()
+        for other in self.nodes:
+            self.channels.pop((n, other), None)
+            self.channels.pop((other, n), None)
+        return Outcome(multicasts=[Fail(node=n, inc=inc)])
 
     def _take_direct(self, src: str, dst: str, name: StepName) -> tuple[dict[str, object], Outcome]:
         queue = self.channels[(src, dst)]
@@ -214,11 +348,13 @@ class InMemoryEngine:
     def _crash(self, n: str) -> Outcome:
         rt = self.runtimes[n]
         inc = rt.inc
-        rt.crash()
+        outcome = rt.crash()
         for other in self.nodes:
             self.channels.pop((n, other), None)
             self.channels.pop((other, n), None)
-        return Outcome(multicasts=[Fail(node=n, inc=inc)])
+        self._drop_data_channels(n)
+        outcome.multicasts.append(Fail(node=n, inc=inc))
+        return outcome
 
     def _record(
         self,
@@ -234,6 +370,8 @@ class InMemoryEngine:
             multicast_at.append(len(self.ordered))
             self.ordered.append(encode(msg))
         sent = [self._transmit(n, s) for s in outcome.sends]
+        data_sent = [self._transmit_data(n, s) for s in outcome.data_sends]
+        self._update_ledger(n, outcome)
         self.seq += 1
         record = StepRecord(
             seq=self.seq,
@@ -246,6 +384,11 @@ class InMemoryEngine:
             multicast=[m.model_dump(mode="json") for m in outcome.multicasts],
             multicast_at=multicast_at,
             sent=sent,
+            data_sent=data_sent,
+            answers=[
+                AnswerRecord(id=a.id, status=a.status, position=a.position, epoch=a.epoch, reason=a.reason)
+                for a in outcome.answers
+            ],
             effects=outcome.effects,
             notes=outcome.notes,
             post=MemberSummary.model_validate(self.runtimes[n].summary()),
@@ -261,12 +404,28 @@ class InMemoryEngine:
             self.channels.setdefault((src, send.to), deque()).append(Queued(send.to_inc, encode(send.msg), sent_at))
         return SentRecord(to=send.to, to_inc=send.to_inc, msg=send.msg.model_dump(mode="json"), delivered=alive)
 
+    def _transmit_data(self, src: str, send: DataSend) -> SentRecord:
+        # A data channel lives until either end crashes or restarts (a paused writer still
+        # takes ACKs); what is sent to a crashed incarnation is taken off and dropped.
+        sender = self.runtimes[src].member
+        receiver = self.runtimes.get(send.to)
+        alive = receiver is not None and receiver.inc == send.to_inc
+        if alive:
+            sent_at = sender.position if sender.phase == Phase.MEMBER else 0
+            queued = Queued(send.to_inc, encode(send.msg), sent_at)
+            self.data_channels.setdefault((src, send.to), deque()).append(queued)
+        return SentRecord(to=send.to, to_inc=send.to_inc, msg=send.msg.model_dump(mode="json"), delivered=alive)
+
     # ------------------------------------------------------------ for tests and tools
 
     def inject_direct(self, src: str, dst: str, to_inc: int, raw: bytes) -> None:
         """Put raw bytes on a channel, as a faulty or hostile peer could."""
         sent_at = self.runtimes[src].member.position
         self.channels.setdefault((src, dst), deque()).append(Queued(to_inc, raw, sent_at))
+
+    def inject_data(self, src: str, dst: str, to_inc: int, raw: bytes) -> None:
+        """Put raw bytes on a data channel, as a faulty or hostile peer could."""
+        self.data_channels.setdefault((src, dst), deque()).append(Queued(to_inc, raw, 0))
 
     def members(self) -> list[MemberRow]:
         rows = []

@@ -7,20 +7,32 @@ an input was ignored). It never touches the network, the disk or a clock, so the
 same code runs under the deterministic in-memory engine, the etcd engine, and the
 conformance checker's exhaustive scheduler.
 
-Effects that answer a question (`ProbeAccess`, `LoadConfig`, `SyncMirror`) are
-resolved by the runtime within the same step: it performs them and feeds the answer
-back through `access_probed`, `config_loaded` or `mirror_synced`, merging the outputs.
+Effects that answer a question (`ProbeAccess`, `LoadConfig`, `SyncMirror` and the data
+path's `ApplyWrite`, `MirrorWrite`, `StartMirroring`, `InstallMirror`) are resolved by
+the runtime within the same step: it performs them and feeds the answer back through
+the method each names, merging the outputs.
+
+The data path (spec section "The data path"): the primary host takes client writes
+on the production copy under its epoch and sends each to every backup host whose
+mirror is synchronising or active; a write is acknowledged to its client once every
+one of those has acknowledged it. A copy refuses writes older than the highest epoch
+it has accepted, so a paused primary host that still acts on its stale view can
+neither change a copy nor get a write acknowledged once a successor has taken over.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Literal
 
 from pbjoin.group import GroupState, StreamStates
 from pbjoin.wire import (
     Access,
     ConfigMsg,
+    DataAck,
+    DataMsg,
+    DataWrite,
     DirectMsg,
     GroupStateMsg,
     Join,
@@ -28,6 +40,7 @@ from pbjoin.wire import (
     MirrorActive,
     OrderedMsg,
     StartMirror,
+    WriteRecord,
 )
 
 
@@ -100,7 +113,79 @@ class SyncMirror:
     production: str
 
 
-Effect = ProbeAccess | LoadConfig | InstallConfig | StoreConfig | SyncMirror
+@dataclass(frozen=True)
+class ApplyWrite:
+    """The primary host takes a write on the production copy.  Answer: `write_applied`."""
+
+    resource: str
+    write: WriteRecord
+
+
+@dataclass(frozen=True)
+class MirrorWrite:
+    """A backup host puts a mirrored write at its position on the copy.  Answer: `write_mirrored`."""
+
+    resource: str
+    position: int
+    write: WriteRecord
+    sender: str  # the primary host to acknowledge to
+
+
+@dataclass(frozen=True)
+class MirrorTarget:
+    backup: str
+    host: str
+    host_inc: int
+
+
+@dataclass(frozen=True)
+class StartMirroring:
+    """Read the production copy to resynchronise these mirrors, first fencing it with a
+    new epoch when this member has just become primary host.  Answer: `mirroring_read`."""
+
+    production: str
+    targets: tuple[MirrorTarget, ...]
+    take_epoch: bool
+
+
+@dataclass(frozen=True)
+class InstallMirror:
+    """A backup host replaces its copy by the production copy's writes, unless a newer
+    epoch fenced it.  Answer: `mirror_installed`."""
+
+    resource: str
+    production: str
+    epoch: int
+    writes: tuple[WriteRecord, ...]
+
+
+Effect = (
+    ProbeAccess | LoadConfig | InstallConfig | StoreConfig | SyncMirror | ApplyWrite | MirrorWrite | StartMirroring
+) | InstallMirror
+
+
+@dataclass(frozen=True)
+class DataSend:
+    """A data-path message (WRITE or ACK), on the data channel to `to`."""
+
+    to: str
+    to_inc: int
+    msg: DataMsg
+
+
+WriteStatus = Literal["acked", "refused", "unknown"]
+
+
+@dataclass(frozen=True)
+class WriteAnswer:
+    """What the client that submitted a write is told, and where the write went: its
+    position in the production copy (0 if refused) and the epoch it was taken under."""
+
+    id: str
+    status: WriteStatus
+    position: int
+    epoch: int
+    reason: str = ""
 
 
 @dataclass
@@ -109,12 +194,25 @@ class Output:
     sends: list[Send] = field(default_factory=list)
     effects: list[Effect] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    data_sends: list[DataSend] = field(default_factory=list)
+    answers: list[WriteAnswer] = field(default_factory=list)
 
     def extend(self, other: Output) -> None:
         self.multicasts += other.multicasts
         self.sends += other.sends
         self.effects += other.effects
         self.notes += other.notes
+        self.data_sends += other.data_sends
+        self.answers += other.answers
+
+
+@dataclass
+class Pending:
+    """A write taken on the production copy, waiting for these mirrors' ACKs."""
+
+    position: int
+    write: WriteRecord
+    waiting: set[str]
 
 
 # ---------------------------------------------------------------- the member
@@ -137,6 +235,9 @@ class Member:
         self.view: GroupState | None = None
         self.position = 0  # ordered messages delivered (the next one to deliver)
         self.configs: dict[str, Config] = {}
+        self.epoch = 0  # the epoch this member acts under as primary host; 0: none
+        self.stale_view: GroupState | None = None  # paused past its lease: the view it still acts on
+        self.pending: dict[str, Pending] = {}
 
     # ------------------------------------------------------------ joining
 
@@ -253,7 +354,16 @@ class Member:
         r = msg.resource
         if self.phase != Phase.MEMBER:
             return Output(notes=[f"dropped START_MIRROR for {r} from {src}: not a member yet"])
-        return Output(effects=[SyncMirror(resource=r, production=msg.production)])
+        return Output(effects=[InstallMirror(r, msg.production, msg.epoch, msg.writes)])
+
+    def mirror_installed(self, resource: str, production: str, installed: bool) -> Output:
+        # A copy fenced by a newer epoch keeps its writes; the spec announces the mirror
+        # either way (only a deposed primary host's START_MIRROR can be fenced, and the
+        # group's newest state no longer counts that mirror).
+        out = Output(effects=[SyncMirror(resource=resource, production=production)])
+        if not installed:
+            out.notes.append(f"copy {resource} kept: it has accepted a newer epoch than the resynchronisation's")
+        return out
 
     def mirror_synced(self, resource: str) -> Output:
         return Output(multicasts=[MirrorActive(node=self.node, inc=self.inc, resource=resource)])
@@ -327,14 +437,145 @@ class Member:
         if after.primary_host != self.node:
             return out
         became = before.primary_host != self.node
+        targets = []
         for b in after.resources:
             target = after.host[b]
             if b == after.primary or target == self.node or target is None:
                 continue
             if became or target != before.host[b]:
-                start = StartMirror(resource=b, production=after.primary)
-                out.sends.append(Send(target, after.members[target].inc, start))
+                targets.append(MirrorTarget(b, target, after.members[target].inc))
+        if became or targets:
+            out.effects.append(StartMirroring(after.primary, tuple(targets), take_epoch=became))
+        # A pending write stops waiting for a mirror whose host changed (the resynchronisation
+        # just sent copies it) or that has no mirroring any more.
+        keep = {b for b in after.resources if after.host[b] == before.host[b] and after.mirror[b] != "none"}
+        for pending in list(self.pending.values()):
+            if not pending.waiting <= keep:
+                pending.waiting &= keep
+                out.answers += self._settle(pending)
         return out
+
+    def mirroring_read(self, request: StartMirroring, epoch: int | None, writes: tuple[WriteRecord, ...]) -> Output:
+        """The production copy as it is now (and the new epoch, if one was taken)."""
+        if epoch is not None:
+            self.epoch = epoch
+        out = Output()
+        for t in request.targets:
+            start = StartMirror(resource=t.backup, production=request.production, epoch=self.epoch, writes=writes)
+            out.sends.append(Send(t.host, t.host_inc, start))
+        return out
+
+    # ------------------------------------------------------------ the data path
+
+    def acting_view(self) -> GroupState | None:
+        """The view this member acts on as primary host: its own, or a paused one's stale view."""
+        return self.view if self.phase == Phase.MEMBER else self.stale_view
+
+    def acts_as_primary(self) -> bool:
+        view = self.acting_view()
+        return view is not None and view.primary_host == self.node
+
+    def write(self, write_id: str, key: str, value: str) -> Output:
+        """A client's write, to be taken on the production copy under this member's epoch."""
+        if not self.acts_as_primary():
+            raise ProtocolError(f"{self.node} is not the primary host")
+        if write_id in self.pending:
+            reason = "a write with this id is already pending"
+            return Output(answers=[WriteAnswer(write_id, "refused", 0, self.epoch, reason)])
+        view = self.acting_view()
+        assert view is not None
+        record = WriteRecord(id=write_id, key=key, value=value, epoch=self.epoch)
+        return Output(effects=[ApplyWrite(view.primary, record)])
+
+    def write_applied(self, write: WriteRecord, position: int | None) -> Output:
+        """The production copy took the write at `position`, or (None) refused it: fenced."""
+        if position is None:
+            reason = f"fenced: the production copy has accepted an epoch newer than {write.epoch}"
+            return Output(answers=[WriteAnswer(write.id, "refused", 0, write.epoch, reason)])
+        view = self.acting_view()
+        assert view is not None
+        out = Output()
+        waiting = set()
+        for b in view.resources:
+            host = view.host[b]
+            if b == view.primary or host is None or host == self.node or view.mirror[b] == "none":
+                continue
+            waiting.add(b)
+            out.data_sends.append(
+                DataSend(host, view.members[host].inc, DataWrite(resource=b, position=position, write=write))
+            )
+        pending = Pending(position, write, waiting)
+        if waiting:
+            self.pending[write.id] = pending
+        out.answers += self._settle(pending)
+        return out
+
+    def _settle(self, pending: Pending) -> list[WriteAnswer]:
+        if pending.waiting:
+            return []
+        self.pending.pop(pending.write.id, None)
+        return [WriteAnswer(pending.write.id, "acked", pending.position, pending.write.epoch)]
+
+    def entitled(self, src: str, resource: str) -> bool:
+        """Whether this member takes `src`'s writes for `resource`: it hosts that backup and
+        `src` is the primary host, both in its own view."""
+        view = self.view
+        return (
+            self.phase == Phase.MEMBER
+            and view is not None
+            and view.host.get(resource) == self.node
+            and resource != view.primary
+            and view.primary_host == src
+        )
+
+    def receive_data(self, src: str, msg: DataMsg) -> Output:
+        if isinstance(msg, DataAck):
+            pending = self.pending.get(msg.id)
+            view = self.acting_view()
+            if pending is None or msg.resource not in pending.waiting:
+                return Output(notes=[f"ACK of {msg.id} for {msg.resource} from {src}: not waited for"])
+            if view is None or view.host.get(msg.resource) != src:
+                return Output(notes=[f"refused ACK of {msg.id} for {msg.resource} from {src}: not that mirror's host"])
+            pending.waiting.discard(msg.resource)
+            return Output(answers=self._settle(pending))
+        what = f"WRITE {msg.write.id} for {msg.resource} from {src}"
+        if self.view is None:
+            return Output(notes=[f"dropped {what}: this node holds no view"])
+        if not self.entitled(src, msg.resource):
+            return Output(notes=[f"dropped {what}: in this view, not the primary host's write to a backup hosted here"])
+        return Output(effects=[MirrorWrite(msg.resource, msg.position, msg.write, src)])
+
+    def write_mirrored(self, effect: MirrorWrite, outcome: str) -> Output:
+        if outcome not in ("applied", "held"):
+            return Output(notes=[f"dropped WRITE {effect.write.id} for {effect.resource}: the copy {outcome} it"])
+        view = self.view
+        assert view is not None and effect.sender in view.members
+        ack = DataAck(resource=effect.resource, id=effect.write.id)
+        return Output(data_sends=[DataSend(effect.sender, view.members[effect.sender].inc, ack)])
+
+    def pause(self) -> None:
+        """Stopped past its lease: the group fails this member, but it wakes up acting on its view."""
+        self.stale_view = self.view
+        self._forget_group()
+
+    def crash(self) -> list[WriteAnswer]:
+        """The process ends: its pending writes are never answered, so their clients learn nothing."""
+        self.stale_view = None
+        self._forget_group()
+        return self.stop_writing()
+
+    def stop_writing(self) -> list[WriteAnswer]:
+        reason = "the primary host failed before every mirror acknowledged it"
+        unknown = [WriteAnswer(i, "unknown", p.position, p.write.epoch, reason) for i, p in self.pending.items()]
+        self.pending.clear()
+        self.epoch = 0
+        return unknown
+
+    def _forget_group(self) -> None:
+        self.phase = Phase.DOWN
+        self.view = None
+        self.position = 0
+        self.configs.clear()
 
     def _sponsor_duties(self, before: GroupState, after: GroupState, msg: OrderedMsg) -> Output:
         out = Output()
@@ -391,4 +632,7 @@ class Member:
             "position": self.position,
             "view": None if self.view is None else self.view.to_body().model_dump(mode="json"),
             "configs": {r: c.version for r, c in sorted(self.configs.items())},
+            "epoch": self.epoch,
+            "paused": self.stale_view is not None,
+            "pending": {i: sorted(p.waiting) for i, p in sorted(self.pending.items())},
         }

@@ -17,11 +17,20 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pbjoin.wire import WriteRecord
 
 IDENTITY = "identity.json"
 CONFIG = "config.json"
 DATA = "data"
+COPY = "copy.json"  # the data path: {"fence": N, "writes": [...]}, one file so both change at once
+
+# What a backup's copy did with a mirrored write: took it, already held it, refused it as
+# older than its fence, or could not take it yet (an earlier write is missing).
+MirrorOutcome = Literal["applied", "held", "fenced", "gap", "conflict"]
 
 
 class ResourceError(RuntimeError):
@@ -39,6 +48,57 @@ class Disks(Protocol):
     def stored_version(self, resource: str) -> int: ...
     def sync_mirror(self, backup: str, production: str) -> None: ...
     def reset_node(self) -> None: ...
+    # the data path: each copy's writes in order and the highest epoch it has accepted
+    def read_copy(self, resource: str) -> tuple[int, tuple[WriteRecord, ...]]: ...
+    def take_epoch(self, resource: str) -> int: ...
+    def append_write(self, resource: str, write: WriteRecord) -> int | None: ...
+    def mirror_write(self, resource: str, position: int, write: WriteRecord) -> MirrorOutcome: ...
+    def install_mirror(self, resource: str, epoch: int, writes: tuple[WriteRecord, ...]) -> bool: ...
+    def audit_copy(self, resource: str) -> tuple[int, tuple[WriteRecord, ...]]: ...
+
+
+@dataclass
+class Copy:
+    """A resource's data-path contents: the fence and the writes, in the order taken."""
+
+    fence: int = 0
+    writes: list[WriteRecord] = field(default_factory=list)
+
+    def take_epoch(self) -> int:
+        self.fence += 1
+        return self.fence
+
+    def append(self, write: WriteRecord) -> int | None:
+        """The production copy takes a write under its epoch; None if a newer epoch fenced it."""
+        if self.fence > write.epoch:
+            return None
+        self.writes.append(write)
+        self.fence = write.epoch
+        return len(self.writes)
+
+    def mirror(self, position: int, write: WriteRecord) -> MirrorOutcome:
+        if self.fence > write.epoch:
+            return "fenced"
+        if position == len(self.writes) + 1:
+            self.writes.append(write)
+            self.fence = write.epoch
+            return "applied"
+        if position > len(self.writes):
+            return "gap"
+        return "held" if self.writes[position - 1] == write else "conflict"
+
+    def install(self, epoch: int, writes: tuple[WriteRecord, ...]) -> bool:
+        if self.fence > epoch:
+            return False
+        self.fence, self.writes = epoch, list(writes)
+        return True
+
+
+class _CopyFile(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    fence: int = Field(ge=0)
+    writes: tuple[WriteRecord, ...]
 
 
 def atomic_write(path: Path, content: bytes) -> None:
@@ -179,12 +239,71 @@ class DirectoryDisks:
     def reset_node(self) -> None:
         shutil.rmtree(self.node_dir / "config", ignore_errors=True)
 
+    def _load_copy(self, resource: str) -> tuple[Path, Copy]:
+        path = self._path(resource) / COPY
+        return path, read_copy_file(path)
+
+    def _save_copy(self, path: Path, copy_: Copy) -> None:
+        atomic_write(path, _CopyFile(fence=copy_.fence, writes=tuple(copy_.writes)).model_dump_json().encode())
+
+    def read_copy(self, resource: str) -> tuple[int, tuple[WriteRecord, ...]]:
+        copy_ = self._load_copy(resource)[1]
+        return copy_.fence, tuple(copy_.writes)
+
+    def audit_copy(self, resource: str) -> tuple[int, tuple[WriteRecord, ...]]:
+        """A resource's fence and writes, read over the storage network (for audits)."""
+        copy_ = read_copy_file(self.links[resource] / COPY)
+        return copy_.fence, tuple(copy_.writes)
+
+    def take_epoch(self, resource: str) -> int:
+        path, copy_ = self._load_copy(resource)
+        epoch = copy_.take_epoch()
+        self._save_copy(path, copy_)
+        return epoch
+
+    def append_write(self, resource: str, write: WriteRecord) -> int | None:
+        path, copy_ = self._load_copy(resource)
+        position = copy_.append(write)
+        if position is not None:
+            self._save_copy(path, copy_)
+        return position
+
+    def mirror_write(self, resource: str, position: int, write: WriteRecord) -> MirrorOutcome:
+        path, copy_ = self._load_copy(resource)
+        outcome = copy_.mirror(position, write)
+        if outcome == "applied":
+            self._save_copy(path, copy_)
+        return outcome
+
+    def install_mirror(self, resource: str, epoch: int, writes: tuple[WriteRecord, ...]) -> bool:
+        path, copy_ = self._load_copy(resource)
+        if not copy_.install(epoch, writes):
+            return False
+        self._save_copy(path, copy_)
+        return True
+
+
+def read_copy_file(path: Path) -> Copy:
+    """A resource's copy.json (absent: an empty copy never fenced)."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return Copy()
+    except OSError as exc:
+        raise ResourceError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        body = _CopyFile.model_validate_json(raw)
+    except ValidationError:
+        raise ResourceError(f"{path} must hold {{'fence': epoch, 'writes': [write, ...]}}") from None
+    return Copy(body.fence, list(body.writes))
+
 
 @dataclass
 class Disk:
     version: int
     config: str
     data: dict[str, str] = field(default_factory=dict)
+    copy: Copy = field(default_factory=Copy)
 
 
 @dataclass
@@ -225,3 +344,23 @@ class MemoryDisks:
 
     def reset_node(self) -> None:
         self.installed.clear()
+
+    def read_copy(self, resource: str) -> tuple[int, tuple[WriteRecord, ...]]:
+        copy_ = self._disk(resource).copy
+        return copy_.fence, tuple(copy_.writes)
+
+    def audit_copy(self, resource: str) -> tuple[int, tuple[WriteRecord, ...]]:
+        copy_ = self.disks[resource].copy
+        return copy_.fence, tuple(copy_.writes)
+
+    def take_epoch(self, resource: str) -> int:
+        return self._disk(resource).copy.take_epoch()
+
+    def append_write(self, resource: str, write: WriteRecord) -> int | None:
+        return self._disk(resource).copy.append(write)
+
+    def mirror_write(self, resource: str, position: int, write: WriteRecord) -> MirrorOutcome:
+        return self._disk(resource).copy.mirror(position, write)
+
+    def install_mirror(self, resource: str, epoch: int, writes: tuple[WriteRecord, ...]) -> bool:
+        return self._disk(resource).copy.install(epoch, writes)

@@ -15,20 +15,25 @@ from pbjoin.group import StreamStates, group_state_refusal
 from pbjoin.member import (
     HOLDS_VIEW,
     IN_GROUP,
+    ApplyWrite,
+    DataSend,
     Effect,
     InstallConfig,
     LoadConfig,
     Member,
+    MirrorWrite,
     Output,
     Phase,
     ProbeAccess,
     Send,
+    StartMirroring,
     StoreConfig,
     SyncMirror,
+    WriteAnswer,
 )
 from pbjoin.resources import Disks
 from pbjoin.steplog import StepName
-from pbjoin.wire import ConfigMsg, DirectMsg, GroupStateMsg, OrderedMsg, StartMirror
+from pbjoin.wire import ConfigMsg, DataAck, DataMsg, DataWrite, DirectMsg, GroupStateMsg, OrderedMsg, StartMirror
 
 MemberFactory = Callable[[str, int, tuple[str, ...]], Member]
 
@@ -37,6 +42,8 @@ RECEIVE_STEP: dict[type, StepName] = {
     GroupStateMsg: "ReceiveGroupState",
     ConfigMsg: "ReceiveConfig",
     StartMirror: "ReceiveStartMirror",
+    DataWrite: "ReceiveWrite",
+    DataAck: "ReceiveAck",
 }
 
 
@@ -48,6 +55,8 @@ class Outcome:
     sends: list[Send] = field(default_factory=list)
     effects: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    data_sends: list[DataSend] = field(default_factory=list)
+    answers: list[WriteAnswer] = field(default_factory=list)
 
 
 class NodeRuntime:
@@ -109,31 +118,57 @@ class NodeRuntime:
         version = self.member.configs[resource].version + 1
         return self._run(self.member.change_config(resource, f"{resource} configuration v{version}"))
 
-    def crash(self) -> None:
-        self.member.phase = Phase.DOWN
-        self.member.view = None
-        self.member.position = 0
-        self.member.configs.clear()
+    def write(self, write_id: str, key: str, value: str) -> Outcome:
+        return self._run(self.member.write(write_id, key, value))
 
-    def restart(self) -> None:
+    def receive_data(self, src: str, msg: DataMsg) -> Outcome:
+        return self._run(self.member.receive_data(src, msg))
+
+    def data_waits(self, src: str, msg: DataMsg, sent_at: int) -> bool:
+        """Whether a data message must wait on its channel: a WRITE waits until this member
+        has delivered what its writer had, and while an earlier write is missing from the copy
+        it would take it on (the resynchronisation in flight ahead of it brings that)."""
+        member = self.member
+        if not isinstance(msg, DataWrite) or member.view is None:
+            return False
+        if member.phase == Phase.WAIT_PLACE or member.position < sent_at:
+            return True
+        if not member.entitled(src, msg.resource):
+            return False
+        fence, writes = self.disks.read_copy(msg.resource)
+        return fence <= msg.write.epoch and msg.position > len(writes) + 1
+
+    def pause(self) -> None:
+        self.member.pause()
+
+    def crash(self) -> Outcome:
+        return Outcome(answers=self.member.crash())
+
+    def restart(self) -> Outcome:
+        unknown = self.member.stop_writing()
         self.disks.reset_node()
         self.member = self.member_factory(self.node, self.member.inc + 1, self.resources)
+        return Outcome(answers=unknown)
 
     # ------------------------------------------------------------ effects
 
     def _run(self, out: Output) -> Outcome:
-        outcome = Outcome(multicasts=list(out.multicasts), sends=list(out.sends), notes=list(out.notes))
-        pending = list(out.effects)
-        while pending:
-            effect = pending.pop(0)
-            outcome.effects.append(_describe(effect))
-            follow = self._perform(effect)
+        outcome = Outcome()
+        pending: list[Effect] = []
+        follow: Output | None = out
+        while True:
             if follow is not None:
                 outcome.multicasts += follow.multicasts
                 outcome.sends += follow.sends
                 outcome.notes += follow.notes
+                outcome.data_sends += follow.data_sends
+                outcome.answers += follow.answers
                 pending += follow.effects
-        return outcome
+            if not pending:
+                return outcome
+            effect = pending.pop(0)
+            outcome.effects.append(_describe(effect))
+            follow = self._perform(effect)
 
     def _perform(self, effect: Effect) -> Output | None:
         if isinstance(effect, ProbeAccess):
@@ -147,9 +182,20 @@ class NodeRuntime:
         if isinstance(effect, StoreConfig):
             self.disks.store_config(effect.resource, effect.version, effect.data)
             return None
-        assert isinstance(effect, SyncMirror)
-        self.disks.sync_mirror(effect.resource, effect.production)
-        return self.member.mirror_synced(effect.resource)
+        if isinstance(effect, SyncMirror):
+            self.disks.sync_mirror(effect.resource, effect.production)
+            return self.member.mirror_synced(effect.resource)
+        if isinstance(effect, ApplyWrite):
+            return self.member.write_applied(effect.write, self.disks.append_write(effect.resource, effect.write))
+        if isinstance(effect, MirrorWrite):
+            outcome = self.disks.mirror_write(effect.resource, effect.position, effect.write)
+            return self.member.write_mirrored(effect, outcome)
+        if isinstance(effect, StartMirroring):
+            epoch = self.disks.take_epoch(effect.production) if effect.take_epoch else None
+            writes = self.disks.read_copy(effect.production)[1]
+            return self.member.mirroring_read(effect, epoch, writes)
+        installed = self.disks.install_mirror(effect.resource, effect.epoch, effect.writes)
+        return self.member.mirror_installed(effect.resource, effect.production, installed)
 
 
 def _describe(effect: Effect) -> str:
@@ -161,4 +207,14 @@ def _describe(effect: Effect) -> str:
         return f"install configuration {effect.resource} v{effect.version}"
     if isinstance(effect, StoreConfig):
         return f"store configuration {effect.resource} v{effect.version} on the resource"
-    return f"synchronise mirror {effect.resource} from {effect.production}"
+    if isinstance(effect, SyncMirror):
+        return f"synchronise mirror {effect.resource} from {effect.production}"
+    if isinstance(effect, ApplyWrite):
+        return f"take write {effect.write.id} on {effect.resource} under epoch {effect.write.epoch}"
+    if isinstance(effect, MirrorWrite):
+        return f"mirror write {effect.write.id} at {effect.resource}[{effect.position}] (epoch {effect.write.epoch})"
+    if isinstance(effect, StartMirroring):
+        fence = "fence it with a new epoch, then " if effect.take_epoch else ""
+        mirrors = ", ".join(t.backup for t in effect.targets) or "no mirror"
+        return f"{fence}read {effect.production} to resynchronise {mirrors}"
+    return f"install {len(effect.writes)} writes of {effect.production} on {effect.resource} (epoch {effect.epoch})"

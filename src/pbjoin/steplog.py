@@ -23,8 +23,13 @@ StepName = Literal[
     "ChangeConfig",
     "Crash",
     "Restart",
+    "Write",  # a client's write, taken by whoever acts as primary host
+    "Pause",  # a primary host stopped past its lease: failed by the group, still acting on its view
+    "ReceiveWrite",
+    "ReceiveAck",
     "Discard",  # a malformed or stale message taken off a channel and rejected
     "Refuse",  # a message the receiver's view does not let its sender send: one no member sent
+    "DiscardData",  # a malformed or stale data-path message taken off a data channel and rejected
 ]
 
 
@@ -53,6 +58,19 @@ class MemberSummary(_Record):
     position: int
     view: dict[str, Any] | None
     configs: dict[str, int]
+    epoch: int = 0
+    paused: bool = False
+    pending: dict[str, list[str]] = Field(default_factory=dict)  # write id -> mirrors it waits for
+
+
+class AnswerRecord(_Record):
+    """What a write's client was told at this step."""
+
+    id: str
+    status: Literal["acked", "refused", "unknown"]
+    position: int  # in the production copy; 0 if refused
+    epoch: int  # the writer's
+    reason: str = ""
 
 
 class StepRecord(_Record):
@@ -67,6 +85,8 @@ class StepRecord(_Record):
     multicast: list[dict[str, Any]] = Field(default_factory=list)
     multicast_at: list[int] = Field(default_factory=list)  # their positions in the total order
     sent: list[SentRecord] = Field(default_factory=list)
+    data_sent: list[SentRecord] = Field(default_factory=list)  # WRITE and ACK, on the data channels
+    answers: list[AnswerRecord] = Field(default_factory=list)
     effects: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
     post: MemberSummary

@@ -1,7 +1,8 @@
 """Wire messages: versioned, schema-validated, JSON on the wire.
 
 Ordered (group) messages go through the engine's total order; direct messages are
-point-to-point. Every message is decoded with pydantic against a closed schema
+point-to-point, and so are the data path's (WRITE, ACK), on channels of their own.
+Every message is decoded with pydantic against a closed schema
 (unknown fields, wrong types and unknown kinds are rejected), so a member never
 acts on a malformed message: `decode_*` raises `MalformedMessageError` with a one-line
 reason instead.
@@ -124,22 +125,65 @@ class ConfigMsg(_Wire):
     data: str
 
 
+# Client writes: a unique id the client chooses, a key of the production copy and its value.
+WriteId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
+Key = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$")]
+Value = Annotated[str, Field(max_length=4096)]
+Epoch = Annotated[int, Field(ge=0)]
+CopyPosition = Annotated[int, Field(ge=1)]
+
+
+class WriteRecord(BaseModel):
+    """One write as a copy holds it: the epoch is the primary host's that took it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: WriteId
+    key: Key
+    value: Value
+    epoch: Epoch
+
+
 class StartMirror(_Wire):
+    """Resynchronise a backup: the production copy's writes as they are now, under the sender's epoch."""
+
     kind: Literal["START_MIRROR"] = "START_MIRROR"
     resource: Ident  # the backup resource to synchronise
     production: Ident  # the primary resource it mirrors
+    epoch: Epoch = 0
+    writes: tuple[WriteRecord, ...] = ()
+
+
+class DataWrite(_Wire):
+    """A write the primary host took at `position` of its production copy, for one mirror."""
+
+    kind: Literal["WRITE"] = "WRITE"
+    resource: Ident  # the backup resource it is for
+    position: CopyPosition
+    write: WriteRecord
+
+
+class DataAck(_Wire):
+    """A backup host's word that its mirror holds the write."""
+
+    kind: Literal["ACK"] = "ACK"
+    resource: Ident
+    id: WriteId
 
 
 Direct = Annotated[GroupStateMsg | ConfigMsg | StartMirror, Field(discriminator="kind")]
+Data = Annotated[DataWrite | DataAck, Field(discriminator="kind")]
 
 _ORDERED: TypeAdapter[Join | Access | JoinDone | MirrorActive | Fail] = TypeAdapter(Ordered)
 _DIRECT: TypeAdapter[GroupStateMsg | ConfigMsg | StartMirror] = TypeAdapter(Direct)
+_DATA: TypeAdapter[DataWrite | DataAck] = TypeAdapter(Data)
 
 OrderedMsg = Join | Access | JoinDone | MirrorActive | Fail
 DirectMsg = GroupStateMsg | ConfigMsg | StartMirror
+DataMsg = DataWrite | DataAck
 
 
-def encode(msg: OrderedMsg | DirectMsg) -> bytes:
+def encode(msg: OrderedMsg | DirectMsg | DataMsg) -> bytes:
     return msg.model_dump_json().encode()
 
 
@@ -161,3 +205,10 @@ def decode_direct(raw: bytes) -> DirectMsg:
         return _DIRECT.validate_json(raw)
     except ValidationError as exc:
         raise MalformedMessageError(f"malformed direct message ({_reason(exc)})") from None
+
+
+def decode_data(raw: bytes) -> DataMsg:
+    try:
+        return _DATA.validate_json(raw)
+    except ValidationError as exc:
+        raise MalformedMessageError(f"malformed data message ({_reason(exc)})") from None

@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from pbjoin.engine import Action, InMemoryEngine
+from pbjoin.engine import DATA_PATH_ENVIRONMENT, Action, InMemoryEngine
 from pbjoin.member import HOLDS_VIEW as IMPL_HOLDS_VIEW
 from pbjoin.member import Phase
 from pbjoin.steplog import ClusterRecord, MemberSummary, StepRecord
@@ -47,8 +47,9 @@ from pbjoin_model.protocol.machine import NO_NODE, NO_VIEW, P2P, GroupState, Msg
 from pbjoin_model.traces.render import msg_str, p2p_str, view_fields
 
 # Logged steps with no model counterpart: a message taken off a channel and rejected as
-# malformed or stale (Discard), or refused because no member could have sent it (Refuse).
-STUTTERS = ("Discard", "Refuse")
+# malformed or stale (Discard, DiscardData), or refused because no member could have
+# sent it (Refuse).
+STUTTERS = ("Discard", "Refuse", "DiscardData")
 
 _ORDERED: TypeAdapter[OrderedMsg] = TypeAdapter(Join | Access | JoinDone | MirrorActive | Fail)
 _DIRECT: TypeAdapter[DirectMsg] = TypeAdapter(GroupStateMsg | ConfigMsg | StartMirror)
@@ -255,6 +256,15 @@ _CHANNEL_ACTIONS: dict[str, Callable[[State, Params, int, int], State | None]] =
     "ReceiveConfig": m.ReceiveConfig,
     "ReceiveStartMirror": m.ReceiveStartMirror,
 }
+
+
+def offered(engine: InMemoryEngine, p: Params) -> list[Action]:
+    """The engine's enabled steps the model at `p` can match: with MaxWrites = 0 the model
+    is the write-free abstraction (no client writes, no pauses), so neither is offered."""
+    actions = engine.enabled()
+    if p.max_writes:
+        return actions
+    return [a for a in actions if a.name not in DATA_PATH_ENVIRONMENT]
 
 
 def model_step(s: State, p: Params, corr: Correspondence, name: str, params: Mapping[str, str]) -> State | None:

@@ -28,6 +28,7 @@ from pbjoin.resources import Disk, MemoryDisks
 from pbjoin.runtime import MemberFactory
 from pbjoin.steplog import MemoryLog
 from pbjoin_model.conformance.refinement import Correspondence, Divergence, abstract, check_step, differences
+from pbjoin_model.conformance.refinement import offered as offered_steps
 from pbjoin_model.protocol import machine as m
 from pbjoin_model.protocol.machine import Params, State
 
@@ -130,7 +131,7 @@ def _expand(
     engines: dict[State, InMemoryEngine],
     report: ReplayReport,
 ) -> list[State] | None:
-    offered = {a.label() for a in engine.enabled()}
+    offered = {a.label() for a in offered_steps(engine, unbounded)}
     allowed = {corr.action(step).label() for step in m.successors(s, unbounded)}
     if offered != allowed:
         rows = [("enabled", ", ".join(sorted(allowed - offered)) or "-", ", ".join(sorted(offered - allowed)) or "-")]
