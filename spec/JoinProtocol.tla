@@ -336,7 +336,9 @@ Multicast(e, m) == [e EXCEPT !.log = Append(@, m)]
 
 SetCfg(e, n, r, v) == [e EXCEPT !.cfg[n][r] = v]
 
-DSend(e, src, dst, m) == [e EXCEPT !.dchan[<<src, dst>>] = Append(@, m)]
+DSend(e, src, dst, dinc, m) ==
+    IF e.inc[dst] # dinc THEN e  \* for a previous incarnation: never received
+    ELSE [e EXCEPT !.dchan[<<src, dst>>] = Append(@, m)]
 
 DPop(e, src, dst) == [e EXCEPT !.dchan[<<src, dst>>] = Tail(@)]
 
@@ -620,7 +622,7 @@ Write(n) ==
                              !.writes[w] = [NoWrite EXCEPT !.by = n, !.pos = pos, !.ep = ep]]
            F[i \in 0..NumRes] ==
                IF i = 0 THEN e0
-               ELSE IF i \in to THEN DSend(F[i - 1], n, gs.host[i], WriteMsg(w, i, pos, ep, cur))
+               ELSE IF i \in to THEN DSend(F[i - 1], n, gs.host[i], gs.inc[gs.host[i]], WriteMsg(w, i, pos, ep, cur))
                ELSE F[i - 1]
        IN  Commit(IF fence[prod] > ep
                     THEN [S EXCEPT !.writes[w] = [NoWrite EXCEPT !.st = "refused", !.by = n, !.ep = ep]]
@@ -652,7 +654,7 @@ ReceiveWrite(src, n) ==
                /\ view[n] # NoView => /\ CaughtUp(n, m)
                                       /\ ~(entitled /\ ~fenced /\ m.pos > Len(data[b]) + 1)
                /\ Commit(IF view[n] = NoView THEN e
-                         ELSE IF applies \/ holds THEN DSend(e1, n, src, AckMsg(m.w, b))
+                         ELSE IF applies \/ holds THEN DSend(e1, n, src, view[n].inc[src], AckMsg(m.w, b))
                          ELSE e)
 
 (* Writer n takes the head ACK from src: the mirror it names holds the write. *)

@@ -534,7 +534,10 @@ class _Effects:
         i = src * self.p.nodes + dst
         self.chan[i] = self.chan[i][1:]
 
-    def dsend(self, src: int, dst: int, msg: DataMsg) -> None:
+    def dsend(self, src: int, dst: int, dst_inc: int, msg: DataMsg) -> None:
+        # Lost when addressed to a previous incarnation; a paused node keeps its own and takes ACKs.
+        if self.s.inc[dst] != dst_inc:
+            return
         i = src * self.p.nodes + dst
         self.dchan[i] = self.dchan[i] + (msg,)
 
@@ -931,7 +934,7 @@ def Write(s: State, p: Params, n: int) -> State | None:
         syncing = gs.mirror[b] == M_SYNCING
         if syncing and p.mutant is Mutant.RESYNC_SKIPS_CONCURRENT_WRITES:
             continue
-        e.dsend(n, h, DataMsg(WRITE, w, b, pos=pos, ep=ep, cur=cur))
+        e.dsend(n, h, gs.inc[h], DataMsg(WRITE, w, b, pos=pos, ep=ep, cur=cur))
         if not (syncing and p.mutant is Mutant.ACK_IGNORES_SYNCING):
             wait |= 1 << b
     if p.mutant is Mutant.ASYNC_ACK:
@@ -974,7 +977,7 @@ def ReceiveWrite(s: State, p: Params, src: int, n: int) -> State | None:
             e.data[b] = (*copy, m.w)
             e.fence[b] = max(s.fence[b], m.ep)
         if applies or holds or (entitled and early):
-            e.dsend(n, src, DataMsg(ACK, m.w, b))
+            e.dsend(n, src, gs.inc[src], DataMsg(ACK, m.w, b))
     e.dpop(src, n)
     return e.build()
 
