@@ -7,9 +7,9 @@ plugged into the engine through its member factory.
 from __future__ import annotations
 
 from pbjoin.group import GroupState
-from pbjoin.member import Member, Output, Send
+from pbjoin.member import DataSend, Member, MirrorWrite, Output, Send, StartMirroring, WriteAnswer
 from pbjoin.runtime import MemberFactory
-from pbjoin.wire import Access, ConfigMsg, OrderedMsg
+from pbjoin.wire import Access, ConfigMsg, DataAck, DataMsg, OrderedMsg, WriteRecord
 
 
 class SkipsAccessProbe(Member):
@@ -72,10 +72,68 @@ class NoStateResend(Member):
         return super()._sponsor_duties(before, after, msg)
 
 
+class AcksBeforeMirrors(Member):
+    """Tells the client a write succeeded once the production copy has it (asynchronous mirroring)."""
+
+    def write_applied(self, write: WriteRecord, position: int | None) -> Output:
+        out = super().write_applied(write, position)
+        if position is not None and write.id in self.pending:
+            del self.pending[write.id]
+            out.answers.append(WriteAnswer(write.id, "acked", position, write.epoch))
+        return out
+
+
+class KeepsItsEpoch(Member):
+    """A new primary host acts under the epoch its production copy already has: no fencing."""
+
+    def mirroring_read(self, request: StartMirroring, epoch: int | None, writes: tuple[WriteRecord, ...]) -> Output:
+        return super().mirroring_read(request, None if epoch is None else epoch - 1, writes)
+
+
+class AcksWithoutApplying(Member):
+    """A backup host acknowledges a write on arrival and never puts it on its copy."""
+
+    def receive_data(self, src: str, msg: DataMsg) -> Output:
+        out = super().receive_data(src, msg)
+        for effect in out.effects:
+            if isinstance(effect, MirrorWrite):
+                out.effects.remove(effect)
+                out.extend(self.write_mirrored(effect, "applied"))
+        return out
+
+
+class ResyncsEmpty(Member):
+    """The resynchronisation sends no writes: a new mirror starts from nothing."""
+
+    def mirroring_read(self, request: StartMirroring, epoch: int | None, writes: tuple[WriteRecord, ...]) -> Output:
+        return super().mirroring_read(request, epoch, ())
+
+
+class AckNamesAnotherMirror(Member):
+    """A backup host's ACK names the production resource instead of its own mirror."""
+
+    def write_mirrored(self, effect: MirrorWrite, outcome: str) -> Output:
+        out = super().write_mirrored(effect, outcome)
+        assert self.view is not None
+        out.data_sends = [
+            DataSend(d.to, d.to_inc, DataAck(resource=self.view.primary, id=effect.write.id)) for d in out.data_sends
+        ]
+        return out
+
+
 MUTANTS: dict[str, MemberFactory] = {
     "skips-access-probe": SkipsAccessProbe,
     "config-from-primary-host": ConfigFromPrimaryHost,
     "promotes-unsynced-mirror": PromotesUnsyncedMirror,
     "forgets-to-install-config": ForgetsToInstallConfig,
     "no-state-resend": NoStateResend,
+}
+
+# Bugs of the data path: they show only in runs with client writes.
+DATA_PATH_MUTANTS: dict[str, MemberFactory] = {
+    "acks-before-mirrors": AcksBeforeMirrors,
+    "keeps-its-epoch": KeepsItsEpoch,
+    "acks-without-applying": AcksWithoutApplying,
+    "resyncs-empty": ResyncsEmpty,
+    "ack-names-another-mirror": AckNamesAnotherMirror,
 }

@@ -290,6 +290,8 @@ class InMemoryEngine:
             fate = self.ledger.get(answer.id)
             if fate is not None and fate.by == n:
                 fate.status, fate.position, fate.epoch = answer.status, answer.position, answer.epoch
+                if answer.status != "unknown":  # an unanswered write keeps what it waited for
+                    fate.waiting = ()
         for write_id, pending in self.runtimes[n].member.pending.items():
             fate = self.ledger.get(write_id)
             if fate is not None and fate.by == n:

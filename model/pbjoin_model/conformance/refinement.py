@@ -25,13 +25,15 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from pbjoin.engine import DATA_PATH_ENVIRONMENT, Action, InMemoryEngine
+from pbjoin.engine import DATA_PATH_ENVIRONMENT, Action, InMemoryEngine, WriteFate
 from pbjoin.member import HOLDS_VIEW as IMPL_HOLDS_VIEW
 from pbjoin.member import Phase
 from pbjoin.steplog import ClusterRecord, MemberSummary, StepRecord
 from pbjoin.wire import (
     Access,
     ConfigMsg,
+    DataAck,
+    DataMsg,
     DirectMsg,
     Fail,
     GroupStateBody,
@@ -41,10 +43,12 @@ from pbjoin.wire import (
     MirrorActive,
     OrderedMsg,
     StartMirror,
+    WriteRecord,
+    decode_data,
 )
 from pbjoin_model.protocol import machine as m
-from pbjoin_model.protocol.machine import NO_NODE, NO_VIEW, P2P, GroupState, Msg, Params, State, View
-from pbjoin_model.traces.render import msg_str, p2p_str, view_fields
+from pbjoin_model.protocol.machine import NO_NODE, NO_VIEW, P2P, GroupState, Msg, Params, State, View, WriteRec
+from pbjoin_model.traces.render import flatten, msg_str, p2p_str, view_fields
 
 # Logged steps with no model counterpart: a message taken off a channel and rejected as
 # malformed or stale (Discard, DiscardData), or refused because no member could have
@@ -54,6 +58,9 @@ STUTTERS = ("Discard", "Refuse", "DiscardData")
 _ORDERED: TypeAdapter[OrderedMsg] = TypeAdapter(Join | Access | JoinDone | MirrorActive | Fail)
 _DIRECT: TypeAdapter[DirectMsg] = TypeAdapter(GroupStateMsg | ConfigMsg | StartMirror)
 _MIRROR = {"none": m.M_NONE, "syncing": m.M_SYNCING, "active": m.M_ACTIVE}
+_WRITE_STATUS = {None: m.W_PENDING, "acked": m.W_ACKED, "refused": m.W_REFUSED, "unknown": m.W_UNKNOWN}
+# A copy's write that no client submitted with that content and epoch: it maps to no write.
+FOREIGN_WRITE = -1
 _STATUS = {"joining": m.JOINING, "placed": m.PLACED, "active": m.ACTIVE}
 
 
@@ -87,9 +94,10 @@ class Correspondence:
     def rset(self, idents: tuple[str, ...]) -> int:
         return sum(1 << self.res(r) for r in idents)
 
-    def params(self) -> Params:
+    def params(self, max_writes: int = 0) -> Params:
         # Failures, restarts and configuration changes are bounded only to keep model
-        # checking finite; an implementation run may make as many as it likes.
+        # checking finite; an implementation run may make as many as it likes. Writes are
+        # model state (one record each), so their number is the run's own bound.
         unbounded = 100_000
         return Params(
             nodes=len(self.nodes),
@@ -98,6 +106,7 @@ class Correspondence:
             max_restarts=unbounded,
             max_config_changes=unbounded,
             compact_log=False,
+            max_writes=max_writes,
         )
 
     def action(self, step: m.Step) -> Action:
@@ -116,13 +125,23 @@ class Correspondence:
         kind = {Join: m.JOIN, JoinDone: m.JOIN_DONE, Fail: m.FAIL}[type(msg)]
         return Msg(kind, n, msg.inc)
 
-    def direct(self, msg: DirectMsg, sent_at: int = -1) -> P2P:
-        """The model's message; `sent_at` (the sender's position, where known) is a CONFIG's or START_MIRROR's cur."""
+    def direct(self, msg: DirectMsg, sent_at: int = -1, writes: WriteNumbers | None = None) -> P2P:
+        """The model's message; `sent_at` (the sender's position, where known) is a CONFIG's or
+        START_MIRROR's cur. Without `writes` the data path is off: a START_MIRROR carries nothing."""
         if isinstance(msg, GroupStateMsg):
             return P2P(m.GROUP_STATE, gs=self.view(msg.state), cur=msg.position)
         if isinstance(msg, ConfigMsg):
             return P2P(m.CONFIG, res=self.res(msg.resource), ver=msg.version, cur=sent_at)
-        return P2P(m.START_MIRROR, res=self.res(msg.resource), cur=sent_at)
+        if writes is None:
+            return P2P(m.START_MIRROR, res=self.res(msg.resource), cur=sent_at)
+        data = tuple(writes.number(w) for w in msg.writes)
+        return P2P(m.START_MIRROR, res=self.res(msg.resource), cur=sent_at, data=data, ep=msg.epoch)
+
+    def data(self, msg: DataMsg, writes: WriteNumbers, sent_at: int) -> m.DataMsg:
+        if isinstance(msg, DataAck):
+            return m.DataMsg(m.ACK, writes.number_of(msg.id), self.res(msg.resource))
+        w = writes.number(msg.write)
+        return m.DataMsg(m.WRITE, w, self.res(msg.resource), pos=msg.position, ep=msg.write.epoch, cur=sent_at)
 
     def view(self, body: GroupStateBody | None) -> View:
         if body is None:
@@ -148,6 +167,30 @@ class Correspondence:
         return m.initial_state(self.params(), tuple(self.rset(access.get(n, ())) for n in self.nodes))
 
 
+@dataclass(frozen=True)
+class WriteNumbers:
+    """The model numbers writes in submission order; the implementation names them by id.
+
+    A copy's record maps to its write only if it is what that write's client submitted
+    (key, value) under the epoch the writer took it with: a copy that holds anything else
+    shows as FOREIGN_WRITE where the model has the write.
+    """
+
+    ledger: Mapping[str, WriteFate]
+
+    def number_of(self, write_id: str) -> int:
+        for k, known in enumerate(self.ledger):
+            if known == write_id:
+                return k
+        return FOREIGN_WRITE
+
+    def number(self, rec: WriteRecord) -> int:
+        fate = self.ledger.get(rec.id)
+        if fate is None or (fate.key, fate.value, fate.epoch) != (rec.key, rec.value, rec.epoch):
+            return FOREIGN_WRITE
+        return self.number_of(rec.id)
+
+
 # ---------------------------------------------------------------- comparing states
 
 
@@ -169,6 +212,7 @@ def observable(s: State) -> State:
     chan = tuple(tuple(x._replace(gs=_normal_view(x.gs)) for x in q) for q in s.chan)
     return s._replace(
         view=tuple(_normal_view(v) for v in s.view),
+        stale=tuple(_normal_view(v) for v in s.stale),
         durable=_normal_group_state(s.durable),
         chan=chan,
         dataCurrent=(),
@@ -186,6 +230,7 @@ def abstract(engine: InMemoryEngine, corr: Correspondence, ghosts: State) -> Sta
     """
     nodes = [engine.runtimes[n] for n in corr.nodes]
     some_disks = nodes[0].disks
+    numbers = WriteNumbers(engine.ledger) if ghosts.writes else None
     cfg = []
     for rt in nodes:
         installed = rt.disks.installed_versions() if rt.phase != Phase.DOWN else {}
@@ -194,7 +239,7 @@ def abstract(engine: InMemoryEngine, corr: Correspondence, ghosts: State) -> Sta
     for src in corr.nodes:
         for dst in corr.nodes:
             queue = engine.channels.get((src, dst), ())
-            chan.append(tuple(corr.direct(_DIRECT.validate_json(q.raw), q.sent_at) for q in queue))
+            chan.append(tuple(corr.direct(_DIRECT.validate_json(q.raw), q.sent_at, numbers) for q in queue))
     return State(
         access=tuple(corr.rset(rt.disks.probe(corr.resources)) for rt in nodes),
         phase=tuple(m.PHASE_NAMES.index(rt.phase.value) for rt in nodes),
@@ -210,8 +255,43 @@ def abstract(engine: InMemoryEngine, corr: Correspondence, ghosts: State) -> Sta
         cfgChanges=ghosts.cfgChanges,
         durable=m.initial_group_state(corr.params()),
         inc=tuple(rt.inc for rt in nodes),
-        **m.idle_data_path(corr.params()),  # the implementation has no data path yet: MaxWrites = 0
+        **_data_path(engine, corr, len(ghosts.writes)),
     )
+
+
+def _data_path(engine: InMemoryEngine, corr: Correspondence, max_writes: int) -> dict[str, Any]:
+    """The data-path variables as the engine's disks, members, data channels and ledger hold them.
+
+    Without writes the model is the write-free abstraction: its data path stays idle
+    (no epoch is taken there), so the implementation's is not compared.
+    """
+    p = corr.params(max_writes)
+    if not max_writes:
+        return m.idle_data_path(p)
+    if len(engine.ledger) > max_writes:
+        raise ConformanceError(f"{len(engine.ledger)} writes submitted; the model has {max_writes}")
+    numbers = WriteNumbers(engine.ledger)
+    audit = engine.runtimes[corr.nodes[0]].disks
+    copies = [audit.audit_copy(r) for r in corr.resources]
+    members = [engine.runtimes[n].member for n in corr.nodes]
+    dchan = []
+    for src in corr.nodes:
+        for dst in corr.nodes:
+            queue = engine.data_channels.get((src, dst), ())
+            dchan.append(tuple(corr.data(decode_data(q.raw), numbers, q.sent_at) for q in queue))
+    writes = [WriteRec()] * max_writes
+    for k, fate in enumerate(engine.ledger.values()):
+        st = _WRITE_STATUS[fate.status]
+        wait = corr.rset(fate.waiting) if st in (m.W_PENDING, m.W_UNKNOWN) else 0
+        writes[k] = WriteRec(st=st, by=corr.node(fate.by), pos=fate.position, ep=fate.epoch, wait=wait)
+    return {
+        "data": tuple(tuple(numbers.number(w) for w in copy[1]) for copy in copies),
+        "fence": tuple(copy[0] for copy in copies),
+        "epoch": tuple(member.epoch for member in members),
+        "stale": tuple(corr.view(x.stale_view.to_body() if x.stale_view else None) for x in members),
+        "dchan": tuple(dchan),
+        "writes": tuple(writes),
+    }
 
 
 def differences(expected: State, actual: State, corr: Correspondence) -> list[tuple[str, str, str]]:
@@ -237,6 +317,11 @@ def differences(expected: State, actual: State, corr: Correspondence) -> list[tu
                     src, dst = divmod(i, len(corr.nodes))
                     label = f"chan[{corr.nodes[src]}->{corr.nodes[dst]}]"
                     rows.append((label, ", ".join(p2p_str(q) for q in qx), ", ".join(p2p_str(q) for q in qy)))
+        elif name in m.DATA_PATH_VARIABLES:
+            fx, fy = flatten(a), flatten(b)
+            for key in sorted(k for k in set(fx) | set(fy) if k.startswith(f"{name}[")):
+                if fx.get(key) != fy.get(key):
+                    rows.append((key, fx.get(key, "-"), fy.get(key, "-")))
         else:
             rows.append((name, str(x), str(y)))
     return rows
@@ -250,21 +335,28 @@ _NODE_ACTIONS: dict[str, Callable[[State, Params, int], State | None]] = {
     "Deliver": m.Deliver,
     "Crash": m.Crash,
     "Restart": m.Restart,
+    "Write": m.Write,
+    "Pause": m.Pause,
 }
 _CHANNEL_ACTIONS: dict[str, Callable[[State, Params, int, int], State | None]] = {
     "ReceiveGroupState": m.ReceiveGroupState,
     "ReceiveConfig": m.ReceiveConfig,
     "ReceiveStartMirror": m.ReceiveStartMirror,
+    "ReceiveWrite": m.ReceiveWrite,
+    "ReceiveAck": m.ReceiveAck,
 }
 
 
-def offered(engine: InMemoryEngine, p: Params) -> list[Action]:
-    """The engine's enabled steps the model at `p` can match: with MaxWrites = 0 the model
-    is the write-free abstraction (no client writes, no pauses), so neither is offered."""
+def offered(engine: InMemoryEngine, s: State) -> list[Action]:
+    """The engine's enabled steps the model state `s` can match: without writes the model is
+    the write-free abstraction (no client writes, no pauses), and once its writes are all
+    submitted, a client has no further write to make."""
     actions = engine.enabled()
-    if p.max_writes:
-        return actions
-    return [a for a in actions if a.name not in DATA_PATH_ENVIRONMENT]
+    if not s.writes:
+        return [a for a in actions if a.name not in DATA_PATH_ENVIRONMENT]
+    if all(rec.st != m.W_NONE for rec in s.writes):
+        return [a for a in actions if a.name != "Write"]
+    return actions
 
 
 def model_step(s: State, p: Params, corr: Correspondence, name: str, params: Mapping[str, str]) -> State | None:
@@ -352,7 +444,7 @@ def check_step(corr: Correspondence, s: State, t: State, rec: StepRecord) -> lis
         if rec.position != s.cursor[n] or s.log[s.cursor[n]] != taken:
             expected = f"@{s.cursor[n]} {msg_str(s.log[s.cursor[n]])}"
             rows.append(("delivered", expected, f"@{rec.position} {msg_str(taken)}"))
-    elif rec.step.startswith("Receive") and rec.consumed is not None:
+    elif rec.step in _GROUP_RECEIVES and rec.consumed is not None:
         src = corr.node(rec.params["src"])
         head = s.chan[src * len(corr.nodes) + n][0]
         taken_p2p = corr.direct(_decode(_DIRECT, rec.consumed, "message"))
@@ -367,11 +459,16 @@ def check_step(corr: Correspondence, s: State, t: State, rec: StepRecord) -> lis
     return rows
 
 
+_GROUP_RECEIVES = ("ReceiveGroupState", "ReceiveConfig", "ReceiveStartMirror")
+
+
 def _normal_p2p(x: P2P) -> P2P:
     """A message as a logged step shows it: a CONFIG's or START_MIRROR's cur is the sender's
-    position, which the log has as the step's post position (checked there), not in the message."""
+    position, which the log has as the step's post position (checked there), not in the message.
+    A START_MIRROR's writes are compared with the whole state (`differences`), where the
+    ledger numbers them."""
     if x.kind != m.GROUP_STATE:
-        return x._replace(cur=-1)
+        return x._replace(cur=-1, data=(), ep=0)
     return x._replace(gs=_normal_view(x.gs))
 
 
@@ -381,7 +478,7 @@ def _sent_rows(corr: Correspondence, s: State, t: State, n: int, rec: StepRecord
     for dst in range(nodes):
         i = n * nodes + dst
         before = s.chan[i]
-        if rec.step.startswith("Receive") and corr.node(rec.params["src"]) == n and dst == n:
+        if rec.step in _GROUP_RECEIVES and corr.node(rec.params["src"]) == n and dst == n:
             before = before[1:]
         if rec.step == "Crash":
             before = ()

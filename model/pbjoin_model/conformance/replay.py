@@ -20,7 +20,7 @@ import dataclasses
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pbjoin.engine import InMemoryEngine
 from pbjoin.member import Member
@@ -42,6 +42,7 @@ class ReplayReport:
     depth: int
     seconds: float
     complete: bool = True  # every behaviour ended within the depth (none was cut)
+    actions: Counter[str] = field(default_factory=Counter)  # transitions compared, per action
     divergence: Divergence | None = None
     path: tuple[str, ...] = ()  # the actions leading to the divergence
 
@@ -77,7 +78,7 @@ def replay(
         report.wirings += 1
         engine = engine_for(init.access, bounded, member_factory)
         corr = Correspondence.of(engine.cluster)
-        unbounded = dataclasses.replace(corr.params(), mutant=p.mutant)
+        unbounded = dataclasses.replace(corr.params(p.max_writes), mutant=p.mutant)
         if _replay_from(init, engine, corr, bounded, unbounded, depth, report):
             break
         if progress is not None:
@@ -131,7 +132,7 @@ def _expand(
     engines: dict[State, InMemoryEngine],
     report: ReplayReport,
 ) -> list[State] | None:
-    offered = {a.label() for a in offered_steps(engine, unbounded)}
+    offered = {a.label() for a in offered_steps(engine, s)}
     allowed = {corr.action(step).label() for step in m.successors(s, unbounded)}
     if offered != allowed:
         rows = [("enabled", ", ".join(sorted(allowed - offered)) or "-", ", ".join(sorted(offered - allowed)) or "-")]
@@ -144,6 +145,7 @@ def _expand(
         child = engine.fork(MemoryLog())
         record = child.step(action)
         report.transitions += 1
+        report.actions[step.action] += 1
         rows = check_step(corr, s, step.state, record) or differences(
             step.state, abstract(child, corr, step.state), corr
         )

@@ -83,7 +83,7 @@ def replay_on_implementation(trace: Trace) -> ImplementationReplay:
     for i, step in enumerate(trace.steps[1:], 1):
         action = corr.action(step)
         if not engine.is_enabled(action):
-            offered = ", ".join(a.label() for a in offered_steps(engine, p)) or "nothing"
+            offered = ", ".join(a.label() for a in offered_steps(engine, s)) or "nothing"
             rows = [("enabled", action.label(), offered)]
             return ImplementationReplay(i - 1, total, Divergence(i, action.label(), "not enabled on the engine", rows))
         engine.step(action)

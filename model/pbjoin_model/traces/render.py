@@ -66,7 +66,8 @@ def p2p_str(m: P2P) -> str:
 
 
 def write_name(w: int) -> str:
-    return f"w{w + 1}"
+    """w1, w2, ... in submission order; a negative number is a write no client submitted."""
+    return f"w{w + 1}" if w >= 0 else "w?"
 
 
 def writes_str(copy: tuple[int, ...]) -> str:
