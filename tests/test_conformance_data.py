@@ -16,14 +16,17 @@ import pytest
 from hypothesis import Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 from impl_mutants import DATA_PATH_MUTANTS
-from pbjoin_model.conformance.refinement import Correspondence, abstract, differences
+from pbjoin_model.conformance.refinement import Correspondence, abstract, differences, validate_log
 from pbjoin_model.conformance.replay import engine_for, replay
 from pbjoin_model.protocol import machine as m
 from pbjoin_model.protocol.machine import Params
 from test_conformance import Lockstep
 
-from pbjoin.resources import MemoryDisks
-from pbjoin.steplog import MemoryLog, StepRecord
+from pbjoin.engine import ENVIRONMENT_STEPS, Action, InMemoryEngine
+from pbjoin.member import Member
+from pbjoin.resources import Disk, MemoryDisks
+from pbjoin.runtime import MemberFactory
+from pbjoin.steplog import ClusterRecord, MemoryLog, StepRecord
 
 # 2 nodes, 2 resources, 1 failure (a crash or a pause), no restart: writes, mirroring,
 # failover and a paused primary host are all within 13 steps (an ACK first at 13).
@@ -116,3 +119,73 @@ def test_lockstep_with_writes_catches_each_data_path_mutant(mutant: str) -> None
     )
     with pytest.raises(AssertionError, match=r"after |assert .* == "):
         run_state_machine_as_test(Mutated, settings=quick)
+
+
+def _story(factory: MemberFactory = Member) -> list[StepRecord]:
+    """Three nodes, a backup, writes mirrored and acknowledged, a pause and a takeover."""
+    disks = {r: Disk(1, f"{r} v1") for r in ("r1", "r2")}
+    wiring = {"n1": {"r1"}, "n2": {"r2"}, "n3": {"r1"}}
+    nodes = {n: MemoryDisks(disks, frozenset(w)) for n, w in wiring.items()}
+    log = MemoryLog()
+    engine = InMemoryEngine("g", ("r1", "r2"), dict(nodes), log, factory)
+
+    def settle() -> None:
+        while pending := [a for a in engine.enabled() if a.name not in ENVIRONMENT_STEPS]:
+            engine.step(pending[0])
+
+    for n in wiring:
+        engine.step(Action("Join", (("n", n),)))
+        settle()
+    engine.write("n1", "order-1", "orders/1", "disk tower")
+    settle()
+    engine.step(Action("Pause", (("n", "n1"),)))
+    settle()
+    engine.write("n1", "order-2", "orders/2", "too late")  # fenced: refused
+    engine.write("n3", "order-3", "orders/3", "tape drive")
+    settle()
+    return [r for r in log.records if isinstance(r, StepRecord)]
+
+
+def test_a_step_log_with_writes_validates_step_by_step() -> None:
+    steps = _story()
+    assert {"Write", "ReceiveWrite", "ReceiveAck", "Pause"} <= {r.step for r in steps}
+    assert {(a.id, a.status) for r in steps for a in r.answers} == {
+        ("order-1", "acked"),
+        ("order-2", "refused"),
+        ("order-3", "acked"),
+    }
+    report = validate_log(CLUSTER, steps)
+    assert report.conforms, report.divergence and report.divergence.render()
+    assert report.steps == len(steps)
+
+
+@pytest.mark.parametrize(
+    ("mutant", "shows"),
+    [
+        ("acks-before-mirrors", "answers"),
+        ("keeps-its-epoch", "epoch"),
+        ("resyncs-empty", "sent to n2"),
+        ("ack-names-another-mirror", "data sent to n1"),
+    ],
+)
+def test_trace_validation_catches_data_path_mutants_in_a_log(mutant: str, shows: str) -> None:
+    report = validate_log(CLUSTER, _story(DATA_PATH_MUTANTS[mutant]))
+    assert report.divergence is not None, f"{mutant} passed trace validation"
+    assert any(row[0] == shows for row in report.divergence.rows), report.divergence.render()
+
+
+def test_a_write_step_that_does_not_log_its_request_is_a_divergence() -> None:
+    steps = _story()
+    first = next(i for i, r in enumerate(steps) if r.step == "Write")
+    steps[first] = steps[first].model_copy(update={"consumed": None})
+    report = validate_log(CLUSTER, steps)
+    assert report.divergence is not None and "must log its client's request" in report.divergence.reason
+
+
+CLUSTER = ClusterRecord(
+    group="g",
+    nodes=("n1", "n2", "n3"),
+    resources=("r1", "r2"),
+    access={"n1": ("r1",), "n2": ("r2",), "n3": ("r1",)},
+    engine="memory",
+)

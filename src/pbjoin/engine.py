@@ -263,6 +263,7 @@ class InMemoryEngine:
             inc = rt.inc
         elif action.name == "Write":
             k = len(self.ledger) + 1
+            consumed = {"id": f"w{k}", "key": f"k{k}", "value": f"v{k}"}
             outcome = self._write(n, f"w{k}", f"k{k}", f"v{k}")
         elif action.name == "Pause":
             outcome = self._pause(n)
@@ -279,7 +280,9 @@ class InMemoryEngine:
             raise StepRefusedError(f"Write(n={n}) is not enabled: {n} is not the primary host")
         if write_id in self.ledger:
             raise StepRefusedError(f"write {write_id} was submitted before: a write id names one write")
-        return self._record(Action("Write", (("n", n),)), n, rt.inc, None, None, self._write(n, write_id, key, value))
+        request: dict[str, object] = {"id": write_id, "key": key, "value": value}  # the client's, as logged
+        outcome = self._write(n, write_id, key, value)
+        return self._record(Action("Write", (("n", n),)), n, rt.inc, request, None, outcome)
 
     def _write(self, n: str, write_id: str, key: str, value: str) -> Outcome:
         self.ledger[write_id] = WriteFate(by=n, key=key, value=value)

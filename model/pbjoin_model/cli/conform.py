@@ -92,6 +92,7 @@ def _replay_json(r: ReplayReport) -> dict[str, Any]:
         "transitions": r.transitions,
         "behaviours": r.behaviours,
         "seconds": round(r.seconds, 3),
+        "actions": dict(sorted(r.actions.items())),
         "divergence": None
         if div is None
         else {"step": div.step, "reason": div.reason, "rows": div.rows, "path": list(r.path)},
@@ -106,6 +107,10 @@ def _replay_text(r: ReplayReport) -> str:
     if r.divergence is not None:
         path = " -> ".join(r.path) or "(initial state)"
         return f"implementation DIVERGES from the model after {path}\n{r.divergence.render()}"
+    taken = "  transitions compared per action: " + (
+        ", ".join(f"{name} {count}" for name, count in sorted(r.actions.items())) or "none"
+    )
     if r.complete:
-        return f"implementation conforms: every behaviour of the model replayed, {cover}"
-    return f"implementation conforms up to depth {r.depth} (INCOMPLETE: longer behaviours not replayed): {cover}"
+        return f"implementation conforms: every behaviour of the model replayed, {cover}\n{taken}"
+    verdict = f"implementation conforms up to depth {r.depth} (INCOMPLETE: longer behaviours not replayed): {cover}"
+    return f"{verdict}\n{taken}"

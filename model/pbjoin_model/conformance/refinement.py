@@ -34,6 +34,7 @@ from pbjoin.wire import (
     ConfigMsg,
     DataAck,
     DataMsg,
+    DataWrite,
     DirectMsg,
     Fail,
     GroupStateBody,
@@ -48,7 +49,7 @@ from pbjoin.wire import (
 )
 from pbjoin_model.protocol import machine as m
 from pbjoin_model.protocol.machine import NO_NODE, NO_VIEW, P2P, GroupState, Msg, Params, State, View, WriteRec
-from pbjoin_model.traces.render import flatten, msg_str, p2p_str, view_fields
+from pbjoin_model.traces.render import data_msg_str, flatten, msg_str, p2p_str, view_fields
 
 # Logged steps with no model counterpart: a message taken off a channel and rejected as
 # malformed or stale (Discard, DiscardData), or refused because no member could have
@@ -57,6 +58,7 @@ STUTTERS = ("Discard", "Refuse", "DiscardData")
 
 _ORDERED: TypeAdapter[OrderedMsg] = TypeAdapter(Join | Access | JoinDone | MirrorActive | Fail)
 _DIRECT: TypeAdapter[DirectMsg] = TypeAdapter(GroupStateMsg | ConfigMsg | StartMirror)
+_DATA: TypeAdapter[DataMsg] = TypeAdapter(DataWrite | DataAck)
 _MIRROR = {"none": m.M_NONE, "syncing": m.M_SYNCING, "active": m.M_ACTIVE}
 _WRITE_STATUS = {None: m.W_PENDING, "acked": m.W_ACKED, "refused": m.W_REFUSED, "unknown": m.W_UNKNOWN}
 # A copy's write that no client submitted with that content and epoch: it maps to no write.
@@ -163,8 +165,8 @@ class Correspondence:
             inc=tuple(inc),
         )
 
-    def initial_state(self, access: Mapping[str, tuple[str, ...]]) -> State:
-        return m.initial_state(self.params(), tuple(self.rset(access.get(n, ())) for n in self.nodes))
+    def initial_state(self, access: Mapping[str, tuple[str, ...]], max_writes: int = 0) -> State:
+        return m.initial_state(self.params(max_writes), tuple(self.rset(access.get(n, ())) for n in self.nodes))
 
 
 @dataclass(frozen=True)
@@ -434,7 +436,12 @@ def _decode(adapter: TypeAdapter[Any], value: dict[str, Any], what: str) -> Any:
         raise ConformanceError(f"logged {what} is not a wire message: {exc.errors()[0]['msg']}") from None
 
 
-def check_step(corr: Correspondence, s: State, t: State, rec: StepRecord) -> list[tuple[str, str, str]]:
+def check_step(
+    corr: Correspondence, s: State, t: State, rec: StepRecord, writes: WriteNumbers | None = None
+) -> list[tuple[str, str, str]]:
+    """What a logged step shows that the model's successor disagrees with; `writes` (the
+    log's own write numbering) when the run has client writes, which the data path's
+    messages, answers and member state are then compared on."""
     n = corr.node(rec.member)
     rows: list[tuple[str, str, str]] = []
     if t.inc[n] != rec.inc:
@@ -447,32 +454,81 @@ def check_step(corr: Correspondence, s: State, t: State, rec: StepRecord) -> lis
     elif rec.step in _GROUP_RECEIVES and rec.consumed is not None:
         src = corr.node(rec.params["src"])
         head = s.chan[src * len(corr.nodes) + n][0]
-        taken_p2p = corr.direct(_decode(_DIRECT, rec.consumed, "message"))
-        if _normal_p2p(head) != _normal_p2p(taken_p2p):
+        taken_p2p = corr.direct(_decode(_DIRECT, rec.consumed, "message"), writes=writes)
+        if _normal_p2p(head, writes) != _normal_p2p(taken_p2p, writes):
             rows.append(("received", p2p_str(head), p2p_str(taken_p2p)))
+    elif rec.step in ("ReceiveWrite", "ReceiveAck") and rec.consumed is not None and writes is not None:
+        src = corr.node(rec.params["src"])
+        dhead = s.dchan[src * len(corr.nodes) + n][0]._replace(cur=0)
+        taken_data = corr.data(_decode(_DATA, rec.consumed, "data message"), writes, 0)
+        if dhead != taken_data:
+            rows.append(("received", data_msg_str(dhead), data_msg_str(taken_data)))
     appended = list(t.log[len(s.log) :])
     multicast = [corr.ordered(_decode(_ORDERED, x, "multicast")) for x in rec.multicast]
     if appended != multicast or rec.multicast_at != list(range(len(s.log), len(t.log))):
         rows.append(("multicast", ", ".join(map(msg_str, appended)), ", ".join(map(msg_str, multicast))))
-    rows += _sent_rows(corr, s, t, n, rec)
+    rows += _sent_rows(corr, s, t, n, rec, writes)
     rows += _summary_rows(corr, t, n, rec.post)
+    if writes is not None:
+        rows += _data_path_rows(corr, s, t, n, rec, writes)
+    return rows
+
+
+def _data_path_rows(
+    corr: Correspondence, s: State, t: State, n: int, rec: StepRecord, writes: WriteNumbers
+) -> list[tuple[str, str, str]]:
+    """The data path as a logged step shows it: data messages sent, answers, and the member's
+    epoch, pause and pending writes after it."""
+    rows: list[tuple[str, str, str]] = []
+    nodes = len(corr.nodes)
+    for dst in range(nodes):
+        i = n * nodes + dst
+        before = () if rec.step in ("Crash", "Restart") else s.dchan[i]
+        mine = [x._replace(cur=0) for x in t.dchan[i][len(before) :]]
+        theirs = [
+            corr.data(_decode(_DATA, sent.msg, "data message"), writes, 0)
+            for sent in rec.data_sent
+            if sent.delivered and sent.to == corr.nodes[dst]
+        ]
+        if mine != theirs:
+            label = f"data sent to {corr.nodes[dst]}"
+            rows.append((label, ", ".join(map(data_msg_str, mine)), ", ".join(map(data_msg_str, theirs))))
+    ids = list(writes.ledger)
+    told = [(ids[w], m.WRITE_STATUS_NAMES[x.st]) for w, x in enumerate(t.writes) if x.st != s.writes[w].st]
+    expected = [(i, st) for i, st in told if st != "pending"]
+    answered = [(a.id, a.status) for a in rec.answers]
+    if sorted(expected) != sorted(answered):
+        rows.append(("answers", str(sorted(expected)), str(sorted(answered))))
+    if t.epoch[n] != rec.post.epoch:
+        rows.append(("epoch", str(t.epoch[n]), str(rec.post.epoch)))
+    if isinstance(t.stale[n], GroupState) != rec.post.paused:
+        rows.append(("paused", str(isinstance(t.stale[n], GroupState)), str(rec.post.paused)))
+    pending = {
+        ids[w]: [corr.resources[r] for r in range(len(corr.resources)) if x.wait >> r & 1]
+        for w, x in enumerate(t.writes)
+        if x.st == m.W_PENDING and x.by == n
+    }
+    if pending != rec.post.pending:
+        rows.append(("pending", str(pending), str(rec.post.pending)))
     return rows
 
 
 _GROUP_RECEIVES = ("ReceiveGroupState", "ReceiveConfig", "ReceiveStartMirror")
 
 
-def _normal_p2p(x: P2P) -> P2P:
+def _normal_p2p(x: P2P, writes: WriteNumbers | None = None) -> P2P:
     """A message as a logged step shows it: a CONFIG's or START_MIRROR's cur is the sender's
     position, which the log has as the step's post position (checked there), not in the message.
-    A START_MIRROR's writes are compared with the whole state (`differences`), where the
-    ledger numbers them."""
+    Without client writes a START_MIRROR's resynchronisation is not compared (the model's
+    data path is off)."""
     if x.kind != m.GROUP_STATE:
-        return x._replace(cur=-1, data=(), ep=0)
+        return x._replace(cur=-1) if writes is not None else x._replace(cur=-1, data=(), ep=0)
     return x._replace(gs=_normal_view(x.gs))
 
 
-def _sent_rows(corr: Correspondence, s: State, t: State, n: int, rec: StepRecord) -> list[tuple[str, str, str]]:
+def _sent_rows(
+    corr: Correspondence, s: State, t: State, n: int, rec: StepRecord, writes: WriteNumbers | None
+) -> list[tuple[str, str, str]]:
     nodes = len(corr.nodes)
     model_sent: dict[int, list[P2P]] = {}
     for dst in range(nodes):
@@ -482,14 +538,14 @@ def _sent_rows(corr: Correspondence, s: State, t: State, n: int, rec: StepRecord
             before = before[1:]
         if rec.step == "Crash":
             before = ()
-        new = [_normal_p2p(x) for x in t.chan[i][len(before) :]]
+        new = [_normal_p2p(x, writes) for x in t.chan[i][len(before) :]]
         if new:
             model_sent[dst] = new
     impl_sent: dict[int, list[P2P]] = {}
     for sent in rec.sent:
         if sent.delivered:
             impl_sent.setdefault(corr.node(sent.to), []).append(
-                _normal_p2p(corr.direct(_decode(_DIRECT, sent.msg, "sent message")))
+                _normal_p2p(corr.direct(_decode(_DIRECT, sent.msg, "sent message"), writes=writes), writes)
             )
     rows = []
     for dst in sorted(set(model_sent) | set(impl_sent)):
@@ -500,22 +556,46 @@ def _sent_rows(corr: Correspondence, s: State, t: State, n: int, rec: StepRecord
 
 
 def validate_log(cluster: ClusterRecord, steps: list[StepRecord]) -> Report:
-    """Check a step log against the model, step by step; stop at the first divergence."""
+    """Check a step log against the model, step by step; stop at the first divergence.
+
+    A log with client writes is checked against the model with as many writes, numbered
+    in the order the log's `Write` steps took them (each logs its client's request).
+    """
     corr = Correspondence.of(cluster)
-    p = corr.params()
-    s = corr.initial_state(cluster.access)
+    max_writes = sum(1 for rec in steps if rec.step == "Write")
+    p = corr.params(max_writes)
+    s = corr.initial_state(cluster.access, max_writes)
+    ledger: dict[str, WriteFate] = {}
+    numbers = WriteNumbers(ledger) if max_writes else None
     checked = stutters = 0
     for rec in steps:
         if rec.step in STUTTERS:
             stutters += 1
             continue
+        if rec.step == "Write":
+            request = _write_request(rec)
+            if request is None or request[0] in ledger:
+                reason = "a Write step must log its client's request (id, key, value), a new id each"
+                return Report(checked, stutters, Divergence(rec.seq, _label(rec), reason, []), s)
+            write_id, key, value = request
+            ledger[write_id] = WriteFate(by=rec.member, key=key, value=value, epoch=rec.post.epoch)
         t = model_step(s, p, corr, rec.step, rec.params)
         if t is None:
             return Report(checked, stutters, Divergence(rec.seq, _label(rec), "not enabled in the model", []), s)
-        rows = check_step(corr, s, t, rec)
+        rows = check_step(corr, s, t, rec, numbers)
         if rows:
             reason = "the model's successor disagrees with the logged step"
             return Report(checked, stutters, Divergence(rec.seq, _label(rec), reason, rows), t)
         s = t
         checked += 1
     return Report(checked, stutters, None, s)
+
+
+def _write_request(rec: StepRecord) -> tuple[str, str, str] | None:
+    request = rec.consumed or {}
+    write_id, key, value = request.get("id"), request.get("key"), request.get("value")
+    if set(request) != {"id", "key", "value"}:
+        return None
+    if not (isinstance(write_id, str) and isinstance(key, str) and isinstance(value, str)):
+        return None
+    return write_id, key, value
