@@ -21,10 +21,10 @@ from pbjoin_model.conformance.replay import engine_for, replay
 from pbjoin_model.protocol import machine as m
 from pbjoin_model.protocol.machine import Params
 from test_conformance import Lockstep
+from test_member_engine import act, cluster, settle
 
-from pbjoin.engine import ENVIRONMENT_STEPS, Action, InMemoryEngine
 from pbjoin.member import Member
-from pbjoin.resources import Disk, MemoryDisks
+from pbjoin.resources import MemoryDisks
 from pbjoin.runtime import MemberFactory
 from pbjoin.steplog import ClusterRecord, MemoryLog, StepRecord
 
@@ -123,26 +123,20 @@ def test_lockstep_with_writes_catches_each_data_path_mutant(mutant: str) -> None
 
 def _story(factory: MemberFactory = Member) -> list[StepRecord]:
     """Three nodes, a backup, writes mirrored and acknowledged, a pause and a takeover."""
-    disks = {r: Disk(1, f"{r} v1") for r in ("r1", "r2")}
     wiring = {"n1": {"r1"}, "n2": {"r2"}, "n3": {"r1"}}
-    nodes = {n: MemoryDisks(disks, frozenset(w)) for n, w in wiring.items()}
-    log = MemoryLog()
-    engine = InMemoryEngine("g", ("r1", "r2"), dict(nodes), log, factory)
-
-    def settle() -> None:
-        while pending := [a for a in engine.enabled() if a.name not in ENVIRONMENT_STEPS]:
-            engine.step(pending[0])
-
+    engine = cluster(wiring, member_factory=factory)
     for n in wiring:
-        engine.step(Action("Join", (("n", n),)))
-        settle()
+        engine.step(act("Join", n=n))
+        settle(engine)
     engine.write("n1", "order-1", "orders/1", "disk tower")
-    settle()
-    engine.step(Action("Pause", (("n", "n1"),)))
-    settle()
+    settle(engine)
+    engine.step(act("Pause", n="n1"))
+    settle(engine)
     engine.write("n1", "order-2", "orders/2", "too late")  # fenced: refused
     engine.write("n3", "order-3", "orders/3", "tape drive")
-    settle()
+    settle(engine)
+    log = engine.sink
+    assert isinstance(log, MemoryLog)
     return [r for r in log.records if isinstance(r, StepRecord)]
 
 

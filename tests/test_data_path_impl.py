@@ -10,11 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from test_member_engine import act, settle
+from test_member_engine import cluster as engine_cluster
 
-from pbjoin.engine import ENVIRONMENT_STEPS, Action, InMemoryEngine, StepRefusedError
+from pbjoin.engine import InMemoryEngine, StepRefusedError
 from pbjoin.member import ProtocolError
 from pbjoin.resources import COPY, DirectoryDisks, Disk, MemoryDisks, ResourceError, create_resource
-from pbjoin.steplog import MemoryLog, StepRecord
+from pbjoin.steplog import StepRecord
 from pbjoin.wire import DataAck, WriteRecord, encode
 
 # n1 hosts the primary resource r1, n2 the backup r2; n3 joins r1's subgroup after n1.
@@ -22,20 +24,11 @@ WIRING = {"n1": {"r1"}, "n2": {"r2"}, "n3": {"r1"}}
 
 
 def cluster(wiring: dict[str, set[str]] = WIRING) -> tuple[InMemoryEngine, dict[str, Disk]]:
-    disks = {r: Disk(1, f"{r} v1") for r in ("r1", "r2")}
-    nodes = {n: MemoryDisks(disks, frozenset(w)) for n, w in wiring.items()}
-    return InMemoryEngine("g", ("r1", "r2"), dict(nodes), MemoryLog()), disks
-
-
-def act(name: str, **params: str) -> Action:
-    return Action(name, tuple(params.items()))  # type: ignore[arg-type]
-
-
-def settle(engine: InMemoryEngine) -> list[StepRecord]:
-    records = []
-    while pending := [a for a in engine.enabled() if a.name not in ENVIRONMENT_STEPS]:
-        records.append(engine.step(pending[0]))
-    return records
+    """The engine, and the disks its nodes share (to read the copies directly)."""
+    engine = engine_cluster(wiring)
+    shared = engine.runtimes[next(iter(wiring))].disks
+    assert isinstance(shared, MemoryDisks)
+    return engine, shared.disks
 
 
 def formed() -> tuple[InMemoryEngine, dict[str, Disk]]:

@@ -7,14 +7,17 @@ import pytest
 from pbjoin.engine import ENVIRONMENT_STEPS, Action, InMemoryEngine, StepRefusedError
 from pbjoin.member import Member, Phase, ProtocolError
 from pbjoin.resources import Disk, MemoryDisks
+from pbjoin.runtime import MemberFactory
 from pbjoin.steplog import MemoryLog, StepRecord
 from pbjoin.wire import ConfigMsg, Join, encode
 
 
-def cluster(wiring: dict[str, set[str]], resources: tuple[str, ...] = ("r1", "r2")) -> InMemoryEngine:
+def cluster(
+    wiring: dict[str, set[str]], resources: tuple[str, ...] = ("r1", "r2"), member_factory: MemberFactory = Member
+) -> InMemoryEngine:
     disks = {r: Disk(1, f"{r} v1") for r in resources}
     nodes = {n: MemoryDisks(disks, frozenset(w)) for n, w in wiring.items()}
-    return InMemoryEngine("g", resources, dict(nodes), MemoryLog())
+    return InMemoryEngine("g", resources, dict(nodes), MemoryLog(), member_factory)
 
 
 def act(name: str, **params: str) -> Action:

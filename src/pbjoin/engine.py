@@ -258,7 +258,7 @@ class InMemoryEngine:
         elif action.name == "Crash":
             outcome = self._crash(n)
         elif action.name == "Restart":
-            self._drop_data_channels(n)
+            self._drop(self.data_channels, n)
             outcome = rt.restart()
             inc = rt.inc
         elif action.name == "Write":
@@ -302,10 +302,7 @@ class InMemoryEngine:
                 fate.waiting = tuple(sorted(pending.waiting))
 
     def _take_data(self, src: str, dst: str, name: StepName) -> tuple[dict[str, object], Outcome]:
-        queue = self.data_channels[(src, dst)]
-        head = queue.popleft()
-        if not queue:
-            del self.data_channels[(src, dst)]
+        head = self._pop(self.data_channels, src, dst)
         rt = self.runtimes[dst]
         try:
             msg = decode_data(head.raw)
@@ -317,26 +314,30 @@ class InMemoryEngine:
             return consumed, Outcome(notes=[note])
         return consumed, rt.receive_data(src, msg)
 
-    def _drop_data_channels(self, n: str) -> None:
+    def _drop(self, channels: dict[tuple[str, str], deque[Queued]], n: str) -> None:
+        """Every channel of this kind to or from n goes."""
         for other in self.nodes:
-            self.data_channels.pop((n, other), None)
-            self.data_channels.pop((other, n), None)
+            channels.pop((n, other), None)
+            channels.pop((other, n), None)
+
+    @staticmethod
+    def _pop(channels: dict[tuple[str, str], deque[Queued]], src: str, dst: str) -> Queued:
+        queue = channels[(src, dst)]
+        head = queue.popleft()
+        if not queue:
+            del channels[(src, dst)]
+        return head
 
     def _pause(self, n: str) -> Outcome:
         """The group fails n (FAIL, its group channels gone); n keeps its data channels and acts on."""
         rt = self.runtimes[n]
         inc = rt.inc
         rt.pause()
-        for other in self.nodes:
-            self.channels.pop((n, other), None)
-            self.channels.pop((other, n), None)
+        self._drop(self.channels, n)
         return Outcome(multicasts=[Fail(node=n, inc=inc)])
 
     def _take_direct(self, src: str, dst: str, name: StepName) -> tuple[dict[str, object], Outcome]:
-        queue = self.channels[(src, dst)]
-        head = queue.popleft()
-        if not queue:
-            del self.channels[(src, dst)]
+        head = self._pop(self.channels, src, dst)
         rt = self.runtimes[dst]
         try:
             msg: DirectMsg = decode_direct(head.raw)
@@ -354,10 +355,8 @@ class InMemoryEngine:
         rt = self.runtimes[n]
         inc = rt.inc
         outcome = rt.crash()
-        for other in self.nodes:
-            self.channels.pop((n, other), None)
-            self.channels.pop((other, n), None)
-        self._drop_data_channels(n)
+        self._drop(self.channels, n)
+        self._drop(self.data_channels, n)
         outcome.multicasts.append(Fail(node=n, inc=inc))
         return outcome
 

@@ -28,6 +28,7 @@ from pydantic import TypeAdapter, ValidationError
 from pbjoin.engine import DATA_PATH_ENVIRONMENT, Action, InMemoryEngine, WriteFate
 from pbjoin.member import HOLDS_VIEW as IMPL_HOLDS_VIEW
 from pbjoin.member import Phase
+from pbjoin.resources import Disks
 from pbjoin.steplog import ClusterRecord, MemberSummary, StepRecord
 from pbjoin.wire import (
     Access,
@@ -257,23 +258,23 @@ def abstract(engine: InMemoryEngine, corr: Correspondence, ghosts: State) -> Sta
         cfgChanges=ghosts.cfgChanges,
         durable=m.initial_group_state(corr.params()),
         inc=tuple(rt.inc for rt in nodes),
-        **_data_path(engine, corr, len(ghosts.writes)),
+        **_data_path(engine, corr, numbers, len(ghosts.writes), some_disks),
     )
 
 
-def _data_path(engine: InMemoryEngine, corr: Correspondence, max_writes: int) -> dict[str, Any]:
-    """The data-path variables as the engine's disks, members, data channels and ledger hold them.
+def _data_path(
+    engine: InMemoryEngine, corr: Correspondence, numbers: WriteNumbers | None, max_writes: int, audit: Disks
+) -> dict[str, Any]:
+    """The data-path variables as the engine's disks (read through `audit`), members, data
+    channels and ledger hold them.
 
-    Without writes the model is the write-free abstraction: its data path stays idle
-    (no epoch is taken there), so the implementation's is not compared.
+    Without writes (no `numbers`) the model is the write-free abstraction: its data path
+    stays idle (no epoch is taken there), so the implementation's is not compared.
     """
-    p = corr.params(max_writes)
-    if not max_writes:
-        return m.idle_data_path(p)
+    if numbers is None:
+        return m.idle_data_path(corr.params(max_writes))
     if len(engine.ledger) > max_writes:
         raise ConformanceError(f"{len(engine.ledger)} writes submitted; the model has {max_writes}")
-    numbers = WriteNumbers(engine.ledger)
-    audit = engine.runtimes[corr.nodes[0]].disks
     copies = [audit.audit_copy(r) for r in corr.resources]
     members = [engine.runtimes[n].member for n in corr.nodes]
     dchan = []
