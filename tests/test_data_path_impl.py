@@ -172,3 +172,28 @@ def test_the_directory_copy_keeps_fence_and_writes_in_one_atomic_file(tmp_path: 
     with pytest.raises(ResourceError, match=r"copy.json must hold") as caught:
         disks.read_copy("r1")
     assert "\n" not in str(caught.value)
+
+
+def _append_many(root: str, writer: int, count: int) -> None:
+    disks = DirectoryDisks(Path(root) / f"node{writer}", (Path(root) / "r1",), {})
+    for k in range(count):
+        disks.append_write("r1", WriteRecord(id=f"p{writer}-{k}", key="k", value=str(k), epoch=1))
+
+
+def test_processes_sharing_a_copy_never_lose_each_others_writes(tmp_path: Path) -> None:
+    """A paused primary host that wakes up and its successor reach one resource at once:
+    every read-modify-write of the copy is serialised, so none undoes another's."""
+    import multiprocessing
+
+    create_resource(tmp_path / "r1", "r1", "site-a", {})
+    DirectoryDisks(tmp_path / "node", (tmp_path / "r1",), {}).take_epoch("r1")
+    context = multiprocessing.get_context("fork")
+    writers = [context.Process(target=_append_many, args=(str(tmp_path), w, 40)) for w in range(4)]
+    for p in writers:
+        p.start()
+    for p in writers:
+        p.join(60)
+        assert p.exitcode == 0
+    fence, writes = DirectoryDisks(tmp_path / "node", (tmp_path / "r1",), {}).read_copy("r1")
+    assert fence == 1
+    assert sorted(w.id for w in writes) == sorted(f"p{w}-{k}" for w in range(4) for k in range(40))

@@ -11,10 +11,13 @@ memory, for schedulers that explore many behaviours and copy the whole cluster.
 from __future__ import annotations
 
 import copy
+import fcntl
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
@@ -27,6 +30,7 @@ IDENTITY = "identity.json"
 CONFIG = "config.json"
 DATA = "data"
 COPY = "copy.json"  # the data path: {"fence": N, "writes": [...]}, one file so both change at once
+COPY_LOCK = ".copy.lock"  # held around every read-modify-write of copy.json
 
 # What a backup's copy did with a mirrored write: took it, already held it, refused it as
 # older than its fence, or could not take it yet (an earlier write is missing).
@@ -239,15 +243,28 @@ class DirectoryDisks:
     def reset_node(self) -> None:
         shutil.rmtree(self.node_dir / "config", ignore_errors=True)
 
-    def _load_copy(self, resource: str) -> tuple[Path, Copy]:
-        path = self._path(resource) / COPY
-        return path, read_copy_file(path)
+    @contextmanager
+    def _changing_copy(self, resource: str) -> Iterator[tuple[Path, Copy]]:
+        """The copy, locked against every other process for one read-modify-write.
+
+        Two processes may reach one resource at once (a paused primary host that woke up
+        and its successor): without the lock, a write read under the old fence could be
+        saved over the new one and undo the fencing.
+        """
+        directory = self._path(resource)
+        fd = os.open(directory / COPY_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            path = directory / COPY
+            yield path, read_copy_file(path)
+        finally:
+            os.close(fd)  # closing releases the lock
 
     def _save_copy(self, path: Path, copy_: Copy) -> None:
         atomic_write(path, _CopyFile(fence=copy_.fence, writes=tuple(copy_.writes)).model_dump_json().encode())
 
     def read_copy(self, resource: str) -> tuple[int, tuple[WriteRecord, ...]]:
-        copy_ = self._load_copy(resource)[1]
+        copy_ = read_copy_file(self._path(resource) / COPY)  # one atomically replaced file: no lock
         return copy_.fence, tuple(copy_.writes)
 
     def audit_copy(self, resource: str) -> tuple[int, tuple[WriteRecord, ...]]:
@@ -256,30 +273,30 @@ class DirectoryDisks:
         return copy_.fence, tuple(copy_.writes)
 
     def take_epoch(self, resource: str) -> int:
-        path, copy_ = self._load_copy(resource)
-        epoch = copy_.take_epoch()
-        self._save_copy(path, copy_)
+        with self._changing_copy(resource) as (path, copy_):
+            epoch = copy_.take_epoch()
+            self._save_copy(path, copy_)
         return epoch
 
     def append_write(self, resource: str, write: WriteRecord) -> int | None:
-        path, copy_ = self._load_copy(resource)
-        position = copy_.append(write)
-        if position is not None:
-            self._save_copy(path, copy_)
+        with self._changing_copy(resource) as (path, copy_):
+            position = copy_.append(write)
+            if position is not None:
+                self._save_copy(path, copy_)
         return position
 
     def mirror_write(self, resource: str, position: int, write: WriteRecord) -> MirrorOutcome:
-        path, copy_ = self._load_copy(resource)
-        outcome = copy_.mirror(position, write)
-        if outcome == "applied":
-            self._save_copy(path, copy_)
+        with self._changing_copy(resource) as (path, copy_):
+            outcome = copy_.mirror(position, write)
+            if outcome == "applied":
+                self._save_copy(path, copy_)
         return outcome
 
     def install_mirror(self, resource: str, epoch: int, writes: tuple[WriteRecord, ...]) -> bool:
-        path, copy_ = self._load_copy(resource)
-        if not copy_.install(epoch, writes):
-            return False
-        self._save_copy(path, copy_)
+        with self._changing_copy(resource) as (path, copy_):
+            if not copy_.install(epoch, writes):
+                return False
+            self._save_copy(path, copy_)
         return True
 
 
