@@ -183,7 +183,7 @@ DirectMsg = GroupStateMsg | ConfigMsg | StartMirror
 DataMsg = DataWrite | DataAck
 
 
-def encode(msg: OrderedMsg | DirectMsg | DataMsg) -> bytes:
+def encode(msg: OrderedMsg | DirectMsg | DataMsg | ClientRequest | ClientAnswer) -> bytes:
     return msg.model_dump_json().encode()
 
 
@@ -212,3 +212,62 @@ def decode_data(raw: bytes) -> DataMsg:
         return _DATA.validate_json(raw)
     except ValidationError as exc:
         raise MalformedMessageError(f"malformed data message ({_reason(exc)})") from None
+
+
+# ---------------------------------------------------------------- clients of the data path
+
+ClientId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
+RequestId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,30}$")]
+
+
+class ClientRequest(_Wire):
+    """A client's request to a node: write `value` under `key`, or read `key`.
+
+    The write id in the copies is `<client>:<id>`, so two clients never collide."""
+
+    kind: Literal["REQUEST"] = "REQUEST"
+    op: Literal["write", "read"]
+    id: RequestId
+    key: Key
+    value: Value | None = None
+
+
+AnswerStatus = Literal["acked", "refused", "unknown", "value"]
+
+
+class ClientAnswer(_Wire):
+    """A node's answer to one request. `acked`: the production copy and every active or
+    synchronising mirror hold the write durably; `refused`: it was not taken (the reason
+    says why; `primary` names the primary host this node knows of); `unknown`: taken, but
+    its host failed before every mirror acknowledged it; `value`: a read's answer (None:
+    the key was never written)."""
+
+    kind: Literal["ANSWER"] = "ANSWER"
+    id: RequestId
+    status: AnswerStatus
+    reason: str = ""
+    primary: Ident | None = None
+    position: int = Field(default=0, ge=0)
+    epoch: Epoch = 0
+    value: Value | None = None
+
+
+_REQUEST: TypeAdapter[ClientRequest] = TypeAdapter(ClientRequest)
+_ANSWER: TypeAdapter[ClientAnswer] = TypeAdapter(ClientAnswer)
+
+
+def decode_request(raw: bytes) -> ClientRequest:
+    try:
+        request = _REQUEST.validate_json(raw)
+    except ValidationError as exc:
+        raise MalformedMessageError(f"malformed request ({_reason(exc)})") from None
+    if (request.op == "write") != (request.value is not None):
+        raise MalformedMessageError("malformed request (a write carries a value, a read none)")
+    return request
+
+
+def decode_answer(raw: bytes) -> ClientAnswer:
+    try:
+        return _ANSWER.validate_json(raw)
+    except ValidationError as exc:
+        raise MalformedMessageError(f"malformed answer ({_reason(exc)})") from None

@@ -7,7 +7,7 @@ Under the etcd engine every member process writes its own step log. Trace valida
 - the total order of group messages (the step that multicast position p comes before
   the one that multicast p+1, and before every delivery of p);
 - causality of point-to-point messages (a receive after its send, matched FIFO per
-  sender, receiver and receiver incarnation);
+  sender, receiver and receiver incarnation), group and data channels (WRITE, ACK) alike;
 - crashes: a member killed by a signal cannot log its Crash, so one is synthesised at
   the position of its FAIL (which the cluster wrote for it), after all of that
   incarnation's steps and after every receive of a message it sent (a crash drops the
@@ -40,6 +40,7 @@ from pbjoin_model.conformance.refinement import Report, validate_log
 
 Incarnation = tuple[str, int]
 RECEIVES = ("ReceiveGroupState", "ReceiveConfig", "ReceiveStartMirror")
+DATA_RECEIVES = ("ReceiveWrite", "ReceiveAck")
 DOWN = MemberSummary(phase="down", position=0, view=None, configs={})
 OUT = MemberSummary(phase="out", position=0, view=None, configs={})
 
@@ -177,13 +178,19 @@ def merge_logs(logs: list[tuple[ClusterRecord, list[StepRecord]]]) -> tuple[Clus
             edges[owner[p]].add(owner[q])
     sends: dict[tuple[str, str, int], list[tuple[int, int]]] = defaultdict(list)
     receives: dict[tuple[str, str, int], list[int]] = defaultdict(list)
+    data_sends: dict[tuple[str, str, int], list[tuple[int, int]]] = defaultdict(list)
+    data_receives: dict[tuple[str, str, int], list[int]] = defaultdict(list)
     for (node, inc), chain in chains.items():
         for i in chain:
             rec = nodes[i].record
             for k, sent in enumerate(rec.sent):
                 sends[(node, sent.to, sent.to_inc)].append((i, k))
+            for k, sent in enumerate(rec.data_sent):
+                data_sends[(node, sent.to, sent.to_inc)].append((i, k))
             if rec.step in RECEIVES or (rec.step == "Discard" and rec.consumed and "raw" not in rec.consumed):
                 receives[(rec.params["src"], node, inc)].append(i)
+            if rec.step in DATA_RECEIVES or (rec.step == "DiscardData" and rec.consumed and "raw" not in rec.consumed):
+                data_receives[(rec.params["src"], node, inc)].append(i)
     for i, n in enumerate(nodes):
         rec = n.record
         if rec.step == "Deliver" and rec.position is not None:
@@ -193,20 +200,36 @@ def merge_logs(logs: list[tuple[ClusterRecord, list[StepRecord]]]) -> tuple[Clus
                 edges[owner[rec.post.position - 1]].add(i)
             if owner.get(rec.post.position, i) != i:  # it may multicast that position itself
                 edges[i].add(owner[rec.post.position])
+    _match_channels(nodes, edges, crashes, sends, receives, data=False)
+    _match_channels(nodes, edges, crashes, data_sends, data_receives, data=True)
+    order = _topological(nodes, edges, chains)
+    return cluster, _finish(order, cluster)
+
+
+def _match_channels(
+    nodes: list[_Node],
+    edges: dict[int, set[int]],
+    crashes: dict[Incarnation, int],
+    sends: dict[tuple[str, str, int], list[tuple[int, int]]],
+    receives: dict[tuple[str, str, int], list[int]],
+    data: bool,
+) -> None:
+    """Each receive after the send it took (FIFO per channel), and before its sender's crash,
+    which drops the channel: a discard is the one receive that may come after it."""
+    discard = "DiscardData" if data else "Discard"
     for channel, taken in receives.items():
         sent_list = sends.get(channel, [])
         if len(taken) > len(sent_list):
             raise MergeError(f"{channel[1]}#{channel[2]} took more messages from {channel[0]} than were sent")
         for receive, (send, k) in zip(taken, sent_list, strict=False):
             sender = nodes[send].record
-            if nodes[receive].record.consumed != sender.sent[k].msg:
+            sent = sender.data_sent[k] if data else sender.sent[k]
+            if nodes[receive].record.consumed != sent.msg:
                 raise MergeError(f"{channel[1]} took from {channel[0]} a message other than the one sent next")
             edges[send].add(receive)
             sender_crash = crashes.get((sender.member, sender.inc))
-            if sender_crash is not None and nodes[receive].record.step != "Discard":
+            if sender_crash is not None and nodes[receive].record.step != discard:
                 edges[receive].add(sender_crash)
-    order = _topological(nodes, edges, chains)
-    return cluster, _finish(order, cluster)
 
 
 def _knowledge(nodes: list[_Node], chains: dict[Incarnation, list[int]]) -> None:
@@ -255,7 +278,9 @@ def _finish(order: list[StepRecord], cluster: ClusterRecord) -> list[StepRecord]
         elif rec.step == "Restart":
             down[rec.member], inc[rec.member] = False, rec.inc
         sent = [s.model_copy(update={"delivered": not down[s.to] and inc[s.to] == s.to_inc}) for s in rec.sent]
-        merged.append(rec.model_copy(update={"seq": seq, "sent": sent}))
+        # A data channel outlives a group failure (Pause); only the receiver's next incarnation ends it.
+        data_sent = [s.model_copy(update={"delivered": inc[s.to] == s.to_inc}) for s in rec.data_sent]
+        merged.append(rec.model_copy(update={"seq": seq, "sent": sent, "data_sent": data_sent}))
     return merged
 
 

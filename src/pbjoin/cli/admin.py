@@ -40,14 +40,16 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         description=(
             "Administer a group that runs on etcd (`pbjoin node`). `define` writes the group's resources in "
             "failover order (the first starts primary); `add-node` creates an etcd user for one node that may "
-            "write only its own keys and the group's message prefix; `enable-auth` creates etcd's root user "
-            "and turns authentication on. Run them with etcd's root account once authentication is on."
+            "write only its own keys and the group's message prefix; `add-client` one for a client of the data "
+            "path (`pbjoin write`, `pbjoin read`) that may write only its own requests; `enable-auth` creates "
+            "etcd's root user and turns authentication on. Run them with etcd's root account once authentication is on."
         ),
     )
     actions = group.add_subparsers(dest="group_command", required=True, parser_class=type(group))
     for name, text in (
         ("define", "write the group's definition: its resources in failover order"),
         ("add-node", "an etcd user for one node, allowed to write only its own keys"),
+        ("add-client", "an etcd user for one client of the data path, allowed to write only its own requests"),
         ("enable-auth", "create etcd's root user and turn authentication on"),
     ):
         action = actions.add_parser(name, help=text, description=text)
@@ -61,6 +63,9 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         if name == "add-node":
             action.add_argument("--node-id", required=True, help="the node (and etcd user) name")
             action.add_argument("--node-password-file", required=True, type=Path, help="file with its password")
+        if name == "add-client":
+            action.add_argument("--client-id", required=True, help="the client (and etcd user) name")
+            action.add_argument("--client-password-file", required=True, type=Path, help="file with its password")
         if name == "enable-auth":
             action.add_argument("--root-password-file", required=True, type=Path, help="file with root's password")
     group.set_defaults(handler=run_group)
@@ -116,10 +121,15 @@ def _etcd_status(args: argparse.Namespace) -> int:
 
 def run_group(args: argparse.Namespace) -> int:
     from pbjoin.etcd.client import Credentials, EtcdConnection, EtcdError
-    from pbjoin.etcd.security import add_node_user, define_group, enable_auth
+    from pbjoin.etcd.security import add_client_user, add_node_user, define_group, enable_auth
     from pbjoin.wire import first_invalid_ident
 
-    names = [getattr(args, "group", None), getattr(args, "node_id", None), *getattr(args, "resources", [])]
+    names = [
+        getattr(args, "group", None),
+        getattr(args, "node_id", None),
+        getattr(args, "client_id", None),
+        *getattr(args, "resources", []),
+    ]
     invalid = first_invalid_ident(names)
     if invalid is not None:
         print(f"pbjoin: error: not a valid node or resource name: {invalid!r}", file=sys.stderr)
@@ -135,6 +145,9 @@ def run_group(args: argparse.Namespace) -> int:
         elif args.group_command == "add-node":
             add_node_user(conn, args.group, args.node_id, args.node_password_file.read_text().strip())
             print(f"group {args.group}: etcd user {args.node_id} may write only its own keys")
+        elif args.group_command == "add-client":
+            add_client_user(conn, args.group, args.client_id, args.client_password_file.read_text().strip())
+            print(f"group {args.group}: etcd user {args.client_id} may write only its own requests")
         else:
             enable_auth(conn, args.root_password_file.read_text().strip())
             print("etcd authentication is on; use root's password for `pbjoin group` from now on")

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn
 
-from pbjoin.cli import admin, demo, node, resource
+from pbjoin.cli import admin, data, demo, node, resource
 from pbjoin.cli.plugins import INSTALL_HINT, command_entry_points, missing_extra, unavailable_message
 
 EXIT_BAD_INPUT = 2
@@ -36,13 +36,14 @@ def build_parser(command: str | None, missing: list[str]) -> tuple[argparse.Argu
         prog="pbjoin",
         description=(
             "Specify, check and run the join protocol of a primary-backup group with backup resources. "
-            "Production: node, group, status, resource, demo. Verification (the 'verify' extra): check, "
+            "Production: node, group, status, write, read, resource, demo. Verification (the 'verify' extra): check, "
             "simulate, prove, bmc, trace, replay, tla, conform."
         ),
     )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
     node.register(commands)
     admin.register(commands)
+    data.register(commands)
     resource.register(commands)
     demo.register(commands)
     unavailable: set[str] = set()

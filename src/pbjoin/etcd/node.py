@@ -53,19 +53,25 @@ from pbjoin.etcd.client import (
     key_modified_at,
     put_op,
 )
-from pbjoin.etcd.stream import VIEW_PHASES, Direct, GroupStream, Keys
+from pbjoin.etcd.stream import VIEW_PHASES, Direct, GroupStream, Keys, Request
 from pbjoin.group import StreamStates
-from pbjoin.member import Member, Phase
-from pbjoin.resources import Disks
+from pbjoin.member import DataSend, Member, Phase, Send, WriteAnswer
+from pbjoin.resources import Disks, ResourceError
 from pbjoin.runtime import RECEIVE_STEP, NodeRuntime, Outcome
-from pbjoin.steplog import ClusterRecord, JsonLineLog, MemberSummary, SentRecord, StepName, StepRecord
+from pbjoin.steplog import AnswerRecord, ClusterRecord, JsonLineLog, MemberSummary, SentRecord, StepName, StepRecord
 from pbjoin.wire import (
+    ClientAnswer,
+    DataMsg,
+    DataWrite,
     DirectMsg,
     Fail,
     GroupStateMsg,
     MalformedMessageError,
+    StartMirror,
+    decode_data,
     decode_direct,
     decode_ordered,
+    decode_request,
     encode,
 )
 
@@ -107,19 +113,44 @@ def read_group_resources(conn: EtcdConnection, group: str) -> tuple[str, ...]:
     return resources
 
 
-def envelope(horizon: int, msg: DirectMsg) -> bytes:
-    return json.dumps({"horizon": horizon, "msg": encode(msg).decode()}).encode()
+def envelope(horizon: int, msg: DirectMsg | DataMsg) -> bytes:
+    value: dict[str, object] = {"horizon": horizon, "msg": encode(msg).decode()}
+    if isinstance(msg, DirectMsg):
+        return json.dumps(value).encode()
+    return json.dumps({**value, "channel": "data"}).encode()
+
+
+def _open(raw: bytes) -> tuple[int, str, str]:
+    try:
+        value = json.loads(raw)
+        horizon, body, channel = value["horizon"], value["msg"], value.get("channel", "group")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise MalformedMessageError("malformed envelope") from None
+    if not isinstance(horizon, int) or not isinstance(body, str) or channel not in ("group", "data"):
+        raise MalformedMessageError("malformed envelope")
+    return horizon, body, channel
+
+
+def is_data(raw: bytes) -> bool:
+    """Whether a point-to-point value is on a data channel (WRITE, ACK) rather than a group channel."""
+    try:
+        return _open(raw)[2] == "data"
+    except MalformedMessageError:
+        return False
 
 
 def open_envelope(raw: bytes) -> tuple[int, DirectMsg]:
-    try:
-        value = json.loads(raw)
-        horizon, body = value["horizon"], value["msg"]
-    except (ValueError, KeyError, TypeError):
-        raise MalformedMessageError("malformed envelope") from None
-    if not isinstance(horizon, int) or not isinstance(body, str):
-        raise MalformedMessageError("malformed envelope")
+    horizon, body, channel = _open(raw)
+    if channel != "group":
+        raise MalformedMessageError("malformed envelope (a data message on a group channel)")
     return horizon, decode_direct(body.encode())
+
+
+def open_data_envelope(raw: bytes) -> tuple[int, DataMsg]:
+    horizon, body, channel = _open(raw)
+    if channel != "data":
+        raise MalformedMessageError("malformed envelope (a group message on a data channel)")
+    return horizon, decode_data(body.encode())
 
 
 @dataclass
@@ -158,8 +189,10 @@ class EtcdNode:
         self.created = 0  # create revision of this incarnation's liveness key
         self.horizon = 0
         self.step_no = 0
-        self.inbox: dict[str, deque[Pending]] = {}
+        self.inbox: dict[str, deque[Pending]] = {}  # group channels, per sender
+        self.data_inbox: dict[str, deque[Pending]] = {}  # data channels (WRITE, ACK), per sender
         self.inbox_seen = 0
+        self.requests_seen = 0
         self.dead_senders: set[tuple[str, int]] = set()
         self.published = "out"
         self.resources: tuple[str, ...] = ()
@@ -360,6 +393,7 @@ class EtcdNode:
             progressed |= self._recover(rt)
         if rt.holds_view() and rt.member.position < len(self.stream.ordered):
             progressed |= self._deliver(rt)
+        progressed |= self._take_requests(rt)
         return self._take_direct(rt) or progressed
 
     def _change_config(self, rt: NodeRuntime) -> bool:
@@ -399,9 +433,11 @@ class EtcdNode:
         ops = list(extra_ops or [])
         for k, msg in enumerate(outcome.multicasts):
             ops.append(put_op(self.keys.message(self.node, self.inc, self.step_no, k), encode(msg)))
-        for k, send in enumerate(outcome.sends):
+        sends: list[Send | DataSend] = [*outcome.sends, *outcome.data_sends]
+        for k, send in enumerate(sends):
             key = self.keys.p2p(self.node, self.inc, send.to, send.to_inc, self.step_no, k)
             ops.append(put_op(key, envelope(self.horizon, send.msg)))
+        ops += self._answer_ops(outcome.answers)
         phase = rt.phase.value
         record = self._record(name, params, consumed, position, outcome, [])
         multicast_at: list[int] = []
@@ -454,6 +490,14 @@ class EtcdNode:
                 SentRecord(to=s.to, to_inc=s.to_inc, msg=s.msg.model_dump(mode="json"), delivered=True)
                 for s in outcome.sends
             ],
+            data_sent=[
+                SentRecord(to=s.to, to_inc=s.to_inc, msg=s.msg.model_dump(mode="json"), delivered=True)
+                for s in outcome.data_sends
+            ],
+            answers=[
+                AnswerRecord(id=a.id, status=a.status, position=a.position, epoch=a.epoch, reason=a.reason)
+                for a in outcome.answers
+            ],
             effects=outcome.effects,
             notes=outcome.notes,
             post=MemberSummary.model_validate(rt.member.summary()),
@@ -497,15 +541,142 @@ class EtcdNode:
     def _take_direct(self, rt: NodeRuntime) -> bool:
         for direct in self.stream.direct[self.inbox_seen :]:
             if direct.dst_inc == self.inc:
-                self.inbox.setdefault(direct.src, deque()).append(Pending(direct))
+                inbox = self.data_inbox if is_data(direct.value) else self.inbox
+                inbox.setdefault(direct.src, deque()).append(Pending(direct))
         self.inbox_seen = len(self.stream.direct)
         progressed = False
-        for src in sorted(self.inbox):
-            queue_ = self.inbox[src]
-            if queue_ and self._take_head(rt, src, queue_[0].direct):
-                queue_.popleft()
+        for inbox, take in ((self.inbox, self._take_head), (self.data_inbox, self._take_data_head)):
+            for src in sorted(inbox):
+                queue_ = inbox[src]
+                if queue_ and take(rt, src, queue_[0].direct):
+                    queue_.popleft()
+                    progressed = True
+        return progressed
+
+    def _take_data_head(self, rt: NodeRuntime, src: str, direct: Direct) -> bool:
+        """Take the first waiting WRITE or ACK from src; False if it must wait.
+
+        The same causal rules as a group channel's: a message from a sender whose FAIL
+        lies within the combined horizon is one the model's crash already dropped.
+        """
+        params = {"src": src, "n": self.node}
+        sender = (direct.src, direct.src_inc)
+        try:
+            sent_horizon, msg = open_data_envelope(direct.value)
+        except MalformedMessageError as exc:
+            raw = {"raw": direct.value.decode(errors="replace")}
+            note = f"rejected from {src}: {exc}"
+            return self._commit("DiscardData", params, lambda: Outcome(notes=[note]), raw)
+        horizon = max(self.horizon, sent_horizon, direct.revision)
+        if self.stream.revision < horizon:
+            return False
+        own_fail = self.stream.fail_revision((self.node, self.inc))
+        if own_fail is not None and own_fail <= horizon:
+            raise LostError("a data message arrived from past this incarnation's FAIL")
+        consumed = msg.model_dump(mode="json")
+        sender_fail = self.stream.fail_revision(sender)
+        if sender in self.dead_senders or (sender_fail is not None and sender_fail <= horizon):
+            self.dead_senders.add(sender)
+            note = f"dropped {msg.kind} from {src}#{direct.src_inc}: it failed before this could be taken"
+            return self._commit("DiscardData", params, lambda: Outcome(notes=[note]), consumed)
+        if isinstance(msg, DataWrite) and self._resync_waiting(src, msg.resource):
+            return False  # the resynchronisation and the writes after it are one stream
+        sent_at = bisect.bisect_left(self.stream.revisions, direct.revision)
+        if rt.data_waits(src, msg, sent_at):
+            return False
+        self.horizon = horizon
+        return self._commit(RECEIVE_STEP[type(msg)], params, lambda: rt.receive_data(src, msg), consumed)
+
+    def _resync_waiting(self, src: str, resource: str) -> bool:
+        for pending in self.inbox.get(src, ()):
+            try:
+                msg = open_envelope(pending.direct.value)[1]
+            except MalformedMessageError:
+                continue
+            if isinstance(msg, StartMirror) and msg.resource == resource:
+                return True
+        return False
+
+    # ------------------------------------------------------------ clients' requests
+
+    def _answer_ops(self, answers: list[WriteAnswer]) -> list[dict[str, Any]]:
+        """Each answer to a client, as the key it waits for (ids are `<client>:<request>`)."""
+        ops = []
+        for answer in answers:
+            client, _, request_id = answer.id.partition(":")
+            if not request_id:
+                continue  # not a client's request (none comes any other way on etcd)
+            body = ClientAnswer(
+                id=request_id,
+                status=answer.status,
+                reason=answer.reason,
+                primary=self.node,
+                position=answer.position,
+                epoch=answer.epoch,
+            )
+            ops.append(put_op(self.keys.answer(self.node, client, request_id), encode(body)))
+        return ops
+
+    def _take_requests(self, rt: NodeRuntime) -> bool:
+        progressed = False
+        for request in self.stream.requests[self.requests_seen :]:
+            self.requests_seen += 1
+            if request.revision > self.created:  # else addressed to an earlier incarnation
+                self._serve(rt, request)
                 progressed = True
         return progressed
+
+    def _serve(self, rt: NodeRuntime, request: Request) -> None:
+        """Answer a request: a write is the model's Write step; a refusal and a read are no step."""
+        try:
+            req = decode_request(request.value)
+        except MalformedMessageError as exc:
+            self._answer_now(request, ClientAnswer(id=request.id, status="refused", reason=str(exc)))
+            return
+        if req.id != request.id:
+            reason = f"the request names id {req.id} under the key of {request.id}"
+            self._answer_now(request, ClientAnswer(id=request.id, status="refused", reason=reason))
+            return
+        member = rt.member
+        view = member.view if rt.phase == Phase.MEMBER else None
+        if view is None or view.primary_host != self.node:
+            primary = None if view is None else view.primary_host
+            reason = f"{self.node} is not the primary host" + ("" if primary is None else f"; {primary} is")
+            self._answer_now(request, ClientAnswer(id=req.id, status="refused", reason=reason, primary=primary))
+            return
+        if req.op == "read":
+            self._answer_now(request, self._read(rt, req.id, req.key, view.primary))
+            return
+        assert req.value is not None
+        write_id = f"{request.client}:{req.id}"
+        consumed = {"id": write_id, "key": req.key, "value": req.value}
+        self._commit("Write", {"n": self.node}, partial(rt.write, write_id, req.key, req.value), consumed)
+
+    def _read(self, rt: NodeRuntime, request_id: str, key: str, production: str) -> ClientAnswer:
+        """The newest acknowledged value of `key` in the production copy: a write still waiting
+        for a mirror is not read (its host may fail and a mirror without it take over)."""
+        member = rt.member
+        try:
+            fence, writes = rt.disks.read_copy(production)
+        except ResourceError as exc:
+            return ClientAnswer(id=request_id, status="refused", reason=str(exc), primary=self.node)
+        if fence > member.epoch:
+            reason = f"fenced: the production copy has accepted an epoch newer than {member.epoch}"
+            return ClientAnswer(id=request_id, status="refused", reason=reason)
+        for position in range(len(writes), 0, -1):
+            write = writes[position - 1]
+            if write.key == key and write.id not in member.pending:
+                return ClientAnswer(
+                    id=request_id, status="value", primary=self.node, position=position, epoch=fence, value=write.value
+                )
+        return ClientAnswer(id=request_id, status="value", primary=self.node, epoch=fence)
+
+    def _answer_now(self, request: Request, answer: ClientAnswer) -> None:
+        """An answer decided outside any step, committed only while this incarnation is live."""
+        me = self.keys.member(self.node, self.inc)
+        key = self.keys.answer(self.node, request.client, request.id)
+        ok, _ = self._txn([key_created_at(me, self.created), key_absent(key)], [put_op(key, encode(answer))])
+        log_event(self.node, "answered", client=request.client, id=request.id, status=answer.status, ok=ok)
 
     def _take_head(self, rt: NodeRuntime, src: str, direct: Direct) -> bool:
         """Take the first waiting message from src; False if it must wait."""
@@ -561,14 +732,15 @@ class EtcdNode:
         if rt.in_group():
             me, fail_key = self.keys.member(self.node, self.inc), self.keys.fail(self.node, self.node, self.inc)
             fail = Fail(node=self.node, inc=self.inc)
-            rt.crash()
+            outcome = rt.crash()
+            outcome.multicasts.append(fail)
             self.step_no += 1
-            record = self._record("Crash", {"n": self.node}, None, None, Outcome(multicasts=[fail]), [])
+            record = self._record("Crash", {"n": self.node}, None, None, outcome, [])
             self.log.write(record)
             # Deleting the liveness key first makes the FAIL valid in the same revision.
             ok, revision = self.conn.txn(
                 [key_created_at(me, self.created), key_absent(fail_key)],
-                [delete_op(me), put_op(fail_key, encode(fail))],
+                [*self._answer_ops(outcome.answers), delete_op(me), put_op(fail_key, encode(fail))],
             )
             if not ok:
                 written = self.conn.get(fail_key)  # a resent request finds its own FAIL

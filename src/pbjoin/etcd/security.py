@@ -2,7 +2,8 @@
 
 Each node gets its own etcd user and role. The role may read the group's keys and
 write only what that node may author: its own liveness keys, its own group messages,
-FAIL records and point-to-point messages, and the recovery marker. etcd enforces this, so a node without credentials,
+FAIL records, point-to-point messages and answers to clients, and the recovery marker. A client
+of the data path gets a user that may write only its own requests. etcd enforces this, so a node without credentials,
 or with one node's credentials posing as another, is refused by etcd itself.
 """
 
@@ -52,11 +53,28 @@ def add_node_user(conn: EtcdConnection, group: str, node: str, password: str) ->
     role = f"pbjoin-{group}-{node}"
     conn.post("/auth/role/add", {"name": role})
     _grant(conn, role, "READ", keys.prefix, whole_prefix=True)
-    for prefix in (keys.member_prefix(node), keys.message_prefix(node), keys.p2p_prefix(node), keys.fail_prefix(node)):
+    own = (keys.member_prefix(node), keys.message_prefix(node), keys.p2p_prefix(node), keys.fail_prefix(node))
+    for prefix in (*own, keys.answer_prefix(node)):
         _grant(conn, role, "READWRITE", prefix, whole_prefix=True)
     _grant(conn, role, "READWRITE", keys.recovery, whole_prefix=False)
     conn.post("/auth/user/add", {"name": node, "password": password})
     conn.post("/auth/user/grant", {"user": node, "role": role})
+
+
+def add_client_user(conn: EtcdConnection, group: str, client: str, password: str) -> None:
+    """An etcd user for a client of the data path: it may read the group (to find the primary
+    host and its answers) and write only its own requests."""
+    keys = Keys(group)
+    if not password:
+        raise EtcdError(f"the password for {client} is empty: that user could never log in")
+    if conn.get(keys.config) is None:
+        raise EtcdError(f"group {group} is not defined: run `pbjoin group define` first")
+    role = f"pbjoin-{group}-client-{client}"
+    conn.post("/auth/role/add", {"name": role})
+    _grant(conn, role, "READ", keys.prefix, whole_prefix=True)
+    _grant(conn, role, "READWRITE", keys.request_prefix(client), whole_prefix=True)
+    conn.post("/auth/user/add", {"name": client, "password": password})
+    conn.post("/auth/user/grant", {"user": client, "role": role})
 
 
 def enable_auth(conn: EtcdConnection, root_password: str) -> None:

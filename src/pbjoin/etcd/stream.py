@@ -11,7 +11,11 @@ computes the same one:
 - `log/fail/<writer>/<node>/<inc>`: the FAIL of that incarnation, written once its
   liveness key is gone (by itself on a clean leave, else by the survivors, each under
   its own name: the first valid one counts, so nobody can take another's place).
-- `p2p/<from>/<from_inc>/<to>/<to_inc>/<step>-<k>`: a point-to-point message.
+- `p2p/<from>/<from_inc>/<to>/<to_inc>/<step>-<k>`: a point-to-point message (a group
+  channel's, or a data channel's WRITE or ACK: the envelope says which).
+- `requests/<client>/<node>/<id>`: a client's write or read, addressed to one node.
+- `answers/<node>/<client>/<id>`: that node's answer, committed in the transaction of the
+  step that decided it, so only a live incarnation can ever answer.
 
 A group message takes the next position in the total order only if it is *valid*:
 created (never an overwrite), under its author's own key, by an incarnation whose
@@ -82,6 +86,18 @@ class Keys:
     def p2p_prefix(self, node: str) -> str:
         return f"{self.prefix}p2p/{node}/"
 
+    def request(self, client: str, node: str, request_id: str) -> str:
+        return f"{self.prefix}requests/{client}/{node}/{request_id}"
+
+    def request_prefix(self, client: str) -> str:
+        return f"{self.prefix}requests/{client}/"
+
+    def answer(self, node: str, client: str, request_id: str) -> str:
+        return f"{self.prefix}answers/{node}/{client}/{request_id}"
+
+    def answer_prefix(self, node: str) -> str:
+        return f"{self.prefix}answers/{node}/"
+
 
 @dataclass(frozen=True)
 class Direct:
@@ -91,6 +107,17 @@ class Direct:
     src_inc: int
     dst: str
     dst_inc: int
+    revision: int
+    value: bytes
+
+
+@dataclass(frozen=True)
+class Request:
+    """A client's request as it sits in etcd (its value is decoded by the node that takes it)."""
+
+    client: str
+    node: str
+    id: str
     revision: int
     value: bytes
 
@@ -118,6 +145,7 @@ class GroupStream:
     needs_fail: set[Incarnation] = field(default_factory=set)
     inbox_of: str | None = None  # keep only the point-to-point messages to this node
     direct: list[Direct] = field(default_factory=list)
+    requests: list[Request] = field(default_factory=list)  # to inbox_of (every node's if None)
     recovery_revision: int = 0  # mod revision of the recovery key (0: never written)
     ignored: list[str] = field(default_factory=list)  # why a write was not taken, for the logs
     revision: int = 0  # last revision applied
@@ -171,7 +199,7 @@ class GroupStream:
             elif rest[0] == "members" and len(rest) == 3:
                 self._member_key((rest[1], int(rest[2])), event)
             elif event.deleted or kv.version != 1:
-                if rest[0] in ("log", "p2p"):
+                if rest[0] in ("log", "p2p", "requests"):
                     self.ignored.append(f"ignored a rewrite or deletion of {kv.key}")
             elif rest[:2] == ["log", "by"] and len(rest) == 5:
                 self._message((rest[2], int(rest[3])), kv)
@@ -179,6 +207,8 @@ class GroupStream:
                 self._fail((rest[3], int(rest[4])), kv)
             elif rest[0] == "p2p" and len(rest) == 6:
                 self._p2p(rest, kv)
+            elif rest[0] == "requests" and len(rest) == 4 and self.inbox_of in (None, rest[2]):
+                self.requests.append(Request(rest[1], rest[2], rest[3], kv.mod_revision, kv.value))
         except ValueError:
             self.ignored.append(f"ignored {kv.key}: not a key of this protocol")
 
