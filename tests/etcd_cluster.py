@@ -257,7 +257,7 @@ class Members:
     passwords: dict[str, Path] = field(default_factory=dict)
     processes: list[MemberProcess] = field(default_factory=list)
 
-    def start(self, node: str, wiring: tuple[str, ...], lease_ttl: int = 2) -> MemberProcess:
+    def start(self, node: str, wiring: tuple[str, ...], lease_ttl: int = 2, links: bool = True) -> MemberProcess:
         log = self.workdir / "logs" / f"{node}.jsonl"
         node_dir = self.workdir / "nodes" / node
         stderr = self.workdir / "logs" / f"{node}.stderr"
@@ -269,9 +269,10 @@ class Members:
         args = [
             PBJOIN, "node", "--group", self.group, "--node-id", node, "--etcd", endpoints,
             "--resource", *(str(self.site.path(r)) for r in wiring),
-            "--link", *(str(self.site.path(r)) for r in self.site.resources),
             "--node-dir", str(node_dir), "--log", str(log), "--lease-ttl", str(lease_ttl),
         ]  # fmt: skip
+        if links:
+            args += ["--link", *(str(self.site.path(r)) for r in self.site.resources)]
         if node in self.passwords:
             args += ["--password-file", str(self.passwords[node])]
         if self.cluster.ca is not None:

@@ -33,10 +33,11 @@ def members(tmp_path: Path) -> Iterator[Members]:
 
 
 def formed(members: Members) -> None:
-    a = members.start("a", ("r0",))
+    """a hosts the primary r0, b and c the backups; no shared replication network (no --link)."""
+    a = members.start("a", ("r0",), links=False)
     wait_for(lambda: a.phase() == "member", 30, "the first member to create the group")
-    members.start("b", ("r1",))
-    members.start("c", ("r2",))
+    members.start("b", ("r1",), links=False)
+    members.start("c", ("r2",), links=False)
     wait_for(lambda: converged(members) and mirrors_active(members), 60, "b and c to join and mirror r0")
 
 
@@ -147,3 +148,35 @@ def test_pbjoin_write_and_read_commands(members: Members) -> None:
     assert json.loads(read.stdout)["value"] == "blue"
     bad = subprocess.run([PBJOIN, "write", "bad key", "v", *base], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "key must match" in bad.stderr
+
+
+def test_over_tls_and_authentication_a_client_writes_only_its_own_requests(tmp_path: Path) -> None:
+    from etcd_cluster import secured_group
+
+    from pbjoin.etcd.client import Credentials, EtcdAccessDeniedError, EtcdConnection
+    from pbjoin.etcd.security import add_client_user
+
+    with secured_group(tmp_path, RESOURCES, ["a", "b"]) as members:
+        add_client_user(members.cluster.connection(), "g", "app", "app-secret")
+        a = members.start("a", ("r0",), links=False)
+        wait_for(lambda: a.phase() == "member", 30, "a to create the group")
+        members.start("b", ("r1",), links=False)
+        wait_for(lambda: converged(members) and mirrors_active(members), 60, "b to join and mirror r0")
+        ca = str(members.cluster.ca)
+        as_app = EtcdConnection(members.cluster.urls, Credentials("app", "app-secret"), ca)
+        result = GroupClient(as_app, "g", "app", RESOURCES, 15).write("k", "v")
+        assert result.status == "acked", result
+        assert copy_ids(members, "r1") == [result.write_id]
+        keys = Keys("g")
+        request = encode(ClientRequest(op="write", id="forged", key="k", value="x"))
+        with pytest.raises(EtcdAccessDeniedError):  # another client's request
+            as_app.put(keys.request("other", "a", "forged"), request)
+        with pytest.raises(EtcdAccessDeniedError):  # an answer in a node's name
+            as_app.put(keys.answer("a", "app", "forged"), b"{}")
+        as_b = EtcdConnection(members.cluster.urls, Credentials("b", members.passwords["b"].read_text()), ca)
+        with pytest.raises(EtcdAccessDeniedError):  # a node answering in another node's name
+            as_b.put(keys.answer("a", "app", "forged"), b"{}")
+        with pytest.raises(EtcdAccessDeniedError):  # a node posing as a client
+            as_b.put(keys.request("app", "a", "forged"), request)
+        assert copy_ids(members, "r0") == [result.write_id]
+        assert_conforms(members)

@@ -177,8 +177,9 @@ class DirectoryDisks:
     """A node's view of directory resources.
 
     `wiring` is the node's physical access: the resource directories it is cabled to.
-    `links` is the storage replication network the mirroring copy runs over (every
-    resource directory), which is not the node's access.
+    `links` is an optional shared replication network (resource directories) that a
+    synchronised mirror also copies the production copy's data/ files over; without
+    links, a mirror holds the data path's writes only (streamed by the primary host).
     """
 
     node_dir: Path
@@ -231,6 +232,8 @@ class DirectoryDisks:
         return _config_of(_read_json(path), path)[0]
 
     def sync_mirror(self, backup: str, production: str) -> None:
+        if not self.links:
+            return  # no shared replication network: the data path alone mirrors
         source, target = self.links.get(production), self._path(backup)
         if source is None:
             raise ResourceError(f"no replication link to production resource {production}")

@@ -54,7 +54,15 @@ def register(commands: Any) -> None:
         "--resource", nargs="+", required=True, metavar="PATH", help="resource directories this node is wired to"
     )
     node.add_argument(
-        "--link", nargs="*", default=[], metavar="PATH", help="resource directories on the replication network"
+        "--link",
+        nargs="*",
+        default=[],
+        metavar="PATH",
+        help=(
+            "optional: resource directories on a shared replication network; a synchronised mirror then also "
+            "copies the production copy's data/ files over them (the data path's writes are mirrored over "
+            "etcd either way)"
+        ),
     )
     node.add_argument("--node-dir", required=True, help="this node's local store (installed configuration)")
     node.add_argument("--log", required=True, help="the JSON-line step log (appended to)")
@@ -101,7 +109,7 @@ def _disks(args: argparse.Namespace) -> DirectoryDisks:
             links[resource_identity(path)] = path
         except ResourceError as exc:
             raise NodeError(f"unknown resource path {path}: {exc}") from None
-    return DirectoryDisks(Path(args.node_dir), wiring, links)
+    return DirectoryDisks(Path(args.node_dir), wiring, links if args.link else {})
 
 
 def run_node(args: argparse.Namespace) -> int:
