@@ -567,7 +567,7 @@ class ConfigLevel:
 
     def _frame(self, st: NodeLevel, post: NodeLevel, keep: set[str]) -> list[Term]:
         out = []
-        for name in keep:
+        for name in sorted(keep):  # a fixed term order: Z3's search, and so its verdict, depends on it
             pre_f, post_f = getattr(st, name), getattr(post, name)
             args = [z3.Const(f"a{i}", pre_f.domain(i)) for i in range(pre_f.arity())]
             out.append(z3.ForAll(args, post_f(*args) == pre_f(*args)) if args else post_f == pre_f)

@@ -96,9 +96,12 @@ def _check(
     domain: tuple[int, int] | None,
     mbqi: bool = True,
     seed: int = 0,
+    rlimit: int = 0,
 ) -> tuple[str, z3.ModelRef | None]:
     solver = z3.Solver()
     solver.set("timeout", timeout_ms)
+    if rlimit:
+        solver.set("rlimit", rlimit)
     if seed:
         solver.set("random_seed", seed)
     if not mbqi:
@@ -127,8 +130,10 @@ def _finite_domain(nodes: int, resources: int) -> list[Term]:
     return out
 
 
-# How long a stream obligation may try E-matching alone before model-based instantiation.
-EMATCHING_MS = 5_000  # per try, with EMATCHING_SEEDS random seeds
+# How much work a stream obligation may spend on E-matching alone before model-based
+# instantiation: Z3's resource count, not seconds, so the verdict is the same on a slow
+# or loaded machine (every obligation of the protocol needs under 4 M; about 5 s here).
+EMATCHING_RLIMIT = 25_000_000  # per try, with EMATCHING_SEEDS random seeds
 EMATCHING_SEEDS = 3
 
 CtiPrinter = Callable[[z3.ModelRef], tuple[str, str]]
@@ -150,7 +155,7 @@ def discharge(
     another: a few short tries before the fallback.
     """
     for seed in range(EMATCHING_SEEDS if stream else 0):
-        verdict, model = _check(facts, goal, min(timeout_ms, EMATCHING_MS), domain, mbqi=False, seed=seed)
+        verdict, model = _check(facts, goal, timeout_ms, domain, mbqi=False, seed=seed, rlimit=EMATCHING_RLIMIT)
         if verdict != "unknown":
             return verdict, model
     return _check(facts, goal, timeout_ms, domain)
