@@ -90,6 +90,13 @@ class StepRecord(_Record):
     effects: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
     post: MemberSummary
+    # Logged before the step ran (`post` is the state before it): a later copy of the step
+    # replaces it, so one left alone means the process died inside the step, after or
+    # before its effects on the resources; conformance considers both.
+    intent: bool = False
+    # Not logged by any process: a crash or restart the merge of many logs infers
+    # (`pbjoin_model.conformance.logs`); what its clients were told nobody observed.
+    synthesised: bool = False
 
 
 LogRecord = Annotated[ClusterRecord | StepRecord, Field(discriminator="record")]

@@ -22,7 +22,10 @@ wins. A lone early copy of a multicast is matched against the stream, or dropped
 it never committed (the process died first). A lone early copy of any other step is
 kept: if it never committed, its incarnation died right after it, and taking the step
 just before the crash is a behaviour the model has too (nobody received what it sent,
-and the crash drops it). Whether a point-to-point message reached a live incarnation
+and the crash drops it). A lone intent (the process died inside the step) is kept as
+such: validation considers the step both taken and not. A synthesised crash or restart
+is marked so; what a killed member's clients were told is nobody's observation, so its
+answers are not compared. Whether a point-to-point message reached a live incarnation
 (`SentRecord.delivered`) is a property of the merged order and is recomputed.
 """
 
@@ -158,6 +161,7 @@ def merge_logs(logs: list[tuple[ClusterRecord, list[StepRecord]]]) -> tuple[Clus
                 multicast=[msg],
                 multicast_at=[p],
                 notes=["synthesised: the cluster detected this crash"],
+                synthesised=True,
                 post=DOWN,
             )
             crashes[crashed] = add(crash)
@@ -166,7 +170,9 @@ def merge_logs(logs: list[tuple[ClusterRecord, list[StepRecord]]]) -> tuple[Clus
         if nodes[chain[-1]].record.step == "Crash":
             crashes[(node, inc)] = chain[-1]
         if inc > 0 and (node, inc - 1) in chains:
-            restart = add(StepRecord(seq=0, member=node, inc=inc, step="Restart", params={"n": node}, post=OUT))
+            restart = add(
+                StepRecord(seq=0, member=node, inc=inc, step="Restart", params={"n": node}, post=OUT, synthesised=True)
+            )
             edges[chains[(node, inc - 1)][-1]].add(restart)
             chain.insert(0, restart)
     for chain in chains.values():

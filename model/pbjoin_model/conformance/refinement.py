@@ -498,7 +498,7 @@ def _data_path_rows(
     told = [(ids[w], m.WRITE_STATUS_NAMES[x.st]) for w, x in enumerate(t.writes) if x.st != s.writes[w].st]
     expected = [(i, st) for i, st in told if st != "pending"]
     answered = [(a.id, a.status) for a in rec.answers]
-    if sorted(expected) != sorted(answered):
+    if not rec.synthesised and sorted(expected) != sorted(answered):
         rows.append(("answers", str(sorted(expected)), str(sorted(answered))))
     if t.epoch[n] != rec.post.epoch:
         rows.append(("epoch", str(t.epoch[n]), str(rec.post.epoch)))
@@ -561,11 +561,16 @@ def validate_log(cluster: ClusterRecord, steps: list[StepRecord]) -> Report:
 
     A log with client writes is checked against the model with as many writes, numbered
     in the order the log's `Write` steps took them (each logs its client's request).
+
+    A step logged only as an intent was interrupted: its process died inside it, before
+    or after its effect on a resource (each step has at most one). Both are behaviours
+    of the model, the step not taken and the step taken, so both are kept as candidate
+    states; the later steps decide, and the log conforms if one candidate explains it all.
     """
     corr = Correspondence.of(cluster)
     max_writes = sum(1 for rec in steps if rec.step == "Write")
     p = corr.params(max_writes)
-    s = corr.initial_state(cluster.access, max_writes)
+    candidates = [corr.initial_state(cluster.access, max_writes)]
     ledger: dict[str, WriteFate] = {}
     numbers = WriteNumbers(ledger) if max_writes else None
     checked = stutters = 0
@@ -574,25 +579,41 @@ def validate_log(cluster: ClusterRecord, steps: list[StepRecord]) -> Report:
             stutters += 1
             continue
         if rec.step == "Write":
-            request = _write_request(rec)
+            request = write_request(rec)
             if request is None or request[0] in ledger:
                 reason = "a Write step must log its client's request (id, key, value), a new id each"
-                return Report(checked, stutters, Divergence(rec.seq, _label(rec), reason, []), s)
+                return Report(checked, stutters, Divergence(rec.seq, _label(rec), reason, []), candidates[0])
             write_id, key, value = request
             ledger[write_id] = WriteFate(by=rec.member, key=key, value=value, epoch=rec.post.epoch)
-        t = model_step(s, p, corr, rec.step, rec.params)
-        if t is None:
-            return Report(checked, stutters, Divergence(rec.seq, _label(rec), "not enabled in the model", []), s)
-        rows = check_step(corr, s, t, rec, numbers)
-        if rows:
-            reason = "the model's successor disagrees with the logged step"
-            return Report(checked, stutters, Divergence(rec.seq, _label(rec), reason, rows), t)
-        s = t
+        if rec.intent:
+            taken = [model_step(c, p, corr, rec.step, rec.params) for c in candidates]
+            candidates = list(dict.fromkeys([*candidates, *(t for t in taken if t is not None)]))
+            checked += 1
+            continue
+        survivors: list[State] = []
+        failure: Report | None = None
+        for s in candidates:
+            t = model_step(s, p, corr, rec.step, rec.params)
+            if t is None:
+                failure = failure or Report(
+                    checked, stutters, Divergence(rec.seq, _label(rec), "not enabled in the model", []), s
+                )
+                continue
+            rows = check_step(corr, s, t, rec, numbers)
+            if rows:
+                reason = "the model's successor disagrees with the logged step"
+                failure = failure or Report(checked, stutters, Divergence(rec.seq, _label(rec), reason, rows), t)
+                continue
+            survivors.append(t)
+        if not survivors:
+            assert failure is not None
+            return failure
+        candidates = list(dict.fromkeys(survivors))
         checked += 1
-    return Report(checked, stutters, None, s)
+    return Report(checked, stutters, None, candidates[0])
 
 
-def _write_request(rec: StepRecord) -> tuple[str, str, str] | None:
+def write_request(rec: StepRecord) -> tuple[str, str, str] | None:
     request = rec.consumed or {}
     write_id, key, value = request.get("id"), request.get("key"), request.get("value")
     if set(request) != {"id", "key", "value"}:

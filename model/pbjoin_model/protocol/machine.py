@@ -153,8 +153,9 @@ class Params:
             raise ValueError(f"nodes must be between 1 and 64, got {self.nodes}")
         if not 1 <= self.resources <= 16:
             raise ValueError(f"resources must be between 1 and 16, got {self.resources}")
-        if not 0 <= self.max_writes <= 16:
-            raise ValueError(f"max_writes must be between 0 and 16, got {self.max_writes}")
+        writes_bound = 16 if self.compact_log else 100_000  # a log holds as many writes as its run made
+        if not 0 <= self.max_writes <= writes_bound:
+            raise ValueError(f"max_writes must be between 0 and {writes_bound}, got {self.max_writes}")
         for name in ("max_failures", "max_restarts", "max_config_changes"):
             value = getattr(self, name)
             if not 0 <= value <= 100_000:

@@ -12,10 +12,11 @@ the cluster the protocol assumes, built from etcd (docs/etcd.md has the mapping)
   therefore never speak again; it notices and stops;
 - a vanished member's FAIL is written by whichever survivor's transaction wins.
 
-Every step is written to the node's JSON-line step log. A step that commits anything
-is written twice: before its transaction (so a kill right after the commit loses no
-step others may have seen: a multicast, a message sent, a published phase) and after
-it, with the positions a multicast took; the merge in `pbjoin_model.conformance.logs` keeps
+Every step is written to the node's JSON-line step log: first as an intent, before it
+runs (so a kill inside its effects on a resource leaves a trace); then, if it commits
+anything, before its transaction (so a kill right after the commit loses no step others
+may have seen: a multicast, a message sent, a published phase) and after it, with the
+positions a multicast took; the merge in `pbjoin_model.conformance.logs` keeps
 the latest copy and resolves a lone first copy.
 
 Point-to-point messages carry the sender's *horizon*: the highest etcd revision its
@@ -427,6 +428,10 @@ class EtcdNode:
         """Run one step and commit what it produced atomically; False if a condition failed."""
         rt = self.runtime
         assert rt is not None
+        # A kill inside the step's effects (a write fsynced, the log line not yet written)
+        # must leave a trace of the step: this copy, replaced by the ones below.
+        intent = self._record(name, params, consumed, position, Outcome(), [])
+        self.log.write(intent.model_copy(update={"seq": self.step_no + 1, "intent": True}))
         snapshot = copy.deepcopy(rt.member)
         outcome = run()
         self.step_no += 1
