@@ -3,9 +3,11 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 SOAK_MINUTES ?= 10
+CAMPAIGN_MINUTES ?= 10
+SEED ?= 1
 STAMP  := $(VENV)/.installed
 
-.PHONY: check test soak bench lint java chromium etcd clean
+.PHONY: check test soak campaign bench lint java chromium etcd clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,10 +50,18 @@ test: $(STAMP) java chromium etcd
 soak: $(STAMP) etcd
 	$(BIN)/python tests/soak.py --minutes $(SOAK_MINUTES)
 
-## bench: checker states/s, distinct states and peak memory; conformance throughput and join latency
-bench: $(STAMP)
+## campaign: the data path under faults - clients write while the soak's nemesis (plus SIGSTOPs of the
+## primary host) runs for CAMPAIGN_MINUTES, then every copy is read: lost, duplicated, foreign,
+## out-of-order and deposed-epoch writes must all be 0 (exit 0 passed, 1 failed; SEED reproduces a run)
+campaign: $(STAMP) etcd
+	$(BIN)/python tests/campaign.py --minutes $(CAMPAIGN_MINUTES) --seed $(SEED)
+
+## bench: checker states/s, distinct states and peak memory; conformance throughput; write latency,
+## writes/s with 0, 1 and 2 backups and failover time over etcd
+bench: $(STAMP) etcd
 	$(BIN)/python bench/bench_checker.py --tlc-seconds 120 -o bench/results.json
 	$(BIN)/python bench/bench_conformance.py -o bench/conformance.json
+	$(BIN)/python bench/bench_writes.py -o bench/writes.json
 
 ## lint: ruff (lint and format) and mypy --strict over model/, src/, tests/ and bench/
 lint: $(STAMP)

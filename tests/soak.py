@@ -64,6 +64,7 @@ WIRING = {"a": ("r0",), "b": ("r1",), "c": ("r0", "r1"), "d": ("r2", "r1"), "e":
 JOIN, LEAVE, KILL, PRIMARY_KILL = "join", "leave", "kill", "primary_kill"
 PAUSE, ETCD_LEADER_LOSS, IDLE = "pause", "etcd_leader_loss", "idle"
 KINDS = (JOIN, LEAVE, KILL, PRIMARY_KILL, PAUSE, ETCD_LEADER_LOSS, IDLE)
+PRIMARY_PAUSE = "primary_pause"  # the data campaign's (tests/campaign.py): SIGSTOP the primary host
 LABELS = {
     JOIN: "joins",
     LEAVE: "leaves",
@@ -72,6 +73,7 @@ LABELS = {
     PAUSE: "pauses",
     ETCD_LEADER_LOSS: "etcd leader losses",
     IDLE: "idle stretches",
+    PRIMARY_PAUSE: "primary pauses",
 }
 REMOVALS = (LEAVE, KILL, PRIMARY_KILL, PAUSE)
 KEEP_RUNNING = 3  # below this many running members the next fault is a join: the group stays busy
@@ -108,7 +110,8 @@ class Summary:
     seed: int
     minutes: float
     workdir: str
-    faults: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    kinds: tuple[str, ...] = KINDS
+    faults: dict[str, int] = field(default_factory=dict)
     total_faults: int = 0
     pauses_declared_failed: int = 0
     etcd_restarts: int = 0
@@ -122,11 +125,14 @@ class Summary:
     failures: list[str] = field(default_factory=list)
     schedule: list[Fault] = field(default_factory=list)
 
-    def render(self) -> str:
+    def __post_init__(self) -> None:
+        self.faults = {k: self.faults.get(k, 0) for k in self.kinds}
+
+    def render(self, title: str = "soak summary") -> str:
         lines = [
-            f"soak summary: seed {self.seed}, {self.minutes:g} min, work directory {self.workdir}",
+            f"{title}: seed {self.seed}, {self.minutes:g} min, work directory {self.workdir}",
             f"  faults injected:           {self.total_faults}",
-            *(f"    {LABELS[k]:<23}{self.faults[k]}" for k in KINDS),
+            *(f"    {LABELS[k]:<23}{self.faults[k]}" for k in self.kinds),
             f"  pauses declared failed:    {self.pauses_declared_failed}",
             f"  etcd server restarts:      {self.etcd_restarts}",
             f"  failovers observed:        {self.failovers} (primary resource changes)",
@@ -152,12 +158,15 @@ class Tracked:
 class Campaign:
     """The nemesis (one fault at a time) and the checks after each fault and at the end."""
 
+    kinds: tuple[str, ...] = KINDS
+    links = True  # members copy data/ files over the shared replication network too
+
     def __init__(self, config: Config, workdir: Path) -> None:
         self.config = config
         self.rng = random.Random(config.seed)
         self.cluster = EtcdCluster(workdir, size=3, extra_args=("--auth-token-ttl", str(config.token_ttl)))
         self.members = Members(self.cluster, Site(workdir, RESOURCES), GROUP, workdir)
-        self.summary = Summary(config.seed, config.minutes, str(workdir))
+        self.summary = Summary(config.seed, config.minutes, str(workdir), self.kinds)
         self.tracked: list[Tracked] = []
         self.bag: list[str] = []
         self.etcd_down: int | None = None
@@ -248,7 +257,7 @@ class Campaign:
         return sorted(survivors(self.members), key=lambda p: p.node)
 
     def start(self, node: str) -> MemberProcess:
-        member = self.members.start(node, WIRING[node], self.config.lease_ttl)
+        member = self.members.start(node, WIRING[node], self.config.lease_ttl, links=self.links)
         self.tracked.append(Tracked(member))
         return member
 
@@ -275,24 +284,16 @@ class Campaign:
         if len(self.running()) < KEEP_RUNNING and self.applicable(JOIN):
             return JOIN
         if not any(self.applicable(k) for k in self.bag):
-            self.bag = list(KINDS)  # each kind once per shuffled bag, so a short run still sees every kind
+            self.bag = list(self.kinds)  # each kind once per shuffled bag, so a short run still sees every kind
             self.rng.shuffle(self.bag)
         kind = next(k for k in self.bag if self.applicable(k))
         self.bag.remove(kind)
         return kind
 
     def inject(self, kind: str) -> tuple[str, str]:
-        """Inject one fault: (its target, what happened)."""
-        faults: dict[str, Callable[[], tuple[str, str]]] = {
-            JOIN: self.join,
-            LEAVE: self.leave,
-            KILL: self.kill,
-            PRIMARY_KILL: self.primary_kill,
-            PAUSE: self.pause,
-            ETCD_LEADER_LOSS: self.etcd_leader_loss,
-            IDLE: self.idle,
-        }
-        return faults[kind]()
+        """Inject one fault (the method named after its kind): (its target, what happened)."""
+        fault: Callable[[], tuple[str, str]] = getattr(self, kind)
+        return fault()
 
     def join(self) -> tuple[str, str]:
         down = sorted(set(WIRING) - {p.node for p in self.running()})
@@ -330,7 +331,9 @@ class Campaign:
         return member.node, f"killed the host of {self.primary[0]}"
 
     def pause(self) -> tuple[str, str]:
-        member = self.rng.choice(self.running())
+        return self.pause_member(self.rng.choice(self.running()))
+
+    def pause_member(self, member: MemberProcess) -> tuple[str, str]:
         member.signal(signal.SIGSTOP)
         stopped = time.monotonic()
         # Stopped past its lease; the group converging without it means its FAIL was declared.
@@ -433,11 +436,7 @@ class Campaign:
             self.summary.members_lost_unexpectedly == 0,
             f"{self.summary.members_lost_unexpectedly} members lost to something other than an injected fault",
         )
-        final: dict[str, Callable[[], None]] = {
-            "data": lambda: assert_no_data_lost(self.members),
-            "conformance": self.conform,
-        }
-        for name, run in final.items():
+        for name, run in self.final_checks().items():
             try:
                 run()
                 self.check(True, "")
@@ -446,6 +445,10 @@ class Campaign:
         for stderr in sorted({t.member.stderr for t in self.tracked}):  # one file per node, all its incarnations
             count = stderr.read_text(errors="replace").count("Traceback") if stderr.exists() else 0
             self.check(count == 0, f"{count} traceback(s) in {stderr}, the last: {last_error(stderr)}")
+
+    def final_checks(self) -> dict[str, Callable[[], None]]:
+        """The checks on the whole run, by name; each raises AssertionError on a failure."""
+        return {"data": lambda: assert_no_data_lost(self.members), "conformance": self.conform}
 
     def conform(self) -> None:
         started = time.monotonic()
