@@ -16,10 +16,10 @@ from pbjoin.resources import DirectoryDisks, resource_identity
 def test_demo_tells_the_story_and_ends_conforming(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--dir", str(tmp_path / "c")]) == 0
     out = capsys.readouterr().out
-    assert out.rstrip().endswith(f"log conforms to the model (89 steps checked): {tmp_path / 'c' / 'log.jsonl'}")
+    assert out.rstrip().endswith(f"log conforms to the model (108 steps checked): {tmp_path / 'c' / 'log.jsonl'}")
     assert "join rejected: this node reaches none of the group's resources" in out
     assert "ReceiveStartMirror(src=n1, n=n3)  took START_MIRROR; multicast MIRROR_ACTIVE" in out
-    final = out.split("== 10.")[1]
+    final = out.split("== 13.")[1]
     assert "r2          west    primary  n3      n3          -" in final  # failed over to the synchronised mirror
     assert "r1          east    backup   n1      n1          active" in final
     assert (tmp_path / "c" / "nodes" / "n1" / "config" / "r1.json").is_file()
@@ -44,7 +44,7 @@ def test_status_shows_the_last_state_of_every_member(demo_log: Path, capsys: pyt
     report = json.loads(capsys.readouterr().out)
     phases = {m["node"]: m["phase"] for m in report["members"]}
     assert phases == {"n1": "member", "n2": "down", "n3": "member", "n4": "member", "n5": "rejected"}
-    assert report["group_state"]["primary"] == "r2" and report["steps"] == 89
+    assert report["group_state"]["primary"] == "r2" and report["steps"] == 108
 
 
 def test_conform_reports_a_divergence_with_exit_1(demo_log: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -108,7 +108,7 @@ def test_the_implementation_cli_stands_alone(demo_log: Path) -> None:
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    assert "group demo: 89 steps logged" in done.stdout and "model imported" not in done.stderr
+    assert "group demo: 108 steps logged" in done.stdout and "model imported" not in done.stderr
 
 
 def test_demo_json_is_the_report_alone(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -117,10 +117,11 @@ def test_demo_json_is_the_report_alone(tmp_path: Path, capsys: pytest.CaptureFix
     assert report == {
         "directory": str(tmp_path / "c"),
         "log": str(tmp_path / "c" / "log.jsonl"),
+        "writes": {"app:3": "acked", "app:4": "acked", "app:5": "unknown", "app:6": "acked", "app:7": "acked"},
         "conformance": {
             "checked": True,
             "conforms": True,
-            "steps_checked": 89,
+            "steps_checked": 108,
             "rejected_messages": 0,
             "divergence": None,
         },

@@ -23,7 +23,7 @@ from pbjoin_model.conformance.replay import engine_for, replay
 from pbjoin_model.protocol import machine as m
 from pbjoin_model.protocol.machine import Params, State
 
-from pbjoin.demo import run_demo
+from pbjoin.demo import DemoError, run_demo
 from pbjoin.engine import InMemoryEngine
 from pbjoin.member import Member
 from pbjoin.resources import ResourceError
@@ -45,11 +45,11 @@ def demo_log(tmp_path: Path, factory: MemberFactory = Member) -> tuple[Path, lis
 def test_the_demo_log_conforms_to_the_model(tmp_path: Path) -> None:
     log, steps = demo_log(tmp_path)
     report = validate_log(*read_log(log))
-    assert report.conforms and report.steps == len(steps) == 89
+    assert report.conforms and report.steps == len(steps) == 108
     kinds = {rec.step for rec in steps}
     assert kinds == {
         "Join", "RecoverGroupState", "Deliver", "ReceiveGroupState", "ReceiveConfig",
-        "ReceiveStartMirror", "ChangeConfig", "Crash", "Restart",
+        "ReceiveStartMirror", "ChangeConfig", "Crash", "Restart", "Write", "ReceiveWrite", "ReceiveAck",
     }  # fmt: skip
 
 
@@ -112,6 +112,16 @@ def test_trace_validation_catches_mutants_the_demo_exercises(tmp_path: Path, mut
     log, _ = demo_log(tmp_path, MUTANTS[mutant])
     report = validate_log(*read_log(log))
     assert report.divergence is not None and report.divergence.seq == first_bad_step
+
+
+@pytest.mark.parametrize("mutant", sorted(DATA_PATH_MUTANTS))
+def test_the_demo_and_its_log_catch_every_data_path_mutant(tmp_path: Path, mutant: str) -> None:
+    """The demo's own check (every acknowledged write on the promoted copy and the active mirrors,
+    and exactly the writes whose mirrors answered acknowledged) and trace validation of its log."""
+    with pytest.raises(DemoError):
+        run_demo(tmp_path / "c", echo=lambda _: None, verbose=False, member_factory=DATA_PATH_MUTANTS[mutant])
+    report = validate_log(*read_log(tmp_path / "c" / "log.jsonl"))
+    assert report.divergence is not None, f"{mutant}'s demo log conforms"
 
 
 class Lockstep(RuleBasedStateMachine):

@@ -29,7 +29,7 @@ def demo_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_a_log_becomes_a_trace_the_model_replays(demo_log: Path) -> None:
     trace = trace_of_log(*read_log(demo_log))
-    assert len(trace.steps) == 90 and trace.steps[0].action == "Init"
+    assert len(trace.steps) == 109 and trace.steps[0].action == "Init"
     assert [s.label() for s in trace.steps[1:3]] == ["Join(n=n1)", "RecoverGroupState(n=n1)"]
     result = replay(trace)
     assert result.divergence is None and result.violations == ()
@@ -89,5 +89,5 @@ def test_a_mutant_counterexample_diverges_on_the_implementation(path: Path) -> N
 
 def test_cli_replays_a_log_on_the_implementation(demo_log: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["replay", "--implementation", str(demo_log)]) == 0
-    assert "implementation replayed all 89 steps" in capsys.readouterr().out
+    assert "implementation replayed all 108 steps" in capsys.readouterr().out
     assert main(["replay", "--implementation", str(TRACES[0])]) == 1

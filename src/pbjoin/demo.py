@@ -5,9 +5,12 @@ east, r2 and r3 (mirror copies) at site west. The story: the first node creates
 the group, others join into the primary and backup subgroups, a node that reaches
 nothing is rejected, a host changes its configuration, the primary host fails
 (switchover), the next one fails too (failover to the synchronised mirror), and the
-first node restarts and rejoins on the old production copy, now a backup.
+first node restarts and rejoins on the old production copy, now a backup. A client
+writes orders through whichever node is the primary host before, between and during
+the failovers; at the end every acknowledged write must be on the promoted production
+copy and on every active mirror, in the order it was acknowledged.
 
-Commands (joins, crashes, restarts, configuration changes) are the story's; every
+Commands (joins, crashes, restarts, configuration changes, client writes) are the story's; every
 other step (deliveries, point-to-point receipts) runs until the cluster settles,
 always taking the first enabled step, so the run is reproducible.
 """
@@ -20,7 +23,7 @@ from pathlib import Path
 
 from pbjoin.engine import ENVIRONMENT_STEPS, Action, InMemoryEngine
 from pbjoin.member import Member
-from pbjoin.resources import DirectoryDisks, create_resource, read_data
+from pbjoin.resources import COPY, DirectoryDisks, create_resource, read_copy_file, read_data
 from pbjoin.runtime import MemberFactory
 from pbjoin.status import render
 from pbjoin.steplog import JsonLineLog, MemoryLog, StepName, StepRecord
@@ -41,17 +44,50 @@ def command(name: StepName, node: str, resource: str | None = None) -> Action:
     return Action(name, params)
 
 
-STORY: tuple[tuple[str, Action], ...] = (
-    ("n1 joins: no group yet, so it creates one and hosts the primary resource", command("Join", "n1")),
-    ("n3 joins: it reaches only r2, so it hosts that backup and mirroring starts", command("Join", "n3")),
-    ("n2 joins: it reaches r1, so it joins the primary subgroup and gets r1's configuration", command("Join", "n2")),
-    ("n4 joins: it hosts r3, the second backup", command("Join", "n4")),
-    ("n5 joins: it reaches none of the group's resources, so its join is rejected", command("Join", "n5")),
-    ("n1 changes r1's configuration: version 2 goes to its subgroup (n2) only", command("ChangeConfig", "n1", "r1")),
-    ("n1, the primary host, fails: n2 takes over r1 (switchover) and restarts mirroring", command("Crash", "n1")),
-    ("n2 fails: r1 has no member left, so r2 (mirror active) becomes primary (failover)", command("Crash", "n2")),
-    ("n1 restarts as a new incarnation", command("Restart", "n1")),
-    ("n1 joins again: r1 is now a backup; n1 hosts it and the primary host mirrors to it", command("Join", "n1")),
+@dataclass(frozen=True)
+class ClientWrite:
+    """A client's write submitted at `node` (the `Write(n)` step with the client's own id, key and value)."""
+
+    node: str
+    order: int
+    item: str
+
+    def submit(self, engine: InMemoryEngine) -> StepRecord:
+        return engine.write(self.node, f"app:{self.order}", f"order/{self.order}", self.item)
+
+
+Command = Action | ClientWrite
+
+STORY: tuple[tuple[str, tuple[Command, ...]], ...] = (
+    ("n1 joins: no group yet, so it creates one and hosts the primary resource", (command("Join", "n1"),)),
+    ("n3 joins: it reaches only r2, so it hosts that backup and mirroring starts", (command("Join", "n3"),)),
+    ("n2 joins: it reaches r1, so it joins the primary subgroup and gets r1's configuration", (command("Join", "n2"),)),
+    ("n4 joins: it hosts r3, the second backup", (command("Join", "n4"),)),
+    ("n5 joins: it reaches none of the group's resources, so its join is rejected", (command("Join", "n5"),)),
+    (
+        "n1 changes r1's configuration: version 2 goes to its subgroup (n2) only",
+        (command("ChangeConfig", "n1", "r1"),),
+    ),
+    (
+        "a client writes two orders through n1, the primary host: each is acknowledged once r2 and r3 hold it",
+        (ClientWrite("n1", 3, "3,rack"), ClientWrite("n1", 4, "4,cable")),
+    ),
+    (
+        "n1 takes order 5 and fails before its mirrors answer (order 5's fate is unknown): "
+        "n2 takes over r1 (switchover) with a new epoch and resynchronises the mirrors",
+        (ClientWrite("n1", 5, "5,switch"), command("Crash", "n1")),
+    ),
+    ("the client writes order 6 through n2, the new primary host", (ClientWrite("n2", 6, "6,fan"),)),
+    (
+        "n2 fails: r1 has no member left, so r2 (mirror active) becomes primary (failover)",
+        (command("Crash", "n2"),),
+    ),
+    ("the client writes order 7 through n3, the primary host of r2", (ClientWrite("n3", 7, "7,shelf"),)),
+    ("n1 restarts as a new incarnation", (command("Restart", "n1"),)),
+    (
+        "n1 joins again: r1 is now a backup; n1 hosts it and the primary host mirrors to it",
+        (command("Join", "n1"),),
+    ),
 )
 
 
@@ -64,6 +100,7 @@ class DemoResult:
     directory: Path
     log: Path
     steps: int
+    writes: dict[str, str]  # each client write's id: what its client was told
 
 
 def build_cluster(
@@ -94,10 +131,13 @@ def settle(engine: InMemoryEngine, show: Callable[[StepRecord], None]) -> int:
 def describe(rec: StepRecord) -> str:
     args = ", ".join(f"{k}={v}" for k, v in rec.params.items())
     parts = [f"{rec.seq:>3}  {rec.step}({args})"]
-    if rec.consumed is not None:
+    if rec.step == "Write" and rec.consumed is not None:
+        parts.append(f"client write {rec.consumed['id']}: {rec.consumed['key']} = {rec.consumed['value']!r}")
+    elif rec.consumed is not None:
         parts.append(f"took {rec.consumed.get('kind', 'a malformed message')}")
     parts += [f"multicast {m['kind']}" for m in rec.multicast]
     parts += [f"sent {s.msg['kind']} to {s.to}" for s in rec.sent if s.delivered]
+    parts += [f"told {a.id} {a.status}" for a in rec.answers]
     parts += rec.notes
     return "  ".join([parts[0], "; ".join(parts[1:])]).rstrip()
 
@@ -116,15 +156,17 @@ def run_demo(
         engine = build_cluster(directory, sink, member_factory)
         steps = 0
         show: Callable[[StepRecord], None] = (lambda rec: echo(describe(rec))) if verbose else (lambda rec: None)
-        for number, (title, command) in enumerate(STORY, 1):
+        for number, (title, commands) in enumerate(STORY, 1):
             echo(f"\n== {number}. {title}")
-            show(engine.step(command))
-            steps += 1 + settle(engine, show)
+            for cmd in commands:
+                show(cmd.submit(engine) if isinstance(cmd, ClientWrite) else engine.step(cmd))
+            steps += len(commands) + settle(engine, show)
             echo(_table(engine))
         _check_data(directory, engine)
+        echo(_writes(engine))
     finally:
         sink.close()
-    return DemoResult(directory, log_path, steps)
+    return DemoResult(directory, log_path, steps, {w: f.status or "pending" for w, f in engine.ledger.items()})
 
 
 def _table(engine: InMemoryEngine) -> str:
@@ -132,11 +174,34 @@ def _table(engine: InMemoryEngine) -> str:
 
 
 def _check_data(directory: Path, engine: InMemoryEngine) -> None:
-    """After the failover the production data must be on the new primary resource, unchanged."""
+    """After the failovers the production data and every acknowledged write must be on the new
+    primary resource and on every active mirror, the writes in the order they were acknowledged."""
     holders = [rt.member.view for rt in engine.runtimes.values() if rt.member.view is not None]
     if not holders:
         raise DemoError("no member holds the group state at the end of the story")
-    primary = holders[0].primary
-    found = read_data(directory / "resources" / primary)
+    view = holders[0]
+    found = read_data(directory / "resources" / view.primary)
     if found != PRODUCTION_DATA:
-        raise DemoError(f"production data on {primary} differs from what was written on r1")
+        raise DemoError(f"production data on {view.primary} differs from what was written on r1")
+    acked = sorted((f for f in engine.ledger.items() if f[1].status == "acked"), key=lambda f: f[1].position)
+    active = [r for r, status in view.mirror.items() if status == "active"]
+    for resource in [view.primary, *active]:
+        copy_ = read_copy_file(directory / "resources" / resource / COPY)
+        held = {(w.id, w.key, w.value) for w in copy_.writes}
+        order = [w.id for w in copy_.writes]
+        for write_id, fate in acked:
+            if (write_id, fate.key, fate.value) not in held:
+                raise DemoError(f"acknowledged write {write_id} ({fate.key}) is missing from {resource}")
+        if [i for i in order if i in dict(acked)] != [i for i, _ in acked]:
+            raise DemoError(f"{resource} holds the acknowledged writes out of their order")
+    told = [write_id for write_id, _ in acked]
+    if told != ["app:3", "app:4", "app:6", "app:7"]:  # app:5's writer failed before its mirrors answered
+        raise DemoError(f"the client was told acked for {told or 'no write'}, not for orders 3, 4, 6 and 7")
+
+
+def _writes(engine: InMemoryEngine) -> str:
+    told = ", ".join(f"{w} {f.status or 'pending'}" for w, f in engine.ledger.items())
+    acked = sum(f.status == "acked" for f in engine.ledger.values())
+    return (
+        f"\nclient writes: {told}\nevery acknowledged write ({acked}) is on the production copy and every active mirror"
+    )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from pbjoin.engine import WriteFate
 from pbjoin.member import Member
 from pbjoin.steplog import ClusterRecord, StepRecord
 from pbjoin_model.conformance.refinement import (
@@ -19,10 +20,12 @@ from pbjoin_model.conformance.refinement import (
     ConformanceError,
     Correspondence,
     Divergence,
+    WriteNumbers,
     abstract,
     check_step,
     differences,
     model_step,
+    write_request,
 )
 from pbjoin_model.conformance.refinement import offered as offered_steps
 from pbjoin_model.conformance.replay import engine_for
@@ -32,18 +35,31 @@ from pbjoin_model.traces.trace import Trace
 
 
 def trace_of_log(cluster: ClusterRecord, steps: list[StepRecord], name: str = "implementation log") -> Trace:
-    """The model behaviour a conforming log stands for (its rejected-message steps are stutters)."""
+    """The model behaviour a conforming log stands for (its rejected-message steps are stutters).
+
+    A log with client writes becomes a trace of the model with as many writes, numbered as
+    `validate_log` numbers them. A lone intent (a process killed inside a step) is read as
+    the step not taken: where that does not explain the rest, `pbjoin conform` does.
+    """
     corr = Correspondence.of(cluster)
-    p = corr.params()
-    s = corr.initial_state(cluster.access)
+    max_writes = sum(1 for rec in steps if rec.step == "Write")
+    p = corr.params(max_writes)
+    s = corr.initial_state(cluster.access, max_writes)
+    ledger: dict[str, WriteFate] = {}
+    numbers = WriteNumbers(ledger) if max_writes else None
     trace = [Step("Init", (), s)]
     for rec in steps:
-        if rec.step in STUTTERS:
+        if rec.step in STUTTERS or rec.intent:
             continue
+        label = f"{rec.step}({', '.join(f'{k}={v}' for k, v in rec.params.items())})"
+        if rec.step == "Write":
+            request = write_request(rec)
+            if request is None or request[0] in ledger:
+                raise ConformanceError(f"logged step {rec.seq} {label} does not log its client's request")
+            ledger[request[0]] = WriteFate(by=rec.member, key=request[1], value=request[2], epoch=rec.post.epoch)
         t = model_step(s, p, corr, rec.step, rec.params)
-        if t is None or check_step(corr, s, t, rec):
+        if t is None or check_step(corr, s, t, rec, numbers):
             reason = "is not enabled in the model" if t is None else "disagrees with the model's successor"
-            label = f"{rec.step}({', '.join(f'{k}={v}' for k, v in rec.params.items())})"
             raise ConformanceError(f"logged step {rec.seq} {label} {reason} (`pbjoin conform LOG` shows both sides)")
         params = tuple((k, corr.res(v) if k == "r" else corr.node(v)) for k, v in rec.params.items())
         trace.append(Step(rec.step, params, t))

@@ -57,7 +57,8 @@ def run_demo_command(args: argparse.Namespace) -> int:
         conforms, line, report = checker(result.log)
     if args.json:
         checked = {"checked": checker is not None, **report}
-        print(json.dumps({"directory": str(directory), "log": str(result.log), "conformance": checked}, indent=2))
+        body = {"directory": str(directory), "log": str(result.log), "writes": result.writes, "conformance": checked}
+        print(json.dumps(body, indent=2))
     else:
         print(f"\ncluster directory: {directory}   (`pbjoin status {result.log}` shows it again)")
         print(line)
