@@ -101,6 +101,10 @@ def test_list_mutants_prints_name_then_description() -> None:
         (["check", "--nodes", "0"], "nodes must be between 1 and 64"),
         (["check", "--config", "missing"], "no such configuration"),
         (["check", "--bogus"], "unrecognized arguments: --bogus"),
+        (["check", "--nodes", "50", "--max-states", "10"], "50 nodes and 2 resources have 2^100 wirings"),
+        (["check", "--nodes", "50", "--no-symmetry", "--workers", "2"], "have 2^100 wirings"),
+        (["check", "--nodes", "9", "--max-states", "10"], "symmetry reduction over 9 nodes"),
+        (["conform", "--exhaustive", "--nodes", "50", "--depth", "3"], "have 2^100 wirings"),
         ([], "the following arguments are required"),
     ],
 )
@@ -110,6 +114,18 @@ def test_bad_input_is_one_line_exit_2(args: list[str], message: str) -> None:
     assert message in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     assert "Traceback" not in proc.stderr
+
+
+def test_a_bound_cuts_a_large_configuration_among_its_initial_states() -> None:
+    """9 nodes, 2 resources: 2^18 wirings; --max-states 10 ends the run at once, INCOMPLETE."""
+    proc = run(["check", "--nodes", "9", "--no-symmetry", "--max-states", "10", "--quiet"])
+    assert proc.returncode == 3, proc.stderr
+    assert "INCOMPLETE: the search was cut by max states 10 (among the initial states)" in proc.stdout
+
+
+def test_simulation_draws_its_wirings_without_listing_them() -> None:
+    proc = run(["simulate", "--nodes", "50", "--runs", "2", "--depth", "10"])
+    assert proc.returncode == 3 and "no violation found" in proc.stdout, proc.stderr
 
 
 def test_malformed_cfg_file_is_one_line_exit_2(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from pbjoin_model.cli.args import add_constant_flags, load_constants, natural
 from pbjoin_model.conformance.check_log import report_json, report_text, validate_log_files
 from pbjoin_model.conformance.refinement import ConformanceError
 from pbjoin_model.conformance.replay import ReplayReport, replay
+from pbjoin_model.explorer.bfs import too_large
 from pbjoin_model.protocol.config import ConfigError
 
 EXIT_BAD_INPUT = 2
@@ -55,6 +56,9 @@ def run_conform(args: argparse.Namespace) -> int:
         cfg = load_constants(args, args.config)
     except ConfigError as exc:
         return _fail(str(exc))
+    reason = too_large(cfg.params, symmetry=False)
+    if reason is not None:
+        return _fail(reason)
     result = replay(cfg.params, args.depth, progress=None if args.json else _progress)
     if args.json:
         print(json.dumps(_replay_json(result), indent=2))

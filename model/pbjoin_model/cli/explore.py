@@ -15,7 +15,7 @@ from collections import Counter
 from typing import Any
 
 from pbjoin_model.cli.args import add_constant_flags, load_constants, mutant, natural
-from pbjoin_model.explorer.bfs import DEADLOCK, Options, Progress, Result, Verdict, check
+from pbjoin_model.explorer.bfs import DEADLOCK, Options, Progress, Result, Verdict, check, too_large
 from pbjoin_model.explorer.liveness import LivenessResult, PropertyResult, check_liveness
 from pbjoin_model.explorer.parallel import check_parallel
 from pbjoin_model.explorer.simulate import simulate
@@ -109,6 +109,10 @@ def run_check(args: argparse.Namespace) -> int:
         print("pbjoin: error: --disk works with one worker (drop --workers)", file=sys.stderr)
         return EXIT_BAD_INPUT
     params = dataclasses.replace(cfg.params, mutant=args.mutant)
+    reason = too_large(params, cfg.symmetry and not args.no_symmetry)
+    if reason is not None:
+        print(f"pbjoin: error: {reason}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     options = Options(
         disk=args.disk,
         symmetry=cfg.symmetry and not args.no_symmetry,

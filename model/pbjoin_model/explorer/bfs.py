@@ -64,6 +64,29 @@ class Options:
     disk: bool = False  # keep the fingerprint seen-set in an SQLite file instead of memory
 
 
+# Exhaustive search enumerates every wiring of nodes to resources (2^(nodes x resources)
+# initial states) and, under symmetry, may try every order of nodes that look alike
+# (nodes! renamings of one state). Past these bounds a run could not even start, so it
+# is refused before anything is allocated.
+MAX_WIRING_BITS = 24
+MAX_SYMMETRIC_NODES = 8
+
+
+def too_large(p: Params, symmetry: bool) -> str | None:
+    """Why exhaustive search cannot start on `p`, or None."""
+    if p.nodes * p.resources > MAX_WIRING_BITS:
+        return (
+            f"{p.nodes} nodes and {p.resources} resources have 2^{p.nodes * p.resources} wirings to start from; "
+            f"exhaustive search takes nodes x resources <= {MAX_WIRING_BITS} (try pbjoin simulate)"
+        )
+    if symmetry and p.nodes > MAX_SYMMETRIC_NODES:
+        return (
+            f"symmetry reduction over {p.nodes} nodes may try {p.nodes}! renamings of one state; "
+            f"it takes at most {MAX_SYMMETRIC_NODES} nodes (or use --no-symmetry)"
+        )
+    return None
+
+
 @dataclass
 class Result:
     params: Params
@@ -183,6 +206,9 @@ class _DiskVisited(_Visited):
 
 def check(p: Params, options: Options | None = None) -> Result:
     opts = options or Options()
+    reason = too_large(p, opts.symmetry)
+    if reason is not None:
+        raise ValueError(reason)
     # States are acyclic tuples: reference counting frees them, and the cyclic
     # collector would only re-traverse millions of live states, again and again.
     enabled = gc.isenabled()
@@ -245,6 +271,9 @@ def _check(p: Params, opts: Options, visited: _Visited) -> Result:
         if bad:
             return finish(Verdict.VIOLATED, bad, i)
         queue.append((s, i, 0))
+        if opts.max_states is not None and len(visited) >= opts.max_states:
+            cut_by = f"max states {opts.max_states} (among the initial states)"
+            return finish(Verdict.INCOMPLETE)
 
     while queue:
         s, i, depth = queue.popleft()

@@ -32,6 +32,7 @@ from pbjoin_model.explorer.bfs import (
     first_violation,
     peak_memory_mb,
     selected_invariants,
+    too_large,
 )
 from pbjoin_model.protocol.machine import Params, State, Step, initial_states, is_intended_end, successors
 from pbjoin_model.protocol.symmetry import canonical
@@ -146,6 +147,9 @@ def check_parallel(p: Params, options: Options | None = None, workers: int = 2) 
     always runs in fingerprint mode and reports the collision bound.
     """
     opts = dataclasses.replace(options or Options(), fingerprints=True, workers=workers)
+    reason = too_large(p, opts.symmetry)
+    if reason is not None:
+        raise ValueError(reason)
     ctx = mp.get_context("fork")
     commands = [ctx.Queue() for _ in range(workers)]
     inboxes = [ctx.Queue() for _ in range(workers)]

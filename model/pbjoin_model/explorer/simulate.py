@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from pbjoin_model.explorer.bfs import DEADLOCK, first_violation, selected_invariants
-from pbjoin_model.protocol.machine import ACTION_NAMES, Params, Step, initial_states, is_intended_end, successors
+from pbjoin_model.protocol.machine import ACTION_NAMES, Params, State, Step, initial_state, is_intended_end, successors
 
 
 @dataclass
@@ -38,17 +38,24 @@ class SimulationResult:
         return [a for a in ACTION_NAMES if not self.taken[a]]
 
 
+def random_initial_state(p: Params, rng: random.Random) -> State:
+    """One wiring drawn uniformly (the draw `rng.choice(list(initial_states(p)))` makes,
+    without listing 2^(nodes x resources) states)."""
+    code = rng.randrange(1 << (p.nodes * p.resources))
+    mask = (1 << p.resources) - 1
+    return initial_state(p, tuple((code >> (i * p.resources)) & mask for i in range(p.nodes)))
+
+
 def simulate(
     p: Params, runs: int, depth: int, seed: int, invariants: tuple[str, ...] | None = None
 ) -> SimulationResult:
     start = time.monotonic()
     checks = selected_invariants(invariants)
-    inits = list(initial_states(p))
     seen: set[int] = set()
     result = SimulationResult(p, runs, depth, seed, 0, 0, 0.0)
     for run in range(runs):
         rng = random.Random(f"{seed}:{run}")
-        state = rng.choice(inits)
+        state = random_initial_state(p, rng)
         trace = [Step("Init", (), state)]
         seen.add(hash(state))
         bad = first_violation(state, p, checks)
