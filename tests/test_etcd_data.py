@@ -19,6 +19,7 @@ from etcd_cluster import PBJOIN, Members, assert_conforms, converged, group_stat
 
 from pbjoin.etcd.client import key_absent, put_op
 from pbjoin.etcd.group_client import GroupClient, Result
+from pbjoin.etcd.status import etcd_status
 from pbjoin.etcd.stream import Keys
 from pbjoin.resources import read_copy_file
 from pbjoin.wire import ClientRequest, decode_answer, encode
@@ -66,6 +67,15 @@ def test_an_acknowledged_write_is_on_the_production_copy_and_every_mirror(member
         assert copy_ids(members, resource) == acked, resource
     assert app.read("k3").value == "v3"
     assert app.read("never").status == "value" and app.read("never").value is None
+    # pbjoin status shows each copy as its host published it: writes held, fence, epoch, lag
+    status = json.loads(etcd_status(members.cluster.etcd_arg, members.group, as_json=True))
+    production = status["copies"]["r0"]
+    assert production["writes"] == 5 and production["pending"] == 0 and production["epoch"] == production["fence"] >= 1
+    assert {r: (c["writes"], c["lag"]) for r, c in status["copies"].items() if r != "r0"} == {
+        "r1": (5, 0),
+        "r2": (5, 0),
+    }
+    assert "copy 5 writes, fence 1, lag 0" in etcd_status(members.cluster.etcd_arg, members.group)
     assert_conforms(members)
 
 

@@ -333,7 +333,33 @@ class EtcdNode:
         log_event(self.node, "started", inc=self.inc, lease=self.lease, resources=list(self.resources))
 
     def _phase_value(self, phase: str, step: int = 0) -> bytes:
-        return json.dumps({"phase": phase, "step": step, "pid": os.getpid()}).encode()
+        value: dict[str, object] = {"phase": phase, "step": step, "pid": os.getpid()}
+        copy_ = self._copy_summary()
+        if copy_ is not None:
+            value["copy"] = copy_
+        return json.dumps(value).encode()
+
+    def _copy_summary(self) -> dict[str, object] | None:
+        """What `pbjoin status` shows of the data path: the copy this member hosts (writes held,
+        fence), its epoch as primary host and the writes it still waits on mirrors for."""
+        rt = self.runtime
+        view = None if rt is None else rt.member.acting_view()
+        if rt is None or view is None:
+            return None
+        hosted = next((r for r, host in view.host.items() if host == self.node), None)
+        if hosted is None:
+            return None
+        try:
+            fence, writes = rt.disks.read_copy(hosted)
+        except ResourceError:
+            return None  # unreadable now: the step that needs it reports the error
+        return {
+            "resource": hosted,
+            "writes": len(writes),
+            "fence": fence,
+            "epoch": rt.member.epoch,
+            "pending": len(rt.member.pending),
+        }
 
     def _txn(self, compares: list[dict[str, Any]], ops: list[dict[str, Any]]) -> tuple[bool, int]:
         """Commit a step's transaction exactly once, even if the connection breaks mid-request."""

@@ -65,15 +65,46 @@ def etcd_status(
     stream = read_stream(conn, group)
     state = stream.group_state(resources)
     live = {f"{n}#{i}": m.phase for (n, i), m in sorted(stream.live.items())}
+    copies = data_path_status(stream, state.host, state.primary)
     if as_json:
         body = state.to_body().model_dump(mode="json", exclude={"v"})
-        return json.dumps({"group": group, "position": len(stream.ordered), "state": body, "live": live}, indent=2)
+        report = {"group": group, "position": len(stream.ordered), "state": body, "live": live, "copies": copies}
+        return json.dumps(report, indent=2)
     lines = [f"group {group}: {len(stream.ordered)} ordered messages, primary resource {state.primary}"]
     for r in state.resources:
         members = ", ".join(state.subgroups[r]) or "-"
         role = "primary" if r == state.primary else f"backup (mirror {state.mirror[r]})"
-        lines.append(f"  {r}: {role}, host {state.host[r] or '-'}, members {members}")
+        lines.append(f"  {r}: {role}, host {state.host[r] or '-'}, members {members}{_copy_text(copies.get(r))}")
     for node, member in state.members.items():
         lines.append(f"  member {node}#{member.inc}: {member.status}, reaches {', '.join(member.reaches) or '-'}")
     lines.append(f"  live: {', '.join(f'{k} ({v})' for k, v in live.items()) or 'none'}")
     return "\n".join(lines)
+
+
+def data_path_status(stream: GroupStream, host: dict[str, str | None], primary: str) -> dict[str, dict[str, int]]:
+    """Per hosted resource, its copy as its live host last published it: writes held, fence,
+    and for a mirror its lag (writes the production copy holds beyond it); for the primary
+    resource, the primary host's epoch and the writes waiting for mirrors."""
+    published = {
+        m.copy.resource: m.copy
+        for (node, _), m in sorted(stream.live.items())
+        if m.copy is not None and host.get(m.copy.resource) == node
+    }
+    production = published.get(primary)
+    out: dict[str, dict[str, int]] = {}
+    for r, c in published.items():
+        row = {"writes": c.writes, "fence": c.fence}
+        if r == primary:
+            row |= {"epoch": c.epoch, "pending": c.pending}
+        elif production is not None:
+            row["lag"] = max(0, production.writes - c.writes)
+        out[r] = row
+    return out
+
+
+def _copy_text(row: dict[str, int] | None) -> str:
+    if row is None:
+        return ""
+    parts = [f"copy {row['writes']} writes", f"fence {row['fence']}"]
+    parts += [f"{k} {row[k]}" for k in ("epoch", "pending", "lag") if k in row]
+    return "; " + ", ".join(parts)

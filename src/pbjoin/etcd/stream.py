@@ -128,6 +128,30 @@ class LiveMember:
     lease: int
     create_revision: int
     mod_revision: int
+    copy: CopySummary | None = None  # the copy it hosts, as it last published it
+
+
+@dataclass(frozen=True)
+class CopySummary:
+    """A host's copy as published in its liveness key: for status only, never for decisions."""
+
+    resource: str
+    writes: int
+    fence: int
+    epoch: int
+    pending: int
+
+    @classmethod
+    def parse(cls, raw: object) -> CopySummary | None:
+        if not isinstance(raw, dict):
+            return None
+        try:
+            resource, numbers = raw["resource"], [raw[k] for k in ("writes", "fence", "epoch", "pending")]
+        except KeyError:
+            return None
+        if not isinstance(resource, str) or not all(isinstance(x, int) and x >= 0 for x in numbers):
+            return None
+        return cls(resource, *numbers)
 
 
 Incarnation = tuple[str, int]
@@ -225,10 +249,12 @@ class GroupStream:
             self.live.pop(inc, None)
             return
         try:
-            phase = str(json.loads(kv.value)["phase"])
+            value = json.loads(kv.value)
+            phase = str(value["phase"])
         except (ValueError, KeyError, TypeError):
-            phase = "out"
-        self.live[inc] = LiveMember(phase, kv.lease, kv.create_revision, kv.mod_revision)
+            value, phase = {}, "out"
+        copy_ = CopySummary.parse(value.get("copy"))
+        self.live[inc] = LiveMember(phase, kv.lease, kv.create_revision, kv.mod_revision, copy_)
         self.last_phase[inc] = phase
 
     def _append(self, msg: OrderedMsg, revision: int) -> None:
