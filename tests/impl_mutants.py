@@ -121,12 +121,35 @@ class AckNamesAnotherMirror(Member):
         return out
 
 
+class PushesOldText(Member):
+    """A host that changes its configuration sends the new version number with the old text."""
+
+    def change_config(self, resource: str, data: str) -> Output:
+        old = self.configs[resource].data
+        out = super().change_config(resource, data)
+        out.sends = [
+            Send(x.to, x.to_inc, x.msg.model_copy(update={"data": old})) if isinstance(x.msg, ConfigMsg) else x
+            for x in out.sends
+        ]
+        return out
+
+
+class InstallsOldText(Member):
+    """A member taking a CONFIG installs its version number but keeps the text it had."""
+
+    def _install(self, resource: str, version: int, data: str) -> Output:
+        held = self.configs.get(resource)
+        return super()._install(resource, version, held.data if held is not None and held.version else data)
+
+
 MUTANTS: dict[str, MemberFactory] = {
     "skips-access-probe": SkipsAccessProbe,
     "config-from-primary-host": ConfigFromPrimaryHost,
     "promotes-unsynced-mirror": PromotesUnsyncedMirror,
     "forgets-to-install-config": ForgetsToInstallConfig,
     "no-state-resend": NoStateResend,
+    "pushes-old-text": PushesOldText,
+    "installs-old-text": InstallsOldText,
 }
 
 # Bugs of the data path: they show only in runs with client writes.

@@ -12,6 +12,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from impl_mutants import DATA_PATH_MUTANTS, MUTANTS
 from pbjoin_model.conformance.refinement import (
     STUTTERS,
+    ConfigTexts,
     Correspondence,
     abstract,
     differences,
@@ -94,6 +95,8 @@ def test_every_model_behaviour_replays_on_the_implementation() -> None:
         ("no-state-resend", 4, "sent to n2  GROUP_STATE(@3) | "),
         ("config-from-primary-host", 7, "sent to n1  START_MIRROR(r2) | CONFIG(r1, v1), START_MIRROR(r2)"),
         ("promotes-unsynced-mirror", 9, "view.prim        r1 | r2"),
+        ("pushes-old-text", 8, "text of r1 v2  'r1 configuration v2' | 'r1 initial configuration'"),
+        ("installs-old-text", 4, "cfg  ((2, 0), (0, 0)) | ((v2 with another text, 0), (0, 0))"),
     ],
 )
 def test_exhaustive_replay_catches_each_implementation_mutant(mutant: str, depth: int, divergence: str) -> None:
@@ -152,6 +155,7 @@ class Lockstep(RuleBasedStateMachine):
         self.corr = Correspondence.of(self.engine.cluster)
         self.params = self.corr.params(self.max_writes)
         self.state = m.initial_state(self.params, access)
+        self.texts = ConfigTexts()
 
     @rule(data=st.data())
     def step(self, data: st.DataObject) -> None:
@@ -166,7 +170,7 @@ class Lockstep(RuleBasedStateMachine):
         successor = model_step(self.state, self.params, self.corr, action.name, dict(action.params))
         assert successor is not None, f"{action.label()} is not enabled in the model"
         self.state = successor
-        rows = differences(successor, abstract(self.engine, self.corr, successor), self.corr)
+        rows = differences(successor, abstract(self.engine, self.corr, successor, self.texts), self.corr)
         assert not rows, f"after {action.label()}: {rows}"
 
     @invariant()

@@ -49,7 +49,9 @@ class Disks(Protocol):
     def store_config(self, resource: str, version: int, data: str) -> None: ...
     def install_config(self, resource: str, version: int, data: str) -> None: ...
     def installed_versions(self) -> dict[str, int]: ...
+    def installed_configs(self) -> dict[str, tuple[int, str]]: ...
     def stored_version(self, resource: str) -> int: ...
+    def audit_config(self, resource: str) -> tuple[int, str]: ...
     def sync_mirror(self, backup: str, production: str) -> None: ...
     def reset_node(self) -> None: ...
     # the data path: each copy's writes in order and the highest epoch it has accepted
@@ -221,15 +223,20 @@ class DirectoryDisks:
         atomic_write(self._store() / f"{resource}.json", json.dumps({"version": version, "data": data}).encode())
 
     def installed_versions(self) -> dict[str, int]:
-        versions = {}
-        for path in sorted(self._store().glob("*.json")):
-            versions[path.stem] = _config_of(_read_json(path), path)[0]
-        return versions
+        return {r: version for r, (version, _) in self.installed_configs().items()}
+
+    def installed_configs(self) -> dict[str, tuple[int, str]]:
+        """Each configuration in the node's own store: version and text."""
+        return {path.stem: _config_of(_read_json(path), path) for path in sorted(self._store().glob("*.json"))}
 
     def stored_version(self, resource: str) -> int:
         """The configuration version on a resource, read over the storage network (for audits)."""
+        return self.audit_config(resource)[0]
+
+    def audit_config(self, resource: str) -> tuple[int, str]:
+        """The configuration on a resource (version and text), read over the storage network."""
         path = self.links[resource] / CONFIG
-        return _config_of(_read_json(path), path)[0]
+        return _config_of(_read_json(path), path)
 
     def sync_mirror(self, backup: str, production: str) -> None:
         if not self.links:
@@ -356,8 +363,15 @@ class MemoryDisks:
     def installed_versions(self) -> dict[str, int]:
         return {r: v for r, (v, _) in sorted(self.installed.items())}
 
+    def installed_configs(self) -> dict[str, tuple[int, str]]:
+        return dict(sorted(self.installed.items()))
+
     def stored_version(self, resource: str) -> int:
         return self.disks[resource].version
+
+    def audit_config(self, resource: str) -> tuple[int, str]:
+        disk = self.disks[resource]
+        return disk.version, disk.config
 
     def sync_mirror(self, backup: str, production: str) -> None:
         self._disk(backup).data = copy.deepcopy(self.disks[production].data)

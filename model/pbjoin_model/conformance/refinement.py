@@ -20,7 +20,7 @@ failure/restart/change counters only bound model checking: neither is compared.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -128,13 +128,21 @@ class Correspondence:
         kind = {Join: m.JOIN, JoinDone: m.JOIN_DONE, Fail: m.FAIL}[type(msg)]
         return Msg(kind, n, msg.inc)
 
-    def direct(self, msg: DirectMsg, sent_at: int = -1, writes: WriteNumbers | None = None) -> P2P:
+    def direct(
+        self,
+        msg: DirectMsg,
+        sent_at: int = -1,
+        writes: WriteNumbers | None = None,
+        texts: ConfigTexts | None = None,
+    ) -> P2P:
         """The model's message; `sent_at` (the sender's position, where known) is a CONFIG's or
-        START_MIRROR's cur. Without `writes` the data path is off: a START_MIRROR carries nothing."""
+        START_MIRROR's cur. Without `writes` the data path is off: a START_MIRROR carries nothing.
+        With `texts`, a CONFIG whose text is not its version's maps to FOREIGN_TEXT."""
         if isinstance(msg, GroupStateMsg):
             return P2P(m.GROUP_STATE, gs=self.view(msg.state), cur=msg.position)
         if isinstance(msg, ConfigMsg):
-            return P2P(m.CONFIG, res=self.res(msg.resource), ver=msg.version, cur=sent_at)
+            version = msg.version if texts is None else texts.held(msg.resource, msg.version, msg.data)
+            return P2P(m.CONFIG, res=self.res(msg.resource), ver=version, cur=sent_at)
         if writes is None:
             return P2P(m.START_MIRROR, res=self.res(msg.resource), cur=sent_at)
         data = tuple(writes.number(w) for w in msg.writes)
@@ -225,24 +233,50 @@ def observable(s: State) -> State:
     )
 
 
-def abstract(engine: InMemoryEngine, corr: Correspondence, ghosts: State) -> State:
+# A configuration whose text is not the one its version was written with: no model value.
+FOREIGN_TEXT = -1
+
+
+@dataclass
+class ConfigTexts:
+    """Each configuration version has one text: the one its host stored on the resource.
+
+    The model numbers configurations and has no texts, so the mapping holds the
+    implementation to this: a version on a resource keeps the text it was first seen
+    with, and a version a node installs or a CONFIG carries must have that text. Anything
+    else maps to FOREIGN_TEXT, which no model state has, so the comparison shows it.
+    """
+
+    texts: dict[tuple[str, int], str] = field(default_factory=dict)
+
+    def stored(self, resource: str, version: int, text: str) -> int:
+        known = self.texts.setdefault((resource, version), text)
+        return version if known == text else FOREIGN_TEXT
+
+    def held(self, resource: str, version: int, text: str) -> int:
+        return version if self.texts.get((resource, version)) == text else FOREIGN_TEXT
+
+
+def abstract(engine: InMemoryEngine, corr: Correspondence, ghosts: State, texts: ConfigTexts) -> State:
     """The refinement mapping: the model state the engine's whole state stands for.
 
     `ghosts` supplies what the implementation does not observe (dataCurrent and the
-    counters), normally the model state reached by the same steps.
+    counters), normally the model state reached by the same steps. `texts` is the run's
+    record of each configuration version's text (the same object at every call of one run).
     """
     nodes = [engine.runtimes[n] for n in corr.nodes]
     some_disks = nodes[0].disks
     numbers = WriteNumbers(engine.ledger) if ghosts.writes else None
+    res_ver = tuple(texts.stored(r, *some_disks.audit_config(r)) for r in corr.resources)
     cfg = []
     for rt in nodes:
-        installed = rt.disks.installed_versions() if rt.phase != Phase.DOWN else {}
-        cfg.append(tuple(installed.get(r, 0) for r in corr.resources))
+        installed = rt.disks.installed_configs() if rt.phase != Phase.DOWN else {}
+        cfg.append(tuple(texts.held(r, *installed[r]) if r in installed else 0 for r in corr.resources))
     chan = []
     for src in corr.nodes:
         for dst in corr.nodes:
             queue = engine.channels.get((src, dst), ())
-            chan.append(tuple(corr.direct(_DIRECT.validate_json(q.raw), q.sent_at, numbers) for q in queue))
+            chan.append(tuple(corr.direct(_DIRECT.validate_json(q.raw), q.sent_at, numbers, texts) for q in queue))
     return State(
         access=tuple(corr.rset(rt.disks.probe(corr.resources)) for rt in nodes),
         phase=tuple(m.PHASE_NAMES.index(rt.phase.value) for rt in nodes),
@@ -251,7 +285,7 @@ def abstract(engine: InMemoryEngine, corr: Correspondence, ghosts: State) -> Sta
         log=tuple(corr.ordered(msg) for msg in engine.ordered_messages()),
         chan=tuple(chan),
         cfg=tuple(cfg),
-        resVer=tuple(some_disks.stored_version(r) for r in corr.resources),
+        resVer=res_ver,
         dataCurrent=ghosts.dataCurrent,
         crashes=ghosts.crashes,
         restarts=ghosts.restarts,
@@ -325,9 +359,18 @@ def differences(expected: State, actual: State, corr: Correspondence) -> list[tu
             for key in sorted(k for k in set(fx) | set(fy) if k.startswith(f"{name}[")):
                 if fx.get(key) != fy.get(key):
                     rows.append((key, fx.get(key, "-"), fy.get(key, "-")))
+        elif name in ("cfg", "resVer"):
+            rows.append((name, _versions_str(x, expected_versions=x), _versions_str(y, expected_versions=x)))
         else:
             rows.append((name, str(x), str(y)))
     return rows
+
+
+def _versions_str(versions: Any, expected_versions: Any) -> str:
+    """Configuration versions, a FOREIGN_TEXT one shown with the version the model has there."""
+    if isinstance(versions, tuple):
+        return "(" + ", ".join(_versions_str(v, e) for v, e in zip(versions, expected_versions, strict=True)) + ")"
+    return f"v{expected_versions} with another text" if versions == FOREIGN_TEXT else str(versions)
 
 
 # ---------------------------------------------------------------- model steps
@@ -438,13 +481,26 @@ def _decode(adapter: TypeAdapter[Any], value: dict[str, Any], what: str) -> Any:
 
 
 def check_step(
-    corr: Correspondence, s: State, t: State, rec: StepRecord, writes: WriteNumbers | None = None
+    corr: Correspondence,
+    s: State,
+    t: State,
+    rec: StepRecord,
+    writes: WriteNumbers | None = None,
+    texts: ConfigTexts | None = None,
 ) -> list[tuple[str, str, str]]:
     """What a logged step shows that the model's successor disagrees with; `writes` (the
     log's own write numbering) when the run has client writes, which the data path's
-    messages, answers and member state are then compared on."""
+    messages, answers and member state are then compared on. With `texts` (the run's), every
+    CONFIG sent must carry its version's one text: the first one seen for that version."""
     n = corr.node(rec.member)
     rows: list[tuple[str, str, str]] = []
+    for sent in rec.sent if texts is not None else ():
+        if sent.msg.get("kind") == "CONFIG":
+            config = _decode(_DIRECT, sent.msg, "message")
+            assert isinstance(config, ConfigMsg) and texts is not None
+            if texts.stored(config.resource, config.version, config.data) == FOREIGN_TEXT:
+                known = texts.texts[(config.resource, config.version)]
+                rows.append((f"text of {config.resource} v{config.version}", repr(known[:40]), repr(config.data[:40])))
     if t.inc[n] != rec.inc:
         rows.append(("incarnation", str(t.inc[n]), str(rec.inc)))
     if rec.step == "Deliver" and rec.consumed is not None:
@@ -573,6 +629,7 @@ def validate_log(cluster: ClusterRecord, steps: list[StepRecord]) -> Report:
     candidates = [corr.initial_state(cluster.access, max_writes)]
     ledger: dict[str, WriteFate] = {}
     numbers = WriteNumbers(ledger) if max_writes else None
+    texts = ConfigTexts()
     checked = stutters = 0
     for rec in steps:
         if rec.step in STUTTERS:
@@ -599,7 +656,7 @@ def validate_log(cluster: ClusterRecord, steps: list[StepRecord]) -> Report:
                     checked, stutters, Divergence(rec.seq, _label(rec), "not enabled in the model", []), s
                 )
                 continue
-            rows = check_step(corr, s, t, rec, numbers)
+            rows = check_step(corr, s, t, rec, numbers, texts)
             if rows:
                 reason = "the model's successor disagrees with the logged step"
                 failure = failure or Report(checked, stutters, Divergence(rec.seq, _label(rec), reason, rows), t)

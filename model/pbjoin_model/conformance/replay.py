@@ -27,7 +27,14 @@ from pbjoin.member import Member
 from pbjoin.resources import Disk, MemoryDisks
 from pbjoin.runtime import MemberFactory
 from pbjoin.steplog import MemoryLog
-from pbjoin_model.conformance.refinement import Correspondence, Divergence, abstract, check_step, differences
+from pbjoin_model.conformance.refinement import (
+    ConfigTexts,
+    Correspondence,
+    Divergence,
+    abstract,
+    check_step,
+    differences,
+)
 from pbjoin_model.conformance.refinement import offered as offered_steps
 from pbjoin_model.protocol import machine as m
 from pbjoin_model.protocol.machine import Params, State
@@ -79,7 +86,7 @@ def replay(
         engine = engine_for(init.access, bounded, member_factory)
         corr = Correspondence.of(engine.cluster)
         unbounded = dataclasses.replace(corr.params(p.max_writes), mutant=p.mutant)
-        if _replay_from(init, engine, corr, bounded, unbounded, depth, report):
+        if _replay_from(init, engine, corr, bounded, unbounded, depth, report, ConfigTexts()):
             break
         if progress is not None:
             progress(report.wirings, report.states, report.behaviours)
@@ -95,6 +102,7 @@ def _replay_from(
     unbounded: Params,
     depth: int,
     report: ReplayReport,
+    texts: ConfigTexts,
 ) -> bool:
     """Explore one wiring; True when a divergence was found (recorded in the report)."""
     successors: dict[State, list[State]] = {}
@@ -105,7 +113,7 @@ def _replay_from(
         following: Counter[State] = Counter()
         for s, count in level.items():
             if s not in successors:
-                found = _expand(s, engines.pop(s), corr, bounded, unbounded, paths, engines, report)
+                found = _expand(s, engines.pop(s), corr, bounded, unbounded, paths, engines, report, texts)
                 if found is None:
                     return True
                 successors[s] = found
@@ -131,6 +139,7 @@ def _expand(
     paths: dict[State, tuple[str, ...]],
     engines: dict[State, InMemoryEngine],
     report: ReplayReport,
+    texts: ConfigTexts,
 ) -> list[State] | None:
     offered = {a.label() for a in offered_steps(engine, s)}
     allowed = {corr.action(step).label() for step in m.successors(s, unbounded)}
@@ -146,8 +155,8 @@ def _expand(
         record = child.step(action)
         report.transitions += 1
         report.actions[step.action] += 1
-        rows = check_step(corr, s, step.state, record) or differences(
-            step.state, abstract(child, corr, step.state), corr
+        rows = check_step(corr, s, step.state, record, texts=texts) or differences(
+            step.state, abstract(child, corr, step.state, texts), corr
         )
         if rows:
             report.divergence = Divergence(record.seq, action.label(), "the implementation's step disagrees", rows)

@@ -17,6 +17,7 @@ from pbjoin.member import Member
 from pbjoin.steplog import ClusterRecord, StepRecord
 from pbjoin_model.conformance.refinement import (
     STUTTERS,
+    ConfigTexts,
     ConformanceError,
     Correspondence,
     Divergence,
@@ -47,6 +48,7 @@ def trace_of_log(cluster: ClusterRecord, steps: list[StepRecord], name: str = "i
     s = corr.initial_state(cluster.access, max_writes)
     ledger: dict[str, WriteFate] = {}
     numbers = WriteNumbers(ledger) if max_writes else None
+    texts = ConfigTexts()
     trace = [Step("Init", (), s)]
     for rec in steps:
         if rec.step in STUTTERS or rec.intent:
@@ -58,7 +60,7 @@ def trace_of_log(cluster: ClusterRecord, steps: list[StepRecord], name: str = "i
                 raise ConformanceError(f"logged step {rec.seq} {label} does not log its client's request")
             ledger[request[0]] = WriteFate(by=rec.member, key=request[1], value=request[2], epoch=rec.post.epoch)
         t = model_step(s, p, corr, rec.step, rec.params)
-        if t is None or check_step(corr, s, t, rec, numbers):
+        if t is None or check_step(corr, s, t, rec, numbers, texts):
             reason = "is not enabled in the model" if t is None else "disagrees with the model's successor"
             raise ConformanceError(f"logged step {rec.seq} {label} {reason} (`pbjoin conform LOG` shows both sides)")
         params = tuple((k, corr.res(v) if k == "r" else corr.node(v)) for k, v in rec.params.items())
@@ -95,6 +97,7 @@ def replay_on_implementation(trace: Trace) -> ImplementationReplay:
     engine = engine_for(first.access, p, Member)
     corr = Correspondence.of(engine.cluster)
     s = m.initial_state(p, first.access)
+    texts = ConfigTexts()
     total = len(trace.steps) - 1
     for i, step in enumerate(trace.steps[1:], 1):
         action = corr.action(step)
@@ -106,7 +109,7 @@ def replay_on_implementation(trace: Trace) -> ImplementationReplay:
         t = model_step(s, p, corr, step.action, dict(action.params))
         if t is None:
             raise ConformanceError(f"step {i} {action.label()} is not enabled in the model: replay the trace there")
-        rows = differences(t, abstract(engine, corr, t), corr)
+        rows = differences(t, abstract(engine, corr, t, texts), corr)
         if rows:
             return ImplementationReplay(i - 1, total, Divergence(i, action.label(), "states differ", rows))
         s = t
