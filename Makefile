@@ -7,7 +7,7 @@ CAMPAIGN_MINUTES ?= 10
 SEED ?= 1
 STAMP  := $(VENV)/.installed
 
-.PHONY: check test soak campaign bench lint java chromium etcd clean
+.PHONY: check test soak campaign adequacy bench lint java chromium etcd clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,11 @@ soak: $(STAMP) etcd
 ## out-of-order and deposed-epoch writes must all be 0 (exit 0 passed, 1 failed; SEED reproduces a run)
 campaign: $(STAMP) etcd
 	$(BIN)/python tests/campaign.py --minutes $(CAMPAIGN_MINUTES) --seed $(SEED)
+
+## adequacy: every implementation mutant against every conformance method (demo, exhaustive replay
+## without and with writes, seeded lockstep): which method kills which mutant, and how fast
+adequacy: $(STAMP)
+	$(BIN)/python bench/adequacy.py --json bench/adequacy.json
 
 ## bench: checker states/s, distinct states and peak memory; conformance throughput; write latency,
 ## writes/s with 0, 1 and 2 backups and failover time over etcd
