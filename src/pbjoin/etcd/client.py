@@ -338,6 +338,9 @@ def _connection_problem(exc: Etcd3Exception) -> str:
         return "TLS: it does not speak TLS (use http://)"
     if "RemoteDisconnected" in text:
         return "closed the connection without answering (if it serves TLS, use https://)"
+    if "Connection reset" in text or "Connection aborted" in text:
+        # what a TLS server does to plain HTTP when it answers before the request is read
+        return "reset the connection (if it serves TLS, use https://)"
     if "Connection refused" in text:
         return "connection refused"
     return type(exc).__name__
