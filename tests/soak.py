@@ -336,9 +336,13 @@ class Campaign:
     def pause_member(self, member: MemberProcess) -> tuple[str, str]:
         member.signal(signal.SIGSTOP)
         stopped = time.monotonic()
-        # Stopped past its lease; the group converging without it means its FAIL was declared.
         time.sleep(self.config.lease_ttl + self.rng.uniform(0.5, 2.0))
-        dropped = self.settle(f"pausing {member.node}", paused=(member,)) is not None
+        # Stopped past its lease: the group must declare it failed (its FAIL in the stream)
+        # while it sleeps. It is woken then, not once the group converged without it: a
+        # host stopped inside a copy's read-modify-write holds that copy's lock, so its
+        # successor can take the copy over only after it wakes, finds itself failed and
+        # exits (the lock makes them take turns; it never lets the two interleave).
+        dropped = self.wait_declared_failed(member)
         member.signal(signal.SIGCONT)
         stopped_for = time.monotonic() - stopped
         if not dropped:
@@ -350,6 +354,27 @@ class Campaign:
             return member.node, f"stopped {stopped_for:.1f} s, declared failed but still running"
         self.summary.pauses_declared_failed += 1
         return member.node, f"stopped {stopped_for:.1f} s, declared failed, exit {code}"
+
+    def wait_declared_failed(self, member: MemberProcess) -> bool:
+        """Whether the group put `member`'s FAIL in its stream within the deadline (a failed check if not)."""
+
+        def declared() -> bool:
+            try:
+                status = group_status(self.cluster, GROUP)
+            except EtcdError:
+                return False
+            state, live = status["state"], status["live"]
+            assert isinstance(state, dict) and isinstance(live, dict)
+            in_group = any(m["node"] == member.node for m in state["members"])
+            return not in_group and not any(k.startswith(f"{member.node}#") for k in live)
+
+        start = time.monotonic()
+        while time.monotonic() - start < self.config.deadline:
+            if declared():
+                return True
+            time.sleep(POLL)
+        self.check(False, f"{member.node}, paused past its lease, not declared failed in {self.config.deadline:.0f} s")
+        return False
 
     def etcd_leader_loss(self) -> tuple[str, str]:
         if self.etcd_down is not None:

@@ -19,6 +19,7 @@ failure/restart/change counters only bound model checking: neither is compared.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -188,12 +189,14 @@ class WriteNumbers:
     """
 
     ledger: Mapping[str, WriteFate]
+    _index: dict[str, int] = field(default_factory=dict, compare=False)
 
     def number_of(self, write_id: str) -> int:
-        for k, known in enumerate(self.ledger):
-            if known == write_id:
-                return k
-        return FOREIGN_WRITE
+        if write_id not in self._index and len(self._index) < len(self.ledger):
+            # the ledger only grows, in submission order: index what was added since
+            for k, known in enumerate(itertools.islice(self.ledger, len(self._index), None), len(self._index)):
+                self._index[known] = k
+        return self._index.get(write_id, FOREIGN_WRITE)
 
     def number(self, rec: WriteRecord) -> int:
         fate = self.ledger.get(rec.id)
@@ -626,48 +629,86 @@ def validate_log(cluster: ClusterRecord, steps: list[StepRecord]) -> Report:
     corr = Correspondence.of(cluster)
     max_writes = sum(1 for rec in steps if rec.step == "Write")
     p = corr.params(max_writes)
-    candidates = [corr.initial_state(cluster.access, max_writes)]
-    ledger: dict[str, WriteFate] = {}
-    numbers = WriteNumbers(ledger) if max_writes else None
+    # Each candidate has its own ledger: a write whose step may not have been taken has
+    # a number in the one where it was, and none in the other.
+    candidates = [_Candidate(corr.initial_state(cluster.access, max_writes), {})]
     texts = ConfigTexts()
     checked = stutters = 0
     for rec in steps:
         if rec.step in STUTTERS:
             stutters += 1
             continue
+        fate: tuple[str, WriteFate] | None = None
         if rec.step == "Write":
             request = write_request(rec)
-            if request is None or request[0] in ledger:
+            if request is None or any(request[0] in c.ledger for c in candidates):
                 reason = "a Write step must log its client's request (id, key, value), a new id each"
-                return Report(checked, stutters, Divergence(rec.seq, _label(rec), reason, []), candidates[0])
+                return Report(checked, stutters, Divergence(rec.seq, _label(rec), reason, []), candidates[0].state)
             write_id, key, value = request
-            ledger[write_id] = WriteFate(by=rec.member, key=key, value=value, epoch=rec.post.epoch)
+            fate = write_id, WriteFate(by=rec.member, key=key, value=value, epoch=rec.post.epoch)
         if rec.intent:
-            taken = [model_step(c, p, corr, rec.step, rec.params) for c in candidates]
-            candidates = list(dict.fromkeys([*candidates, *(t for t in taken if t is not None)]))
+            forks = [c.take(p, corr, rec, fate, alone=False) for c in candidates]
+            candidates = _distinct([*candidates, *(f for f in forks if f is not None)])
             checked += 1
             continue
-        survivors: list[State] = []
+        survivors: list[_Candidate] = []
         failure: Report | None = None
-        for s in candidates:
-            t = model_step(s, p, corr, rec.step, rec.params)
-            if t is None:
+        for c in candidates:
+            taken = c.take(p, corr, rec, fate, alone=len(candidates) == 1)
+            if taken is None:
                 failure = failure or Report(
-                    checked, stutters, Divergence(rec.seq, _label(rec), "not enabled in the model", []), s
+                    checked, stutters, Divergence(rec.seq, _label(rec), "not enabled in the model", []), c.state
                 )
                 continue
-            rows = check_step(corr, s, t, rec, numbers, texts)
+            rows = check_step(corr, c.state, taken.state, rec, taken.numbers, texts)
             if rows:
                 reason = "the model's successor disagrees with the logged step"
-                failure = failure or Report(checked, stutters, Divergence(rec.seq, _label(rec), reason, rows), t)
+                failure = failure or Report(
+                    checked, stutters, Divergence(rec.seq, _label(rec), reason, rows), taken.state
+                )
                 continue
-            survivors.append(t)
+            survivors.append(taken)
         if not survivors:
             assert failure is not None
             return failure
-        candidates = list(dict.fromkeys(survivors))
+        candidates = _distinct(survivors)
         checked += 1
-    return Report(checked, stutters, None, candidates[0])
+    return Report(checked, stutters, None, candidates[0].state)
+
+
+@dataclass
+class _Candidate:
+    """A model state that explains the log so far, with the writes submitted on its way."""
+
+    state: State
+    ledger: dict[str, WriteFate]
+    numbers: WriteNumbers | None = None
+
+    def __post_init__(self) -> None:
+        if self.numbers is None and self.state.writes:
+            self.numbers = WriteNumbers(self.ledger)
+
+    def take(
+        self, p: Params, corr: Correspondence, rec: StepRecord, fate: tuple[str, WriteFate] | None, alone: bool
+    ) -> _Candidate | None:
+        """The candidate after the logged step (with the write it submits, if any); `alone`:
+        no other candidate shares this one's ledger, so it may grow in place."""
+        t = model_step(self.state, p, corr, rec.step, rec.params)
+        if t is None:
+            return None
+        if fate is None:
+            return _Candidate(t, self.ledger, self.numbers)
+        if alone:
+            self.ledger[fate[0]] = fate[1]
+            return _Candidate(t, self.ledger, self.numbers)
+        return _Candidate(t, {**self.ledger, fate[0]: fate[1]})
+
+
+def _distinct(candidates: list[_Candidate]) -> list[_Candidate]:
+    unique: dict[tuple[State, tuple[str, ...]], _Candidate] = {}
+    for c in candidates:
+        unique.setdefault((c.state, tuple(c.ledger)), c)
+    return list(unique.values())
 
 
 def write_request(rec: StepRecord) -> tuple[str, str, str] | None:
