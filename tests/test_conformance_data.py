@@ -184,3 +184,55 @@ CLUSTER = ClusterRecord(
     access={"n1": ("r1",), "n2": ("r2",), "n3": ("r1",)},
     engine="memory",
 )
+
+
+def _killed_inside_a_write(completed: bool) -> tuple[ClusterRecord, list[StepRecord]]:
+    """n1, primary host, acks one write; then its process dies inside a second Write (the step
+    logged only as its intent, the write never reaching the copy); n2 takes over and writes."""
+    wiring = {"n1": {"r1"}, "n2": {"r1"}, "n3": {"r2"}}
+    engine = cluster(wiring)
+    for n in wiring:
+        engine.step(act("Join", n=n))
+        settle(engine)
+    engine.write("n1", "w-1", "k1", "v1")
+    settle(engine)
+    log = engine.sink
+    assert isinstance(log, MemoryLog)
+    before = len(log.records)
+    last = next(r for r in reversed(log.records) if isinstance(r, StepRecord) and r.member == "n1")
+    died_inside = last.model_copy(
+        update={
+            "seq": engine.seq,
+            "step": "Write",
+            "params": {"n": "n1"},
+            "consumed": {"id": "w-lost", "key": "k9", "value": "v9"},
+            "position": None,
+            "multicast": [],
+            "multicast_at": [],
+            "sent": [],
+            "answers": [],
+            "effects": [],
+            "notes": [],
+            "intent": not completed,
+        }
+    )
+    engine.step(act("Crash", n="n1"))
+    settle(engine)
+    engine.write("n2", "w-2", "k2", "v2")
+    settle(engine)
+    cluster_record, *steps = [*log.records[:before], died_inside, *log.records[before:]]
+    assert isinstance(cluster_record, ClusterRecord)
+    return cluster_record, [s for s in steps if isinstance(s, StepRecord)]
+
+
+def test_a_write_its_process_died_inside_is_explained_whether_or_not_it_reached_the_copy() -> None:
+    """The lone intent's write never reached the copy: the later write is the model's second
+    write only in the candidate where the intent was not taken, which must survive."""
+    report = validate_log(*_killed_inside_a_write(completed=False))
+    assert report.conforms, report.divergence and report.divergence.render()
+    assert [w.st for w in report.final.writes] == [m.W_ACKED, m.W_ACKED, m.W_NONE]  # the lost write never taken
+
+
+def test_the_same_write_logged_as_taken_diverges() -> None:
+    report = validate_log(*_killed_inside_a_write(completed=True))
+    assert report.divergence is not None
