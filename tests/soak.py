@@ -467,6 +467,8 @@ class Campaign:
                 self.check(True, "")
             except (AssertionError, EtcdError) as exc:
                 self.check(False, f"{name}: {exc}")
+            except Exception as exc:  # a check that could not even run (a log that admits no merge) failed too
+                self.check(False, f"{name}: {type(exc).__name__}: {exc}")
         for stderr in sorted({t.member.stderr for t in self.tracked}):  # one file per node, all its incarnations
             count = stderr.read_text(errors="replace").count("Traceback") if stderr.exists() else 0
             self.check(count == 0, f"{count} traceback(s) in {stderr}, the last: {last_error(stderr)}")

@@ -211,4 +211,4 @@ def read_steps(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [r for r in lines if r.get("record") == "step"]
+    return [r for r in lines if r.get("record") == "step" and not r.get("intent")]  # intents: copies made before

@@ -16,7 +16,7 @@ from pbjoin_model.conformance.logs import MergeError, conform_logs, merge_logs
 from pbjoin_model.conformance.refinement import validate_log
 
 from pbjoin.demo import run_demo
-from pbjoin.steplog import ClusterRecord, JsonLineLog, StepRecord, read_log
+from pbjoin.steplog import ClusterRecord, JsonLineLog, MemoryLog, StepRecord, read_log
 
 
 def demo(tmp_path: Path) -> tuple[ClusterRecord, list[StepRecord]]:
@@ -143,3 +143,32 @@ def test_cli_conform_merges_several_logs(tmp_path: Path, capsys: pytest.CaptureF
     assert capsys.readouterr().out.startswith(f"log conforms to the model ({len(steps)} steps checked")
     assert main(["conform", *paths[1:]]) == 2  # a member's log missing: the total order has holes
     assert capsys.readouterr().err.startswith("pbjoin: error: no log has the step that multicast position")
+
+
+def test_a_crashed_sender_s_undelivered_message_is_dropped_and_its_next_incarnation_s_comes_next() -> None:
+    """n2, backup host, ACKs a write and is killed before n1 takes the ACK; restarted, it ACKs
+    the next write. Per channel, the receipts skip the rest of the crashed incarnation's sends."""
+    from test_member_engine import act, cluster, settle
+
+    engine = cluster({"n1": {"r1"}, "n2": {"r2"}})
+    for n in ("n1", "n2"):
+        engine.step(act("Join", n=n))
+        settle(engine)
+    engine.write("n1", "w-1", "k1", "v1")
+    engine.step(act("ReceiveWrite", src="n1", n="n2"))  # n2 applies it and sends its ACK
+    engine.step(act("Crash", n="n2"))  # ... which n1 never takes
+    settle(engine)
+    engine.step(act("Restart", n="n2"))
+    engine.step(act("Join", n="n2"))
+    settle(engine)
+    engine.write("n1", "w-2", "k2", "v2")
+    settle(engine)
+    assert engine.ledger["w-2"].status == "acked"
+    log = engine.sink
+    assert isinstance(log, MemoryLog)
+    cluster_record, *steps = log.records
+    assert isinstance(cluster_record, ClusterRecord)
+    records = [s for s in steps if isinstance(s, StepRecord)]
+    merged_cluster, merged = merge_logs(as_logs(cluster_record, split(cluster_record, records)))
+    report = validate_log(merged_cluster, merged)
+    assert report.conforms, report.divergence and report.divergence.render()

@@ -224,14 +224,29 @@ def _match_channels(
     which drops the channel: a discard is the one receive that may come after it."""
     discard = "DiscardData" if data else "Discard"
     for channel, taken in receives.items():
-        sent_list = sends.get(channel, [])
-        if len(taken) > len(sent_list):
-            raise MergeError(f"{channel[1]}#{channel[2]} took more messages from {channel[0]} than were sent")
-        for receive, (send, k) in zip(taken, sent_list, strict=False):
-            sender = nodes[send].record
-            sent = sender.data_sent[k] if data else sender.sent[k]
-            if nodes[receive].record.consumed != sent.msg:
-                raise MergeError(f"{channel[1]} took from {channel[0]} a message other than the one sent next")
+        # Every incarnation of the sender has its own channel to the receiver: what one had
+        # sent but not yet delivered when it crashed is dropped, and its successor's
+        # messages come next. So a receive may skip the rest of a crashed incarnation's.
+        sent_list = sorted(
+            sends.get(channel, []), key=lambda sk: (nodes[sk[0]].record.inc, nodes[sk[0]].record.seq, sk[1])
+        )
+        i = 0
+        for receive in taken:
+            while True:
+                if i >= len(sent_list):
+                    raise MergeError(f"{channel[1]}#{channel[2]} took more messages from {channel[0]} than were sent")
+                send, k = sent_list[i]
+                sender = nodes[send].record
+                sent = sender.data_sent[k] if data else sender.sent[k]
+                if nodes[receive].record.consumed == sent.msg:
+                    break
+                later = next(
+                    (j for j in range(i + 1, len(sent_list)) if nodes[sent_list[j][0]].record.inc != sender.inc), None
+                )
+                if later is None or (sender.member, sender.inc) not in crashes:
+                    raise MergeError(f"{channel[1]} took from {channel[0]} a message other than the one sent next")
+                i = later
+            i += 1
             edges[send].add(receive)
             sender_crash = crashes.get((sender.member, sender.inc))
             if sender_crash is not None and nodes[receive].record.step != discard:
