@@ -220,9 +220,10 @@ def _killed_inside_a_write(completed: bool) -> tuple[ClusterRecord, list[StepRec
     settle(engine)
     engine.write("n2", "w-2", "k2", "v2")
     settle(engine)
-    cluster_record, *steps = [*log.records[:before], died_inside, *log.records[before:]]
+    records: list[ClusterRecord | StepRecord] = [*log.records[:before], died_inside, *log.records[before:]]
+    cluster_record = records[0]
     assert isinstance(cluster_record, ClusterRecord)
-    return cluster_record, [s for s in steps if isinstance(s, StepRecord)]
+    return cluster_record, [s for s in records[1:] if isinstance(s, StepRecord)]
 
 
 def test_a_write_its_process_died_inside_is_explained_whether_or_not_it_reached_the_copy() -> None:
