@@ -41,9 +41,11 @@ check: $(STAMP)
 	$(BIN)/pbjoin check --config default
 	$(BIN)/pbjoin check --config writes
 
-## test: the whole test suite, TLC agreement included, on two workers (the 20 slowest tests listed)
+## test: the whole test suite, TLC agreement included: the model and in-memory tests on two workers,
+## then the tests that run etcd and node processes one at a time (the slowest tests listed)
 test: $(STAMP) java chromium etcd
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=20
+	$(BIN)/python -m pytest -q -n 2 -m "not real_processes" --durations=15
+	$(BIN)/python -m pytest -q -m real_processes --durations=5
 
 ## soak: churn a group on 3 authenticated etcd servers for SOAK_MINUTES (joins, leaves, kills, pauses,
 ## etcd leader losses, idle stretches), then check exits, data and conformance (exit 0 passed, 1 failed)

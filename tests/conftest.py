@@ -1,9 +1,9 @@
-"""Suite-wide settings: the tests that run real processes on timers share one xdist worker.
+"""Suite-wide settings: the tests that run real processes on timers are marked `real_processes`.
 
-`make test` runs the suite on two workers (`pytest -n 2 --dist loadgroup`). Tests that
-start etcd servers and member processes wait on leases and deadlines: they run one after
-another on one worker, so that at most one such group competes with the other worker's
-model checking for the machine's cores. Run without xdist, the marks change nothing.
+`make test` runs the rest of the suite on two workers (`pytest -n 2 -m "not real_processes"`),
+then these one after another (`-m real_processes`). They start etcd servers and member
+processes, wait on leases and deadlines, and restart etcd servers on the ports they had: run
+beside each other, one test's server could take a port another had just freed.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import pytest
 REAL_PROCESSES = ("test_etcd_", "test_soak", "test_campaign", "test_crash_mid_write")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.path.name.startswith(REAL_PROCESSES):
-            item.add_marker(pytest.mark.xdist_group("real-processes"))
+def pytest_itemcollected(item: pytest.Item) -> None:
+    if item.path.name.startswith(REAL_PROCESSES):
+        item.add_marker(pytest.mark.real_processes)
