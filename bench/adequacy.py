@@ -30,13 +30,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from hypothesis import Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 from impl_mutants import DATA_PATH_MUTANTS, MUTANTS
 from pbjoin_model.conformance.refinement import validate_log
 from pbjoin_model.conformance.replay import replay
 from pbjoin_model.protocol.machine import Params
-from test_conformance_data import LockstepWithWrites
+from test_conformance_data import MUTANT_HUNT, LockstepWithWrites
 
 from pbjoin.demo import DemoError, run_demo
 from pbjoin.resources import ResourceError
@@ -72,17 +71,7 @@ def by_lockstep(mutant: str) -> str | None:
 
     Mutated.mutant = mutant
     try:
-        run_state_machine_as_test(
-            Mutated,
-            settings=settings(
-                max_examples=150,
-                stateful_step_count=80,
-                deadline=None,
-                database=None,
-                derandomize=True,
-                phases=[Phase.generate],  # the time to find a divergence, not to shrink it
-            ),
-        )
+        run_state_machine_as_test(Mutated, settings=MUTANT_HUNT)
     except AssertionError as exc:
         return f"diverges: {str(exc).splitlines()[0][:40]}"
     return None

@@ -104,22 +104,25 @@ def test_lockstep_with_writes_agrees_on_seeded_random_schedules() -> None:
         assert TAKEN[step] > 0, f"no schedule took {step}"
 
 
+# Seeded schedules hunting a mutant: a divergence found is enough, shrinking it is not needed.
+MUTANT_HUNT = settings(
+    max_examples=150,
+    stateful_step_count=80,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    phases=[Phase.generate],
+)
+
+
 @pytest.mark.parametrize("mutant", sorted(CAUGHT))
 def test_lockstep_with_writes_catches_each_data_path_mutant(mutant: str) -> None:
     class Mutated(LockstepWithWrites):
         pass
 
     Mutated.mutant = mutant
-    quick = settings(
-        max_examples=150,
-        stateful_step_count=80,
-        deadline=None,
-        database=None,
-        derandomize=True,
-        phases=[Phase.generate],
-    )
     with pytest.raises(AssertionError, match=r"after |assert .* == "):
-        run_state_machine_as_test(Mutated, settings=quick)
+        run_state_machine_as_test(Mutated, settings=MUTANT_HUNT)
 
 
 def _story(factory: MemberFactory = Member) -> list[StepRecord]:
