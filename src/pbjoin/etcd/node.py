@@ -196,6 +196,7 @@ class EtcdNode:
         self.requests_seen = 0
         self.dead_senders: set[tuple[str, int]] = set()
         self.published = "out"
+        self.copy_published: dict[str, object] | None = None  # _copy_summary as of the last data step
         self.resources: tuple[str, ...] = ()
         self.runtime: NodeRuntime | None = None
         self.stream_states = StreamStates(())  # replaced once the group's resources are known
@@ -334,9 +335,8 @@ class EtcdNode:
 
     def _phase_value(self, phase: str, step: int = 0) -> bytes:
         value: dict[str, object] = {"phase": phase, "step": step, "pid": os.getpid()}
-        copy_ = self._copy_summary()
-        if copy_ is not None:
-            value["copy"] = copy_
+        if self.copy_published is not None:
+            value["copy"] = self.copy_published
         return json.dumps(value).encode()
 
     def _copy_summary(self) -> dict[str, object] | None:
@@ -460,6 +460,9 @@ class EtcdNode:
         self.log.write(intent.model_copy(update={"seq": self.step_no + 1, "intent": True}))
         snapshot = copy.deepcopy(rt.member)
         outcome = run()
+        if outcome.effects or outcome.answers or outcome.data_sends:
+            # only a step that touched the disks or the data path can change what status shows
+            self.copy_published = self._copy_summary()
         self.step_no += 1
         ops = list(extra_ops or [])
         for k, msg in enumerate(outcome.multicasts):
