@@ -1,15 +1,17 @@
 """Deliberately buggy implementations; the conformance checkers must catch every one.
 
 Each mutant is a Member subclass (the production code carries no switches for them)
-plugged into the engine through its member factory.
+plugged into the engine through its member factory, or a resource driver (a
+MemoryDisks subclass) plugged in through replay's disks factory.
 """
 
 from __future__ import annotations
 
 from pbjoin.group import GroupState
 from pbjoin.member import DataSend, Member, MirrorWrite, Output, Send, StartMirroring, WriteAnswer
+from pbjoin.resources import MemoryDisks
 from pbjoin.runtime import MemberFactory
-from pbjoin.wire import Access, ConfigMsg, DataAck, DataMsg, OrderedMsg, WriteRecord
+from pbjoin.wire import Access, ConfigMsg, DataAck, DataMsg, Fail, OrderedMsg, WriteRecord
 
 
 class SkipsAccessProbe(Member):
@@ -142,6 +144,25 @@ class InstallsOldText(Member):
         return super()._install(resource, version, held.data if held is not None and held.version else data)
 
 
+class _NewestSuccessor(GroupState):
+    def _remove(self, msg: Fail) -> None:
+        r, member = self.resource_of(msg.node), self.members.get(msg.node)
+        was_host = r is not None and member is not None and member.inc == msg.inc and self.host[r] == msg.node
+        super()._remove(msg)
+        if was_host and r is not None and self.subgroups[r]:
+            self.host[r] = self.subgroups[r][-1]
+
+
+class SuccessorIsNewestMember(Member):
+    """A failed host's successor is the subgroup's newest member, not the next in join order
+    (the same member whenever the subgroup had two: it shows with three)."""
+
+    def deliver(self, msg: OrderedMsg) -> Output:
+        if self.view is not None:
+            self.view.__class__ = _NewestSuccessor
+        return super().deliver(msg)
+
+
 MUTANTS: dict[str, MemberFactory] = {
     "skips-access-probe": SkipsAccessProbe,
     "config-from-primary-host": ConfigFromPrimaryHost,
@@ -150,6 +171,7 @@ MUTANTS: dict[str, MemberFactory] = {
     "no-state-resend": NoStateResend,
     "pushes-old-text": PushesOldText,
     "installs-old-text": InstallsOldText,
+    "successor-is-newest-member": SuccessorIsNewestMember,
 }
 
 # Bugs of the data path: they show only in runs with client writes.
@@ -159,4 +181,27 @@ DATA_PATH_MUTANTS: dict[str, MemberFactory] = {
     "acks-without-applying": AcksWithoutApplying,
     "resyncs-empty": ResyncsEmpty,
     "ack-names-another-mirror": AckNamesAnotherMirror,
+}
+
+
+class SkipsADataFile(MemoryDisks):
+    """Synchronises a mirror's data files but the last one (in name order)."""
+
+    def sync_mirror(self, backup: str, production: str) -> None:
+        super().sync_mirror(backup, production)
+        files = self._disk(backup).data
+        files.pop(max(files), None)
+
+
+class GarblesConfigText(MemoryDisks):
+    """Stores a configuration on its resource with the right version and a cut-off text."""
+
+    def store_config(self, resource: str, version: int, data: str) -> None:
+        super().store_config(resource, version, data[: len(data) // 2])
+
+
+# Bugs of a resource driver (replay's disks factory) rather than of the member.
+DRIVER_MUTANTS: dict[str, type[MemoryDisks]] = {
+    "skips-a-data-file": SkipsADataFile,
+    "garbles-config-text": GarblesConfigText,
 }

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
-from impl_mutants import DATA_PATH_MUTANTS, MUTANTS
+from impl_mutants import DATA_PATH_MUTANTS, DRIVER_MUTANTS, MUTANTS
 from pbjoin_model.conformance.refinement import (
     STUTTERS,
-    ConfigTexts,
+    Contents,
     Correspondence,
     abstract,
     differences,
@@ -21,6 +21,7 @@ from pbjoin_model.conformance.refinement import (
 )
 from pbjoin_model.conformance.refinement import offered as offered_steps
 from pbjoin_model.conformance.replay import engine_for, replay
+from pbjoin_model.explorer.bfs import check
 from pbjoin_model.protocol import machine as m
 from pbjoin_model.protocol.machine import Params, State
 
@@ -79,12 +80,38 @@ def test_a_step_the_model_does_not_allow_is_reported(tmp_path: Path) -> None:
     assert report.divergence.render() == "step 3 Deliver(n=n1): not enabled in the model"
 
 
-def test_every_model_behaviour_replays_on_the_implementation() -> None:
-    report = replay(SMALL, depth=8)
+# Three members in one subgroup whose host is replaced twice (2 failures).
+ONE_SUBGROUP_OF_THREE = Params(nodes=3, resources=1, max_failures=2, max_restarts=0, max_config_changes=0)
+# A failover to the backup resource, then a joiner that reaches both resources.
+FAILOVER_THEN_JOINER = Params(nodes=3, resources=2, max_failures=1, max_restarts=0, max_config_changes=0)
+
+
+@pytest.mark.parametrize("p", [SMALL, ONE_SUBGROUP_OF_THREE], ids=["small", "3-nodes-1-subgroup-2-failures"])
+def test_every_model_transition_replays_on_the_implementation(p: Params) -> None:
+    report = replay(p, depth=60)
     assert report.conforms, report.divergence and report.divergence.render()
-    assert report.wirings == 16 and not report.complete
-    assert report.states > 10_000 and report.behaviours > report.states
-    assert report.transitions >= report.states - report.wirings
+    assert report.complete and report.coverage == 1.0
+    checked = check(p)  # replay expands each state of the checker's state space once
+    assert report.states == checked.distinct
+    assert report.transitions == report.model_transitions == checked.generated - len(list(m.initial_states(p)))
+
+
+def test_replay_reaches_a_failover_followed_by_a_joiner_of_several_resources() -> None:
+    """n1 reaches r1, n2 reaches r2, n3 reaches both: n1 fails, the group fails over to r2, and n3
+    joins it; every behaviour of that wiring replays (the whole configuration takes minutes)."""
+    wiring = (0b01, 0b10, 0b11)
+    report = replay(FAILOVER_THEN_JOINER, depth=60, wiring=wiring)
+    assert report.conforms, report.divergence and report.divergence.render()
+    assert report.complete and report.wirings == 1 and 0.01 < report.coverage < 1.0
+    start = next(s for s in m.initial_states(FAILOVER_THEN_JOINER) if s.access == wiring)
+    seen, frontier = {start}, {start}
+    while frontier:
+        frontier = {x.state for s in frontier for x in m.successors(s, FAILOVER_THEN_JOINER)} - seen
+        seen |= frontier
+    joined_after_failover = [
+        s for s in seen if any(isinstance(v, m.GroupState) and v.prim == 1 and v.status[2] == m.ACTIVE for v in s.view)
+    ]
+    assert joined_after_failover  # the scenario is among the behaviours replayed
 
 
 @pytest.mark.parametrize(
@@ -105,6 +132,27 @@ def test_exhaustive_replay_catches_each_implementation_mutant(mutant: str, depth
     assert divergence in report.divergence.render()
     assert len(report.path) == depth
     assert replay(SMALL, depth=depth - 1, member_factory=MUTANTS[mutant]).conforms  # the shortest witness
+
+
+@pytest.mark.parametrize(
+    ("mutant", "depth", "divergence"),
+    [
+        ("skips-a-data-file", 10, "data files of r2  the production data | other files"),
+        ("garbles-config-text", 4, "v2 with another text"),
+    ],
+)
+def test_exhaustive_replay_catches_each_driver_mutant(mutant: str, depth: int, divergence: str) -> None:
+    report = replay(SMALL, depth=60, disks_factory=DRIVER_MUTANTS[mutant])
+    assert report.divergence is not None, f"{mutant} escaped exhaustive replay"
+    assert divergence in report.divergence.render() and len(report.path) == depth
+
+
+def test_a_deep_mutant_needs_three_members_in_a_subgroup() -> None:
+    """The newest member as successor is the next in join order whenever a subgroup had two."""
+    factory = MUTANTS["successor-is-newest-member"]
+    assert replay(SMALL, depth=60, member_factory=factory).conforms
+    report = replay(ONE_SUBGROUP_OF_THREE, depth=60, member_factory=factory)
+    assert report.divergence is not None and "view.host[r1]  n2 | n3" in report.divergence.render()
 
 
 @pytest.mark.parametrize(
@@ -155,7 +203,7 @@ class Lockstep(RuleBasedStateMachine):
         self.corr = Correspondence.of(self.engine.cluster)
         self.params = self.corr.params(self.max_writes)
         self.state = m.initial_state(self.params, access)
-        self.texts = ConfigTexts()
+        self.texts = Contents()
 
     @rule(data=st.data())
     def step(self, data: st.DataObject) -> None:

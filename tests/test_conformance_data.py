@@ -16,7 +16,7 @@ import pytest
 from hypothesis import Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 from impl_mutants import DATA_PATH_MUTANTS
-from pbjoin_model.conformance.refinement import ConfigTexts, Correspondence, abstract, differences, validate_log
+from pbjoin_model.conformance.refinement import Contents, Correspondence, abstract, differences, validate_log
 from pbjoin_model.conformance.replay import engine_for, replay
 from pbjoin_model.protocol import machine as m
 from pbjoin_model.protocol.machine import Params
@@ -67,7 +67,7 @@ def test_a_copy_holding_a_write_no_client_made_is_a_difference() -> None:
     corr = Correspondence.of(engine.cluster)
     p = corr.params(WRITES.max_writes)
     s = m.initial_state(p, (1, 2))
-    texts = ConfigTexts()
+    texts = Contents()
     for label in ("Join(n=n1)", "RecoverGroupState(n=n1)", "Deliver(n=n1)", "Deliver(n=n1)", "Write(n=n1)"):
         step = next(x for x in m.successors(s, p) if x.label() == label)
         engine.step(corr.action(step))

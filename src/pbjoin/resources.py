@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -52,6 +53,7 @@ class Disks(Protocol):
     def installed_configs(self) -> dict[str, tuple[int, str]]: ...
     def stored_version(self, resource: str) -> int: ...
     def audit_config(self, resource: str) -> tuple[int, str]: ...
+    def audit_data(self, resource: str) -> dict[str, str]: ...
     def sync_mirror(self, backup: str, production: str) -> None: ...
     def reset_node(self) -> None: ...
     # the data path: each copy's writes in order and the highest epoch it has accepted
@@ -169,6 +171,11 @@ def resource_identity(path: Path) -> str:
     return ident
 
 
+def data_digest(files: dict[str, str]) -> str:
+    """A copy's data files (names and contents) as one SHA-256 digest: equal digests, equal copies."""
+    return hashlib.sha256(json.dumps(sorted(files.items())).encode()).hexdigest()
+
+
 def read_data(path: Path) -> dict[str, str]:
     data = path / DATA
     return {f.name: f.read_text() for f in sorted(data.iterdir()) if not f.name.startswith(".")}
@@ -237,6 +244,10 @@ class DirectoryDisks:
         """The configuration on a resource (version and text), read over the storage network."""
         path = self.links[resource] / CONFIG
         return _config_of(_read_json(path), path)
+
+    def audit_data(self, resource: str) -> dict[str, str]:
+        """A resource's data files, read over the storage network (for audits)."""
+        return read_data(self.links[resource])
 
     def sync_mirror(self, backup: str, production: str) -> None:
         if not self.links:
@@ -372,6 +383,9 @@ class MemoryDisks:
     def audit_config(self, resource: str) -> tuple[int, str]:
         disk = self.disks[resource]
         return disk.version, disk.config
+
+    def audit_data(self, resource: str) -> dict[str, str]:
+        return dict(self.disks[resource].data)
 
     def sync_mirror(self, backup: str, production: str) -> None:
         self._disk(backup).data = copy.deepcopy(self.disks[production].data)

@@ -28,7 +28,8 @@ def register_conform(commands: argparse._SubParsersAction[Any]) -> None:
             "both sides. With --exhaustive: run every behaviour of the model up to --depth on the in-memory "
             "engine, for every wiring of the configuration, comparing whole states through the refinement "
             "mapping. Exit 0 conforms; 1 divergence; 2 bad input; 3 (--exhaustive) behaviours were cut by "
-            "the depth."
+            "the depth. A state is expanded once per state of the checker's state space (log compacted, nodes "
+            "renamed under symmetry), so the transitions replayed are reported as a share of the model's."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -95,6 +96,8 @@ def _replay_json(r: ReplayReport) -> dict[str, Any]:
         "states": r.states,
         "transitions": r.transitions,
         "behaviours": r.behaviours,
+        "model_transitions": r.model_transitions,
+        "coverage": round(r.coverage, 4),
         "seconds": round(r.seconds, 3),
         "actions": dict(sorted(r.actions.items())),
         "divergence": None
@@ -106,7 +109,8 @@ def _replay_json(r: ReplayReport) -> dict[str, Any]:
 def _replay_text(r: ReplayReport) -> str:
     cover = (
         f"{r.behaviours} behaviours ({r.transitions} transitions, {r.states} states, {r.wirings} wirings) "
-        f"in {r.seconds:.1f} s"
+        f"in {r.seconds:.1f} s\n  transition coverage: {r.transitions} of the model's {r.model_transitions} "
+        f"transitions up to symmetry ({r.coverage:.1%})"
     )
     if r.divergence is not None:
         path = " -> ".join(r.path) or "(initial state)"

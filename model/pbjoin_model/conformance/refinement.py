@@ -13,8 +13,10 @@ This is the only module that knows both. It holds
   both sides.
 
 The model runs with log compaction off, so log positions and cursors are absolute on
-both sides. `dataCurrent` is a ghost the implementation does not observe, and the
-failure/restart/change counters only bound model checking: neither is compared.
+both sides. The failure/restart/change counters only bound model checking and are
+not compared; a configuration's text and a copy's data files are compared through
+`Contents` (the model has versions and a "current" flag where the implementation has
+bytes).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from pydantic import TypeAdapter, ValidationError
 from pbjoin.engine import DATA_PATH_ENVIRONMENT, Action, InMemoryEngine, WriteFate
 from pbjoin.member import HOLDS_VIEW as IMPL_HOLDS_VIEW
 from pbjoin.member import Phase
-from pbjoin.resources import Disks
+from pbjoin.resources import Disks, data_digest
 from pbjoin.steplog import ClusterRecord, MemberSummary, StepRecord
 from pbjoin.wire import (
     Access,
@@ -134,7 +136,7 @@ class Correspondence:
         msg: DirectMsg,
         sent_at: int = -1,
         writes: WriteNumbers | None = None,
-        texts: ConfigTexts | None = None,
+        texts: Contents | None = None,
     ) -> P2P:
         """The model's message; `sent_at` (the sender's position, where known) is a CONFIG's or
         START_MIRROR's cur. Without `writes` the data path is off: a START_MIRROR carries nothing.
@@ -222,14 +224,13 @@ def _normal_group_state(gs: GroupState) -> GroupState:
 
 
 def observable(s: State) -> State:
-    """The part of a model state an implementation determines: no ghosts, no bound counters."""
+    """The part of a model state an implementation determines: no bound counters."""
     chan = tuple(tuple(x._replace(gs=_normal_view(x.gs)) for x in q) for q in s.chan)
     return s._replace(
         view=tuple(_normal_view(v) for v in s.view),
         stale=tuple(_normal_view(v) for v in s.stale),
         durable=_normal_group_state(s.durable),
         chan=chan,
-        dataCurrent=(),
         crashes=0,
         restarts=0,
         cfgChanges=0,
@@ -241,16 +242,23 @@ FOREIGN_TEXT = -1
 
 
 @dataclass
-class ConfigTexts:
-    """Each configuration version has one text: the one its host stored on the resource.
+class Contents:
+    """What the model numbers or flags and the implementation holds as bytes.
 
+    Each configuration version has one text: the one its host stored on the resource.
     The model numbers configurations and has no texts, so the mapping holds the
     implementation to this: a version on a resource keeps the text it was first seen
     with, and a version a node installs or a CONFIG carries must have that text. Anything
     else maps to FOREIGN_TEXT, which no model state has, so the comparison shows it.
+
+    The model flags a copy as holding the current production data (the ghost
+    `dataCurrent`); nothing rewrites a copy's data files after the group starts, so a
+    copy the model flags must hold exactly the files the production copy started with,
+    byte for byte (`production_data`, their digest, recorded from the first copy flagged).
     """
 
     texts: dict[tuple[str, int], str] = field(default_factory=dict)
+    production_data: str | None = None
 
     def stored(self, resource: str, version: int, text: str) -> int:
         known = self.texts.setdefault((resource, version), text)
@@ -259,13 +267,22 @@ class ConfigTexts:
     def held(self, resource: str, version: int, text: str) -> int:
         return version if self.texts.get((resource, version)) == text else FOREIGN_TEXT
 
+    def data_current(self, flagged: bool, digest: str) -> bool:
+        """Whether a copy the model flags (or not) as current holds the production data."""
+        if not flagged:
+            return False
+        if self.production_data is None:
+            self.production_data = digest
+        return digest == self.production_data
 
-def abstract(engine: InMemoryEngine, corr: Correspondence, ghosts: State, texts: ConfigTexts) -> State:
+
+def abstract(engine: InMemoryEngine, corr: Correspondence, ghosts: State, texts: Contents) -> State:
     """The refinement mapping: the model state the engine's whole state stands for.
 
-    `ghosts` supplies what the implementation does not observe (dataCurrent and the
-    counters), normally the model state reached by the same steps. `texts` is the run's
-    record of each configuration version's text (the same object at every call of one run).
+    `ghosts` supplies what the implementation does not observe (the counters) and which
+    copies the model holds current, normally the model state reached by the same steps: a
+    copy it flags maps as current only if its data files are the production data. `texts`
+    is the run's record of contents (the same object at every call of one run).
     """
     nodes = [engine.runtimes[n] for n in corr.nodes]
     some_disks = nodes[0].disks
@@ -289,7 +306,10 @@ def abstract(engine: InMemoryEngine, corr: Correspondence, ghosts: State, texts:
         chan=tuple(chan),
         cfg=tuple(cfg),
         resVer=res_ver,
-        dataCurrent=ghosts.dataCurrent,
+        dataCurrent=tuple(
+            texts.data_current(flagged, data_digest(some_disks.audit_data(r)))
+            for r, flagged in zip(corr.resources, ghosts.dataCurrent, strict=True)
+        ),
         crashes=ghosts.crashes,
         restarts=ghosts.restarts,
         cfgChanges=ghosts.cfgChanges,
@@ -362,6 +382,10 @@ def differences(expected: State, actual: State, corr: Correspondence) -> list[tu
             for key in sorted(k for k in set(fx) | set(fy) if k.startswith(f"{name}[")):
                 if fx.get(key) != fy.get(key):
                     rows.append((key, fx.get(key, "-"), fy.get(key, "-")))
+        elif name == "dataCurrent":
+            for r, (vx, vy) in enumerate(zip(x, y, strict=True)):
+                if vx != vy:
+                    rows.append((f"data files of {corr.resources[r]}", "the production data", "other files"))
         elif name in ("cfg", "resVer"):
             rows.append((name, _versions_str(x, expected_versions=x), _versions_str(y, expected_versions=x)))
         else:
@@ -489,7 +513,7 @@ def check_step(
     t: State,
     rec: StepRecord,
     writes: WriteNumbers | None = None,
-    texts: ConfigTexts | None = None,
+    texts: Contents | None = None,
 ) -> list[tuple[str, str, str]]:
     """What a logged step shows that the model's successor disagrees with; `writes` (the
     log's own write numbering) when the run has client writes, which the data path's
@@ -632,7 +656,7 @@ def validate_log(cluster: ClusterRecord, steps: list[StepRecord]) -> Report:
     # Each candidate has its own ledger: a write whose step may not have been taken has
     # a number in the one where it was, and none in the other.
     candidates = [_Candidate(corr.initial_state(cluster.access, max_writes), {})]
-    texts = ConfigTexts()
+    texts = Contents()
     checked = stutters = 0
     for rec in steps:
         if rec.step in STUTTERS:

@@ -7,11 +7,17 @@ implementation can do nothing the model cannot); every action is then taken on a
 copy of the engine, and the engine's whole state must map (by the refinement
 mapping) onto the model's successor, and the logged step must validate.
 
-States are expanded once: the implementation's state is a function of its mapped
-model state (configuration data and mirrored data are determined by the versions
-and by the fixed production data), so a second path to the same state has the same
-future. Behaviours are counted over the explored graph: every path of at most
-`depth` steps that ends at the bound or at a state with no successor.
+The model runs beside the engine with absolute log positions (as the engine has
+them), but a state is expanded once per state of the checker's state space: its log
+compacted and, with symmetry, its nodes renamed to the orbit's representative (only
+one wiring per orbit is started). The implementation's state is a function of that
+state up to renaming and renumbering (configuration texts and mirrored data are
+determined by the versions and by the fixed production data), so a second path to
+the same state has the same future. The transitions replayed are therefore counted
+against the checker's: `coverage` is the share of the model's transitions (up to
+symmetry) that ran on the implementation, 1.0 when the replay is complete.
+Behaviours are counted over the explored graph: every path of at most `depth` steps
+that ends at the bound or at a state with no successor.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from pbjoin.resources import Disk, MemoryDisks
 from pbjoin.runtime import MemberFactory
 from pbjoin.steplog import MemoryLog
 from pbjoin_model.conformance.refinement import (
-    ConfigTexts,
+    Contents,
     Correspondence,
     Divergence,
     abstract,
@@ -38,6 +44,11 @@ from pbjoin_model.conformance.refinement import (
 from pbjoin_model.conformance.refinement import offered as offered_steps
 from pbjoin_model.protocol import machine as m
 from pbjoin_model.protocol.machine import Params, State
+from pbjoin_model.protocol.symmetry import canonical
+
+# The production copy's data files at the start: more than one, so a copy that drops or
+# garbles one of them differs from the production copy.
+PRODUCTION_DATA = {"customers": "ada, grace", "orders": "o1: 3 disks"}
 
 
 @dataclass
@@ -48,6 +59,7 @@ class ReplayReport:
     behaviours: int  # paths of at most `depth` steps covered
     depth: int
     seconds: float
+    model_transitions: int = 0  # the checker's transitions (up to symmetry) that replay could cover
     complete: bool = True  # every behaviour ended within the depth (none was cut)
     actions: Counter[str] = field(default_factory=Counter)  # transitions compared, per action
     divergence: Divergence | None = None
@@ -57,18 +69,60 @@ class ReplayReport:
     def conforms(self) -> bool:
         return self.divergence is None
 
+    @property
+    def coverage(self) -> float:
+        """The share of the model's transitions replayed on the implementation."""
+        return self.transitions / self.model_transitions if self.model_transitions else 1.0
 
-def engine_for(access: tuple[int, ...], p: Params, member_factory: MemberFactory = Member) -> InMemoryEngine:
+
+DisksFactory = Callable[[dict[str, Disk], frozenset[str]], MemoryDisks]
+
+
+def engine_for(
+    access: tuple[int, ...],
+    p: Params,
+    member_factory: MemberFactory = Member,
+    disks_factory: DisksFactory = MemoryDisks,
+) -> InMemoryEngine:
     resources = tuple(m.res_name(r) for r in range(p.resources))
     disks = {
-        r: Disk(1, f"{r} initial configuration", {"data": "production"} if i == 0 else {})
+        r: Disk(1, f"{r} initial configuration", dict(PRODUCTION_DATA) if i == 0 else {})
         for i, r in enumerate(resources)
     }
     nodes = {
-        m.node_name(n): MemoryDisks(disks, frozenset(r for i, r in enumerate(resources) if access[n] >> i & 1))
+        m.node_name(n): disks_factory(disks, frozenset(r for i, r in enumerate(resources) if access[n] >> i & 1))
         for n in range(p.nodes)
     }
     return InMemoryEngine("replay", resources, dict(nodes), MemoryLog(), member_factory)
+
+
+@dataclass
+class _Keys:
+    """The checker's name for a state replay reached: compacted log, canonical node names."""
+
+    compacting: Params
+    symmetry: bool
+
+    def of(self, s: State) -> State:
+        compacted = m.compact(s, self.compacting)
+        return canonical(compacted) if self.symmetry else compacted
+
+
+def model_transitions(p: Params, symmetry: bool = True) -> int:
+    """Transitions of the checker's state space (up to symmetry): what replay can cover."""
+    keys = _Keys(dataclasses.replace(p, compact_log=True), symmetry)
+    frontier = list({keys.of(s) for s in m.initial_states(keys.compacting)})
+    seen = set(frontier)
+    total = 0
+    while frontier:
+        s = frontier.pop()
+        for step in m.successors(s, keys.compacting):
+            total += 1
+            key = keys.of(step.state)
+            if key not in seen:
+                seen.add(key)
+                frontier.append(key)
+    return total
 
 
 def replay(
@@ -76,17 +130,35 @@ def replay(
     depth: int,
     member_factory: MemberFactory = Member,
     progress: Callable[[int, int, int], None] | None = None,
+    disks_factory: DisksFactory = MemoryDisks,
+    symmetry: bool = True,
+    wiring: tuple[int, ...] | None = None,
 ) -> ReplayReport:
-    """Replay every model behaviour of at most `depth` steps, for every wiring, on the engine."""
+    """Replay every model behaviour of at most `depth` steps, for every wiring (one per orbit
+    with `symmetry`), or only from `wiring` (each node's resources, a bit each), on the engine."""
     bounded = dataclasses.replace(p, compact_log=False)
+    keys = _Keys(dataclasses.replace(p, compact_log=True), symmetry)
     start = time.perf_counter()
-    report = ReplayReport(wirings=0, states=0, transitions=0, behaviours=0, depth=depth, seconds=0.0)
+    report = ReplayReport(
+        wirings=0,
+        states=0,
+        transitions=0,
+        behaviours=0,
+        depth=depth,
+        seconds=0.0,
+        model_transitions=model_transitions(p, symmetry),
+    )
+    started: set[State] = set()
     for init in m.initial_states(bounded):
+        if keys.of(init) in started or wiring not in (None, init.access):
+            continue
+        started.add(keys.of(init))
         report.wirings += 1
-        engine = engine_for(init.access, bounded, member_factory)
+        engine = engine_for(init.access, bounded, member_factory, disks_factory)
         corr = Correspondence.of(engine.cluster)
         unbounded = dataclasses.replace(corr.params(p.max_writes), mutant=p.mutant)
-        if _replay_from(init, engine, corr, bounded, unbounded, depth, report, ConfigTexts()):
+        replayer = _Replayer(corr, bounded, unbounded, keys, report)
+        if replayer.explore(init, engine, depth):
             break
         if progress is not None:
             progress(report.wirings, report.states, report.behaviours)
@@ -94,76 +166,75 @@ def replay(
     return report
 
 
-def _replay_from(
-    init: State,
-    engine: InMemoryEngine,
-    corr: Correspondence,
-    bounded: Params,
-    unbounded: Params,
-    depth: int,
-    report: ReplayReport,
-    texts: ConfigTexts,
-) -> bool:
-    """Explore one wiring; True when a divergence was found (recorded in the report)."""
-    successors: dict[State, list[State]] = {}
-    engines: dict[State, InMemoryEngine] = {init: engine}
-    paths: dict[State, tuple[str, ...]] = {init: ()}
-    level: Counter[State] = Counter({init: 1})
-    for _ in range(depth):
-        following: Counter[State] = Counter()
-        for s, count in level.items():
-            if s not in successors:
-                found = _expand(s, engines.pop(s), corr, bounded, unbounded, paths, engines, report, texts)
-                if found is None:
-                    return True
-                successors[s] = found
-                report.states += 1
-            if not successors[s]:
-                report.behaviours += count
-            for t in successors[s]:
-                following[t] += count
-        level = following
-    report.behaviours += sum(level.values())
-    report.states += sum(1 for s in level if s not in successors)
-    if any(successors.get(s, True) for s in level):
-        report.complete = False  # some behaviour may continue past the depth
-    return False
+@dataclass
+class _Replayer:
+    """One wiring's replay; the states it expands are shared with no other wiring (the
+    wiring is part of the state)."""
 
+    corr: Correspondence
+    bounded: Params
+    unbounded: Params
+    keys: _Keys
+    report: ReplayReport
+    texts: Contents = field(default_factory=Contents)
+    successors: dict[State, list[State]] = field(default_factory=dict)  # by key
+    engines: dict[State, tuple[State, InMemoryEngine]] = field(default_factory=dict)  # key -> (state, engine)
+    paths: dict[State, tuple[str, ...]] = field(default_factory=dict)  # by key
 
-def _expand(
-    s: State,
-    engine: InMemoryEngine,
-    corr: Correspondence,
-    bounded: Params,
-    unbounded: Params,
-    paths: dict[State, tuple[str, ...]],
-    engines: dict[State, InMemoryEngine],
-    report: ReplayReport,
-    texts: ConfigTexts,
-) -> list[State] | None:
-    offered = {a.label() for a in offered_steps(engine, s)}
-    allowed = {corr.action(step).label() for step in m.successors(s, unbounded)}
-    if offered != allowed:
-        rows = [("enabled", ", ".join(sorted(allowed - offered)) or "-", ", ".join(sorted(offered - allowed)) or "-")]
-        report.divergence = Divergence(0, "(state)", "the implementation offers other actions than the model", rows)
-        report.path = paths[s]
-        return None
-    found = []
-    for step in m.successors(s, bounded):
-        action = corr.action(step)
-        child = engine.fork(MemoryLog())
-        record = child.step(action)
-        report.transitions += 1
-        report.actions[step.action] += 1
-        rows = check_step(corr, s, step.state, record, texts=texts) or differences(
-            step.state, abstract(child, corr, step.state, texts), corr
-        )
-        if rows:
-            report.divergence = Divergence(record.seq, action.label(), "the implementation's step disagrees", rows)
-            report.path = (*paths[s], action.label())
+    def explore(self, init: State, engine: InMemoryEngine, depth: int) -> bool:
+        """True when a divergence was found (recorded in the report)."""
+        first = self.keys.of(init)
+        self.engines[first], self.paths[first] = (init, engine), ()
+        level: Counter[State] = Counter({first: 1})
+        for _ in range(depth):
+            following: Counter[State] = Counter()
+            for key, count in level.items():
+                if key not in self.successors:
+                    found = self._expand(key)
+                    if found is None:
+                        return True
+                    self.successors[key] = found
+                    self.report.states += 1
+                if not self.successors[key]:
+                    self.report.behaviours += count
+                for child in self.successors[key]:
+                    following[child] += count
+            level = following
+        self.report.behaviours += sum(level.values())
+        self.report.states += sum(1 for key in level if key not in self.successors)
+        if any(self.successors.get(key, True) for key in level):
+            self.report.complete = False  # some behaviour may continue past the depth
+        return False
+
+    def _expand(self, key: State) -> list[State] | None:
+        s, engine = self.engines.pop(key)
+        corr, report = self.corr, self.report
+        offered = {a.label() for a in offered_steps(engine, s)}
+        allowed = {corr.action(step).label() for step in m.successors(s, self.unbounded)}
+        if offered != allowed:
+            rows = [
+                ("enabled", ", ".join(sorted(allowed - offered)) or "-", ", ".join(sorted(offered - allowed)) or "-")
+            ]
+            report.divergence = Divergence(0, "(state)", "the implementation offers other actions than the model", rows)
+            report.path = self.paths[key]
             return None
-        if step.state not in paths:
-            paths[step.state] = (*paths[s], action.label())
-            engines[step.state] = child
-        found.append(step.state)
-    return found
+        found = []
+        for step in m.successors(s, self.bounded):
+            action = corr.action(step)
+            child = engine.fork(MemoryLog())
+            record = child.step(action)
+            report.transitions += 1
+            report.actions[step.action] += 1
+            rows = check_step(corr, s, step.state, record, texts=self.texts) or differences(
+                step.state, abstract(child, corr, step.state, self.texts), corr
+            )
+            if rows:
+                report.divergence = Divergence(record.seq, action.label(), "the implementation's step disagrees", rows)
+                report.path = (*self.paths[key], action.label())
+                return None
+            child_key = self.keys.of(step.state)
+            if child_key not in self.paths:
+                self.paths[child_key] = (*self.paths[key], action.label())
+                self.engines[child_key] = (step.state, child)
+            found.append(child_key)
+        return found

@@ -17,8 +17,8 @@ from pbjoin.member import Member
 from pbjoin.steplog import ClusterRecord, StepRecord
 from pbjoin_model.conformance.refinement import (
     STUTTERS,
-    ConfigTexts,
     ConformanceError,
+    Contents,
     Correspondence,
     Divergence,
     WriteNumbers,
@@ -48,7 +48,7 @@ def trace_of_log(cluster: ClusterRecord, steps: list[StepRecord], name: str = "i
     s = corr.initial_state(cluster.access, max_writes)
     ledger: dict[str, WriteFate] = {}
     numbers = WriteNumbers(ledger) if max_writes else None
-    texts = ConfigTexts()
+    texts = Contents()
     trace = [Step("Init", (), s)]
     for rec in steps:
         if rec.step in STUTTERS or rec.intent:
@@ -97,7 +97,7 @@ def replay_on_implementation(trace: Trace) -> ImplementationReplay:
     engine = engine_for(first.access, p, Member)
     corr = Correspondence.of(engine.cluster)
     s = m.initial_state(p, first.access)
-    texts = ConfigTexts()
+    texts = Contents()
     total = len(trace.steps) - 1
     for i, step in enumerate(trace.steps[1:], 1):
         action = corr.action(step)
