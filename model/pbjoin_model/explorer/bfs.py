@@ -1,10 +1,12 @@
 """Breadth-first explicit-state model checker for the Python model.
 
 Breadth-first order makes every counterexample a shortest one. Visited states
-are kept either exactly (the canonical states themselves) or as 64-bit
-fingerprints, with the birthday-bound probability that a collision hid a state
-reported next to the result. A terminal state is either an intended end (every
-join settled, nothing in flight) or stuck, and a stuck one is a violation.
+are kept either exactly (the byte encoding of each canonical state) or as 64-bit
+fingerprints (a BLAKE2b digest of that encoding), with the birthday-bound
+probability that a collision hid a state reported next to the result. The queue
+holds states encoded too: about a hundred bytes each instead of a tree of tuples.
+A terminal state is either an intended end (every join settled, nothing in
+flight) or stuck, and a stuck one is a violation.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 
+from pbjoin_model.protocol.encoding import decode, digest, encode
 from pbjoin_model.protocol.invariants import INVARIANTS, Invariant
 from pbjoin_model.protocol.machine import Params, State, Step, initial_states, is_intended_end, successors
 from pbjoin_model.protocol.symmetry import canonical
@@ -128,21 +131,38 @@ def selected_invariants(names: tuple[str, ...] | None) -> tuple[Invariant, ...]:
     return tuple(inv for name, inv in INVARIANTS if names is None or name in names)
 
 
+# A seen-set key: the canonical state's encoding (exact) or its fingerprint.
+Key = bytes | int
+
+
 class _Visited:
     """Distinct states by key, with the BFS parent of each, for trace rebuilding."""
 
     def __init__(self, fingerprints: bool, symmetry: bool) -> None:
         self.fingerprints = fingerprints
         self.symmetry = symmetry
-        self.index: dict[object, int] = {}
-        self.keys: list[object] = []
+        self.index: dict[Key, int] = {}
+        self.keys: list[Key] = []
         self.parent: list[int] = []
 
-    def key(self, s: State) -> object:
-        c = canonical(s) if self.symmetry else s
-        return hash(c) if self.fingerprints else c
+    def key(self, s: State) -> Key:
+        return self.encoded(s)[0]
 
-    def add(self, key: object, parent: int) -> int | None:
+    def admit(self, s: State, parent: int) -> tuple[int, bytes] | None:
+        """Record s if new: its index and its encoding for the queue; None if it was already seen."""
+        key, code = self.encoded(s)
+        i = self.add(key, parent)
+        if i is None:
+            return None
+        return i, code if code is not None else encode(s)
+
+    def encoded(self, s: State) -> tuple[Key, bytes | None]:
+        """s's seen-set key, and s's own encoding when computing the key made it (s is canonical)."""
+        c = canonical(s) if self.symmetry else s
+        code = encode(c)
+        return digest(code) if self.fingerprints else code, code if c is s else None
+
+    def add(self, key: Key, parent: int) -> int | None:
         """Record a new state; None if it was already seen."""
         if key in self.index:
             return None
@@ -155,7 +175,7 @@ class _Visited:
     def __len__(self) -> int:
         return len(self.keys)
 
-    def key_at(self, i: int) -> object:
+    def key_at(self, i: int) -> Key:
         return self.keys[i]
 
     def parent_of(self, i: int) -> int:
@@ -186,7 +206,7 @@ class _DiskVisited(_Visited):
         self.db.execute("CREATE UNIQUE INDEX by_idx ON seen (idx)")
         self.count = 0
 
-    def add(self, key: object, parent: int) -> int | None:
+    def add(self, key: Key, parent: int) -> int | None:
         cursor = self.db.execute("INSERT OR IGNORE INTO seen VALUES (?, ?, ?)", (key, self.count, parent))
         if cursor.rowcount == 0:
             return None
@@ -196,8 +216,9 @@ class _DiskVisited(_Visited):
     def __len__(self) -> int:
         return self.count
 
-    def key_at(self, i: int) -> object:
-        return self.db.execute("SELECT fp FROM seen WHERE idx = ?", (i,)).fetchone()[0]
+    def key_at(self, i: int) -> Key:
+        fp: int = self.db.execute("SELECT fp FROM seen WHERE idx = ?", (i,)).fetchone()[0]
+        return fp
 
     def parent_of(self, i: int) -> int:
         parent: int = self.db.execute("SELECT parent FROM seen WHERE idx = ?", (i,)).fetchone()[0]
@@ -229,7 +250,7 @@ def check(p: Params, options: Options | None = None) -> Result:
 
 def _check(p: Params, opts: Options, visited: _Visited) -> Result:
     start = time.monotonic()
-    queue: deque[tuple[State, int, int]] = deque()
+    queue: deque[tuple[bytes, int, int]] = deque()  # (encoded state, index, depth)
     generated = 0
     initial = 0
     intended_ends = 0
@@ -263,20 +284,22 @@ def _check(p: Params, opts: Options, visited: _Visited) -> Result:
 
     for s in initial_states(p):
         generated += 1
-        i = visited.add(visited.key(s), -1)
-        if i is None:
+        admitted = visited.admit(s, -1)
+        if admitted is None:
             continue
+        i, code = admitted
         initial += 1
         bad = first_violation(s, p, invariants)
         if bad:
             return finish(Verdict.VIOLATED, bad, i)
-        queue.append((s, i, 0))
+        queue.append((code, i, 0))
         if opts.max_states is not None and len(visited) >= opts.max_states:
             cut_by = f"max states {opts.max_states} (among the initial states)"
             return finish(Verdict.INCOMPLETE)
 
     while queue:
-        s, i, depth = queue.popleft()
+        code, i, depth = queue.popleft()
+        s = decode(code)
         max_depth_seen = max(max_depth_seen, depth)
         if opts.max_depth is not None and depth >= opts.max_depth:
             if any(True for _ in successors(s, p)):
@@ -287,14 +310,15 @@ def _check(p: Params, opts: Options, visited: _Visited) -> Result:
             enabled.add(step.action)
             generated += 1
             counts[step.action] += 1
-            j = visited.add(visited.key(step.state), i)
-            if j is None:
+            admitted = visited.admit(step.state, i)
+            if admitted is None:
                 continue
+            j, code = admitted
             bad = first_violation(step.state, p, invariants)
             if bad:
                 max_depth_seen = max(max_depth_seen, depth + 1)
                 return finish(Verdict.VIOLATED, bad, j)
-            queue.append((step.state, j, depth + 1))
+            queue.append((code, j, depth + 1))
         enabled_counts.update(enabled)
         if not enabled:
             if is_intended_end(s):
