@@ -83,6 +83,21 @@ def test_bound_exits_3_and_says_incomplete(capsys: pytest.CaptureFixture[str]) -
     assert "INCOMPLETE: the search was cut by max states 50" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_memory_bound_exits_3_and_says_incomplete(workers: str) -> None:
+    """A bound below what the interpreter itself takes cuts the run at its first check."""
+    proc = run([*SMALL_ARGS, "--workers", workers, "--max-memory", "1"])
+    assert proc.returncode == 3, proc.stderr
+    assert "INCOMPLETE: the search was cut by max memory 1 MB (peak resident set" in proc.stdout
+    assert "(bound 1 MB)" in proc.stdout
+
+
+def test_default_memory_bound_lets_a_small_run_finish(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*SMALL_ARGS, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["verdict"] == "holds" and 0 < report["peak_memory_mb"] < report["max_memory_mb"]
+
+
 def test_list_mutants_prints_name_then_description() -> None:
     proc = run(["check", "--list-mutants"])
     assert proc.returncode == 0
@@ -101,6 +116,7 @@ def test_list_mutants_prints_name_then_description() -> None:
         (["check", "--nodes", "0"], "nodes must be between 1 and 64"),
         (["check", "--config", "missing"], "no such configuration"),
         (["check", "--bogus"], "unrecognized arguments: --bogus"),
+        (["check", "--max-memory", "0"], "--max-memory must be at least 1 MB"),
         (["check", "--nodes", "50", "--max-states", "10"], "50 nodes and 2 resources have 2^100 wirings"),
         (["check", "--nodes", "50", "--no-symmetry", "--workers", "2"], "have 2^100 wirings"),
         (["check", "--nodes", "9", "--max-states", "10"], "symmetry reduction over 9 nodes"),

@@ -65,6 +65,26 @@ class Options:
     invariants: tuple[str, ...] | None = None  # names to check; None checks them all
     workers: int = 1  # processes (set by pbjoin_model.explorer.parallel.check_parallel)
     disk: bool = False  # keep the fingerprint seen-set in an SQLite file instead of memory
+    max_memory_mb: float | None = None  # stop (incomplete) once the peak resident set passes this
+
+
+# The peak resident set is read every this many expanded states (a system call each).
+MEMORY_CHECK_EVERY = 1024
+
+
+def default_max_memory_mb() -> int:
+    """Three quarters of this machine's physical memory: a run stops there, before the kernel kills it."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * 3 // 4 // (1 << 20)
+
+
+def memory_cut(opts: Options, share: float = 1.0) -> str | None:
+    """The cut_by reason if this process's peak resident set has passed its share of opts.max_memory_mb."""
+    if opts.max_memory_mb is None:
+        return None
+    peak = peak_memory_mb()
+    if peak <= opts.max_memory_mb * share:
+        return None
+    return f"max memory {opts.max_memory_mb:,.0f} MB (peak resident set {peak:,.0f} MB)"
 
 
 # Exhaustive search enumerates every wiring of nodes to resources (2^(nodes x resources)
@@ -297,7 +317,14 @@ def _check(p: Params, opts: Options, visited: _Visited) -> Result:
             cut_by = f"max states {opts.max_states} (among the initial states)"
             return finish(Verdict.INCOMPLETE)
 
+    expanded = 0
     while queue:
+        if expanded % MEMORY_CHECK_EVERY == 0:
+            over = memory_cut(opts)
+            if over is not None:
+                cut_by = over
+                break
+        expanded += 1
         code, i, depth = queue.popleft()
         s = decode(code)
         max_depth_seen = max(max_depth_seen, depth)

@@ -26,11 +26,13 @@ from typing import Any
 
 from pbjoin_model.explorer.bfs import (
     DEADLOCK,
+    MEMORY_CHECK_EVERY,
     Options,
     Progress,
     Result,
     Verdict,
     first_violation,
+    memory_cut,
     peak_memory_mb,
     selected_invariants,
     too_large,
@@ -64,6 +66,7 @@ class _LevelReport:
     counts: Counter[str] = field(default_factory=Counter)
     enabled: Counter[str] = field(default_factory=Counter)
     peak_memory_mb: float = 0.0
+    memory_cut: str | None = None  # the worker passed its share of the memory bound and stopped expanding
 
 
 def _worker(
@@ -111,7 +114,11 @@ def _worker(
         frontier = []
         depth += 1
         outgoing: list[list[tuple[bytes, int, int]]] = [[] for _ in range(workers)]
-        for code_s, fp_s in expand_now:
+        for k, (code_s, fp_s) in enumerate(expand_now):
+            if k % MEMORY_CHECK_EVERY == 0:
+                report.memory_cut = memory_cut(opts, share=1 / workers)
+                if report.memory_cut is not None:
+                    break
             s = decode(code_s)
             enabled: set[str] = set()
             for step in successors(s, p):
@@ -145,7 +152,7 @@ def _worker(
                 finished += 1
                 continue
             for code, fp, parent_fp in batch:
-                if fp not in parent:
+                if fp not in parent and report.memory_cut is None:
                     admit(decode(code), code, fp, parent_fp)
         report.frontier = len(frontier)
         report.peak_memory_mb = peak_memory_mb()
@@ -214,6 +221,9 @@ class _Driver:
                 trace = _rebuild(self.p, self.opts, fp, self.parents())
                 self.depth = max(self.depth, len(trace) - 1)
                 return self.result(Verdict.VIOLATED, violated=name, trace=trace)
+            cut = next((r.memory_cut for r in reports if r.memory_cut is not None), None)
+            if cut is not None:  # before the frontier test: a worker that stopped left its states unexpanded
+                return self.result(Verdict.INCOMPLETE, cut_by=cut)
             if not sum(r.frontier for r in reports):
                 return self.result(Verdict.HOLDS)
             if self.opts.max_depth is not None and self.depth >= self.opts.max_depth:
