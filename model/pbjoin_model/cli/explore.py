@@ -28,6 +28,7 @@ from pbjoin_model.explorer.bfs import (
 from pbjoin_model.explorer.liveness import LivenessResult, PropertyResult, check_liveness
 from pbjoin_model.explorer.parallel import check_parallel
 from pbjoin_model.explorer.simulate import simulate
+from pbjoin_model.protocol import NATIVE
 from pbjoin_model.protocol.config import ConfigError, ModelConfig
 from pbjoin_model.protocol.machine import ACTION_NAMES, DATA_PATH_ACTIONS, MUTANT_DESCRIPTIONS, Mutant
 from pbjoin_model.traces.render import format_trace, trace_to_json
@@ -310,6 +311,7 @@ def report_text(cfg: ModelConfig, result: Result, full: bool = False) -> str:
         ("mutant", result.params.mutant.value),
         ("symmetry", "on, Permutations(Node)" if opts.symmetry else "off"),
         ("workers", f"{opts.workers} process{'es' if opts.workers > 1 else ''}"),
+        ("model code", "compiled with mypyc (make native)" if NATIVE else "pure Python"),
         (
             "seen-set",
             "exact"
@@ -364,6 +366,7 @@ def report_json(cfg: ModelConfig, result: Result) -> dict[str, Any]:
         "fingerprints": result.options.fingerprints,
         "disk": result.options.disk,
         "workers": result.options.workers,
+        "native": NATIVE,
         "collision_probability": result.collision_probability,
         "verdict": result.verdict.value,
         "exit_code": result.verdict.exit_code,
