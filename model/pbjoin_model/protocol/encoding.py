@@ -106,33 +106,48 @@ def digest(code: bytes) -> int:
     return int.from_bytes(blake2b(code, digest_size=8).digest(), "little", signed=True)
 
 
+class _Reader:
+    """The ints of an encoding, read front to back.
+
+    A class, not closures inside `decode`: mypyc turns closures into an environment object
+    that references them back, a cycle that the checker (which runs with the cyclic
+    collector off) would leak on every state it decodes.
+    """
+
+    def __init__(self, data: bytes) -> None:
+        ints = array("b" if data[:1] == _NARROW else "q")
+        ints.frombytes(data[1:])
+        self.ints = iter(ints.tolist())
+
+    def one(self) -> int:
+        return next(self.ints)
+
+    def many(self, count: int) -> tuple[int, ...]:
+        return tuple(islice(self.ints, count))
+
+    def view(self, nodes: int, resources: int) -> View:
+        if not self.one():
+            return NO_VIEW
+        prim = self.one()
+        sub = tuple(self.many(self.one()) for _ in range(resources))
+        many = self.many
+        return GroupState(prim, sub, many(resources), many(resources), many(nodes), many(nodes), many(nodes))
+
+
 def decode(data: bytes) -> State:
     """The state that `encode` turned into `data`."""
-    ints = array("b" if data[:1] == _NARROW else "q")
-    ints.frombytes(data[1:])
-    it = iter(ints.tolist())
-    one = it.__next__
-
-    def many(count: int) -> tuple[int, ...]:
-        return tuple(islice(it, count))
-
-    def view() -> View:
-        if not one():
-            return NO_VIEW
-        prim = one()
-        sub = tuple(many(one()) for _ in range(r))
-        return GroupState(prim, sub, many(r), many(r), many(n), many(n), many(n))
-
+    reader = _Reader(data)
+    one, many = reader.one, reader.many
     n, r, w = one(), one(), one()
     access, phase, cursor = many(n), many(n), many(n)
-    views = tuple(view() for _ in range(n))
+    views = tuple(reader.view(n, r) for _ in range(n))
     log = tuple(Msg(*many(5)) for _ in range(one()))
     chan = []
     for length in many(n * n):
         queue = []
         for _ in range(length):
             kind, res, ver = many(3)
-            gs = view()
+            gs = reader.view(n, r)
             cur = one()
             queue.append(P2P(kind, res, ver, gs, cur, many(one()), one()))
         chan.append(tuple(queue))
@@ -140,12 +155,12 @@ def decode(data: bytes) -> State:
     res_ver = many(r)
     data_current = tuple(bool(x) for x in many(r))
     crashes, restarts, cfg_changes = many(3)
-    durable = view()
+    durable = reader.view(n, r)
     assert isinstance(durable, GroupState), "the durable group state is never empty"
     inc = many(n)
     copies = tuple(many(one()) for _ in range(r))
     fence, epoch = many(r), many(n)
-    stale = tuple(view() for _ in range(n))
+    stale = tuple(reader.view(n, r) for _ in range(n))
     dchan = tuple(tuple(DataMsg(*many(6)) for _ in range(length)) for length in many(n * n))
     writes = tuple(WriteRec(*many(5)) for _ in range(w))
     return State(

@@ -729,6 +729,13 @@ def _host_duties(e: _Effects, n: int, gs: GroupState, gs2: GroupState, m: Msg, o
         e.send(n, m.node, m.inc, P2P(CONFIG, res=gs2.prim, ver=e.cfg[n][gs2.prim], cur=e.cursor[n]))
 
 
+def _start_mirror(e: _Effects, n: int, gs2: GroupState, b: int) -> None:
+    # The resynchronisation copies the production copy as it is now; writes made
+    # from now on follow on the data channel and are applied after it.
+    msg = P2P(START_MIRROR, res=b, cur=e.cursor[n], data=e.data[gs2.prim], ep=e.epoch[n])
+    e.send(n, gs2.host[b], gs2.inc[gs2.host[b]], msg)
+
+
 def _primary_duties(e: _Effects, n: int, gs: GroupState, gs2: GroupState, m: Msg) -> None:
     if not is_primary_host(gs2, n):
         return
@@ -742,24 +749,18 @@ def _primary_duties(e: _Effects, n: int, gs: GroupState, gs2: GroupState, m: Msg
         e.epoch[n] = e.fence[gs2.prim] + bump
         e.fence[gs2.prim] = e.epoch[n]
 
-    def start_mirror(b: int) -> None:
-        # The resynchronisation copies the production copy as it is now; writes made
-        # from now on follow on the data channel and are applied after it.
-        msg = P2P(START_MIRROR, res=b, cur=e.cursor[n], data=e.data[gs2.prim], ep=e.epoch[n])
-        e.send(n, gs2.host[b], gs2.inc[gs2.host[b]], msg)
-
     for b in range(e.p.resources):
         if b == gs2.prim or gs2.host[b] == n:
             continue
         if became:
             if gs2.host[b] != NO_NODE and not (e.p.mutant is Mutant.NO_MIRROR_RESTART and m.kind == FAIL):
-                start_mirror(b)
+                _start_mirror(e, n, gs2, b)
         elif gs2.host[b] != gs.host[b]:
             if gs.host[b] != NO_NODE:
                 e.dataCurrent[b] = False  # mirroring to b stopped while production continues
             new_backup = gs.host[b] == NO_NODE and e.p.mutant is Mutant.NO_MIRROR_TO_NEW_BACKUP
             if gs2.host[b] != NO_NODE and not new_backup:
-                start_mirror(b)
+                _start_mirror(e, n, gs2, b)
     # A pending write stops waiting for a mirror whose host changed (the resynchronisation
     # just sent copies it) or that has no mirroring any more (it cannot be promoted).
     pending = [w for w, rec in enumerate(e.writes) if rec.st == W_PENDING and rec.by == n]
