@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from array import array
 from hashlib import blake2b
-from itertools import islice
+from itertools import chain, islice
 
 from pbjoin_model.protocol.machine import NO_VIEW, P2P, DataMsg, GroupState, Msg, State, View, WriteRec
 
@@ -59,19 +59,16 @@ def encode(s: State) -> bytes:
     for gs in s.view:
         out.extend(_view_code(gs))
     out.append(len(s.log))
-    for m in s.log:
-        out.extend(m)
+    out.extend(chain.from_iterable(s.log))
     # Every channel's length first, then the messages of the non-empty ones (most are empty).
     out.extend(map(len, s.chan))
-    for q in s.chan:
-        for msg in q:
-            out.extend((msg.kind, msg.res, msg.ver))
-            out.extend(_view_code(msg.gs))
-            out.extend((msg.cur, len(msg.data)))
-            out.extend(msg.data)
-            out.append(msg.ep)
-    for versions in s.cfg:
-        out.extend(versions)
+    for msg in chain.from_iterable(s.chan):
+        out.extend((msg.kind, msg.res, msg.ver))
+        out.extend(_view_code(msg.gs))
+        out.extend((msg.cur, len(msg.data)))
+        out.extend(msg.data)
+        out.append(msg.ep)
+    out.extend(chain.from_iterable(s.cfg))
     out.extend(s.resVer)
     out.extend(s.dataCurrent)
     out.extend((s.crashes, s.restarts, s.cfgChanges))
@@ -82,14 +79,15 @@ def encode(s: State) -> bytes:
         out.extend(copy)
     out.extend(s.fence)
     out.extend(s.epoch)
-    for gs in s.stale:
-        out.extend(_view_code(gs))
+    if any(s.stale):
+        for gs in s.stale:
+            out.extend(_view_code(gs))
+    else:  # no paused node: every stale view is empty
+        out.extend([0] * len(s.stale))
     out.extend(map(len, s.dchan))
-    for dq in s.dchan:
-        for dm in dq:
-            out.extend(dm)
-    for rec in s.writes:
-        out.extend(rec)
+    for dm in chain.from_iterable(s.dchan):
+        out.extend(dm)
+    out.extend(chain.from_iterable(s.writes))
     try:
         return _NARROW + array("b", out).tobytes()
     except OverflowError:
