@@ -47,6 +47,7 @@ ONE_FAILURE = Params(nodes=3, resources=2, max_failures=1, max_restarts=0, max_c
 _TLC_VERSION = re.compile(r"TLC2 Version (.+)")
 _TLC_PROGRESS = re.compile(r"([\d,]+) states generated \([\d,]+ s/min\), ([\d,]+) distinct states found")
 _PBJOIN = "import sys; from pbjoin.cli.main import main; sys.exit(main())"
+_PBJOIN_PROGRESS = re.compile(r"progress: ([\d,]+) states generated, ([\d,]+) distinct")
 
 
 def _params(config: str) -> Params:
@@ -125,11 +126,11 @@ def _row(config: str, checker: str, workers: int, run: Timed) -> dict[str, Any]:
 def run_pbjoin(config: str, workers: int, timeout: float) -> dict[str, Any]:
     p = _params(config)
     cmd = [sys.executable, "-c", _PBJOIN, "check", "--config=default", *_constant_flags(p)]
-    cmd += [f"--workers={workers}", "--fingerprints", "--json", "--quiet"]
+    cmd += [f"--workers={workers}", "--fingerprints", "--json"]
     run = run_timed(cmd, None, timeout)
     row = _row(config, "pbjoin", workers, run)
     if not run.finished:
-        return row | {"verdict": f"cut after {timeout:.0f} s", "distinct_states": None, "states_generated": None}
+        return row | _cut(_PBJOIN_PROGRESS, run.stderr, timeout)
     report = json.loads(run.stdout)
     # Workers' resident sets add up; wait4 reports only the largest single process.
     return row | {
@@ -156,16 +157,26 @@ def run_tlc(config: str, workers: int, timeout: float) -> dict[str, Any]:
             "distinct_states": result.distinct_states,
             "states_generated": result.states_generated,
         }
-    progress = _TLC_PROGRESS.findall(output)
-    generated, distinct = (int(x.replace(",", "")) for x in progress[-1]) if progress else (None, None)
-    return row | {"verdict": f"cut after {timeout:.0f} s", "distinct_states": distinct, "states_generated": generated}
+    return row | _cut(_TLC_PROGRESS, output, timeout)
+
+
+def _cut(progress: re.Pattern[str], output: str, timeout: float) -> dict[str, Any]:
+    """A killed run's verdict, and how far its last progress report (generated, distinct) says it got."""
+    reports = progress.findall(output)
+    generated, distinct = (int(x.replace(",", "")) for x in reports[-1]) if reports else (None, None)
+    return {"verdict": f"cut after {timeout:.0f} s", "distinct_states": distinct, "states_generated": generated}
 
 
 def ratio(pbjoin: dict[str, Any], tlc: dict[str, Any]) -> dict[str, Any]:
     """TLC's cost over pbjoin's, for one configuration and worker count."""
     base = {"config": pbjoin["config"], "workers": pbjoin["workers"]}
     if not pbjoin["finished"]:
-        return base | {"wall_ratio": None, "cpu_ratio": None, "note": "pbjoin was cut: no ratio"}
+        note = "pbjoin was cut: no time ratio"
+        if pbjoin["states_generated"] and tlc["states_generated"]:
+            rates = [r["states_generated"] / r["cpu_seconds"] for r in (pbjoin, tlc)]
+            note += f"; states generated per CPU second, pbjoin {rates[0]:,.0f} / TLC {rates[1]:,.0f}"
+            note += f" = {rates[0] / rates[1]:.1f}x"
+        return base | {"wall_ratio": None, "cpu_ratio": None, "note": note}
     same = tlc["finished"] and tlc["distinct_states"] == pbjoin["distinct_states"]
     if tlc["finished"] and not same:
         note = f"DIFFERENT distinct counts: TLC {tlc['distinct_states']}, pbjoin {pbjoin['distinct_states']}"
