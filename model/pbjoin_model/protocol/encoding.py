@@ -8,7 +8,7 @@ signed byte each when they all fit (they do in every exhaustive run: the log is 
 and the bounds are small), else as eight bytes each; a leading format byte says which.
 
 Equal states have equal encodings whatever objects they share, so the encoding can stand
-for the state in an exact seen-set (a few hundred bytes instead of a tree of tuples), and
+for the state in an exact seen-set (about a hundred bytes instead of a tree of tuples), and
 its BLAKE2b digest is a fingerprint that is the same in every process and every run.
 """
 
