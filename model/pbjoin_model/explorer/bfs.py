@@ -62,6 +62,10 @@ class Options:
     invariants: tuple[str, ...] | None = None  # names to check; None checks them all
     workers: int = 1  # processes (set by pbjoin_model.explorer.parallel.check_parallel)
     disk: bool = False  # keep the fingerprint seen-set in an SQLite file instead of memory
+    # Start only from these wirings (per node, the bitmask of resources it reaches);
+    # None starts from every wiring. A fixed wiring makes configurations searchable whose
+    # every-wiring state space is too large, for a bug that needs one particular wiring.
+    wirings: tuple[tuple[int, ...], ...] | None = None
 
 
 # Exhaustive search enumerates every wiring of nodes to resources (2^(nodes x resources)
@@ -262,6 +266,8 @@ def _check(p: Params, opts: Options, visited: _Visited) -> Result:
         )
 
     for s in initial_states(p):
+        if opts.wirings is not None and s.access not in opts.wirings:
+            continue
         generated += 1
         i = visited.add(visited.key(s), -1)
         if i is None:
