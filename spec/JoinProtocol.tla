@@ -895,13 +895,21 @@ FailOfMember(P, m) == m.kind = "FAIL" /\ P.status[m.node] # "absent"
 
 (* Host succession in join order: when a host fails, the next member of its       *)
 (* subgroup in join order (subgroups are kept in join order) becomes its host, or *)
-(* it has none if no member is left; no other resource changes host.              *)
+(* it has none if no member is left; no other resource changes host.  Mirroring   *)
+(* restarts to a backup's new host (while there is a primary host), and after a    *)
+(* switchover, to every hosted backup.                                             *)
+Resynced(Q, b) == IF Q.host[b] # NoNode /\ Q.host[Q.prim] # NoNode THEN "syncing" ELSE "none"
+
 HostSuccessionStep(P, m, Q) ==
     FailOfMember(P, m) =>
       \A r \in Res :
-        Q.host[r] = IF P.host[r] # m.node THEN P.host[r]
-                    ELSE LET rest == Remove(P.sub[r], m.node)
-                         IN  IF rest = <<>> THEN NoNode ELSE Head(rest)
+        /\ Q.host[r] = IF P.host[r] # m.node THEN P.host[r]
+                       ELSE LET rest == Remove(P.sub[r], m.node)
+                            IN  IF rest = <<>> THEN NoNode ELSE Head(rest)
+        /\ P.host[r] = m.node /\ r # P.prim => Q.mirror[r] = Resynced(Q, r)
+        /\ P.host[r] = m.node /\ r = P.prim /\ Q.host[r] # NoNode =>
+             /\ Q.prim = P.prim
+             /\ \A b \in Res \ {P.prim} : Q.mirror[b] = Resynced(Q, b)
 
 HostSuccession == EveryStreamStep(HostSuccessionStep)
 

@@ -258,7 +258,6 @@ def ActiveHasConfig(s: State, p: Params) -> bool:
     return True
 
 
-
 # ---------------------------------------------------------------- the protocol's choices
 # Stated apart from the functions that implement them (_apply_access, _apply_fail,
 # sponsor), so that a slip made in those is caught here. Every decision is taken on the
@@ -283,6 +282,11 @@ def _fail_of_member(before: GroupState, m: Msg) -> bool:
     return m.kind == FAIL and before.status[m.node] != ABSENT
 
 
+def _resynced(gs: GroupState, b: int) -> int:
+    """Mirroring of backup b as it restarts: synchronising if b and the primary have hosts."""
+    return M_SYNCING if gs.host[b] != NO_NODE and gs.host[gs.prim] != NO_NODE else M_NONE
+
+
 def _host_succession_step(before: GroupState, m: Msg, after: GroupState) -> bool:
     if not _fail_of_member(before, m):
         return True
@@ -291,20 +295,28 @@ def _host_succession_step(before: GroupState, m: Msg, after: GroupState) -> bool
         successor = (rest[0] if rest else NO_NODE) if h == m.node else h
         if after.host[r] != successor:
             return False
+        if h != m.node:
+            continue
+        if r != before.prim and after.mirror[r] != _resynced(after, r):
+            return False
+        if r == before.prim and successor != NO_NODE:  # switchover
+            if after.prim != before.prim:
+                return False
+            if any(after.mirror[b] != _resynced(after, b) for b in range(len(after.host)) if b != before.prim):
+                return False
     return True
 
 
 def HostSuccession(s: State, p: Params) -> bool:
-    """A failed host's successor is the next member of its subgroup in join order, or none."""
+    """A failed host's successor is the next member of its subgroup in join order, or none; mirroring
+    restarts to a backup's new host, and to every hosted backup after a switchover."""
     return every_stream_step(s, p, _host_succession_step)
 
 
 def _failover_step(before: GroupState, m: Msg, after: GroupState) -> bool:
     old = before.prim
     synced = [b for b, mode in enumerate(before.mirror) if b != old and mode == M_ACTIVE]
-    orphaned = (
-        _fail_of_member(before, m) and before.host[old] == m.node and all(x == m.node for x in before.sub[old])
-    )
+    orphaned = _fail_of_member(before, m) and before.host[old] == m.node and all(x == m.node for x in before.sub[old])
     if (after.prim != old) != (orphaned and bool(synced)):
         return False
     if after.prim == old:
