@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pbjoin_model.explorer.bfs import DEADLOCK, Options, Verdict, check
 from pbjoin_model.protocol.invariants import INVARIANTS
-from pbjoin_model.protocol.machine import MUTANT_DESCRIPTIONS, W_REFUSED, Mutant, Params, successors
+from pbjoin_model.protocol.machine import CHOICE_MUTANTS, MUTANT_DESCRIPTIONS, W_REFUSED, Mutant, Params, successors
 from pbjoin_model.traces.render import format_trace
 from pbjoin_model.traces.trace import from_itf
 
@@ -69,7 +69,7 @@ CAUGHT_BY_SAFETY = {
 # the one property stating that choice, and every other invariant holds on the whole
 # configuration. mutant -> (constants, wirings to start from (None: all), property, length)
 ONE_NODE_PER_RESOURCE = ((0b001, 0b010, 0b100),)  # n1 reaches r1, n2 r2, n3 r3
-CHOICE_MUTANTS = {
+CHOICE_CASES = {
     # three members in one subgroup: the host fails, the newest member takes over
     Mutant.HOST_SUCCESSION_BY_NEWEST: ((3, 1, 1, 0, 0), None, "HostSuccession", 8),
     # two synchronised backups need three resources; every wiring of 3 x 3 is too many
@@ -121,9 +121,9 @@ def params(constants: tuple[int, ...], mutant: Mutant = Mutant.NONE) -> Params:
 
 def test_every_mutant_has_an_expectation_and_a_description() -> None:
     real = {m for m in Mutant if m is not Mutant.NONE}
-    assert set(EXPECTED) | set(CHOICE_MUTANTS) | set(DEEP) | LIVENESS_MUTANTS == real == set(MUTANT_DESCRIPTIONS)
-    assert not (set(EXPECTED) | set(CHOICE_MUTANTS)) & LIVENESS_MUTANTS and not set(DEEP) & LIVENESS_MUTANTS
-    assert not set(EXPECTED) & set(CHOICE_MUTANTS)
+    assert set(EXPECTED) | set(CHOICE_CASES) | set(DEEP) | LIVENESS_MUTANTS == real == set(MUTANT_DESCRIPTIONS)
+    assert not (set(EXPECTED) | set(CHOICE_CASES)) & LIVENESS_MUTANTS and not set(DEEP) & LIVENESS_MUTANTS
+    assert not set(EXPECTED) & set(CHOICE_CASES) and set(CHOICE_CASES) == CHOICE_MUTANTS
     assert len(EXPECTED) >= 6
 
 
@@ -147,18 +147,18 @@ def test_mutant_is_caught_by_a_safety_property_too(mutant: Mutant) -> None:
     assert len(result.trace) - 1 == length
 
 
-@pytest.mark.parametrize("mutant", list(CHOICE_MUTANTS), ids=lambda m: m.value)
+@pytest.mark.parametrize("mutant", list(CHOICE_CASES), ids=lambda m: m.value)
 def test_choice_mutant_is_caught_by_its_property(mutant: Mutant) -> None:
-    constants, wirings, invariant, length = CHOICE_MUTANTS[mutant]
+    constants, wirings, invariant, length = CHOICE_CASES[mutant]
     result = check(params(constants, mutant), Options(wirings=wirings))
     assert result.verdict is Verdict.VIOLATED and result.violated == invariant
     assert len(result.trace) - 1 == length
 
 
-@pytest.mark.parametrize("mutant", list(CHOICE_MUTANTS), ids=lambda m: m.value)
+@pytest.mark.parametrize("mutant", list(CHOICE_CASES), ids=lambda m: m.value)
 def test_choice_mutant_passes_every_other_invariant(mutant: Mutant) -> None:
     """Only the property stating the choice sees the slip: without it the search holds."""
-    constants, wirings, invariant, _ = CHOICE_MUTANTS[mutant]
+    constants, wirings, invariant, _ = CHOICE_CASES[mutant]
     others = tuple(name for name, _ in INVARIANTS if name != invariant)
     result = check(params(constants, mutant), Options(wirings=wirings, invariants=others))
     assert result.verdict is Verdict.HOLDS
