@@ -868,9 +868,10 @@ RejectedNotPlaced ==
       LET x == view[n].sub[r][i]
       IN  ~(phase[x] = "rejected" /\ view[n].inc[x] = inc[x])
 
-(* Safety 7: an active member holds its resource's configuration. *)
+(* Safety 7: an active member holds its resource's configuration (a member in no *)
+(* subgroup of its own view holds none).                                          *)
 ActiveHasConfig ==
-    /\ \A n \in Node : phase[n] = "member" => cfg[n][ResOf(view[n], n)] # 0
+    /\ \A n \in Node : phase[n] = "member" => LET r == ResOf(view[n], n) IN r # 0 /\ cfg[n][r] # 0
     /\ \A n \in Holders : \A x \in Holders :
           view[n].status[x] = "active" /\ view[n].inc[x] = inc[x] =>
             LET r == ResOf(view[n], x) IN r # 0 => cfg[x][r] # 0

@@ -62,12 +62,15 @@ def TypeOK(s: State, p: Params) -> bool:
         return False
     if any(a & ~full for a in s.access) or len(s.chan) != p.nodes * p.nodes:
         return False
+    if any(not 1 <= v <= 1 + p.max_config_changes for v in s.resVer):
+        return False
     for n in range(p.nodes):
         if bool(s.view[n]) != (s.phase[n] in HOLDS_VIEW):
             return False
         if not 0 <= s.cursor[n] <= len(s.log):
             return False
-        if any(not 0 <= v <= s.resVer[r] + p.max_config_changes for r, v in enumerate(s.cfg[n])):
+        top = 1 + p.max_config_changes
+        if any(not 0 <= v <= min(top, s.resVer[r] + p.max_config_changes) for r, v in enumerate(s.cfg[n])):
             return False
     for _, gs in holders(s):
         if not 0 <= gs.prim < p.resources or gs.mirror[gs.prim] != M_NONE:
@@ -287,7 +290,8 @@ def _resynced(gs: GroupState, b: int) -> int:
     return M_SYNCING if gs.host[b] != NO_NODE and gs.host[gs.prim] != NO_NODE else M_NONE
 
 
-def _host_succession_step(before: GroupState, m: Msg, after: GroupState) -> bool:
+def host_succession_step(before: GroupState, m: Msg, after: GroupState) -> bool:
+    """HostSuccession's rule on one step of the ordered stream."""
     if not _fail_of_member(before, m):
         return True
     for r, h in enumerate(before.host):
@@ -310,10 +314,11 @@ def _host_succession_step(before: GroupState, m: Msg, after: GroupState) -> bool
 def HostSuccession(s: State, p: Params) -> bool:
     """A failed host's successor is the next member of its subgroup in join order, or none; mirroring
     restarts to a backup's new host, and to every hosted backup after a switchover."""
-    return every_stream_step(s, p, _host_succession_step)
+    return every_stream_step(s, p, host_succession_step)
 
 
-def _failover_step(before: GroupState, m: Msg, after: GroupState) -> bool:
+def failover_step(before: GroupState, m: Msg, after: GroupState) -> bool:
+    """FailoverToFirstSynced's rule on one step of the ordered stream."""
     old = before.prim
     synced = [b for b, mode in enumerate(before.mirror) if b != old and mode == M_ACTIVE]
     orphaned = _fail_of_member(before, m) and before.host[old] == m.node and all(x == m.node for x in before.sub[old])
@@ -333,7 +338,7 @@ def _failover_step(before: GroupState, m: Msg, after: GroupState) -> bool:
 def FailoverToFirstSynced(s: State, p: Params) -> bool:
     """Failover only when the primary subgroup is left empty, to the first synchronised backup in
     resource order; the old primary becomes a backup without host or mirroring."""
-    return every_stream_step(s, p, _failover_step)
+    return every_stream_step(s, p, failover_step)
 
 
 def before_in_order(gs: GroupState, r1: int, r2: int) -> bool:
@@ -343,7 +348,8 @@ def before_in_order(gs: GroupState, r1: int, r2: int) -> bool:
     return r2 != gs.prim and r1 < r2
 
 
-def _placement_step(before: GroupState, m: Msg, after: GroupState) -> bool:
+def placement_step(before: GroupState, m: Msg, after: GroupState) -> bool:
+    """PlacementFirstReachable's rule on one step of the ordered stream."""
     j = m.node
     if m.kind != ACCESS or before.status[j] != JOINING or not m.rset:
         return True
@@ -361,10 +367,11 @@ def _placement_step(before: GroupState, m: Msg, after: GroupState) -> bool:
 
 def PlacementFirstReachable(s: State, p: Params) -> bool:
     """A joiner joins the subgroup of the first resource it reaches in the group's current order."""
-    return every_stream_step(s, p, _placement_step)
+    return every_stream_step(s, p, placement_step)
 
 
-def _rejection_step(before: GroupState, m: Msg, after: GroupState) -> bool:
+def rejection_step(before: GroupState, m: Msg, after: GroupState) -> bool:
+    """RejectionLeavesNothing's rule on one step of the ordered stream."""
     if m.kind != ACCESS or before.status[m.node] != JOINING or m.rset:
         return True
     return after == before._replace(status=tuple(ABSENT if x == m.node else st for x, st in enumerate(before.status)))
@@ -374,7 +381,7 @@ def RejectionLeavesNothing(s: State, p: Params) -> bool:
     """A rejected joiner changes nothing in the group state but its own status, and holds no configuration."""
     if any(s.phase[n] == REJECTED and any(s.cfg[n]) for n in range(p.nodes)):
         return False
-    return every_stream_step(s, p, _rejection_step)
+    return every_stream_step(s, p, rejection_step)
 
 
 def SponsorRule(s: State, p: Params) -> bool:
@@ -395,6 +402,15 @@ def SponsorRule(s: State, p: Params) -> bool:
                 return False
     return True
 
+
+# The rules of the stream-step invariants, by their TLA+ operator names: the invariants
+# hold when every logged step satisfies them (EveryStreamStep).
+STREAM_RULES: tuple[tuple[str, StreamRule], ...] = (
+    ("HostSuccessionStep", host_succession_step),
+    ("FailoverStep", failover_step),
+    ("PlacementStep", placement_step),
+    ("RejectionStep", rejection_step),
+)
 
 INVARIANTS: tuple[tuple[str, Invariant], ...] = (
     ("TypeOK", TypeOK),
