@@ -163,7 +163,7 @@ def test_selected_invariants_limit_what_is_checked() -> None:
         max_config_changes=0,
         mutant=Mutant.PLACEMENT_IGNORES_ACCESS,
     )
-    assert check(params).violated == "SubgroupAccess"
+    assert check(params).violated == "PlacementFirstReachable"
     others = tuple(name for name in ("TypeOK", "NoSplitBrain"))
     assert check(params, Options(invariants=others)).verdict is Verdict.HOLDS
 
