@@ -885,7 +885,7 @@ ActiveHasConfig ==
 (* log[i] takes the group state Prefix(i - 1) to Prefix(i).  Every message *)
 (* stays in `log` for at least the state it is multicast in (its sender or *)
 (* a member behind it has not delivered it yet), except a FAIL that leaves *)
-(* no view holder at all, which can change no host of a live node.         *)
+(* no view holder at all: HostSuccession covers that by a state clause.    *)
 (***************************************************************************)
 EveryStreamStep(Rule(_, _, _)) ==
     LET P == [k \in 0..Len(log) |-> Replay(S, k)]
@@ -912,7 +912,19 @@ HostSuccessionStep(P, m, Q) ==
              /\ Q.prim = P.prim
              /\ \A b \in Res \ {P.prim} : Q.mirror[b] = Resynced(Q, b)
 
-HostSuccession == EveryStreamStep(HostSuccessionStep)
+(* The group states the system holds: the views, durable, and those in flight. *)
+HeldGroupStates ==
+    {view[n] : n \in Holders} \cup {durable}
+    \cup UNION {{chan[c][i].gs : i \in {k \in 1..Len(chan[c]) : chan[c][k].kind = "GROUP_STATE"}} :
+                c \in Node \X Node}
+
+(* Succession in join order, as a state: every subgroup's host is its oldest member.  *)
+(* It also covers the steps no log shows: a FAIL that leaves no view holder is folded *)
+(* into durable at once.                                                              *)
+HostSuccession ==
+    /\ \A gs \in HeldGroupStates : \A r \in Res :
+          gs.host[r] = IF gs.sub[r] = <<>> THEN NoNode ELSE Head(gs.sub[r])
+    /\ EveryStreamStep(HostSuccessionStep)
 
 (* Failover: the primary role moves only when the primary host fails with no other *)
 (* member in the primary subgroup and some backup's mirror is synchronised; it      *)

@@ -25,9 +25,9 @@ def _replays(p: Params, result_trace: list, violated: str) -> None:  # type: ign
 # needs 3 nodes and 10 steps (2-3 minutes of solving), the deadlock-only no-state-resend
 # 9 steps; each has its own test below.
 SHORT = [
-    # the choice properties see these two bad decisions as soon as the ACCESS is multicast
+    # the choice properties see these bad decisions as soon as the message is multicast
     (Mutant.PLACEMENT_IGNORES_ACCESS, 2, 2, "PlacementFirstReachable"),
-    (Mutant.NO_HOST_REPLACEMENT, 2, 5, "HostInSubgroup"),
+    (Mutant.NO_HOST_REPLACEMENT, 2, 3, "HostSuccession"),
     (Mutant.REJECTED_STAYS_IN_SUBGROUP, 2, 2, "RejectionLeavesNothing"),
     (Mutant.REJECTED_LEFT_JOINING, 2, 2, "RejectionLeavesNothing"),
 ]

@@ -181,7 +181,7 @@ def test_disk_seen_set_matches_memory_and_rebuilds_traces() -> None:
     buggy = Params(2, 2, 1, 1, 1, mutant=Mutant.NO_HOST_REPLACEMENT)
     on_disk = check(buggy, Options(disk=True))
     in_memory = check(buggy, Options(fingerprints=True))
-    assert on_disk.violated == in_memory.violated == "HostInSubgroup"
+    assert on_disk.violated == in_memory.violated == "HostSuccession"
     assert on_disk.trace == in_memory.trace
 
 

@@ -29,9 +29,9 @@ def test_small_configuration_holds(capsys: pytest.CaptureFixture[str]) -> None:
 def test_mutant_exits_1_with_a_numbered_trace(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([*SMALL_ARGS, "--mutant", "no-host-replacement"]) == 1
     out = capsys.readouterr().out
-    assert "VIOLATED: invariant HostInSubgroup, shortest trace has 5 steps" in out
-    assert "Counterexample (HostInSubgroup):" in out
-    assert "  3. Crash(n=n1)" in out and "  5. RecoverGroupState(n=n2)" in out
+    assert "VIOLATED: invariant HostSuccession, shortest trace has 3 steps" in out
+    assert "Counterexample (HostSuccession):" in out
+    assert "  2. RecoverGroupState(n=n1)" in out and "  3. Crash(n=n1)" in out
 
 
 THREE_NODES = ["--nodes", "3", "--max-restarts", "0", "--max-config-changes", "0"]

@@ -36,7 +36,8 @@ EXPECTED = {
     # stream, before any member delivers it: these are caught earlier than by SAFETY.
     Mutant.PLACEMENT_IGNORES_ACCESS: (SMALL, "PlacementFirstReachable", 2),
     Mutant.CONFIG_FROM_PRIMARY_TO_ALL: (SMALL, "ConfigReachable", 10),
-    Mutant.NO_HOST_REPLACEMENT: (SMALL, "HostInSubgroup", 5),
+    # the failed sole host stays host in durable: HostSuccession's state clause
+    Mutant.NO_HOST_REPLACEMENT: (SMALL, "HostSuccession", 3),
     Mutant.PROMOTE_UNSYNCED_MIRROR: (SMALL, "FailoverToFirstSynced", 6),
     Mutant.HOST_CHOSEN_BY_LAGGING_VIEW: (THREE, "PlacementFirstReachable", 7),
     Mutant.REJECTED_STAYS_IN_SUBGROUP: (SMALL, "RejectionLeavesNothing", 2),
@@ -59,6 +60,7 @@ EXPECTED = {
 # What PROTOCOL.md's safety properties alone catch, for the mutants a choice property
 # catches first (CHOICES left out of the search).
 CAUGHT_BY_SAFETY = {
+    Mutant.NO_HOST_REPLACEMENT: (SMALL, "HostInSubgroup", 5),
     Mutant.PLACEMENT_IGNORES_ACCESS: (SMALL, "SubgroupAccess", 3),
     Mutant.PROMOTE_UNSYNCED_MIRROR: (SMALL, "NoDataLoss", 9),
     Mutant.HOST_CHOSEN_BY_LAGGING_VIEW: (THREE, "MirrorFromPrimary", 10),

@@ -236,7 +236,22 @@ def _resynced(gs: SGroupState, b: int) -> Term:
     return If(hosted, M_SYNCING, M_NONE)
 
 
+def _held_group_states(s: SState, p: Params) -> Iterator[tuple[Term, SGroupState]]:
+    """(is held, group state) for the views, durable, and every channel slot's payload."""
+    for n in range(p.nodes):
+        yield s.has_view[n], s.view[n]
+    yield True, s.durable
+    for q in s.chan:
+        for i, msg in enumerate(q.items):
+            yield And(i < q.length, msg.kind == GROUP_STATE), msg.gs
+
+
 def HostSuccession(ops: GroupOps, s: SState) -> Term:
+    oldest = [
+        _implies(held, And(*(h == If(q.length > 0, q.items[0], NO_NODE) for h, q in zip(gs.host, gs.sub, strict=True))))
+        for held, gs in _held_group_states(s, ops.p)
+    ]
+
     def rule(before: SGroupState, m: SMsg, after: SGroupState) -> Term:
         conds = []
         for r, h in enumerate(before.host):
@@ -252,7 +267,7 @@ def HostSuccession(ops: GroupOps, s: SState) -> Term:
             conds.append(_implies(switchover, And(after.prim == before.prim, *restarted)))
         return _implies(_fail_of_member(before, m), And(*conds))
 
-    return _every_stream_step(ops, s, rule)
+    return And(*oldest, _every_stream_step(ops, s, rule))
 
 
 def FailoverToFirstSynced(ops: GroupOps, s: SState) -> Term:

@@ -311,9 +311,24 @@ def host_succession_step(before: GroupState, m: Msg, after: GroupState) -> bool:
     return True
 
 
+def held_group_states(s: State) -> Iterator[GroupState]:
+    """The group states the system holds: the views, durable, and those in flight."""
+    yield from (gs for _, gs in holders(s))
+    yield s.durable
+    for q in s.chan:
+        for msg in q:
+            if msg.kind == GROUP_STATE:
+                assert isinstance(msg.gs, GroupState)
+                yield msg.gs
+
+
 def HostSuccession(s: State, p: Params) -> bool:
     """A failed host's successor is the next member of its subgroup in join order, or none; mirroring
-    restarts to a backup's new host, and to every hosted backup after a switchover."""
+    restarts to a backup's new host, and to every hosted backup after a switchover. As a state:
+    every subgroup's host is its oldest member (which also covers a FAIL folded into durable at once)."""
+    for gs in held_group_states(s):
+        if any(h != (members[0] if members else NO_NODE) for h, members in zip(gs.host, gs.sub, strict=True)):
+            return False
     return every_stream_step(s, p, host_succession_step)
 
 
