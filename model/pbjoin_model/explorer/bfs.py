@@ -66,6 +66,10 @@ class Options:
     workers: int = 1  # processes (set by pbjoin_model.explorer.parallel.check_parallel)
     disk: bool = False  # keep the fingerprint seen-set in an SQLite file instead of memory
     max_memory_mb: float | None = None  # stop (incomplete) once the peak resident set passes this
+    # Start only from these wirings (per node, the bitmask of resources it reaches);
+    # None starts from every wiring. A fixed wiring makes configurations searchable whose
+    # every-wiring state space is too large, for a bug that needs one particular wiring.
+    wirings: tuple[tuple[int, ...], ...] | None = None
 
 
 # The peak resident set is read every this many expanded states (a system call each).
@@ -303,6 +307,8 @@ def _check(p: Params, opts: Options, visited: _Visited) -> Result:
         )
 
     for s in initial_states(p):
+        if opts.wirings is not None and s.access not in opts.wirings:
+            continue
         generated += 1
         admitted = visited.admit(s, -1)
         if admitted is None:

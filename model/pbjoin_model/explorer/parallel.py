@@ -169,6 +169,8 @@ def check_parallel(p: Params, options: Options | None = None, workers: int = 2) 
     reason = too_large(p, opts.symmetry)
     if reason is not None:
         raise ValueError(reason)
+    if opts.wirings is not None:
+        raise ValueError("the parallel search starts from every wiring; fixed wirings need the serial one")
     ctx = mp.get_context("fork")
     commands = [ctx.Queue() for _ in range(workers)]
     inboxes = [ctx.Queue() for _ in range(workers)]
