@@ -868,12 +868,127 @@ RejectedNotPlaced ==
       LET x == view[n].sub[r][i]
       IN  ~(phase[x] = "rejected" /\ view[n].inc[x] = inc[x])
 
-(* Safety 7: an active member holds its resource's configuration. *)
+(* Safety 7: an active member holds its resource's configuration (a member in no *)
+(* subgroup of its own view holds none).                                          *)
 ActiveHasConfig ==
-    /\ \A n \in Node : phase[n] = "member" => cfg[n][ResOf(view[n], n)] # 0
+    /\ \A n \in Node : phase[n] = "member" => LET r == ResOf(view[n], n) IN r # 0 /\ cfg[n][r] # 0
     /\ \A n \in Holders : \A x \in Holders :
           view[n].status[x] = "active" /\ view[n].inc[x] = inc[x] =>
             LET r == ResOf(view[n], x) IN r # 0 => cfg[x][r] # 0
+
+(***************************************************************************)
+(* The protocol's choices (PROTOCOL.md sections 4 and 5), stated apart from *)
+(* the operators that implement them (ApplyAccess, ApplyFail, Sponsor), so *)
+(* a slip made in those is caught here.  Every decision is taken on the    *)
+(* delivery of an ordered message, the same by every member, so the group- *)
+(* state rules are stated on each step of the ordered stream: message      *)
+(* log[i] takes the group state Prefix(i - 1) to Prefix(i).  Every message *)
+(* stays in `log` for at least the state it is multicast in (its sender or *)
+(* a member behind it has not delivered it yet), except a FAIL that leaves *)
+(* no view holder at all: HostSuccession covers that by a state clause.    *)
+(***************************************************************************)
+EveryStreamStep(Rule(_, _, _)) ==
+    LET P == [k \in 0..Len(log) |-> Replay(S, k)]
+    IN  \A i \in 1..Len(log) : Rule(P[i - 1], log[i], P[i])
+
+(* A failed member's FAIL, delivered while the group still counts it. *)
+FailOfMember(P, m) == m.kind = "FAIL" /\ P.status[m.node] # "absent"
+
+(* Host succession in join order: when a host fails, the next member of its       *)
+(* subgroup in join order (subgroups are kept in join order) becomes its host, or *)
+(* it has none if no member is left; no other resource changes host.  Mirroring   *)
+(* restarts to a backup's new host (while there is a primary host), and after a    *)
+(* switchover, to every hosted backup.                                             *)
+Resynced(Q, b) == IF Q.host[b] # NoNode /\ Q.host[Q.prim] # NoNode THEN "syncing" ELSE "none"
+
+HostSuccessionStep(P, m, Q) ==
+    FailOfMember(P, m) =>
+      \A r \in Res :
+        /\ Q.host[r] = IF P.host[r] # m.node THEN P.host[r]
+                       ELSE LET rest == Remove(P.sub[r], m.node)
+                            IN  IF rest = <<>> THEN NoNode ELSE Head(rest)
+        /\ P.host[r] = m.node /\ r # P.prim => Q.mirror[r] = Resynced(Q, r)
+        /\ P.host[r] = m.node /\ r = P.prim /\ Q.host[r] # NoNode =>
+             /\ Q.prim = P.prim
+             /\ \A b \in Res \ {P.prim} : Q.mirror[b] = Resynced(Q, b)
+
+(* The group states the system holds: the views, durable, and those in flight. *)
+HeldGroupStates ==
+    {view[n] : n \in Holders} \cup {durable}
+    \cup UNION {{chan[c][i].gs : i \in {k \in 1..Len(chan[c]) : chan[c][k].kind = "GROUP_STATE"}} :
+                c \in Node \X Node}
+
+(* Succession in join order, as a state: every subgroup's host is its oldest member.  *)
+(* It also covers the steps no log shows: a FAIL that leaves no view holder is folded *)
+(* into durable at once.                                                              *)
+HostSuccession ==
+    /\ \A gs \in HeldGroupStates : \A r \in Res :
+          gs.host[r] = IF gs.sub[r] = <<>> THEN NoNode ELSE Head(gs.sub[r])
+    /\ EveryStreamStep(HostSuccessionStep)
+
+(* Failover: the primary role moves only when the primary host fails with no other *)
+(* member in the primary subgroup and some backup's mirror is synchronised; it      *)
+(* moves to the first such backup in resource order, the old primary resource       *)
+(* becomes a backup without a host or mirroring, and mirroring restarts to every    *)
+(* other hosted backup.                                                             *)
+FailoverStep(P, m, Q) ==
+    LET synced   == {b \in Res : b # P.prim /\ P.mirror[b] = "active"}
+        orphaned == FailOfMember(P, m) /\ P.host[P.prim] = m.node
+                    /\ Remove(P.sub[P.prim], m.node) = <<>>
+    IN  /\ (Q.prim # P.prim) <=> (orphaned /\ synced # {})
+        /\ Q.prim # P.prim =>
+             /\ Q.prim \in synced /\ \A b \in synced : Q.prim <= b
+             /\ Q.host[P.prim] = NoNode /\ Q.mirror[P.prim] = "none"
+             /\ \A b \in Res \ {P.prim, Q.prim} :
+                  Q.mirror[b] = IF Q.host[b] # NoNode THEN "syncing" ELSE "none"
+
+FailoverToFirstSynced == EveryStreamStep(FailoverStep)
+
+(* r1 comes before r2 in the group's current resource order: the primary resource *)
+(* first, then the backups in resource order.                                     *)
+Before(gs, r1, r2) ==
+    \/ r1 = gs.prim /\ r2 # gs.prim
+    \/ r1 # gs.prim /\ r2 # gs.prim /\ r1 < r2
+
+(* Placement: a joiner that reaches some resource joins the subgroup of the first   *)
+(* one it reaches in the group's current order, last in join order, with its whole *)
+(* access set recorded, and becomes its host if it has none; no other subgroup     *)
+(* changes.                                                                        *)
+PlacementStep(P, m, Q) ==
+    m.kind = "ACCESS" /\ P.status[m.node] = "joining" /\ m.rset # {} =>
+      \E r \in m.rset :
+        /\ \A r2 \in m.rset : ~Before(P, r2, r)
+        /\ Q.sub[r] = Append(P.sub[r], m.node)
+        /\ \A r2 \in Res \ {r} : Q.sub[r2] = P.sub[r2]
+        /\ Q.host[r] = IF P.host[r] = NoNode THEN m.node ELSE P.host[r]
+        /\ Q.status[m.node] = "placed"
+        /\ Q.acc[m.node] = m.rset
+
+PlacementFirstReachable == EveryStreamStep(PlacementStep)
+
+(* A rejected joiner (one that reaches no resource) leaves nothing behind: the     *)
+(* group state is as before its JOIN but for its recorded incarnation, and the     *)
+(* node holds no configuration (nor, by TypeOK, a view).                           *)
+RejectionStep(P, m, Q) ==
+    m.kind = "ACCESS" /\ P.status[m.node] = "joining" /\ m.rset = {} =>
+      Q = [P EXCEPT !.status[m.node] = "absent"]
+
+RejectionLeavesNothing ==
+    /\ EveryStreamStep(RejectionStep)
+    /\ \A n \in Node : phase[n] = "rejected" => \A r \in Res : cfg[n][r] = 0
+
+(* The sponsor rule: a group state in flight to a joiner comes from the sponsor of   *)
+(* the state it carries (its primary host, or with none the host of its first       *)
+(* hosted resource in resource order) and is for that joiner's current incarnation. *)
+SponsorRule ==
+    \A c \in Node \X Node : \A i \in 1..Len(chan[c]) :
+      chan[c][i].kind = "GROUP_STATE" =>
+        LET gs == chan[c][i].gs
+            j  == c[2]
+        IN  /\ gs.status[j] = "joining" /\ gs.inc[j] = inc[j]
+            /\ IF gs.host[gs.prim] # NoNode
+                 THEN c[1] = gs.host[gs.prim]
+                 ELSE \E r \in Res : c[1] = gs.host[r] /\ \A r2 \in 1..(r - 1) : gs.host[r2] = NoNode
 (***************************************************************************)
 (* Inductive invariant (proofs/prove.py proves it with Z3 for every number *)
 (* of nodes and resources; proofs/indinv.py is the same predicate          *)

@@ -123,15 +123,16 @@ def test_counterexample_is_a_real_shortest_behaviour() -> None:
         max_config_changes=0,
         mutant=Mutant.PROMOTE_UNSYNCED_MIRROR,
     )
+    # FailoverToFirstSynced sees the bad failover as soon as the FAIL is multicast
     result = check(params)
-    assert result.verdict is Verdict.VIOLATED and result.violated == "NoDataLoss"
+    assert result.verdict is Verdict.VIOLATED and result.violated == "FailoverToFirstSynced"
     trace = result.trace
     assert trace[0].action == "Init" and trace[0].state in set(initial_states(params))
     for before, step in itertools.pairwise(trace):
         assert step in list(successors(before.state, params))
     invariants = selected_invariants(None)
     assert all(first_violation(step.state, params, invariants) is None for step in trace[:-1])
-    assert first_violation(trace[-1].state, params, invariants) == "NoDataLoss"
+    assert first_violation(trace[-1].state, params, invariants) == "FailoverToFirstSynced"
     # shortest: no violating state is reachable in fewer steps
     assert check(params, Options(max_depth=len(trace) - 2)).verdict is Verdict.INCOMPLETE
 
@@ -162,7 +163,7 @@ def test_selected_invariants_limit_what_is_checked() -> None:
         max_config_changes=0,
         mutant=Mutant.PLACEMENT_IGNORES_ACCESS,
     )
-    assert check(params).violated == "SubgroupAccess"
+    assert check(params).violated == "PlacementFirstReachable"
     others = tuple(name for name in ("TypeOK", "NoSplitBrain"))
     assert check(params, Options(invariants=others)).verdict is Verdict.HOLDS
 
@@ -180,7 +181,7 @@ def test_disk_seen_set_matches_memory_and_rebuilds_traces() -> None:
     buggy = Params(2, 2, 1, 1, 1, mutant=Mutant.NO_HOST_REPLACEMENT)
     on_disk = check(buggy, Options(disk=True))
     in_memory = check(buggy, Options(fingerprints=True))
-    assert on_disk.violated == in_memory.violated == "HostInSubgroup"
+    assert on_disk.violated == in_memory.violated == "HostSuccession"
     assert on_disk.trace == in_memory.trace
 
 

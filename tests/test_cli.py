@@ -29,9 +29,9 @@ def test_small_configuration_holds(capsys: pytest.CaptureFixture[str]) -> None:
 def test_mutant_exits_1_with_a_numbered_trace(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([*SMALL_ARGS, "--mutant", "no-host-replacement"]) == 1
     out = capsys.readouterr().out
-    assert "VIOLATED: invariant HostInSubgroup, shortest trace has 5 steps" in out
-    assert "Counterexample (HostInSubgroup):" in out
-    assert "  3. Crash(n=n1)" in out and "  5. RecoverGroupState(n=n2)" in out
+    assert "VIOLATED: invariant HostSuccession, shortest trace has 3 steps" in out
+    assert "Counterexample (HostSuccession):" in out
+    assert "  2. RecoverGroupState(n=n1)" in out and "  3. Crash(n=n1)" in out
 
 
 THREE_NODES = ["--nodes", "3", "--max-restarts", "0", "--max-config-changes", "0"]
@@ -49,19 +49,25 @@ NEEDS = {
     "wait-for-failed-mirror": ONE_WRITE,
     "no-epoch-bump": ONE_WRITE,
     "no-fencing": ["--max-writes", "2", "--max-restarts", "0", "--max-config-changes", "0"],
+    "host-succession-by-newest": [*THREE_NODES, "--resources", "1"],
+    "every-host-sponsors": THREE_NODES,
 }
 
 
-# Its shortest trace needs 3 nodes and 2 failures (a 403 s search): the suite replays the
-# trace that search stored (tests/test_mutants.py checks it is the mutant's, and its length).
-REPLAYED = {"mirror-stays-active-on-host-change"}
+# Their traces need 3 nodes and 2 failures (a 403 s search), or 3 nodes and 3 resources with
+# one wiring (which pbjoin check cannot fix): the suite replays the traces stored
+# (tests/test_mutants.py checks the searches that find them).
+REPLAYED = {
+    "mirror-stays-active-on-host-change": "MirrorIsPrefix",
+    "failover-to-last-synced": "FailoverToFirstSynced",
+}
 
 
 @pytest.mark.parametrize("mutant", sorted(m.value for m in MUTANT_DESCRIPTIONS))
 def test_every_mutant_exits_1(mutant: str, capsys: pytest.CaptureFixture[str]) -> None:
     if mutant in REPLAYED:
         assert main(["replay", str(Path(__file__).parent / "traces" / f"{mutant}.itf.json")]) == 1
-        assert "REPRODUCED: the last state violates MirrorIsPrefix" in capsys.readouterr().out
+        assert f"REPRODUCED: the last state violates {REPLAYED[mutant]}" in capsys.readouterr().out
         return
     assert main([*SMALL_ARGS, "--mutant", mutant, *NEEDS.get(mutant, [])]) == 1
     assert "Counterexample (" in capsys.readouterr().out
@@ -70,7 +76,7 @@ def test_every_mutant_exits_1(mutant: str, capsys: pytest.CaptureFixture[str]) -
 def test_json_report_has_full_states(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([*SMALL_ARGS, "--mutant", "placement-ignores-access", "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
-    assert report["verdict"] == "violated" and report["violated"] == "SubgroupAccess"
+    assert report["verdict"] == "violated" and report["violated"] == "PlacementFirstReachable"
     assert report["exit_code"] == 1
     assert next(s["action"] for s in report["trace"]) == "Init"
     last = report["trace"][-1]
@@ -81,6 +87,21 @@ def test_json_report_has_full_states(capsys: pytest.CaptureFixture[str]) -> None
 def test_bound_exits_3_and_says_incomplete(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([*SMALL_ARGS, "--max-states", "50"]) == 3
     assert "INCOMPLETE: the search was cut by max states 50" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_memory_bound_exits_3_and_says_incomplete(workers: str) -> None:
+    """A bound below what the interpreter itself takes cuts the run at its first check."""
+    proc = run([*SMALL_ARGS, "--workers", workers, "--max-memory", "1"])
+    assert proc.returncode == 3, proc.stderr
+    assert "INCOMPLETE: the search was cut by max memory 1 MB (peak resident set" in proc.stdout
+    assert "(bound 1 MB)" in proc.stdout
+
+
+def test_default_memory_bound_lets_a_small_run_finish(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*SMALL_ARGS, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["verdict"] == "holds" and 0 < report["peak_memory_mb"] < report["max_memory_mb"]
 
 
 def test_list_mutants_prints_name_then_description() -> None:
@@ -101,6 +122,7 @@ def test_list_mutants_prints_name_then_description() -> None:
         (["check", "--nodes", "0"], "nodes must be between 1 and 64"),
         (["check", "--config", "missing"], "no such configuration"),
         (["check", "--bogus"], "unrecognized arguments: --bogus"),
+        (["check", "--max-memory", "0"], "--max-memory must be at least 1 MB"),
         (["check", "--nodes", "50", "--max-states", "10"], "50 nodes and 2 resources have 2^100 wirings"),
         (["check", "--nodes", "50", "--no-symmetry", "--workers", "2"], "have 2^100 wirings"),
         (["check", "--nodes", "9", "--max-states", "10"], "symmetry reduction over 9 nodes"),
@@ -173,7 +195,7 @@ def test_simulate_finds_a_mutant_and_is_reproducible(capsys: pytest.CaptureFixtu
     first = json.loads(capsys.readouterr().out)
     assert main(args) == 1
     again = json.loads(capsys.readouterr().out)
-    assert first["violated"] == "NoDataLoss" and first["trace"] == again["trace"]
+    assert first["violated"] == "FailoverToFirstSynced" and first["trace"] == again["trace"]
     assert first["run"] == again["run"]
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pbjoin_model.explorer.bfs import DEADLOCK, Options, Verdict, check
 from pbjoin_model.protocol.invariants import INVARIANTS
-from pbjoin_model.protocol.machine import MUTANT_DESCRIPTIONS, W_REFUSED, Mutant, Params, successors
+from pbjoin_model.protocol.machine import CHOICE_MUTANTS, MUTANT_DESCRIPTIONS, W_REFUSED, Mutant, Params, successors
 from pbjoin_model.traces.render import format_trace
 from pbjoin_model.traces.trace import from_itf
 
@@ -20,14 +20,29 @@ THREE = (3, 2, 1, 0, 0)
 WRITES_1 = (2, 2, 1, 0, 0, 1)
 WRITES_2 = (2, 2, 1, 0, 0, 2)
 
+# The invariants that state the protocol's choices; the others are PROTOCOL.md's safety properties.
+CHOICES = (
+    "HostSuccession",
+    "FailoverToFirstSynced",
+    "PlacementFirstReachable",
+    "RejectionLeavesNothing",
+    "SponsorRule",
+)
+SAFETY = tuple(name for name, _ in INVARIANTS if name not in CHOICES)
+
 # mutant -> (constants, invariant that catches it, length of the shortest trace)
 EXPECTED = {
-    Mutant.PLACEMENT_IGNORES_ACCESS: (SMALL, "SubgroupAccess", 3),
+    # A choice property sees a bad decision as soon as its message is in the ordered
+    # stream, before any member delivers it: these are caught earlier than by SAFETY.
+    Mutant.PLACEMENT_IGNORES_ACCESS: (SMALL, "PlacementFirstReachable", 2),
     Mutant.CONFIG_FROM_PRIMARY_TO_ALL: (SMALL, "ConfigReachable", 10),
-    Mutant.NO_HOST_REPLACEMENT: (SMALL, "HostInSubgroup", 5),
-    Mutant.PROMOTE_UNSYNCED_MIRROR: (SMALL, "NoDataLoss", 9),
-    Mutant.HOST_CHOSEN_BY_LAGGING_VIEW: (THREE, "MirrorFromPrimary", 10),
-    Mutant.REJECTED_STAYS_IN_SUBGROUP: (SMALL, "SubgroupAccess", 5),
+    # the failed sole host stays host in durable: HostSuccession's state clause
+    Mutant.NO_HOST_REPLACEMENT: (SMALL, "HostSuccession", 3),
+    Mutant.PROMOTE_UNSYNCED_MIRROR: (SMALL, "FailoverToFirstSynced", 6),
+    Mutant.HOST_CHOSEN_BY_LAGGING_VIEW: (THREE, "PlacementFirstReachable", 7),
+    Mutant.REJECTED_STAYS_IN_SUBGROUP: (SMALL, "RejectionLeavesNothing", 2),
+    # Mirroring must restart to a backup's new host: on one failure and three nodes.
+    Mutant.MIRROR_STAYS_ACTIVE_ON_HOST_CHANGE: (THREE, "HostSuccession", 13),
     Mutant.NO_STATE_RESEND: (SMALL, DEADLOCK, 9),
     # The data path: an acknowledged write missing from an active mirror is caught the
     # moment the mirror is active (MirrorIsPrefix), before a failover would lose it.
@@ -40,6 +55,32 @@ EXPECTED = {
     Mutant.WAIT_FOR_FAILED_MIRROR: (WRITES_1, DEADLOCK, 10),
     # The new primary host shares the paused one's epoch: fencing is void.
     Mutant.NO_EPOCH_BUMP: (WRITES_1, "UniqueEpochs", 7),
+}
+
+# What PROTOCOL.md's safety properties alone catch, for the mutants a choice property
+# catches first (CHOICES left out of the search).
+CAUGHT_BY_SAFETY = {
+    Mutant.NO_HOST_REPLACEMENT: (SMALL, "HostInSubgroup", 5),
+    Mutant.PLACEMENT_IGNORES_ACCESS: (SMALL, "SubgroupAccess", 3),
+    Mutant.PROMOTE_UNSYNCED_MIRROR: (SMALL, "NoDataLoss", 9),
+    Mutant.HOST_CHOSEN_BY_LAGGING_VIEW: (THREE, "MirrorFromPrimary", 10),
+    Mutant.REJECTED_STAYS_IN_SUBGROUP: (SMALL, "SubgroupAccess", 5),
+}
+
+# Slips in the protocol's choices that every safety property misses: each is caught by
+# the one property stating that choice, and every other invariant holds on the whole
+# configuration. mutant -> (constants, wirings to start from (None: all), property, length)
+ONE_NODE_PER_RESOURCE = ((0b001, 0b010, 0b100),)  # n1 reaches r1, n2 r2, n3 r3
+CHOICE_CASES = {
+    # three members in one subgroup: the host fails, the newest member takes over
+    Mutant.HOST_SUCCESSION_BY_NEWEST: ((3, 1, 1, 0, 0), None, "HostSuccession", 8),
+    # two synchronised backups need three resources; every wiring of 3 x 3 is too many
+    Mutant.FAILOVER_TO_LAST_SYNCED: ((3, 3, 1, 0, 0), ONE_NODE_PER_RESOURCE, "FailoverToFirstSynced", 17),
+    # after a failover, the restarted old primary host reaches both resources
+    Mutant.PLACEMENT_IN_STATIC_ORDER: ((2, 2, 1, 1, 0), None, "PlacementFirstReachable", 18),
+    Mutant.REJECTED_LEFT_JOINING: ((2, 2, 0, 0, 0), None, "RejectionLeavesNothing", 2),
+    # a backup host answers the third node's JOIN beside the primary host
+    Mutant.EVERY_HOST_SPONSORS: ((3, 2, 0, 0, 0), None, "SponsorRule", 9),
 }
 
 # The failover that loses the write: with MirrorIsPrefix out of the way, NoAckedWriteLost
@@ -61,6 +102,7 @@ LOSES_ACKED_WRITE = {
 DEEP = {
     # The backup's new host resynchronises, but the acknowledgement of the write the old
     # host never applied stopped waiting for it: the still-active mirror lags by one write.
+    # (HostSuccession catches the same mutant on THREE: the mirror must restart.)
     Mutant.MIRROR_STAYS_ACTIVE_ON_HOST_CHANGE: ("MirrorIsPrefix", 18),
 }
 
@@ -81,8 +123,9 @@ def params(constants: tuple[int, ...], mutant: Mutant = Mutant.NONE) -> Params:
 
 def test_every_mutant_has_an_expectation_and_a_description() -> None:
     real = {m for m in Mutant if m is not Mutant.NONE}
-    assert set(EXPECTED) | set(DEEP) | LIVENESS_MUTANTS == real == set(MUTANT_DESCRIPTIONS)
-    assert not set(EXPECTED) & LIVENESS_MUTANTS and not set(DEEP) & (set(EXPECTED) | LIVENESS_MUTANTS)
+    assert set(EXPECTED) | set(CHOICE_CASES) | set(DEEP) | LIVENESS_MUTANTS == real == set(MUTANT_DESCRIPTIONS)
+    assert not (set(EXPECTED) | set(CHOICE_CASES)) & LIVENESS_MUTANTS and not set(DEEP) & LIVENESS_MUTANTS
+    assert not set(EXPECTED) & set(CHOICE_CASES) and set(CHOICE_CASES) == CHOICE_MUTANTS
     assert len(EXPECTED) >= 6
 
 
@@ -96,6 +139,38 @@ def test_mutant_is_caught(mutant: Mutant) -> None:
     text = format_trace(result.trace)
     assert text.startswith("  0. Initial state")
     assert f"{length:>3}. " in text
+
+
+@pytest.mark.parametrize("mutant", list(CAUGHT_BY_SAFETY), ids=lambda m: m.value)
+def test_mutant_is_caught_by_a_safety_property_too(mutant: Mutant) -> None:
+    constants, invariant, length = CAUGHT_BY_SAFETY[mutant]
+    result = check(params(constants, mutant), Options(invariants=SAFETY))
+    assert result.verdict is Verdict.VIOLATED and result.violated == invariant
+    assert len(result.trace) - 1 == length
+
+
+@pytest.mark.parametrize("mutant", list(CHOICE_CASES), ids=lambda m: m.value)
+def test_choice_mutant_is_caught_by_its_property(mutant: Mutant) -> None:
+    constants, wirings, invariant, length = CHOICE_CASES[mutant]
+    result = check(params(constants, mutant), Options(wirings=wirings))
+    assert result.verdict is Verdict.VIOLATED and result.violated == invariant
+    assert len(result.trace) - 1 == length
+
+
+@pytest.mark.parametrize("mutant", list(CHOICE_CASES), ids=lambda m: m.value)
+def test_choice_mutant_passes_every_other_invariant(mutant: Mutant) -> None:
+    """Only the property stating the choice sees the slip: without it the search holds."""
+    constants, wirings, invariant, _ = CHOICE_CASES[mutant]
+    others = tuple(name for name, _ in INVARIANTS if name != invariant)
+    result = check(params(constants, mutant), Options(wirings=wirings, invariants=others))
+    assert result.verdict is Verdict.HOLDS
+
+
+def test_protocol_holds_with_one_node_per_resource() -> None:
+    """The configuration the failover mutant is caught on: the protocol itself passes it."""
+    result = check(params((3, 3, 1, 0, 0)), Options(wirings=ONE_NODE_PER_RESOURCE))
+    assert result.verdict is Verdict.HOLDS and result.initial == 1
+    assert result.action_counts["ReceiveStartMirror"] > 0 and result.action_counts["Crash"] > 0
 
 
 @pytest.mark.parametrize("mutant", list(DEEP), ids=lambda m: m.value)

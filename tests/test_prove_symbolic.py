@@ -6,11 +6,12 @@ import itertools
 
 import pytest
 import z3
-from pbjoin_model.explorer.bfs import reachable
+from pbjoin_model.explorer.bfs import Options, check, reachable
 from pbjoin_model.proofs.symbolic import Actions, Bounds, Encoding, GroupOps, equal
 from pbjoin_model.proofs.symbolic_invariants import SYMBOLIC_INVARIANTS
 from pbjoin_model.protocol.invariants import INVARIANTS
 from pbjoin_model.protocol.machine import Mutant, Params, State, successors
+from test_mutants import CHOICE_CASES
 
 SMALL = (2, 2, 1, 1, 1)
 SAMPLE = 150  # reachable states per configuration (every k-th, spread over all depths)
@@ -86,3 +87,23 @@ def test_symbolic_invariants_match_the_python_predicates(mutant: Mutant) -> None
         encoded = enc.state(s)
         for (name, predicate), (_, symbolic) in zip(INVARIANTS, SYMBOLIC_INVARIANTS, strict=True):
             assert symbolic(ops, encoded) == predicate(s, p), name
+
+
+@pytest.mark.parametrize("mutant", list(CHOICE_CASES), ids=lambda m: m.value)
+def test_z3_takes_the_choice_mutants_steps_and_sees_the_slip(mutant: Mutant) -> None:
+    """Along the explorer's trace to the mutant's slip (on a configuration where the slip shows,
+    which SMALL is not for all of them): the same successors, and the same invariant verdicts,
+    the violated property's included."""
+    constants, wirings, invariant, _ = CHOICE_CASES[mutant]
+    p = Params(*constants, mutant=mutant)
+    states = [step.state for step in check(p, Options(wirings=wirings)).trace]
+    enc = _encoding(p, states)
+    actions = Actions(enc)
+    ops = GroupOps(enc)
+    for s in states:
+        assert _z3_successors(actions, enc, s) == {(t.action, t.params): t.state for t in successors(s, p)}
+        encoded = enc.state(s)
+        for (name, predicate), (_, symbolic) in zip(INVARIANTS, SYMBOLIC_INVARIANTS, strict=True):
+            assert symbolic(ops, encoded) == predicate(s, p), name
+    violated = dict(SYMBOLIC_INVARIANTS)[invariant]
+    assert violated(ops, enc.state(states[-1])) is False

@@ -54,7 +54,7 @@ def test_itf_records_constants_mutant_violation_and_actions(promote: Trace) -> N
     assert meta["format"] == "ITF"
     assert meta["Node"] == "{n1, n2}" and meta["NumRes"] == "2" and meta["MaxFailures"] == "1"
     assert meta["mutant"] == "promote-unsynced-mirror"
-    assert meta["violated"] == "NoDataLoss"
+    assert meta["violated"] == "FailoverToFirstSynced"
     assert all(isinstance(v, str) for v in meta.values())  # readable by itf-rs too
     assert data["states"][0]["#meta"] == {"index": 0, "action": "Init", "params": {}}
     for i, (state, step) in enumerate(zip(data["states"], promote.steps, strict=True)):
@@ -140,7 +140,7 @@ def test_checker_json_report_gives_the_same_trace(capsys: pytest.CaptureFixture[
     trace = from_checker_json(report)
     expected = counterexample(Params(nodes=2, resources=2, mutant=Mutant.NO_HOST_REPLACEMENT))
     assert trace.steps == expected.steps
-    assert trace.violated == "HostInSubgroup" and trace.params == expected.params
+    assert trace.violated == "HostSuccession" and trace.params == expected.params
 
 
 def test_checker_json_keeps_the_host_claim_of_the_lagging_mutant() -> None:

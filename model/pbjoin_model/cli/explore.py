@@ -15,10 +15,20 @@ from collections import Counter
 from typing import Any
 
 from pbjoin_model.cli.args import add_constant_flags, load_constants, mutant, natural
-from pbjoin_model.explorer.bfs import DEADLOCK, Options, Progress, Result, Verdict, check, too_large
+from pbjoin_model.explorer.bfs import (
+    DEADLOCK,
+    Options,
+    Progress,
+    Result,
+    Verdict,
+    check,
+    default_max_memory_mb,
+    too_large,
+)
 from pbjoin_model.explorer.liveness import LivenessResult, PropertyResult, check_liveness
 from pbjoin_model.explorer.parallel import check_parallel
 from pbjoin_model.explorer.simulate import simulate
+from pbjoin_model.protocol import NATIVE
 from pbjoin_model.protocol.config import ConfigError, ModelConfig
 from pbjoin_model.protocol.machine import ACTION_NAMES, DATA_PATH_ACTIONS, MUTANT_DESCRIPTIONS, Mutant
 from pbjoin_model.traces.render import format_trace, trace_to_json
@@ -61,6 +71,14 @@ def register_check(commands: argparse._SubParsersAction[Any]) -> None:
     )
     chk.add_argument("--max-states", type=natural, help="stop after this many distinct states (incomplete)")
     chk.add_argument("--max-depth", type=natural, help="do not explore past this depth (incomplete)")
+    chk.add_argument(
+        "--max-memory",
+        type=natural,
+        default=default_max_memory_mb(),
+        metavar="MB",
+        help="stop (incomplete) once the checker's peak resident memory, all workers together, passes this; "
+        "the default is three quarters of this machine's memory",
+    )
     chk.add_argument(
         "--liveness",
         action="store_true",
@@ -105,6 +123,9 @@ def run_check(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"pbjoin: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if args.max_memory < 1:
+        print("pbjoin: error: --max-memory must be at least 1 MB", file=sys.stderr)
+        return EXIT_BAD_INPUT
     if args.disk and args.workers > 1:
         print("pbjoin: error: --disk works with one worker (drop --workers)", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -119,6 +140,7 @@ def run_check(args: argparse.Namespace) -> int:
         fingerprints=args.fingerprints,
         max_states=args.max_states,
         max_depth=args.max_depth,
+        max_memory_mb=args.max_memory,
         progress=None if args.quiet else _print_progress,
         invariants=cfg.invariants,
     )
@@ -289,6 +311,7 @@ def report_text(cfg: ModelConfig, result: Result, full: bool = False) -> str:
         ("mutant", result.params.mutant.value),
         ("symmetry", "on, Permutations(Node)" if opts.symmetry else "off"),
         ("workers", f"{opts.workers} process{'es' if opts.workers > 1 else ''}"),
+        ("model code", "compiled with mypyc (make native)" if NATIVE else "pure Python"),
         (
             "seen-set",
             "exact"
@@ -305,7 +328,8 @@ def report_text(cfg: ModelConfig, result: Result, full: bool = False) -> str:
         (
             "time",
             f"{result.seconds:.1f} s, {result.states_per_second:,.0f} states/s, "
-            f"peak memory {result.peak_memory_mb:,.0f} MB",
+            f"peak memory {result.peak_memory_mb:,.0f} MB"
+            + (f" (bound {opts.max_memory_mb:,.0f} MB)" if opts.max_memory_mb is not None else ""),
         ),
         ("invariants", f"{len(opts.invariants or ())} checked: {', '.join(opts.invariants or ())}"),
         (
@@ -342,6 +366,7 @@ def report_json(cfg: ModelConfig, result: Result) -> dict[str, Any]:
         "fingerprints": result.options.fingerprints,
         "disk": result.options.disk,
         "workers": result.options.workers,
+        "native": NATIVE,
         "collision_probability": result.collision_probability,
         "verdict": result.verdict.value,
         "exit_code": result.verdict.exit_code,
@@ -355,6 +380,7 @@ def report_json(cfg: ModelConfig, result: Result) -> dict[str, Any]:
         "seconds": round(result.seconds, 3),
         "states_per_second": round(result.states_per_second, 1),
         "peak_memory_mb": round(result.peak_memory_mb, 1),
+        "max_memory_mb": result.options.max_memory_mb,
         "invariants": list(result.options.invariants or ()),
         "coverage": {a: {"enabled": result.enabled_counts[a], "taken": result.action_counts[a]} for a in ACTION_NAMES},
         "never_taken": [a for a in ACTION_NAMES if not result.action_counts[a]],

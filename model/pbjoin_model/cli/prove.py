@@ -21,7 +21,7 @@ from pbjoin_model.proofs.prove import Obligation, ProofResult, prove
 from pbjoin_model.proofs.symbolic import DATA_PATH_NOT_ENCODED
 from pbjoin_model.proofs.symbolic_invariants import SYMBOLIC_INVARIANTS
 from pbjoin_model.protocol.config import ConfigError
-from pbjoin_model.protocol.machine import DATA_PATH_MUTANTS, Mutant, Params
+from pbjoin_model.protocol.machine import CHOICE_MUTANTS, DATA_PATH_MUTANTS, Mutant, Params
 from pbjoin_model.traces.render import format_trace, trace_to_json
 
 EXIT_BAD_INPUT = 2
@@ -113,6 +113,11 @@ def _error(message: str) -> int:
 def run_prove(args: argparse.Namespace) -> int:
     if args.mutant in DATA_PATH_MUTANTS:
         return _error(f"mutant {args.mutant.value} is a data-path bug: {DATA_PATH_NOT_ENCODED}")
+    if args.mutant in CHOICE_MUTANTS:
+        return _error(
+            f"mutant {args.mutant.value} is a slip in one of the protocol's choices: the proof's group level "
+            "encodes the protocol's choices only and its IndInv states safety; pbjoin check and pbjoin bmc catch it"
+        )
     fixed = args.nodes is not None or args.resources is not None
     if fixed and args.unbounded:
         return _error("--unbounded and --nodes/--resources exclude each other")

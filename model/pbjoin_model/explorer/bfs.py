@@ -1,10 +1,12 @@
 """Breadth-first explicit-state model checker for the Python model.
 
 Breadth-first order makes every counterexample a shortest one. Visited states
-are kept either exactly (the canonical states themselves) or as 64-bit
-fingerprints, with the birthday-bound probability that a collision hid a state
-reported next to the result. A terminal state is either an intended end (every
-join settled, nothing in flight) or stuck, and a stuck one is a violation.
+are kept either exactly (the byte encoding of each canonical state) or as 64-bit
+fingerprints (a BLAKE2b digest of that encoding), with the birthday-bound
+probability that a collision hid a state reported next to the result. The queue
+holds states encoded too: about a hundred bytes each instead of a tree of tuples.
+A terminal state is either an intended end (every join settled, nothing in
+flight) or stuck, and a stuck one is a violation.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 
+from pbjoin_model.protocol.encoding import decode, digest, encode
 from pbjoin_model.protocol.invariants import INVARIANTS, Invariant
 from pbjoin_model.protocol.machine import Params, State, Step, initial_states, is_intended_end, successors
 from pbjoin_model.protocol.symmetry import canonical
@@ -62,6 +65,30 @@ class Options:
     invariants: tuple[str, ...] | None = None  # names to check; None checks them all
     workers: int = 1  # processes (set by pbjoin_model.explorer.parallel.check_parallel)
     disk: bool = False  # keep the fingerprint seen-set in an SQLite file instead of memory
+    max_memory_mb: float | None = None  # stop (incomplete) once the peak resident set passes this
+    # Start only from these wirings (per node, the bitmask of resources it reaches);
+    # None starts from every wiring. A fixed wiring makes configurations searchable whose
+    # every-wiring state space is too large, for a bug that needs one particular wiring.
+    wirings: tuple[tuple[int, ...], ...] | None = None
+
+
+# The peak resident set is read every this many expanded states (a system call each).
+MEMORY_CHECK_EVERY = 1024
+
+
+def default_max_memory_mb() -> int:
+    """Three quarters of this machine's physical memory: a run stops there, before the kernel kills it."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * 3 // 4 // (1 << 20)
+
+
+def memory_cut(opts: Options, share: float = 1.0) -> str | None:
+    """The cut_by reason if this process's peak resident set has passed its share of opts.max_memory_mb."""
+    if opts.max_memory_mb is None:
+        return None
+    peak = peak_memory_mb()
+    if peak <= opts.max_memory_mb * share:
+        return None
+    return f"max memory {opts.max_memory_mb:,.0f} MB (peak resident set {peak:,.0f} MB)"
 
 
 # Exhaustive search enumerates every wiring of nodes to resources (2^(nodes x resources)
@@ -128,21 +155,38 @@ def selected_invariants(names: tuple[str, ...] | None) -> tuple[Invariant, ...]:
     return tuple(inv for name, inv in INVARIANTS if names is None or name in names)
 
 
+# A seen-set key: the canonical state's encoding (exact) or its fingerprint.
+Key = bytes | int
+
+
 class _Visited:
     """Distinct states by key, with the BFS parent of each, for trace rebuilding."""
 
     def __init__(self, fingerprints: bool, symmetry: bool) -> None:
         self.fingerprints = fingerprints
         self.symmetry = symmetry
-        self.index: dict[object, int] = {}
-        self.keys: list[object] = []
+        self.index: dict[Key, int] = {}
+        self.keys: list[Key] = []
         self.parent: list[int] = []
 
-    def key(self, s: State) -> object:
-        c = canonical(s) if self.symmetry else s
-        return hash(c) if self.fingerprints else c
+    def key(self, s: State) -> Key:
+        return self.encoded(s)[0]
 
-    def add(self, key: object, parent: int) -> int | None:
+    def admit(self, s: State, parent: int) -> tuple[int, bytes] | None:
+        """Record s if new: its index and its encoding for the queue; None if it was already seen."""
+        key, code = self.encoded(s)
+        i = self.add(key, parent)
+        if i is None:
+            return None
+        return i, code if code is not None else encode(s)
+
+    def encoded(self, s: State) -> tuple[Key, bytes | None]:
+        """s's seen-set key, and s's own encoding when computing the key made it (s is canonical)."""
+        c = canonical(s) if self.symmetry else s
+        code = encode(c)
+        return digest(code) if self.fingerprints else code, code if c is s else None
+
+    def add(self, key: Key, parent: int) -> int | None:
         """Record a new state; None if it was already seen."""
         if key in self.index:
             return None
@@ -155,7 +199,7 @@ class _Visited:
     def __len__(self) -> int:
         return len(self.keys)
 
-    def key_at(self, i: int) -> object:
+    def key_at(self, i: int) -> Key:
         return self.keys[i]
 
     def parent_of(self, i: int) -> int:
@@ -186,7 +230,7 @@ class _DiskVisited(_Visited):
         self.db.execute("CREATE UNIQUE INDEX by_idx ON seen (idx)")
         self.count = 0
 
-    def add(self, key: object, parent: int) -> int | None:
+    def add(self, key: Key, parent: int) -> int | None:
         cursor = self.db.execute("INSERT OR IGNORE INTO seen VALUES (?, ?, ?)", (key, self.count, parent))
         if cursor.rowcount == 0:
             return None
@@ -196,8 +240,9 @@ class _DiskVisited(_Visited):
     def __len__(self) -> int:
         return self.count
 
-    def key_at(self, i: int) -> object:
-        return self.db.execute("SELECT fp FROM seen WHERE idx = ?", (i,)).fetchone()[0]
+    def key_at(self, i: int) -> Key:
+        fp: int = self.db.execute("SELECT fp FROM seen WHERE idx = ?", (i,)).fetchone()[0]
+        return fp
 
     def parent_of(self, i: int) -> int:
         parent: int = self.db.execute("SELECT parent FROM seen WHERE idx = ?", (i,)).fetchone()[0]
@@ -229,7 +274,7 @@ def check(p: Params, options: Options | None = None) -> Result:
 
 def _check(p: Params, opts: Options, visited: _Visited) -> Result:
     start = time.monotonic()
-    queue: deque[tuple[State, int, int]] = deque()
+    queue: deque[tuple[bytes, int, int]] = deque()  # (encoded state, index, depth)
     generated = 0
     initial = 0
     intended_ends = 0
@@ -262,21 +307,32 @@ def _check(p: Params, opts: Options, visited: _Visited) -> Result:
         )
 
     for s in initial_states(p):
-        generated += 1
-        i = visited.add(visited.key(s), -1)
-        if i is None:
+        if opts.wirings is not None and s.access not in opts.wirings:
             continue
+        generated += 1
+        admitted = visited.admit(s, -1)
+        if admitted is None:
+            continue
+        i, code = admitted
         initial += 1
         bad = first_violation(s, p, invariants)
         if bad:
             return finish(Verdict.VIOLATED, bad, i)
-        queue.append((s, i, 0))
+        queue.append((code, i, 0))
         if opts.max_states is not None and len(visited) >= opts.max_states:
             cut_by = f"max states {opts.max_states} (among the initial states)"
             return finish(Verdict.INCOMPLETE)
 
+    expanded = 0
     while queue:
-        s, i, depth = queue.popleft()
+        if expanded % MEMORY_CHECK_EVERY == 0:
+            over = memory_cut(opts)
+            if over is not None:
+                cut_by = over
+                break
+        expanded += 1
+        code, i, depth = queue.popleft()
+        s = decode(code)
         max_depth_seen = max(max_depth_seen, depth)
         if opts.max_depth is not None and depth >= opts.max_depth:
             if any(True for _ in successors(s, p)):
@@ -287,14 +343,15 @@ def _check(p: Params, opts: Options, visited: _Visited) -> Result:
             enabled.add(step.action)
             generated += 1
             counts[step.action] += 1
-            j = visited.add(visited.key(step.state), i)
-            if j is None:
+            admitted = visited.admit(step.state, i)
+            if admitted is None:
                 continue
+            j, code = admitted
             bad = first_violation(step.state, p, invariants)
             if bad:
                 max_depth_seen = max(max_depth_seen, depth + 1)
                 return finish(Verdict.VIOLATED, bad, j)
-            queue.append((step.state, j, depth + 1))
+            queue.append((code, j, depth + 1))
         enabled_counts.update(enabled)
         if not enabled:
             if is_intended_end(s):

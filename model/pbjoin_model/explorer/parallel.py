@@ -8,8 +8,9 @@ worker has heard from every peer, the next level starts. Level-synchronous BFS
 visits exactly the states, levels and violations of the serial search, so counts,
 depth and verdict are identical and a counterexample is still a shortest one.
 
-Fingerprints are Python hashes of the (canonical) states; states hold only ints,
-bools and tuples, whose hashes are the same in every process.
+Fingerprints are BLAKE2b digests of the (canonical) states' byte encodings, the same
+in every process. Frontiers and shipments hold states encoded (bytes pickle at almost
+no cost, a tree of tuples does not); a state is decoded when it is expanded.
 """
 
 from __future__ import annotations
@@ -25,23 +26,33 @@ from typing import Any
 
 from pbjoin_model.explorer.bfs import (
     DEADLOCK,
+    MEMORY_CHECK_EVERY,
     Options,
     Progress,
     Result,
     Verdict,
     first_violation,
+    memory_cut,
     peak_memory_mb,
     selected_invariants,
     too_large,
 )
+from pbjoin_model.protocol.encoding import decode, digest, encode
 from pbjoin_model.protocol.machine import Params, State, Step, initial_states, is_intended_end, successors
 from pbjoin_model.protocol.symmetry import canonical
 
 _CHUNK = 2000  # states per message between workers
 
 
+def encoded(s: State, symmetry: bool) -> tuple[int, bytes | None]:
+    """s's fingerprint, and s's own encoding when computing the fingerprint made it (s is canonical)."""
+    c = canonical(s) if symmetry else s
+    code = encode(c)
+    return digest(code), code if c is s else None
+
+
 def fingerprint(s: State, symmetry: bool) -> int:
-    return hash(canonical(s) if symmetry else s)
+    return digest(encode(canonical(s) if symmetry else s))
 
 
 @dataclass
@@ -55,6 +66,7 @@ class _LevelReport:
     counts: Counter[str] = field(default_factory=Counter)
     enabled: Counter[str] = field(default_factory=Counter)
     peak_memory_mb: float = 0.0
+    memory_cut: str | None = None  # the worker passed its share of the memory bound and stopped expanding
 
 
 def _worker(
@@ -69,11 +81,12 @@ def _worker(
     gc.disable()
     invariants = selected_invariants(opts.invariants)
     parent: dict[int, int] = {}  # fingerprint -> parent fingerprint (-1 for initial states)
-    frontier: list[tuple[State, int]] = []
+    frontier: list[tuple[bytes, int]] = []  # (encoded state, fingerprint)
     report = _LevelReport(me)
     depth = 0  # of the states in `frontier`
 
-    def admit(s: State, fp: int, parent_fp: int) -> None:
+    def admit(s: State, code: bytes | None, fp: int, parent_fp: int) -> None:
+        """Record s if new and check it; `code` is s's encoding if already made."""
         if fp in parent:
             return
         parent[fp] = parent_fp
@@ -81,12 +94,12 @@ def _worker(
         bad = first_violation(s, p, invariants)
         if bad:
             report.violations.append((depth, fp, bad))
-        frontier.append((s, fp))
+        frontier.append((code if code is not None else encode(s), fp))
 
     for s in initial_states(p):
-        fp = fingerprint(s, opts.symmetry)
+        fp, code = encoded(s, opts.symmetry)
         if fp % workers == me:
-            admit(s, fp, -1)
+            admit(s, code, fp, -1)
     report.frontier = len(frontier)
     reports.put(report)
 
@@ -100,19 +113,24 @@ def _worker(
         expand_now, report = frontier, _LevelReport(me)
         frontier = []
         depth += 1
-        outgoing: list[list[tuple[State, int, int]]] = [[] for _ in range(workers)]
-        for s, fp_s in expand_now:
+        outgoing: list[list[tuple[bytes, int, int]]] = [[] for _ in range(workers)]
+        for k, (code_s, fp_s) in enumerate(expand_now):
+            if k % MEMORY_CHECK_EVERY == 0:
+                report.memory_cut = memory_cut(opts, share=1 / workers)
+                if report.memory_cut is not None:
+                    break
+            s = decode(code_s)
             enabled: set[str] = set()
             for step in successors(s, p):
                 enabled.add(step.action)
                 report.generated += 1
                 report.counts[step.action] += 1
-                fp = fingerprint(step.state, opts.symmetry)
+                fp, code = encoded(step.state, opts.symmetry)
                 owner = fp % workers
                 if owner == me:
-                    admit(step.state, fp, fp_s)
+                    admit(step.state, code, fp, fp_s)
                 else:
-                    outgoing[owner].append((step.state, fp, fp_s))
+                    outgoing[owner].append((code if code is not None else encode(step.state), fp, fp_s))
                     if len(outgoing[owner]) >= _CHUNK:
                         inboxes[owner].put(outgoing[owner])
                         outgoing[owner] = []
@@ -133,8 +151,9 @@ def _worker(
             if batch is None:
                 finished += 1
                 continue
-            for s, fp, parent_fp in batch:
-                admit(s, fp, parent_fp)
+            for code, fp, parent_fp in batch:
+                if fp not in parent and report.memory_cut is None:
+                    admit(decode(code), code, fp, parent_fp)
         report.frontier = len(frontier)
         report.peak_memory_mb = peak_memory_mb()
         reports.put(report)
@@ -150,6 +169,8 @@ def check_parallel(p: Params, options: Options | None = None, workers: int = 2) 
     reason = too_large(p, opts.symmetry)
     if reason is not None:
         raise ValueError(reason)
+    if opts.wirings is not None:
+        raise ValueError("the parallel search starts from every wiring; fixed wirings need the serial one")
     ctx = mp.get_context("fork")
     commands = [ctx.Queue() for _ in range(workers)]
     inboxes = [ctx.Queue() for _ in range(workers)]
@@ -202,6 +223,9 @@ class _Driver:
                 trace = _rebuild(self.p, self.opts, fp, self.parents())
                 self.depth = max(self.depth, len(trace) - 1)
                 return self.result(Verdict.VIOLATED, violated=name, trace=trace)
+            cut = next((r.memory_cut for r in reports if r.memory_cut is not None), None)
+            if cut is not None:  # before the frontier test: a worker that stopped left its states unexpanded
+                return self.result(Verdict.INCOMPLETE, cut_by=cut)
             if not sum(r.frontier for r in reports):
                 return self.result(Verdict.HOLDS)
             if self.opts.max_depth is not None and self.depth >= self.opts.max_depth:

@@ -255,6 +255,14 @@ def first_index(conds: Sequence[Term]) -> Term:
     return out
 
 
+def last_index(conds: Sequence[Term]) -> Term:
+    """The last i with conds[i], or -1."""
+    out: Term = -1
+    for i in range(len(conds)):
+        out = If(conds[i], i, out)
+    return out
+
+
 # ---------------------------------------------------------------- sequences
 
 
@@ -525,6 +533,8 @@ class GroupOps:
         nonempty = any_of(list(rset))
         if self.mutant is Mutant.PLACEMENT_IGNORES_ACCESS:
             return If(nonempty, gs.prim, _int(-1))
+        if self.mutant is Mutant.PLACEMENT_IN_STATIC_ORDER:
+            return first_index(list(rset))
         return If(select(rset, gs.prim, (False)), gs.prim, first_index(list(rset)))
 
     @staticmethod
@@ -569,6 +579,8 @@ class GroupOps:
         absent = store(gs.status, j, _int(ABSENT))
         if self.mutant is Mutant.REJECTED_STAYS_IN_SUBGROUP:
             rejected = gs._replace(status=absent, sub=self._append_member(gs, gs.prim, j))
+        elif self.mutant is Mutant.REJECTED_LEFT_JOINING:
+            rejected = gs
         else:
             rejected = gs._replace(status=absent)
         if self.mutant is Mutant.HOST_CHOSEN_BY_LAGGING_VIEW:
@@ -600,7 +612,10 @@ class GroupOps:
         if self.mutant is Mutant.NO_HOST_REPLACEMENT:
             replaced = False
         rest = select(sub, r, sub[0])
-        new_host = If(rest.length > 0, rest.items[0], _int(NO_NODE))
+        successor = rest.items[0]
+        if self.mutant is Mutant.HOST_SUCCESSION_BY_NEWEST:
+            successor = select(rest.items, rest.length - 1, _int(NO_NODE))
+        new_host = If(rest.length > 0, successor, _int(NO_NODE))
         host = ite(replaced, store(gs.host, r, new_host), gs.host)
         prim_host = select(host, gs.prim, _int(NO_NODE))
         hosted = select(host, r, _int(NO_NODE)) != NO_NODE
@@ -633,7 +648,7 @@ class GroupOps:
         for b in range(self.p.resources):
             synced = (True) if self.mutant is Mutant.PROMOTE_UNSYNCED_MIRROR else gs.mirror[b] == M_ACTIVE
             ok.append(And(gs.prim != b, host[b] != NO_NODE, synced))
-        return first_index(ok)
+        return last_index(ok) if self.mutant is Mutant.FAILOVER_TO_LAST_SYNCED else first_index(ok)
 
     def replay(self, durable: SGroupState, log: SSeq, upto: Term) -> SGroupState:
         """The group state after the first `upto` messages of the log (upto <= its length)."""
@@ -824,6 +839,8 @@ class Actions:
             e.when(Not(hosts), lambda: e.set_at("phase", n, _int(WAIT_CONFIG)))
 
         absent = select(gs2.status, _int(n), _int(-1)) == ABSENT
+        if self.p.mutant is Mutant.REJECTED_LEFT_JOINING:
+            absent = select(gs2.status, _int(n), _int(-1)) == JOINING
         e.when(absent, rejected)
         e.when(Not(absent), placed)
 
@@ -914,6 +931,11 @@ class Actions:
             e.send(n, m.node, m.inc, state, joined)
 
         e.when(ops.sponsor(gs2) == n, duties)
+        if p.mutant is Mutant.EVERY_HOST_SPONSORS:
+            answers = And(ops.sponsor(gs2) != n, Or(*(h == n for h in gs2.host)))
+            joined = And(m.kind == JOIN, select(gs2.status, m.node, _int(-1)) == JOINING)
+            state = SP2P(_int(GROUP_STATE), _int(-1), _int(-1), gs2, e.cursor[n])
+            e.when(answers, lambda: e.send(n, m.node, m.inc, state, joined))
 
     def ReceiveConfig(self, s: SState, src: int, n: int) -> Transition:
         q = s.chan[src * self.p.nodes + n]

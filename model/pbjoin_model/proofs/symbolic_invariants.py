@@ -12,26 +12,37 @@ from pbjoin_model.proofs.symbolic import (
     SP2P,
     And,
     GroupOps,
+    If,
     Not,
     Or,
     SGroupState,
+    SMsg,
+    SSeq,
     SState,
     Term,
     equal,
+    first_index,
     select,
     seq_contains,
+    seq_remove,
 )
 from pbjoin_model.protocol.machine import (
     ABSENT,
+    ACCESS,
     ACTIVE,
     CONFIG,
     DOWN,
+    FAIL,
+    GROUP_STATE,
     HOLDS_VIEW,
+    JOINING,
     M_ACTIVE,
     M_NONE,
+    M_SYNCING,
     MEMBER,
     NO_NODE,
     OUT,
+    PLACED,
     REJECTED,
     START_MIRROR,
     Params,
@@ -194,6 +205,152 @@ def ActiveHasConfig(ops: GroupOps, s: SState) -> Term:
     return And(*conds)
 
 
+StreamRule = Callable[[SGroupState, SMsg, SGroupState], Term]
+
+
+def _every_stream_step(ops: GroupOps, s: SState, rule: StreamRule) -> Term:
+    """The rule on each used log slot: message i takes the group state before it to the next."""
+    before = s.durable
+    conds = []
+    for i, m in enumerate(s.log.items):
+        after = ops.apply(before, m)
+        conds.append(_implies(i < s.log.length, rule(before, m, after)))
+        before = after
+    return And(*conds)
+
+
+def _seq_equal(a: SSeq, b: SSeq) -> Term:
+    """Equal as sequences: the same length and the same used slots."""
+    return And(
+        a.length == b.length,
+        *(_implies(i < a.length, x == y) for i, (x, y) in enumerate(zip(a.items, b.items, strict=True))),
+    )
+
+
+def _fail_of_member(before: SGroupState, m: SMsg) -> Term:
+    return And(m.kind == FAIL, select(before.status, m.node, -1) != ABSENT)
+
+
+def _resynced(gs: SGroupState, b: int) -> Term:
+    hosted = And(gs.host[b] != NO_NODE, select(gs.host, gs.prim, NO_NODE) != NO_NODE)
+    return If(hosted, M_SYNCING, M_NONE)
+
+
+def _held_group_states(s: SState, p: Params) -> Iterator[tuple[Term, SGroupState]]:
+    """(is held, group state) for the views, durable, and every channel slot's payload."""
+    for n in range(p.nodes):
+        yield s.has_view[n], s.view[n]
+    yield True, s.durable
+    for q in s.chan:
+        for i, msg in enumerate(q.items):
+            yield And(i < q.length, msg.kind == GROUP_STATE), msg.gs
+
+
+def HostSuccession(ops: GroupOps, s: SState) -> Term:
+    oldest = [
+        _implies(held, And(*(h == If(q.length > 0, q.items[0], NO_NODE) for h, q in zip(gs.host, gs.sub, strict=True))))
+        for held, gs in _held_group_states(s, ops.p)
+    ]
+
+    def rule(before: SGroupState, m: SMsg, after: SGroupState) -> Term:
+        conds = []
+        for r, h in enumerate(before.host):
+            rest = seq_remove(before.sub[r], m.node, -1)
+            failed = h == m.node
+            successor = If(failed, If(rest.length > 0, rest.items[0], NO_NODE), h)
+            conds.append(after.host[r] == successor)
+            conds.append(_implies(And(failed, before.prim != r), after.mirror[r] == _resynced(after, r)))
+            switchover = And(failed, before.prim == r, successor != NO_NODE)
+            restarted = [
+                _implies(before.prim != b, after.mirror[b] == _resynced(after, b)) for b in range(len(before.host))
+            ]
+            conds.append(_implies(switchover, And(after.prim == before.prim, *restarted)))
+        return _implies(_fail_of_member(before, m), And(*conds))
+
+    return And(*oldest, _every_stream_step(ops, s, rule))
+
+
+def FailoverToFirstSynced(ops: GroupOps, s: SState) -> Term:
+    def rule(before: SGroupState, m: SMsg, after: SGroupState) -> Term:
+        old = before.prim
+        synced = [And(old != b, mode == M_ACTIVE) for b, mode in enumerate(before.mirror)]
+        prim_sub = select(before.sub, old, before.sub[0])
+        alone = And(*(_implies(i < prim_sub.length, x == m.node) for i, x in enumerate(prim_sub.items)))
+        orphaned = And(_fail_of_member(before, m), select(before.host, old, NO_NODE) == m.node, alone)
+        moved = after.prim != old
+        should_move = And(orphaned, Or(*synced))
+        restarted = [
+            _implies(And(old != b, after.prim != b), mode == If(after.host[b] != NO_NODE, M_SYNCING, M_NONE))
+            for b, mode in enumerate(after.mirror)
+        ]
+        failover = And(
+            after.prim == first_index(synced),
+            select(after.host, old, -2) == NO_NODE,
+            select(after.mirror, old, -1) == M_NONE,
+            *restarted,
+        )
+        return And(_implies(moved, should_move), _implies(should_move, moved), _implies(moved, failover))
+
+    return _every_stream_step(ops, s, rule)
+
+
+def PlacementFirstReachable(ops: GroupOps, s: SState) -> Term:
+    def rule(before: SGroupState, m: SMsg, after: SGroupState) -> Term:
+        j = m.node
+        placing = And(m.kind == ACCESS, select(before.status, j, -1) == JOINING, Or(*m.rset))
+        first = If(select(m.rset, before.prim, False), before.prim, first_index(list(m.rset)))
+        conds = []
+        for r in range(len(before.sub)):
+            old, new = before.sub[r], after.sub[r]
+            appended = And(
+                new.length == old.length + 1,
+                *(_implies(i < old.length, x == y) for i, (x, y) in enumerate(zip(old.items, new.items, strict=True))),
+                select(new.items, old.length, -2) == j,
+            )
+            host = after.host[r] == If(before.host[r] == NO_NODE, j, before.host[r])
+            conds.append(If(first == r, And(appended, host), _seq_equal(new, old)))
+        acc = select(after.acc, j, tuple(Not(x) for x in m.rset))
+        recorded = And(*(x == y for x, y in zip(acc, m.rset, strict=True)))
+        return _implies(placing, And(*conds, select(after.status, j, -1) == PLACED, recorded))
+
+    return _every_stream_step(ops, s, rule)
+
+
+def RejectionLeavesNothing(ops: GroupOps, s: SState) -> Term:
+    def rule(before: SGroupState, m: SMsg, after: SGroupState) -> Term:
+        j = m.node
+        rejecting = And(m.kind == ACCESS, select(before.status, j, -1) == JOINING, Not(Or(*m.rset)))
+        status = [If(j == x, ABSENT, st) for x, st in enumerate(before.status)]
+        unchanged = And(
+            after.prim == before.prim,
+            *(_seq_equal(a, b) for a, b in zip(after.sub, before.sub, strict=True)),
+            equal(after.host, before.host),
+            equal(after.mirror, before.mirror),
+            equal(after.status, tuple(status)),
+            equal(after.acc, before.acc),
+            equal(after.inc, before.inc),
+        )
+        return _implies(rejecting, unchanged)
+
+    holds_nothing = [_implies(s.phase[n] == REJECTED, And(*(v == 0 for v in s.cfg[n]))) for n in range(ops.p.nodes)]
+    return And(*holds_nothing, _every_stream_step(ops, s, rule))
+
+
+def SponsorRule(ops: GroupOps, s: SState) -> Term:
+    p = ops.p
+    conds = []
+    for c, q in enumerate(s.chan):
+        src, j = divmod(c, p.nodes)
+        for i, msg in enumerate(q.items):
+            gs = msg.gs
+            prim_host = select(gs.host, gs.prim, NO_NODE)
+            first_host = select(gs.host, first_index([h != NO_NODE for h in gs.host]), NO_NODE)
+            sponsor = If(prim_host != NO_NODE, prim_host, first_host)
+            ok = And(gs.status[j] == JOINING, gs.inc[j] == s.inc[j], sponsor == src)
+            conds.append(_implies(And(i < q.length, msg.kind == GROUP_STATE), ok))
+    return And(*conds)
+
+
 def DataPathIdle(ops: GroupOps, s: SState) -> Term:
     """A data-path invariant: the encodings have MaxWrites = 0 (Encoding refuses more), where every
     data-path variable keeps its initial value, so each of them holds in every state."""
@@ -219,4 +376,9 @@ SYMBOLIC_INVARIANTS: tuple[tuple[str, SymbolicInvariant], ...] = (
     ("NoStaleWrite", DataPathIdle),
     ("UniqueEpochs", DataPathIdle),
     ("AckedOnce", DataPathIdle),
+    ("HostSuccession", HostSuccession),
+    ("FailoverToFirstSynced", FailoverToFirstSynced),
+    ("PlacementFirstReachable", PlacementFirstReachable),
+    ("RejectionLeavesNothing", RejectionLeavesNothing),
+    ("SponsorRule", SponsorRule),
 )

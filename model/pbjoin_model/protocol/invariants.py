@@ -11,10 +11,14 @@ from collections.abc import Callable, Iterator
 
 from pbjoin_model.protocol.machine import (
     ABSENT,
+    ACCESS,
     ACTIVE,
     CONFIG,
     DOWN,
+    FAIL,
+    GROUP_STATE,
     HOLDS_VIEW,
+    JOINING,
     M_ACTIVE,
     M_NONE,
     M_SYNCING,
@@ -22,6 +26,7 @@ from pbjoin_model.protocol.machine import (
     NO_NODE,
     OUT,
     P2P,
+    PLACED,
     REJECTED,
     START_MIRROR,
     W_ACKED,
@@ -29,9 +34,12 @@ from pbjoin_model.protocol.machine import (
     WAIT_PLACE,
     WAIT_STATE,
     GroupState,
+    Msg,
     Params,
     State,
     acting_view,
+    apply_message,
+    bits,
     is_primary_host,
     replay,
     res_of,
@@ -54,12 +62,15 @@ def TypeOK(s: State, p: Params) -> bool:
         return False
     if any(a & ~full for a in s.access) or len(s.chan) != p.nodes * p.nodes:
         return False
+    if any(not 1 <= v <= 1 + p.max_config_changes for v in s.resVer):
+        return False
     for n in range(p.nodes):
         if bool(s.view[n]) != (s.phase[n] in HOLDS_VIEW):
             return False
         if not 0 <= s.cursor[n] <= len(s.log):
             return False
-        if any(not 0 <= v <= s.resVer[r] + p.max_config_changes for r, v in enumerate(s.cfg[n])):
+        top = 1 + p.max_config_changes
+        if any(not 0 <= v <= min(top, s.resVer[r] + p.max_config_changes) for r, v in enumerate(s.cfg[n])):
             return False
     for _, gs in holders(s):
         if not 0 <= gs.prim < p.resources or gs.mirror[gs.prim] != M_NONE:
@@ -250,6 +261,172 @@ def ActiveHasConfig(s: State, p: Params) -> bool:
     return True
 
 
+# ---------------------------------------------------------------- the protocol's choices
+# Stated apart from the functions that implement them (_apply_access, _apply_fail,
+# sponsor), so that a slip made in those is caught here. Every decision is taken on the
+# delivery of an ordered message, the same by every member, so the group-state rules are
+# stated on each step of the ordered stream (see EveryStreamStep in the spec).
+
+StreamRule = Callable[[GroupState, Msg, GroupState], bool]
+
+
+def every_stream_step(s: State, p: Params, rule: StreamRule) -> bool:
+    """Message log[i] takes the group state after the first i - 1 messages to the next one."""
+    before = s.durable
+    for m in s.log:
+        after = apply_message(before, m, p)
+        if not rule(before, m, after):
+            return False
+        before = after
+    return True
+
+
+def _fail_of_member(before: GroupState, m: Msg) -> bool:
+    return m.kind == FAIL and before.status[m.node] != ABSENT
+
+
+def _resynced(gs: GroupState, b: int) -> int:
+    """Mirroring of backup b as it restarts: synchronising if b and the primary have hosts."""
+    return M_SYNCING if gs.host[b] != NO_NODE and gs.host[gs.prim] != NO_NODE else M_NONE
+
+
+def host_succession_step(before: GroupState, m: Msg, after: GroupState) -> bool:
+    """HostSuccession's rule on one step of the ordered stream."""
+    if not _fail_of_member(before, m):
+        return True
+    for r, h in enumerate(before.host):
+        rest = [x for x in before.sub[r] if x != m.node]
+        successor = (rest[0] if rest else NO_NODE) if h == m.node else h
+        if after.host[r] != successor:
+            return False
+        if h != m.node:
+            continue
+        if r != before.prim and after.mirror[r] != _resynced(after, r):
+            return False
+        if r == before.prim and successor != NO_NODE:  # switchover
+            if after.prim != before.prim:
+                return False
+            if any(after.mirror[b] != _resynced(after, b) for b in range(len(after.host)) if b != before.prim):
+                return False
+    return True
+
+
+def held_group_states(s: State) -> Iterator[GroupState]:
+    """The group states the system holds: the views, durable, and those in flight."""
+    yield from (gs for _, gs in holders(s))
+    yield s.durable
+    for q in s.chan:
+        for msg in q:
+            if msg.kind == GROUP_STATE:
+                assert isinstance(msg.gs, GroupState)
+                yield msg.gs
+
+
+def HostSuccession(s: State, p: Params) -> bool:
+    """A failed host's successor is the next member of its subgroup in join order, or none; mirroring
+    restarts to a backup's new host, and to every hosted backup after a switchover. As a state:
+    every subgroup's host is its oldest member (which also covers a FAIL folded into durable at once)."""
+    for gs in held_group_states(s):
+        if any(h != (members[0] if members else NO_NODE) for h, members in zip(gs.host, gs.sub, strict=True)):
+            return False
+    return every_stream_step(s, p, host_succession_step)
+
+
+def failover_step(before: GroupState, m: Msg, after: GroupState) -> bool:
+    """FailoverToFirstSynced's rule on one step of the ordered stream."""
+    old = before.prim
+    synced = [b for b, mode in enumerate(before.mirror) if b != old and mode == M_ACTIVE]
+    orphaned = _fail_of_member(before, m) and before.host[old] == m.node and all(x == m.node for x in before.sub[old])
+    if (after.prim != old) != (orphaned and bool(synced)):
+        return False
+    if after.prim == old:
+        return True
+    if after.prim != min(synced) or after.host[old] != NO_NODE or after.mirror[old] != M_NONE:
+        return False
+    return all(
+        mode == (M_SYNCING if after.host[b] != NO_NODE else M_NONE)
+        for b, mode in enumerate(after.mirror)
+        if b not in (old, after.prim)
+    )
+
+
+def FailoverToFirstSynced(s: State, p: Params) -> bool:
+    """Failover only when the primary subgroup is left empty, to the first synchronised backup in
+    resource order; the old primary becomes a backup without host or mirroring."""
+    return every_stream_step(s, p, failover_step)
+
+
+def before_in_order(gs: GroupState, r1: int, r2: int) -> bool:
+    """r1 comes before r2 in the group's current order: the primary first, then backups in resource order."""
+    if r1 == gs.prim:
+        return r2 != gs.prim
+    return r2 != gs.prim and r1 < r2
+
+
+def placement_step(before: GroupState, m: Msg, after: GroupState) -> bool:
+    """PlacementFirstReachable's rule on one step of the ordered stream."""
+    j = m.node
+    if m.kind != ACCESS or before.status[j] != JOINING or not m.rset:
+        return True
+    reached = list(bits(m.rset))
+    firsts = [r for r in reached if not any(before_in_order(before, r2, r) for r2 in reached)]
+    return any(
+        after.sub[r] == (*before.sub[r], j)
+        and all(after.sub[r2] == before.sub[r2] for r2 in range(len(before.sub)) if r2 != r)
+        and after.host[r] == (j if before.host[r] == NO_NODE else before.host[r])
+        and after.status[j] == PLACED
+        and after.acc[j] == m.rset
+        for r in firsts
+    )
+
+
+def PlacementFirstReachable(s: State, p: Params) -> bool:
+    """A joiner joins the subgroup of the first resource it reaches in the group's current order."""
+    return every_stream_step(s, p, placement_step)
+
+
+def rejection_step(before: GroupState, m: Msg, after: GroupState) -> bool:
+    """RejectionLeavesNothing's rule on one step of the ordered stream."""
+    if m.kind != ACCESS or before.status[m.node] != JOINING or m.rset:
+        return True
+    return after == before._replace(status=tuple(ABSENT if x == m.node else st for x, st in enumerate(before.status)))
+
+
+def RejectionLeavesNothing(s: State, p: Params) -> bool:
+    """A rejected joiner changes nothing in the group state but its own status, and holds no configuration."""
+    if any(s.phase[n] == REJECTED and any(s.cfg[n]) for n in range(p.nodes)):
+        return False
+    return every_stream_step(s, p, rejection_step)
+
+
+def SponsorRule(s: State, p: Params) -> bool:
+    """A group state in flight to a joiner comes from the sponsor of the state it carries, for its
+    current incarnation: its primary host, or with none the host of its first hosted resource."""
+    for i, q in enumerate(s.chan):
+        src, j = divmod(i, p.nodes)
+        for msg in q:
+            if msg.kind != GROUP_STATE:
+                continue
+            gs = msg.gs
+            assert isinstance(gs, GroupState)
+            if gs.status[j] != JOINING or gs.inc[j] != s.inc[j]:
+                return False
+            hosts = [h for h in gs.host if h != NO_NODE]
+            expected = gs.host[gs.prim] if gs.host[gs.prim] != NO_NODE else (hosts[0] if hosts else NO_NODE)
+            if src != expected:
+                return False
+    return True
+
+
+# The rules of the stream-step invariants, by their TLA+ operator names: the invariants
+# hold when every logged step satisfies them (EveryStreamStep).
+STREAM_RULES: tuple[tuple[str, StreamRule], ...] = (
+    ("HostSuccessionStep", host_succession_step),
+    ("FailoverStep", failover_step),
+    ("PlacementStep", placement_step),
+    ("RejectionStep", rejection_step),
+)
+
 INVARIANTS: tuple[tuple[str, Invariant], ...] = (
     ("TypeOK", TypeOK),
     ("SubgroupAccess", SubgroupAccess),
@@ -269,4 +446,9 @@ INVARIANTS: tuple[tuple[str, Invariant], ...] = (
     ("NoStaleWrite", NoStaleWrite),
     ("UniqueEpochs", UniqueEpochs),
     ("AckedOnce", AckedOnce),
+    ("HostSuccession", HostSuccession),
+    ("FailoverToFirstSynced", FailoverToFirstSynced),
+    ("PlacementFirstReachable", PlacementFirstReachable),
+    ("RejectionLeavesNothing", RejectionLeavesNothing),
+    ("SponsorRule", SponsorRule),
 )

@@ -79,6 +79,12 @@ class Mutant(enum.Enum):
     WAIT_FOR_FAILED_MIRROR = "wait-for-failed-mirror"
     NO_EPOCH_BUMP = "no-epoch-bump"
     MIRROR_STAYS_ACTIVE_ON_HOST_CHANGE = "mirror-stays-active-on-host-change"
+    # Slips in the protocol's choices, each caught only by the property that states it.
+    HOST_SUCCESSION_BY_NEWEST = "host-succession-by-newest"
+    FAILOVER_TO_LAST_SYNCED = "failover-to-last-synced"
+    PLACEMENT_IN_STATIC_ORDER = "placement-in-static-order"
+    REJECTED_LEFT_JOINING = "rejected-left-joining"
+    EVERY_HOST_SPONSORS = "every-host-sponsors"
 
 
 # Bugs of the data path: visible only with writes (max_writes > 0).
@@ -91,6 +97,19 @@ DATA_PATH_MUTANTS = frozenset(
         Mutant.ACK_BEFORE_APPLY,
         Mutant.WAIT_FOR_FAILED_MIRROR,
         Mutant.NO_EPOCH_BUMP,
+    }
+)
+
+# Slips in the protocol's choices: they break no safety property, so the Z3 proof's
+# inductive invariant (which states safety only) holds for them; the explorer and BMC
+# catch them by the choice properties of protocol/invariants.py.
+CHOICE_MUTANTS = frozenset(
+    {
+        Mutant.HOST_SUCCESSION_BY_NEWEST,
+        Mutant.FAILOVER_TO_LAST_SYNCED,
+        Mutant.PLACEMENT_IN_STATIC_ORDER,
+        Mutant.REJECTED_LEFT_JOINING,
+        Mutant.EVERY_HOST_SPONSORS,
     }
 )
 
@@ -125,6 +144,16 @@ MUTANT_DESCRIPTIONS: dict[Mutant, str] = {
     Mutant.MIRROR_STAYS_ACTIVE_ON_HOST_CHANGE: "when a backup's host fails and the next member takes over, the "
     "mirror stays active, though a write acknowledged meanwhile never reached the copy: a failover then promotes "
     "a mirror that lags by one acknowledged write",
+    Mutant.HOST_SUCCESSION_BY_NEWEST: "when a host fails, the newest member of its subgroup takes over "
+    "instead of the next one in join order",
+    Mutant.FAILOVER_TO_LAST_SYNCED: "failover promotes the last synchronised backup in resource order "
+    "instead of the first",
+    Mutant.PLACEMENT_IN_STATIC_ORDER: "placement takes the first reachable resource in the static resource "
+    "order, ignoring which one is primary now",
+    Mutant.REJECTED_LEFT_JOINING: "members leave a rejected joiner 'joining' in the group state (the joiner "
+    "rejects itself on delivering its own empty ACCESS)",
+    Mutant.EVERY_HOST_SPONSORS: "every host, not only the sponsor, sends the group state to a joiner whose "
+    "JOIN it delivers",
 }
 
 
@@ -335,7 +364,7 @@ def placement(gs: GroupState, rset: int, p: Params) -> int:
     """The resource a joiner with access set rset is placed on, or -1 (rejected)."""
     if p.mutant is Mutant.PLACEMENT_IGNORES_ACCESS and rset:
         return gs.prim
-    if rset >> gs.prim & 1:
+    if rset >> gs.prim & 1 and p.mutant is not Mutant.PLACEMENT_IN_STATIC_ORDER:
         return gs.prim
     for r in range(p.resources):
         if rset >> r & 1:
@@ -386,6 +415,8 @@ def _apply_access(gs: GroupState, m: Msg, p: Params) -> GroupState:
                 status=_set(gs.status, j, ABSENT),
                 sub=_set(gs.sub, gs.prim, gs.sub[gs.prim] + (j,)),
             )
+        if p.mutant is Mutant.REJECTED_LEFT_JOINING:
+            return gs
         return gs._replace(status=_set(gs.status, j, ABSENT))
     host = gs.host
     claims_host = m.res == 1 if p.mutant is Mutant.HOST_CHOSEN_BY_LAGGING_VIEW else host[r] == NO_NODE
@@ -419,7 +450,8 @@ def _apply_fail(gs: GroupState, f: int, p: Params) -> GroupState:
     mirror = list(gs.mirror)
     prim = gs.prim
     if host[r] == f and p.mutant is not Mutant.NO_HOST_REPLACEMENT:
-        host = _set(host, r, sub[r][0] if sub[r] else NO_NODE)
+        successor = -1 if p.mutant is Mutant.HOST_SUCCESSION_BY_NEWEST else 0
+        host = _set(host, r, sub[r][successor] if sub[r] else NO_NODE)
         if r != prim:
             kept = p.mutant is Mutant.MIRROR_STAYS_ACTIVE_ON_HOST_CHANGE and host[r] != NO_NODE
             if not (kept and mirror[r] == M_ACTIVE):
@@ -437,7 +469,8 @@ def _apply_fail(gs: GroupState, f: int, p: Params) -> GroupState:
 
 
 def _failover_target(gs: GroupState, host: tuple[int, ...], p: Params) -> int:
-    for b in range(len(host)):
+    order = range(len(host) - 1, -1, -1) if p.mutant is Mutant.FAILOVER_TO_LAST_SYNCED else range(len(host))
+    for b in order:
         if b == gs.prim or host[b] == NO_NODE:
             continue
         if gs.mirror[b] == M_ACTIVE or p.mutant is Mutant.PROMOTE_UNSYNCED_MIRROR:
@@ -688,7 +721,10 @@ def Deliver(s: State, p: Params, n: int) -> State | None:
 
 
 def _own_placement(e: _Effects, n: int, gs2: GroupState) -> None:
-    if gs2.status[n] == ABSENT:
+    rejected = gs2.status[n] == ABSENT
+    if e.p.mutant is Mutant.REJECTED_LEFT_JOINING:
+        rejected = gs2.status[n] == JOINING
+    if rejected:
         e.phase[n] = REJECTED
         e.view[n] = NO_VIEW
         e.cursor[n] = 0
@@ -729,6 +765,13 @@ def _host_duties(e: _Effects, n: int, gs: GroupState, gs2: GroupState, m: Msg, o
         e.send(n, m.node, m.inc, P2P(CONFIG, res=gs2.prim, ver=e.cfg[n][gs2.prim], cur=e.cursor[n]))
 
 
+def _start_mirror(e: _Effects, n: int, gs2: GroupState, b: int) -> None:
+    # The resynchronisation copies the production copy as it is now; writes made
+    # from now on follow on the data channel and are applied after it.
+    msg = P2P(START_MIRROR, res=b, cur=e.cursor[n], data=e.data[gs2.prim], ep=e.epoch[n])
+    e.send(n, gs2.host[b], gs2.inc[gs2.host[b]], msg)
+
+
 def _primary_duties(e: _Effects, n: int, gs: GroupState, gs2: GroupState, m: Msg) -> None:
     if not is_primary_host(gs2, n):
         return
@@ -742,24 +785,18 @@ def _primary_duties(e: _Effects, n: int, gs: GroupState, gs2: GroupState, m: Msg
         e.epoch[n] = e.fence[gs2.prim] + bump
         e.fence[gs2.prim] = e.epoch[n]
 
-    def start_mirror(b: int) -> None:
-        # The resynchronisation copies the production copy as it is now; writes made
-        # from now on follow on the data channel and are applied after it.
-        msg = P2P(START_MIRROR, res=b, cur=e.cursor[n], data=e.data[gs2.prim], ep=e.epoch[n])
-        e.send(n, gs2.host[b], gs2.inc[gs2.host[b]], msg)
-
     for b in range(e.p.resources):
         if b == gs2.prim or gs2.host[b] == n:
             continue
         if became:
             if gs2.host[b] != NO_NODE and not (e.p.mutant is Mutant.NO_MIRROR_RESTART and m.kind == FAIL):
-                start_mirror(b)
+                _start_mirror(e, n, gs2, b)
         elif gs2.host[b] != gs.host[b]:
             if gs.host[b] != NO_NODE:
                 e.dataCurrent[b] = False  # mirroring to b stopped while production continues
             new_backup = gs.host[b] == NO_NODE and e.p.mutant is Mutant.NO_MIRROR_TO_NEW_BACKUP
             if gs2.host[b] != NO_NODE and not new_backup:
-                start_mirror(b)
+                _start_mirror(e, n, gs2, b)
     # A pending write stops waiting for a mirror whose host changed (the resynchronisation
     # just sent copies it) or that has no mirroring any more (it cannot be promoted).
     pending = [w for w, rec in enumerate(e.writes) if rec.st == W_PENDING and rec.by == n]
@@ -772,6 +809,10 @@ def _primary_duties(e: _Effects, n: int, gs: GroupState, gs2: GroupState, m: Msg
 
 
 def _sponsor_duties(e: _Effects, n: int, gs: GroupState, gs2: GroupState, m: Msg) -> None:
+    if e.p.mutant is Mutant.EVERY_HOST_SPONSORS and sponsor(gs2) != n and n in gs2.host:
+        if m.kind == JOIN and gs2.status[m.node] == JOINING:
+            e.send(n, m.node, m.inc, P2P(GROUP_STATE, gs=gs2, cur=e.cursor[n]))
+        return
     if sponsor(gs2) != n:
         return
     state = P2P(GROUP_STATE, gs=gs2, cur=e.cursor[n])

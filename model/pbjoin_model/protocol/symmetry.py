@@ -36,28 +36,32 @@ _VIEW_IMAGES: dict[tuple[View, tuple[int, ...]], View] = {}
 _VIEW_IMAGES_MAX = 1 << 20
 
 
+def _view(gs: View, pi: tuple[int, ...], inv: tuple[int, ...]) -> View:
+    key = (gs, pi)
+    image = _VIEW_IMAGES.get(key)
+    if image is None:
+        if len(_VIEW_IMAGES) >= _VIEW_IMAGES_MAX:
+            _VIEW_IMAGES.clear()
+        image = _VIEW_IMAGES[key] = _permute_view(gs, pi, inv)
+    return image
+
+
+def _p2p(m: P2P, pi: tuple[int, ...], inv: tuple[int, ...]) -> P2P:
+    return m._replace(gs=_view(m.gs, pi, inv)) if isinstance(m.gs, GroupState) else m
+
+
+# Helpers are module functions, not closures inside `permute`: mypyc makes closures share an
+# environment object that references them back, a cycle leaked on every call while the
+# checker runs with the cyclic collector off.
 def permute(s: State, pi: tuple[int, ...]) -> State:
     """The image of s when node i is renamed pi[i]."""
     n = len(pi)
     inv = tuple(sorted(range(n), key=pi.__getitem__))
-
-    def view(gs: View) -> View:
-        key = (gs, pi)
-        image = _VIEW_IMAGES.get(key)
-        if image is None:
-            if len(_VIEW_IMAGES) >= _VIEW_IMAGES_MAX:
-                _VIEW_IMAGES.clear()
-            image = _VIEW_IMAGES[key] = _permute_view(gs, pi, inv)
-        return image
-
-    def p2p(m: P2P) -> P2P:
-        return m._replace(gs=view(m.gs)) if isinstance(m.gs, GroupState) else m
-
     chan: list[tuple[P2P, ...]] = [()] * (n * n)
     for i, q in enumerate(s.chan):
         if q:
             src, dst = divmod(i, n)
-            chan[pi[src] * n + pi[dst]] = tuple(p2p(m) for m in q)
+            chan[pi[src] * n + pi[dst]] = tuple(_p2p(m, pi, inv) for m in q)
     dchan: tuple[tuple[DataMsg, ...], ...] = s.dchan  # all empty without writes
     if any(s.dchan):
         moved: list[tuple[DataMsg, ...]] = [()] * (n * n)
@@ -66,13 +70,13 @@ def permute(s: State, pi: tuple[int, ...]) -> State:
                 src, dst = divmod(i, n)
                 moved[pi[src] * n + pi[dst]] = dq
         dchan = tuple(moved)
-    durable = view(s.durable)
+    durable = _view(s.durable, pi, inv)
     assert isinstance(durable, GroupState)
     return State(
         access=tuple(s.access[o] for o in inv),
         phase=tuple(s.phase[o] for o in inv),
         cursor=tuple(s.cursor[o] for o in inv),
-        view=tuple(view(s.view[o]) for o in inv),
+        view=tuple(_view(s.view[o], pi, inv) for o in inv),
         log=tuple(m._replace(node=pi[m.node]) for m in s.log),
         chan=tuple(chan),
         cfg=tuple(s.cfg[o] for o in inv),
@@ -86,7 +90,7 @@ def permute(s: State, pi: tuple[int, ...]) -> State:
         data=s.data,
         fence=s.fence,
         epoch=tuple(s.epoch[o] for o in inv),
-        stale=tuple(view(s.stale[o]) for o in inv),
+        stale=tuple(_view(s.stale[o], pi, inv) for o in inv),
         dchan=dchan,
         writes=tuple(rec._replace(by=pi[rec.by]) if rec.by != NO_NODE else rec for rec in s.writes),
     )

