@@ -26,6 +26,9 @@ from pbjoin.resources import create_resource
 
 ROOT_PASSWORD = "root-secret"
 PBJOIN = str(Path(sys.executable).parent / "pbjoin")
+# Set to a member mutant's name (tests/impl_mutants.py), member processes run it instead of Member.
+MUTANT_VARIABLE = "PBJOIN_TEST_MUTANT"
+MUTANT_NODE = Path(__file__).with_name("mutant_node.py")
 
 
 def free_port() -> int:
@@ -266,8 +269,10 @@ class Members:
         urls = [s.client_url for s in self.cluster.servers]
         first = len(self.processes) % len(urls)
         endpoints = ",".join(urls[first:] + urls[:first])
+        mutant = os.environ.get(MUTANT_VARIABLE)
+        command = [PBJOIN] if not mutant else [sys.executable, str(MUTANT_NODE), mutant]
         args = [
-            PBJOIN, "node", "--group", self.group, "--node-id", node, "--etcd", endpoints,
+            *command, "node", "--group", self.group, "--node-id", node, "--etcd", endpoints,
             "--resource", *(str(self.site.path(r)) for r in wiring),
             "--node-dir", str(node_dir), "--log", str(log), "--lease-ttl", str(lease_ttl),
         ]  # fmt: skip

@@ -1,16 +1,21 @@
 """Deliberately buggy implementations; the conformance checkers must catch every one.
 
 Each mutant is a Member subclass (the production code carries no switches for them)
-plugged into the engine through its member factory, or a resource driver (a
-MemoryDisks subclass) plugged in through replay's disks factory.
+plugged into the engine through its member factory, a resource driver (a MemoryDisks
+subclass) plugged in through replay's disks factory, or an engine (an InMemoryEngine
+subclass) whose log misreports the steps it takes.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from pbjoin.engine import Action, InMemoryEngine
 from pbjoin.group import GroupState
 from pbjoin.member import DataSend, Member, MirrorWrite, Output, Send, StartMirroring, WriteAnswer
 from pbjoin.resources import MemoryDisks
-from pbjoin.runtime import MemberFactory
+from pbjoin.runtime import MemberFactory, Outcome
+from pbjoin.steplog import StepRecord
 from pbjoin.wire import Access, ConfigMsg, DataAck, DataMsg, Fail, OrderedMsg, WriteRecord
 
 
@@ -200,8 +205,66 @@ class GarblesConfigText(MemoryDisks):
         super().store_config(resource, version, data[: len(data) // 2])
 
 
+class WritesConfigInPlace(MemoryDisks):
+    """Stores a configuration by truncating the file and writing it in place: right once done,
+    unreadable if the node dies in between."""
+
+    def store_config(self, resource: str, version: int, data: str) -> None:
+        disk = self._disk(resource)
+        self.failpoints.reach(f"truncate {resource}/config.json")
+        disk.version, disk.config = 0, ""
+        self.failpoints.reach(f"write {resource}/config.json in place")
+        disk.version, disk.config = version, data
+        self.failpoints.reach(f"fsync {resource}/config.json")
+
+
 # Bugs of a resource driver (replay's disks factory) rather than of the member.
 DRIVER_MUTANTS: dict[str, type[MemoryDisks]] = {
     "skips-a-data-file": SkipsADataFile,
     "garbles-config-text": GarblesConfigText,
+    "writes-config-in-place": WritesConfigInPlace,
 }
+
+
+class LogsFirstResource(InMemoryEngine):
+    """Logs every configuration change as a change of the first resource, whichever it changed."""
+
+    def _record(
+        self,
+        action: Action,
+        n: str,
+        inc: int,
+        consumed: dict[str, object] | None,
+        position: int | None,
+        outcome: Outcome,
+    ) -> StepRecord:
+        if action.name == "ChangeConfig":
+            action = Action(action.name, (("n", n), ("r", self.resources[0])))
+        return super()._record(action, n, inc, consumed, position, outcome)
+
+
+# Bugs of the engine's log: the steps are right, what the log says of them is not.
+ENGINE_MUTANTS: dict[str, type[InMemoryEngine]] = {"logs-first-resource": LogsFirstResource}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """An implementation to run: the real one, or one of its parts replaced by a mutant."""
+
+    member: MemberFactory = Member
+    disks: type[MemoryDisks] = MemoryDisks
+    engine: type[InMemoryEngine] = InMemoryEngine
+
+
+def variant(mutant: str | None) -> Variant:
+    """The implementation with `mutant` (a name from any of the tables above), or the real one."""
+    if mutant is None:
+        return Variant()
+    if mutant in DRIVER_MUTANTS:
+        return Variant(disks=DRIVER_MUTANTS[mutant])
+    if mutant in ENGINE_MUTANTS:
+        return Variant(engine=ENGINE_MUTANTS[mutant])
+    return Variant(member={**MUTANTS, **DATA_PATH_MUTANTS}[mutant])
+
+
+EVERY_MUTANT: tuple[str, ...] = (*MUTANTS, *DATA_PATH_MUTANTS, *DRIVER_MUTANTS, *ENGINE_MUTANTS)

@@ -86,6 +86,7 @@ TAKEN: Counter[str] = Counter()
 class LockstepWithWrites(Lockstep):
     max_writes = 3
     rare = ("Crash", "Restart", "Pause")  # so that groups form, and mirror, between failures
+    patience = None
 
     def teardown(self) -> None:
         if hasattr(self, "engine"):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from pbjoin.group import StreamStates
 from pbjoin.member import DataSend, Member, Phase, Send
-from pbjoin.resources import Disks
+from pbjoin.resources import Crashed, Disks
 from pbjoin.runtime import RECEIVE_STEP, MemberFactory, NodeRuntime, Outcome
 from pbjoin.status import MemberRow
 from pbjoin.steplog import AnswerRecord, ClusterRecord, MemberSummary, SentRecord, StepName, StepRecord, StepSink
@@ -272,6 +272,23 @@ class InMemoryEngine:
         else:
             consumed, outcome = self._take_direct(params["src"], n, action.name)
         return self._record(action, n, inc, consumed, position, outcome)
+
+    def crash_inside(self, action: Action, operation: int) -> StepRecord:
+        """Take `action`, its node crashing just before the `operation`-th file operation of its
+        effects (counting from 1): the member dies with whatever the step would have sent or
+        multicast, its files are as far as it got, and the group fails it (logged as Crash)."""
+        n = dict(action.params).get("n", "")
+        if not self.is_enabled(action) or not self.runtimes[n].in_group():
+            raise StepRefusedError(f"{action.label()} is not enabled for a member that may crash")
+        inc, failpoints = self.runtimes[n].inc, self.runtimes[n].disks.failpoints
+        failpoints.arm(operation)
+        try:
+            self.step(action)
+        except Crashed:
+            return self._record(Action("Crash", (("n", n),)), n, inc, None, None, self._crash(n))
+        finally:
+            failpoints.disarm()
+        raise StepRefusedError(f"{action.label()} performs fewer than {operation} file operations")
 
     def write(self, n: str, write_id: str, key: str, value: str) -> StepRecord:
         """A client's write with its own id, key and value, as the `Write(n)` step."""

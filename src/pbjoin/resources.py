@@ -6,22 +6,28 @@ resource when it can open that directory through its own wiring. Every write is
 atomic (temporary file, fsync, rename), so a crash leaves the old or the new
 version of a file, never a torn one. `MemoryDisks` keeps the same contents in
 memory, for schedulers that explore many behaviours and copy the whole cluster.
+
+Both drivers pass every file operation (write a temporary file, fsync, rename, fsync
+the directory, unlink) through their `Failpoints`, which by default only count them;
+armed, they crash the node just before the k-th one, so that schedulers can explore a
+crash between any two file operations of an effect.
 """
 
 from __future__ import annotations
 
 import copy
 import fcntl
+import functools
 import hashlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -36,14 +42,43 @@ COPY_LOCK = ".copy.lock"  # held around every read-modify-write of copy.json
 # What a backup's copy did with a mirrored write: took it, already held it, refused it as
 # older than its fence, or could not take it yet (an earlier write is missing).
 MirrorOutcome = Literal["applied", "held", "fenced", "gap", "conflict"]
+_Result = TypeVar("_Result")
 
 
 class ResourceError(RuntimeError):
     """A resource that is missing, unreadable or not what the group expects."""
 
 
+class Crashed(BaseException):
+    """The node died at a failpoint. A BaseException, so that no `except Exception` of the
+    driver cleans up after it: a killed process leaves its temporary files behind."""
+
+
+@dataclass
+class Failpoints:
+    """Counts a node's file operations; armed with `arm(k)`, the k-th operation from then
+    on is never done: the node crashes just before it."""
+
+    reached: int = 0  # file operations so far
+    crash_before: int | None = None  # the value of `reached` at which to crash
+
+    def arm(self, operation: int) -> None:
+        self.crash_before = self.reached + operation
+
+    def disarm(self) -> None:
+        self.crash_before = None
+
+    def reach(self, operation: str) -> None:
+        self.reached += 1
+        if self.reached == self.crash_before:
+            self.crash_before = None
+            raise Crashed(f"crashed before: {operation}")
+
+
 class Disks(Protocol):
     """The storage one node sees: its wired resources and its own local store."""
+
+    failpoints: Failpoints
 
     def probe(self, resources: tuple[str, ...]) -> tuple[str, ...]: ...
     def load_config(self, resource: str) -> tuple[int, str]: ...
@@ -109,22 +144,31 @@ class _CopyFile(BaseModel):
     writes: tuple[WriteRecord, ...]
 
 
-def atomic_write(path: Path, content: bytes) -> None:
+def atomic_write(path: Path, content: bytes, failpoints: Failpoints | None = None) -> None:
+    reach = failpoints.reach if failpoints is not None else _no_failpoint
+    reach(f"write a temporary file for {path}")
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(content)
             f.flush()
+            reach(f"fsync the temporary file for {path}")
             os.fsync(f.fileno())
+        reach(f"rename the temporary file to {path}")
         os.replace(tmp, path)
-    except BaseException:
+    except Exception:
         Path(tmp).unlink(missing_ok=True)
         raise
+    reach(f"fsync the directory of {path}")
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def _no_failpoint(operation: str) -> None:
+    pass
 
 
 def _read_json(path: Path) -> dict[str, object]:
@@ -194,6 +238,7 @@ class DirectoryDisks:
     node_dir: Path
     wiring: tuple[Path, ...]
     links: dict[str, Path]
+    failpoints: Failpoints = field(default_factory=Failpoints)
 
     def _reachable(self) -> dict[str, Path]:
         found: dict[str, Path] = {}
@@ -219,7 +264,8 @@ class DirectoryDisks:
         return _config_of(_read_json(path), path)
 
     def store_config(self, resource: str, version: int, data: str) -> None:
-        atomic_write(self._path(resource) / CONFIG, json.dumps({"version": version, "data": data}).encode())
+        content = json.dumps({"version": version, "data": data}).encode()
+        atomic_write(self._path(resource) / CONFIG, content, self.failpoints)
 
     def _store(self) -> Path:
         store = self.node_dir / "config"
@@ -227,7 +273,8 @@ class DirectoryDisks:
         return store
 
     def install_config(self, resource: str, version: int, data: str) -> None:
-        atomic_write(self._store() / f"{resource}.json", json.dumps({"version": version, "data": data}).encode())
+        content = json.dumps({"version": version, "data": data}).encode()
+        atomic_write(self._store() / f"{resource}.json", content, self.failpoints)
 
     def installed_versions(self) -> dict[str, int]:
         return {r: version for r, (version, _) in self.installed_configs().items()}
@@ -257,8 +304,9 @@ class DirectoryDisks:
             raise ResourceError(f"no replication link to production resource {production}")
         wanted = read_data(source)
         for name, content in wanted.items():
-            atomic_write(target / DATA / name, content.encode())
-        for stale in set(read_data(target)) - set(wanted):
+            atomic_write(target / DATA / name, content.encode(), self.failpoints)
+        for stale in sorted(set(read_data(target)) - set(wanted)):
+            self.failpoints.reach(f"unlink {target / DATA / stale}")
             (target / DATA / stale).unlink()
 
     def reset_node(self) -> None:
@@ -282,7 +330,8 @@ class DirectoryDisks:
             os.close(fd)  # closing releases the lock
 
     def _save_copy(self, path: Path, copy_: Copy) -> None:
-        atomic_write(path, _CopyFile(fence=copy_.fence, writes=tuple(copy_.writes)).model_dump_json().encode())
+        content = _CopyFile(fence=copy_.fence, writes=tuple(copy_.writes)).model_dump_json().encode()
+        atomic_write(path, content, self.failpoints)
 
     def read_copy(self, resource: str) -> tuple[int, tuple[WriteRecord, ...]]:
         copy_ = read_copy_file(self._path(resource) / COPY)  # one atomically replaced file: no lock
@@ -346,30 +395,43 @@ class Disk:
 
 @dataclass
 class MemoryDisks:
-    """The same contract as DirectoryDisks over shared in-memory disks."""
+    """The same contract as DirectoryDisks over shared in-memory disks, with the same file
+    operations passed through `failpoints`: a file is replaced atomically (its new content
+    visible from the rename on), a mirror copy is one replacement per data file."""
 
     disks: dict[str, Disk]  # shared by every node of the cluster
     wiring: frozenset[str]
     installed: dict[str, tuple[int, str]] = field(default_factory=dict)
+    failpoints: Failpoints = field(default_factory=Failpoints)
 
     def _disk(self, resource: str) -> Disk:
         if resource not in self.wiring or resource not in self.disks:
             raise ResourceError(f"cannot reach resource {resource}")
         return self.disks[resource]
 
+    def _replace(self, file: str, change: Callable[[], None]) -> None:
+        """Replace a file atomically: temporary file, fsync, rename (`change`), fsync the directory."""
+        for operation in ("write a temporary file for", "fsync the temporary file for", "rename the temporary file to"):
+            self.failpoints.reach(f"{operation} {file}")
+        change()
+        self.failpoints.reach(f"fsync the directory of {file}")
+
     def probe(self, resources: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(r for r in resources if r in self.wiring and r in self.disks)
 
     def load_config(self, resource: str) -> tuple[int, str]:
-        disk = self._disk(resource)
-        return disk.version, disk.config
+        return _readable_config(resource, self._disk(resource))
 
     def store_config(self, resource: str, version: int, data: str) -> None:
         disk = self._disk(resource)
-        disk.version, disk.config = version, data
+
+        def store() -> None:
+            disk.version, disk.config = version, data
+
+        self._replace(f"{resource}/{CONFIG}", store)
 
     def install_config(self, resource: str, version: int, data: str) -> None:
-        self.installed[resource] = (version, data)
+        self._replace(f"config/{resource}.json", lambda: self.installed.__setitem__(resource, (version, data)))
 
     def installed_versions(self) -> dict[str, int]:
         return {r: v for r, (v, _) in sorted(self.installed.items())}
@@ -378,17 +440,21 @@ class MemoryDisks:
         return dict(sorted(self.installed.items()))
 
     def stored_version(self, resource: str) -> int:
-        return self.disks[resource].version
+        return self.audit_config(resource)[0]
 
     def audit_config(self, resource: str) -> tuple[int, str]:
-        disk = self.disks[resource]
-        return disk.version, disk.config
+        return _readable_config(resource, self.disks[resource])
 
     def audit_data(self, resource: str) -> dict[str, str]:
         return dict(self.disks[resource].data)
 
     def sync_mirror(self, backup: str, production: str) -> None:
-        self._disk(backup).data = copy.deepcopy(self.disks[production].data)
+        target, wanted = self._disk(backup).data, dict(self.disks[production].data)
+        for name, content in sorted(wanted.items()):
+            self._replace(f"{backup}/{DATA}/{name}", functools.partial(target.__setitem__, name, content))
+        for stale in sorted(set(target) - set(wanted)):
+            self.failpoints.reach(f"unlink {backup}/{DATA}/{stale}")
+            del target[stale]
 
     def reset_node(self) -> None:
         self.installed.clear()
@@ -401,14 +467,30 @@ class MemoryDisks:
         copy_ = self.disks[resource].copy
         return copy_.fence, tuple(copy_.writes)
 
+    def _change_copy(self, resource: str, change: Callable[[Copy], _Result]) -> _Result:
+        """One read-modify-write of a copy, saved (atomically) only if it changed."""
+        disk = self._disk(resource)
+        changed = copy.deepcopy(disk.copy)
+        result = change(changed)
+        if changed != disk.copy:
+            self._replace(f"{resource}/{COPY}", lambda: setattr(disk, "copy", changed))
+        return result
+
     def take_epoch(self, resource: str) -> int:
-        return self._disk(resource).copy.take_epoch()
+        return self._change_copy(resource, Copy.take_epoch)
 
     def append_write(self, resource: str, write: WriteRecord) -> int | None:
-        return self._disk(resource).copy.append(write)
+        return self._change_copy(resource, lambda c: c.append(write))
 
     def mirror_write(self, resource: str, position: int, write: WriteRecord) -> MirrorOutcome:
-        return self._disk(resource).copy.mirror(position, write)
+        return self._change_copy(resource, lambda c: c.mirror(position, write))
 
     def install_mirror(self, resource: str, epoch: int, writes: tuple[WriteRecord, ...]) -> bool:
-        return self._disk(resource).copy.install(epoch, writes)
+        return self._change_copy(resource, lambda c: c.install(epoch, writes))
+
+
+def _readable_config(resource: str, disk: Disk) -> tuple[int, str]:
+    """A configuration as a reader finds it: a file torn by a crash is unreadable."""
+    if disk.version < 1:
+        raise ResourceError(f"{resource}/{CONFIG} must hold {{'version': positive int, 'data': str}}")
+    return disk.version, disk.config

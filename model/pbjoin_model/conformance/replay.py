@@ -18,22 +18,32 @@ against the checker's: `coverage` is the share of the model's transitions (up to
 symmetry) that ran on the implementation, 1.0 when the replay is complete.
 Behaviours are counted over the explored graph: every path of at most `depth` steps
 that ends at the bound or at a state with no successor.
+
+With `crash_points`, every transition whose node may crash is also taken crashing just
+before each of the file operations its effects perform (the disks count them): the
+member dies with whatever the step would have sent, and the group fails it. The result
+must be the model's Crash of that node from the state before the step, except that each
+resource may hold what the step wrote to it: every file readable, holding the old or the
+new content. Those states are checked, not explored further.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from pbjoin.engine import InMemoryEngine
+from pbjoin.engine import Action, InMemoryEngine
 from pbjoin.member import Member
-from pbjoin.resources import Disk, MemoryDisks
+from pbjoin.resources import Disk, MemoryDisks, ResourceError
 from pbjoin.runtime import MemberFactory
-from pbjoin.steplog import MemoryLog
+from pbjoin.steplog import MemoryLog, StepRecord
 from pbjoin_model.conformance.refinement import (
+    ConformanceError,
     Contents,
     Correspondence,
     Divergence,
@@ -50,6 +60,10 @@ from pbjoin_model.protocol.symmetry import canonical
 # garbles one of them differs from the production copy.
 PRODUCTION_DATA = {"customers": "ada, grace", "orders": "o1: 3 disks"}
 
+# What a step writes on a resource: after a crash inside the step, each resource holds either
+# the values before the step or those after it.
+RESOURCE_VARIABLES = ("resVer", "dataCurrent", "data", "fence")
+
 
 @dataclass
 class ReplayReport:
@@ -62,6 +76,8 @@ class ReplayReport:
     model_transitions: int = 0  # the checker's transitions (up to symmetry) that replay could cover
     complete: bool = True  # every behaviour ended within the depth (none was cut)
     actions: Counter[str] = field(default_factory=Counter)  # transitions compared, per action
+    crash_points: int = 0  # crashes inside a step's file operations checked
+    witnessed: int = 0  # states replayed that satisfy replay's `witness`
     divergence: Divergence | None = None
     path: tuple[str, ...] = ()  # the actions leading to the divergence
 
@@ -83,6 +99,7 @@ def engine_for(
     p: Params,
     member_factory: MemberFactory = Member,
     disks_factory: DisksFactory = MemoryDisks,
+    engine_class: type[InMemoryEngine] = InMemoryEngine,
 ) -> InMemoryEngine:
     resources = tuple(m.res_name(r) for r in range(p.resources))
     disks = {
@@ -93,7 +110,7 @@ def engine_for(
         m.node_name(n): disks_factory(disks, frozenset(r for i, r in enumerate(resources) if access[n] >> i & 1))
         for n in range(p.nodes)
     }
-    return InMemoryEngine("replay", resources, dict(nodes), MemoryLog(), member_factory)
+    return engine_class("replay", resources, dict(nodes), MemoryLog(), member_factory)
 
 
 @dataclass
@@ -106,6 +123,15 @@ class _Keys:
     def of(self, s: State) -> State:
         compacted = m.compact(s, self.compacting)
         return canonical(compacted) if self.symmetry else compacted
+
+
+def logged_as(action: Action, record: StepRecord) -> list[tuple[str, str, str]]:
+    """A row when the step logged is not the step taken (its name, node or parameters)."""
+    params = dict(action.params)
+    if (record.step, record.params, record.member) == (action.name, params, params.get("n")):
+        return []
+    logged = ", ".join(f"{k}={v}" for k, v in record.params.items())
+    return [("logged step", action.label(), f"{record.step}({logged}) by {record.member}")]
 
 
 def model_transitions(p: Params, symmetry: bool = True) -> int:
@@ -133,9 +159,14 @@ def replay(
     disks_factory: DisksFactory = MemoryDisks,
     symmetry: bool = True,
     wiring: tuple[int, ...] | None = None,
+    crash_points: bool = False,
+    engine_class: type[InMemoryEngine] = InMemoryEngine,
+    witness: Callable[[State], bool] | None = None,
 ) -> ReplayReport:
     """Replay every model behaviour of at most `depth` steps, for every wiring (one per orbit
-    with `symmetry`), or only from `wiring` (each node's resources, a bit each), on the engine."""
+    with `symmetry`), or only from `wiring` (each node's resources, a bit each), on the engine;
+    with `crash_points`, also crash each step's node before each of its file operations. The
+    report counts the states replayed that satisfy `witness` (to show a scenario is among them)."""
     bounded = dataclasses.replace(p, compact_log=False)
     keys = _Keys(dataclasses.replace(p, compact_log=True), symmetry)
     start = time.perf_counter()
@@ -154,10 +185,10 @@ def replay(
             continue
         started.add(keys.of(init))
         report.wirings += 1
-        engine = engine_for(init.access, bounded, member_factory, disks_factory)
+        engine = engine_for(init.access, bounded, member_factory, disks_factory, engine_class)
         corr = Correspondence.of(engine.cluster)
         unbounded = dataclasses.replace(corr.params(p.max_writes), mutant=p.mutant)
-        replayer = _Replayer(corr, bounded, unbounded, keys, report)
+        replayer = _Replayer(corr, bounded, unbounded, keys, report, crash_points, witness)
         if replayer.explore(init, engine, depth):
             break
         if progress is not None:
@@ -176,6 +207,8 @@ class _Replayer:
     unbounded: Params
     keys: _Keys
     report: ReplayReport
+    crash_points: bool
+    witness: Callable[[State], bool] | None
     texts: Contents = field(default_factory=Contents)
     successors: dict[State, list[State]] = field(default_factory=dict)  # by key
     engines: dict[State, tuple[State, InMemoryEngine]] = field(default_factory=dict)  # key -> (state, engine)
@@ -209,6 +242,8 @@ class _Replayer:
     def _expand(self, key: State) -> list[State] | None:
         s, engine = self.engines.pop(key)
         corr, report = self.corr, self.report
+        if self.witness is not None and self.witness(s):
+            report.witnessed += 1
         offered = {a.label() for a in offered_steps(engine, s)}
         allowed = {corr.action(step).label() for step in m.successors(s, self.unbounded)}
         if offered != allowed:
@@ -225,12 +260,16 @@ class _Replayer:
             record = child.step(action)
             report.transitions += 1
             report.actions[step.action] += 1
-            rows = check_step(corr, s, step.state, record, texts=self.texts) or differences(
-                step.state, abstract(child, corr, step.state, self.texts), corr
+            rows = (
+                logged_as(action, record)
+                or check_step(corr, s, step.state, record, texts=self.texts)
+                or differences(step.state, abstract(child, corr, step.state, self.texts), corr)
             )
             if rows:
                 report.divergence = Divergence(record.seq, action.label(), "the implementation's step disagrees", rows)
                 report.path = (*self.paths[key], action.label())
+                return None
+            if self.crash_points and not self._crash_inside(key, s, engine, action, step.state, child):
                 return None
             child_key = self.keys.of(step.state)
             if child_key not in self.paths:
@@ -238,3 +277,43 @@ class _Replayer:
                 self.engines[child_key] = (step.state, child)
             found.append(child_key)
         return found
+
+    def _crash_inside(
+        self, key: State, s: State, engine: InMemoryEngine, action: Action, t: State, done: InMemoryEngine
+    ) -> bool:
+        """Crash `action`'s node before each file operation the step performed (it ran to the
+        end as `done`, reaching t); False when a crash left the resources in a state that is not
+        the model's (recorded in the report)."""
+        name = dict(action.params).get("n", "")
+        n = self.corr.node(name) if name in self.corr.nodes else -1
+        crash = m.Crash(s, self.unbounded, n) if n >= 0 else None
+        if crash is None:
+            return True
+        operations = done.runtimes[name].disks.failpoints.reached - engine.runtimes[name].disks.failpoints.reached
+        for operation in range(1, operations + 1):
+            crashed = engine.fork(MemoryLog())
+            record = crashed.crash_inside(action, operation)
+            self.report.crash_points += 1
+            texts = copy.deepcopy(self.texts)  # a torn or partial file must not become a version's text
+            rows = check_step(self.corr, s, crash, record, texts=texts) or self._crash_rows(crashed, t, crash, texts)
+            if rows:
+                label = f"{action.label()} crashing before its file operation {operation} of {operations}"
+                what = "a crash inside the step left what no crash of the model leaves"
+                self.report.divergence = Divergence(record.seq, label, what, rows)
+                self.report.path = (*self.paths[key], label)
+                return False
+        return True
+
+    def _crash_rows(
+        self, crashed: InMemoryEngine, t: State, crash: State, texts: Contents
+    ) -> list[tuple[str, str, str]]:
+        """How the crashed engine differs from `crash` with each resource as before or after the step."""
+        try:
+            actual = abstract(crashed, self.corr, crash, texts)
+        except (ResourceError, ConformanceError) as exc:
+            return [("resource files", "readable, old or new content", str(exc))]
+        expected: dict[str, Any] = {v: getattr(crash, v) for v in RESOURCE_VARIABLES}
+        for r in range(len(self.corr.resources)):
+            if all(getattr(actual, v)[r] == getattr(t, v)[r] for v in RESOURCE_VARIABLES):
+                expected = {v: (*values[:r], getattr(t, v)[r], *values[r + 1 :]) for v, values in expected.items()}
+        return differences(crash._replace(**expected), actual, self.corr)
