@@ -28,7 +28,7 @@ def write(k: int) -> WriteRecord:
     return WriteRecord(id=f"app:{k}", key=f"k/{k}", value=f"value {k} " + "y" * 80, epoch=1)
 
 
-def write_in_place(path: Path, content: bytes) -> None:
+def write_in_place(path: Path, content: bytes, failpoints: resources.Failpoints | None = None) -> None:
     with path.open("wb") as f:
         for i in range(0, len(content), 4096):
             f.write(content[i : i + 4096])
