@@ -65,12 +65,15 @@ def test_conform_exhaustive_is_incomplete_when_cut_by_the_depth(capsys: pytest.C
     assert main(["conform", "--exhaustive", "--depth", "40", "--nodes", "1", "--resources", "1"]) == 0
     out = capsys.readouterr().out
     assert "every behaviour of the model replayed" in out and "up to symmetry (100.0%)" in out
+    assert main(["conform", "--exhaustive", "--depth", "40", "--nodes", "1", "--resources", "1", "--crash-points"]) == 0
+    assert "crash points: " in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
     ("args", "error"),
     [
         (["conform"], "give either a LOG to validate or --exhaustive"),
+        (["conform", "x.log", "--crash-points"], "--crash-points needs --exhaustive"),
         (["conform", "/no/such/log"], "cannot read /no/such/log: No such file or directory"),
         (["status", "/no/such/log"], "cannot read /no/such/log: No such file or directory"),
         (["status"], "give either a LOG or --etcd URL --group G"),

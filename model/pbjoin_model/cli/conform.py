@@ -39,6 +39,12 @@ def register_conform(commands: argparse._SubParsersAction[Any]) -> None:
     conform.add_argument("--exhaustive", action="store_true", help="replay model behaviours instead of a log")
     add_constant_flags(conform, default_config="small")
     conform.add_argument("--depth", type=natural, default=12, help="steps per behaviour (--exhaustive)")
+    conform.add_argument(
+        "--crash-points",
+        action="store_true",
+        help="also crash each step's node before each file operation of its effects (--exhaustive); "
+        "every resource file must then be readable, with its content before or after the step",
+    )
     conform.add_argument("--json", action="store_true", help="print a JSON report")
     conform.set_defaults(handler=run_conform)
 
@@ -51,6 +57,8 @@ def _fail(message: str) -> int:
 def run_conform(args: argparse.Namespace) -> int:
     if args.exhaustive == bool(args.logs):
         return _fail("give either a LOG to validate or --exhaustive")
+    if args.crash_points and not args.exhaustive:
+        return _fail("--crash-points needs --exhaustive")
     if args.logs:
         return _conform_log(args)
     try:
@@ -60,7 +68,7 @@ def run_conform(args: argparse.Namespace) -> int:
     reason = too_large(cfg.params, symmetry=False)
     if reason is not None:
         return _fail(reason)
-    result = replay(cfg.params, args.depth, progress=None if args.json else _progress)
+    result = replay(cfg.params, args.depth, progress=None if args.json else _progress, crash_points=args.crash_points)
     if args.json:
         print(json.dumps(_replay_json(result), indent=2))
     else:
@@ -98,6 +106,7 @@ def _replay_json(r: ReplayReport) -> dict[str, Any]:
         "behaviours": r.behaviours,
         "model_transitions": r.model_transitions,
         "coverage": round(r.coverage, 4),
+        "crash_points": r.crash_points,
         "seconds": round(r.seconds, 3),
         "actions": dict(sorted(r.actions.items())),
         "divergence": None
@@ -112,6 +121,8 @@ def _replay_text(r: ReplayReport) -> str:
         f"in {r.seconds:.1f} s\n  transition coverage: {r.transitions} of the model's {r.model_transitions} "
         f"transitions up to symmetry ({r.coverage:.1%})"
     )
+    if r.crash_points:
+        cover += f"\n  crash points: {r.crash_points} crashes inside a step's file operations, each old or new files"
     if r.divergence is not None:
         path = " -> ".join(r.path) or "(initial state)"
         return f"implementation DIVERGES from the model after {path}\n{r.divergence.render()}"
