@@ -5,12 +5,16 @@ resources grows one join at a time: each join is the joiner's JOIN plus every
 protocol step until the cluster settles (every member delivers JOIN, ACCESS and
 JOIN_DONE), so a join costs O(members) steps. Join latency is the wall time of
 that, per join. Then the whole step log is validated against the model
-(`validate_log`), which gives logged steps checked per second, and exhaustive
-replay runs on the small configuration, which gives replayed transitions per second.
+(`validate_log`), which gives logged steps checked per second; exhaustive replay runs
+on the small configuration to the end, with crash points, which gives replayed
+transitions per second and the transition coverage; and the seeded lockstep test runs
+with a larger example budget than the suite's (`--lockstep-examples`), model and
+implementation compared after every step.
 Peak memory is the process's peak resident set after each phase (tracemalloc would
 slow the phases it measures several times over).
 
-    python bench/bench_conformance.py [--members 64] [--replay-depth 10] [-o bench/conformance.json]
+    python bench/bench_conformance.py [--members 64] [--replay-depth 60] [--lockstep-examples 1000]
+                                      [-o bench/conformance.json]
 """
 
 from __future__ import annotations
@@ -19,13 +23,20 @@ import argparse
 import json
 import resource
 import statistics
+import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from hypothesis import settings
+from hypothesis.stateful import run_state_machine_as_test
 from pbjoin_model.conformance.refinement import validate_log
 from pbjoin_model.conformance.replay import replay
 from pbjoin_model.protocol.machine import Params
+from test_conformance import Lockstep
 
 from pbjoin.engine import ENVIRONMENT_STEPS, Action, InMemoryEngine
 from pbjoin.resources import Disk, MemoryDisks
@@ -57,10 +68,28 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def run_lockstep(examples: int) -> tuple[int, Counter[str], float]:
+    """The suite's lockstep state machine on `examples` seeded schedules of up to 80 steps."""
+    taken: Counter[str] = Counter()
+
+    class Counted(Lockstep):
+        def teardown(self) -> None:
+            if hasattr(self, "engine"):
+                log = self.engine.sink
+                assert isinstance(log, MemoryLog)
+                taken.update(r.step for r in log.records if isinstance(r, StepRecord))
+
+    start = time.perf_counter()
+    budget = settings(max_examples=examples, stateful_step_count=80, deadline=None, database=None, derandomize=True)
+    run_state_machine_as_test(Counted, settings=budget)
+    return examples, taken, time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--members", type=int, default=64)
-    parser.add_argument("--replay-depth", type=int, default=10)
+    parser.add_argument("--replay-depth", type=int, default=60)
+    parser.add_argument("--lockstep-examples", type=int, default=1000)
     parser.add_argument("-o", "--output", type=Path)
     args = parser.parse_args()
 
@@ -83,8 +112,9 @@ def main() -> None:
         )
 
     small = Params(nodes=2, resources=2, max_failures=1, max_restarts=1, max_config_changes=1)
-    replayed = replay(small, args.replay_depth)
+    replayed = replay(small, args.replay_depth, crash_points=True)
     replay_peak = peak_rss_mb()
+    examples, taken, lockstep_seconds = run_lockstep(args.lockstep_examples)
 
     results: dict[str, Any] = {
         "members": args.members,
@@ -107,8 +137,19 @@ def main() -> None:
             "transitions": replayed.transitions,
             "behaviours": replayed.behaviours,
             "transitions_per_second": round(replayed.transitions / replayed.seconds),
+            "coverage": round(replayed.coverage, 4),
+            "complete": replayed.complete,
+            "crash_points": replayed.crash_points,
+            "seconds": round(replayed.seconds, 1),
             "peak_mb": replay_peak,
             "conforms": replayed.conforms,
+        },
+        "lockstep": {
+            "examples": examples,
+            "steps": sum(taken.values()),
+            "steps_per_second": round(sum(taken.values()) / lockstep_seconds),
+            "seconds": round(lockstep_seconds, 1),
+            "taken": dict(sorted(taken.items())),
         },
     }
     lat = results["join_latency_ms"]
@@ -123,8 +164,15 @@ def main() -> None:
     )
     rep = results["replay"]
     print(
-        f"  exhaustive replay     small configuration, depth {rep['depth']}: {rep['behaviours']} behaviours, "
-        f"{rep['transitions']} transitions at {rep['transitions_per_second']}/s, peak RSS {rep['peak_mb']} MB"
+        f"  exhaustive replay     small configuration, depth {rep['depth']}"
+        f"{' (complete)' if rep['complete'] else ''}: {rep['states']} states, {rep['transitions']} transitions "
+        f"at {rep['transitions_per_second']}/s ({rep['coverage']:.1%} of the model's), {rep['crash_points']} "
+        f"crash points, {rep['seconds']} s, peak RSS {rep['peak_mb']} MB"
+    )
+    lock = results["lockstep"]
+    print(
+        f"  lockstep (seeded)     {lock['examples']} schedules, {lock['steps']} steps compared at "
+        f"{lock['steps_per_second']} steps/s in {lock['seconds']} s"
     )
     if args.output:
         args.output.write_text(json.dumps(results, indent=2) + "\n")

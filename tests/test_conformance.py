@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import get_args
 
 import pytest
-from hypothesis import settings
+from hypothesis import Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 from impl_mutants import DATA_PATH_MUTANTS, DRIVER_MUTANTS, ENGINE_MUTANTS, MUTANTS, variant
@@ -115,18 +115,19 @@ def test_replay_reaches_a_failover_followed_by_a_joiner_of_several_resources() -
     assert report.witnessed > 0  # the scenario is among the behaviours replayed
 
 
-@pytest.mark.parametrize(
-    ("mutant", "depth", "divergence"),
-    [
-        ("skips-access-probe", 2, "multicast  ACCESS(n1, {}) | ACCESS(n1, {r1, r2})"),
-        ("forgets-to-install-config", 3, "configs  {'r1': 1} | {}"),
-        ("no-state-resend", 4, "sent to n2  GROUP_STATE(@3) | "),
-        ("config-from-primary-host", 7, "sent to n1  START_MIRROR(r2) | CONFIG(r1, v1), START_MIRROR(r2)"),
-        ("promotes-unsynced-mirror", 9, "view.prim        r1 | r2"),
-        ("pushes-old-text", 8, "text of r1 v2  'r1 configuration v2' | 'r1 initial configuration'"),
-        ("installs-old-text", 4, "cfg  ((2, 0), (0, 0)) | ((v2 with another text, 0), (0, 0))"),
-    ],
-)
+# Each member mutant, the depth of its shortest divergence on the small configuration, and what it shows.
+REPLAY_CATCHES = [
+    ("skips-access-probe", 2, "multicast  ACCESS(n1, {}) | ACCESS(n1, {r1, r2})"),
+    ("forgets-to-install-config", 3, "configs  {'r1': 1} | {}"),
+    ("no-state-resend", 4, "sent to n2  GROUP_STATE(@3) | "),
+    ("config-from-primary-host", 7, "sent to n1  START_MIRROR(r2) | CONFIG(r1, v1), START_MIRROR(r2)"),
+    ("promotes-unsynced-mirror", 9, "view.prim        r1 | r2"),
+    ("pushes-old-text", 8, "text of r1 v2  'r1 configuration v2' | 'r1 initial configuration'"),
+    ("installs-old-text", 4, "cfg  ((2, 0), (0, 0)) | ((v2 with another text, 0), (0, 0))"),
+]
+
+
+@pytest.mark.parametrize(("mutant", "depth", "divergence"), REPLAY_CATCHES)
 def test_exhaustive_replay_catches_each_implementation_mutant(mutant: str, depth: int, divergence: str) -> None:
     report = replay(SMALL, depth=depth, member_factory=MUTANTS[mutant])
     assert report.divergence is not None, f"{mutant} escaped exhaustive replay"
@@ -135,14 +136,14 @@ def test_exhaustive_replay_catches_each_implementation_mutant(mutant: str, depth
     assert replay(SMALL, depth=depth - 1, member_factory=MUTANTS[mutant]).conforms  # the shortest witness
 
 
-@pytest.mark.parametrize(
-    ("mutant", "crash_points", "depth", "divergence"),
-    [
-        ("skips-a-data-file", False, 10, "data files of r2  the production data | other files"),
-        ("garbles-config-text", False, 4, "v2 with another text"),
-        ("writes-config-in-place", True, 4, "r1/config.json must hold"),
-    ],
-)
+DRIVER_CATCHES = [
+    ("skips-a-data-file", False, 10, "data files of r2  the production data | other files"),
+    ("garbles-config-text", False, 4, "v2 with another text"),
+    ("writes-config-in-place", True, 4, "r1/config.json must hold"),
+]
+
+
+@pytest.mark.parametrize(("mutant", "crash_points", "depth", "divergence"), DRIVER_CATCHES)
 def test_exhaustive_replay_catches_each_driver_mutant(
     mutant: str, crash_points: bool, depth: int, divergence: str
 ) -> None:
@@ -157,15 +158,21 @@ def test_a_file_written_in_place_is_caught_only_by_a_crash_inside_the_write() ->
     assert replay(SMALL, depth=60, disks_factory=DRIVER_MUTANTS["writes-config-in-place"]).conforms
 
 
+LOG_MUTANT = "logs-first-resource"
+
+
 def test_exhaustive_replay_catches_a_log_that_names_the_wrong_parameters() -> None:
-    report = replay(SMALL, depth=60, engine_class=ENGINE_MUTANTS["logs-first-resource"])
+    report = replay(SMALL, depth=60, engine_class=ENGINE_MUTANTS[LOG_MUTANT])
     assert report.divergence is not None
     assert "logged step  ChangeConfig(n=n1, r=r2) | ChangeConfig(n=n1, r=r1) by n1" in report.divergence.render()
 
 
+DEEP_MUTANT = "successor-is-newest-member"
+
+
 def test_a_deep_mutant_needs_three_members_in_a_subgroup() -> None:
     """The newest member as successor is the next in join order whenever a subgroup had two."""
-    factory = MUTANTS["successor-is-newest-member"]
+    factory = MUTANTS[DEEP_MUTANT]
     assert replay(SMALL, depth=60, member_factory=factory).conforms
     report = replay(ONE_SUBGROUP_OF_THREE, depth=60, member_factory=factory)
     assert report.divergence is not None and "view.host[r1]  n2 | n3" in report.divergence.render()
@@ -282,14 +289,32 @@ def test_model_and_implementation_agree_in_lockstep_on_random_schedules() -> Non
     )
 
 
-def test_lockstep_catches_an_implementation_mutant() -> None:
+@pytest.mark.parametrize(
+    ("mutant", "shows"),
+    [
+        ("skips-access-probe", "ACCESS"),
+        (DEEP_MUTANT, r"view\[n\d\]\.host\[r1\]"),  # needs three members in a subgroup
+        ("pushes-old-text", "CONFIG"),  # needs a configuration change with a member to send it to
+        ("promotes-unsynced-mirror", "mirror"),  # needs a failover
+        (LOG_MUTANT, "logged step"),
+    ],
+)
+def test_seeded_lockstep_catches_shallow_and_deep_mutants(mutant: str, shows: str) -> None:
     class Mutated(Lockstep):
-        mutant = "skips-access-probe"
+        pass
 
-    with pytest.raises(AssertionError, match=r"ACCESS|acc"):
+    Mutated.mutant = mutant
+    with pytest.raises(AssertionError, match=shows):
         run_state_machine_as_test(
             Mutated,
-            settings=settings(max_examples=40, stateful_step_count=30, deadline=None, database=None, derandomize=True),
+            settings=settings(
+                max_examples=150,
+                stateful_step_count=80,
+                deadline=None,
+                database=None,
+                derandomize=True,
+                phases=[Phase.generate],
+            ),
         )
 
 

@@ -15,12 +15,12 @@ from collections import Counter
 import pytest
 from hypothesis import Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
-from impl_mutants import DATA_PATH_MUTANTS
+from impl_mutants import DATA_PATH_MUTANTS, EVERY_MUTANT
 from pbjoin_model.conformance.refinement import Contents, Correspondence, abstract, differences, validate_log
 from pbjoin_model.conformance.replay import engine_for, replay
 from pbjoin_model.protocol import machine as m
 from pbjoin_model.protocol.machine import Params
-from test_conformance import Lockstep
+from test_conformance import DEEP_MUTANT, DRIVER_CATCHES, LOG_MUTANT, REPLAY_CATCHES, Lockstep
 from test_member_engine import act, cluster, settle
 
 from pbjoin.member import Member
@@ -241,3 +241,8 @@ def test_a_write_its_process_died_inside_is_explained_whether_or_not_it_reached_
 def test_the_same_write_logged_as_taken_diverges() -> None:
     report = validate_log(*_killed_inside_a_write(completed=True))
     assert report.divergence is not None
+
+
+def test_every_implementation_mutant_is_killed_by_a_test_of_the_suite() -> None:
+    killed = {mutant for mutant, *_ in REPLAY_CATCHES + DRIVER_CATCHES} | {DEEP_MUTANT, LOG_MUTANT} | set(CAUGHT)
+    assert killed == set(EVERY_MUTANT)
