@@ -22,7 +22,7 @@ Prints which method kills which mutant and how long it took (n/a: the method can
 that kind of mutant), then whether every mutant is killed by at least one method. Exit 0
 when every mutant is killed, 1 otherwise.
 
-    .venv/bin/python bench/adequacy.py [--json FILE] [--without-etcd]
+    .venv/bin/python bench/adequacy.py [--json FILE] [--without-etcd] [--method NAME ...]
 """
 
 from __future__ import annotations
@@ -135,8 +135,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the matrix as JSON")
     parser.add_argument("--without-etcd", action="store_true", help="leave out the etcd tests (minutes per mutant)")
+    parser.add_argument(
+        "--method", action="append", choices=list(METHODS), help="run only this method (repeatable); default: all"
+    )
     args = parser.parse_args()
-    methods = {n: f for n, f in METHODS.items() if not (args.without_etcd and f is by_etcd)}
+    methods = {
+        n: f
+        for n, f in METHODS.items()
+        if not (args.without_etcd and f is by_etcd) and (args.method is None or n in args.method)
+    }
     matrix: dict[str, dict[str, dict[str, object]]] = {}
     print(f"{'mutant':<28}" + "".join(f"{n:>24}" for n in methods), flush=True)
     for mutant in EVERY_MUTANT:
