@@ -28,7 +28,7 @@ from pbjoin_model.protocol.machine import Params, State
 from pbjoin.demo import DemoError, run_demo
 from pbjoin.engine import ENVIRONMENT_STEPS, InMemoryEngine
 from pbjoin.member import Member
-from pbjoin.resources import ResourceError
+from pbjoin.resources import MemoryDisks, ResourceError
 from pbjoin.runtime import MemberFactory
 from pbjoin.steplog import MemoryLog, StepName, StepRecord, parse_log, read_log
 
@@ -337,3 +337,23 @@ def test_the_log_of_any_lockstep_run_validates(tmp_path: Path) -> None:
 def test_the_implementation_names_its_steps_after_the_spec_actions() -> None:
     # src/pbjoin cannot import the model, so the list is written twice; this keeps the two equal.
     assert set(get_args(StepName)) == {*m.ACTION_NAMES, *STUTTERS}
+
+
+@pytest.mark.parametrize("mutant", [None, "skips-a-data-file"])
+def test_trace_validation_reads_the_data_files_a_mirror_was_synchronised_with(mutant: str | None) -> None:
+    """A log records the digests of a synchronised mirror's data files and of the production
+    copy's; validation holds them equal wherever the model holds the mirror current."""
+    disks = DRIVER_MUTANTS[mutant] if mutant else MemoryDisks
+    engine = engine_for((0b01, 0b10), Params(nodes=2, resources=2, compact_log=False), Member, disks)
+    while protocol := [a for a in engine.enabled() if a.name not in ENVIRONMENT_STEPS or a.name == "Join"]:
+        engine.step(protocol[0])
+    log = engine.sink
+    assert isinstance(log, MemoryLog)
+    cluster, *steps = log.records
+    assert any(rec.data for rec in steps if isinstance(rec, StepRecord))
+    report = validate_log(cluster, steps)  # type: ignore[arg-type]
+    if mutant is None:
+        assert report.conforms, report.divergence and report.divergence.render()
+    else:
+        assert report.divergence is not None
+        assert "data files of r2  the production data | other files" in report.divergence.render()

@@ -411,6 +411,7 @@ class InMemoryEngine:
                 for a in outcome.answers
             ],
             effects=outcome.effects,
+            data=outcome.data,
             notes=outcome.notes,
             post=MemberSummary.model_validate(self.runtimes[n].summary()),
         )

@@ -90,6 +90,7 @@ class Disks(Protocol):
     def audit_config(self, resource: str) -> tuple[int, str]: ...
     def audit_data(self, resource: str) -> dict[str, str]: ...
     def sync_mirror(self, backup: str, production: str) -> None: ...
+    def mirror_digests(self, backup: str, production: str) -> dict[str, str]: ...
     def reset_node(self) -> None: ...
     # the data path: each copy's writes in order and the highest epoch it has accepted
     def read_copy(self, resource: str) -> tuple[int, tuple[WriteRecord, ...]]: ...
@@ -309,6 +310,14 @@ class DirectoryDisks:
             self.failpoints.reach(f"unlink {target / DATA / stale}")
             (target / DATA / stale).unlink()
 
+    def mirror_digests(self, backup: str, production: str) -> dict[str, str]:
+        """The data digests of a synchronised mirror and of its production copy, read back
+        (none without a replication network: the data files are then not mirrored)."""
+        source = self.links.get(production)
+        if source is None:
+            return {}
+        return {production: data_digest(read_data(source)), backup: data_digest(read_data(self._path(backup)))}
+
     def reset_node(self) -> None:
         shutil.rmtree(self.node_dir / "config", ignore_errors=True)
 
@@ -455,6 +464,9 @@ class MemoryDisks:
         for stale in sorted(set(target) - set(wanted)):
             self.failpoints.reach(f"unlink {backup}/{DATA}/{stale}")
             del target[stale]
+
+    def mirror_digests(self, backup: str, production: str) -> dict[str, str]:
+        return {r: data_digest(self.disks[r].data) for r in (production, backup)}
 
     def reset_node(self) -> None:
         self.installed.clear()

@@ -57,6 +57,7 @@ class Outcome:
     notes: list[str] = field(default_factory=list)
     data_sends: list[DataSend] = field(default_factory=list)
     answers: list[WriteAnswer] = field(default_factory=list)
+    data: dict[str, str] = field(default_factory=dict)  # data digests after a mirror's synchronisation
 
 
 class NodeRuntime:
@@ -169,6 +170,8 @@ class NodeRuntime:
             effect = pending.pop(0)
             outcome.effects.append(_describe(effect))
             follow = self._perform(effect)
+            if isinstance(effect, SyncMirror):
+                outcome.data.update(self.disks.mirror_digests(effect.resource, effect.production))
 
     def _perform(self, effect: Effect) -> Output | None:
         if isinstance(effect, ProbeAccess):

@@ -88,6 +88,9 @@ class StepRecord(_Record):
     data_sent: list[SentRecord] = Field(default_factory=list)  # WRITE and ACK, on the data channels
     answers: list[AnswerRecord] = Field(default_factory=list)
     effects: list[str] = Field(default_factory=list)
+    # After a mirror's synchronisation: the SHA-256 digest of the data files of the mirror
+    # and of the production copy it was synchronised from, as read back from the disks.
+    data: dict[str, str] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list)
     post: MemberSummary
     # Logged before the step ran (`post` is the state before it): a later copy of the step

@@ -518,7 +518,9 @@ def check_step(
     """What a logged step shows that the model's successor disagrees with; `writes` (the
     log's own write numbering) when the run has client writes, which the data path's
     messages, answers and member state are then compared on. With `texts` (the run's), every
-    CONFIG sent must carry its version's one text: the first one seen for that version."""
+    CONFIG sent must carry its version's one text: the first one seen for that version, and
+    the data files a step logs (after a mirror's synchronisation) must be the production data
+    wherever the model holds that copy current."""
     n = corr.node(rec.member)
     rows: list[tuple[str, str, str]] = []
     for sent in rec.sent if texts is not None else ():
@@ -528,6 +530,11 @@ def check_step(
             if texts.stored(config.resource, config.version, config.data) == FOREIGN_TEXT:
                 known = texts.texts[(config.resource, config.version)]
                 rows.append((f"text of {config.resource} v{config.version}", repr(known[:40]), repr(config.data[:40])))
+    for resource, digest in rec.data.items() if texts is not None else ():
+        if resource not in corr.resources:
+            rows.append(("data files", "a resource of the group", resource))
+        elif t.dataCurrent[corr.res(resource)] and texts is not None and not texts.data_current(True, digest):
+            rows.append((f"data files of {resource}", "the production data", "other files"))
     if t.inc[n] != rec.inc:
         rows.append(("incarnation", str(t.inc[n]), str(rec.inc)))
     if rec.step == "Deliver" and rec.consumed is not None:

@@ -533,6 +533,7 @@ class EtcdNode:
                 for a in outcome.answers
             ],
             effects=outcome.effects,
+            data=outcome.data,
             notes=outcome.notes,
             post=MemberSummary.model_validate(rt.member.summary()),
         )
