@@ -6,6 +6,7 @@ import itertools
 from pathlib import Path
 
 import pytest
+from pbjoin_model.explorer import diskqueue
 from pbjoin_model.explorer.bfs import (
     DEADLOCK,
     Options,
@@ -17,6 +18,7 @@ from pbjoin_model.explorer.bfs import (
     reachable,
     selected_invariants,
 )
+from pbjoin_model.explorer.diskqueue import DiskQueue
 from pbjoin_model.protocol.machine import Mutant, Params, initial_states, is_intended_end, successors
 from pbjoin_model.protocol.symmetry import canonical, orbit
 
@@ -168,9 +170,19 @@ def test_selected_invariants_limit_what_is_checked() -> None:
     assert check(params, Options(invariants=others)).verdict is Verdict.HOLDS
 
 
-def test_disk_seen_set_matches_memory_and_rebuilds_traces() -> None:
+def test_disk_seen_set_and_queue_match_memory_and_rebuild_traces(monkeypatch: pytest.MonkeyPatch) -> None:
     memory = check(SMALL, Options(fingerprints=True))
+    written: list[int] = []
+    spill = DiskQueue._spill
+
+    def counted(queue: DiskQueue) -> None:
+        written.append(len(queue.tail))
+        spill(queue)
+
+    monkeypatch.setattr(diskqueue, "SEGMENT", 100)  # the queue of SMALL's widest levels spills
+    monkeypatch.setattr(DiskQueue, "_spill", counted)
     disk = check(SMALL, Options(disk=True))
+    assert len(written) > 5 and set(written) == {100}
     assert (disk.distinct, disk.generated, disk.depth, disk.verdict) == (
         memory.distinct,
         memory.generated,
@@ -193,3 +205,18 @@ def test_disk_seen_set_lives_in_sqlite(tmp_path: Path) -> None:
     assert visited.path(2) == [0, 1, 2]
     visited.db.close()
     assert (tmp_path / "seen.sqlite").stat().st_size > 0
+
+
+def test_the_disk_queue_is_first_in_first_out_across_its_files(tmp_path: Path) -> None:
+    queue = DiskQueue(tmp_path, segment=3)
+    taken: list[int] = []
+    for i in range(20):
+        queue.append((bytes([i]) * (i % 4), i, i // 5))
+        if i % 3 == 2:
+            taken.append(queue.popleft()[1])
+    assert any(tmp_path.iterdir())  # some entries wait in files
+    while len(queue):
+        code, index, depth = queue.popleft()
+        assert code == bytes([index]) * (index % 4) and depth == index // 5
+        taken.append(index)
+    assert taken == list(range(20)) and not any(tmp_path.iterdir())

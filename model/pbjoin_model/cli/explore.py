@@ -61,7 +61,8 @@ def register_check(commands: argparse._SubParsersAction[Any]) -> None:
     chk.add_argument(
         "--disk",
         action="store_true",
-        help="keep the seen-set as fingerprints in an SQLite file, for runs that outgrow memory (one worker)",
+        help="keep the seen-set as fingerprints in an SQLite file and the queue in files, for runs that "
+        "outgrow memory (one worker)",
     )
     chk.add_argument(
         "--workers",

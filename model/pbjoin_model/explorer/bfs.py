@@ -22,7 +22,9 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 
+from pbjoin_model.explorer.diskqueue import DiskQueue, Entry
 from pbjoin_model.protocol.encoding import decode, digest, encode
 from pbjoin_model.protocol.invariants import INVARIANTS, Invariant
 from pbjoin_model.protocol.machine import Params, State, Step, initial_states, is_intended_end, successors
@@ -64,7 +66,7 @@ class Options:
     progress_every: float = 2.0  # seconds between progress reports
     invariants: tuple[str, ...] | None = None  # names to check; None checks them all
     workers: int = 1  # processes (set by pbjoin_model.explorer.parallel.check_parallel)
-    disk: bool = False  # keep the fingerprint seen-set in an SQLite file instead of memory
+    disk: bool = False  # keep the fingerprint seen-set in an SQLite file and the queue in files
     max_memory_mb: float | None = None  # stop (incomplete) once the peak resident set passes this
     # Start only from these wirings (per node, the bitmask of resources it reaches);
     # None starts from every wiring. A fixed wiring makes configurations searchable whose
@@ -260,11 +262,12 @@ def check(p: Params, options: Options | None = None) -> Result:
     gc.disable()
     try:
         if not opts.disk:
-            return _check(p, opts, _Visited(opts.fingerprints, opts.symmetry))
+            return _check(p, opts, _Visited(opts.fingerprints, opts.symmetry), deque())
         with tempfile.TemporaryDirectory(prefix="pbjoin-seen-") as directory:
             visited = _DiskVisited(opts.symmetry, directory)
             try:
-                return _check(p, dataclasses.replace(opts, fingerprints=True), visited)
+                queue = DiskQueue(Path(directory))
+                return _check(p, dataclasses.replace(opts, fingerprints=True), visited, queue)
             finally:
                 visited.db.close()
     finally:
@@ -272,9 +275,9 @@ def check(p: Params, options: Options | None = None) -> Result:
             gc.enable()
 
 
-def _check(p: Params, opts: Options, visited: _Visited) -> Result:
+def _check(p: Params, opts: Options, visited: _Visited, queue: deque[Entry] | DiskQueue) -> Result:
+    """Breadth-first search; `queue` holds (encoded state, index, depth), empty at the start."""
     start = time.monotonic()
-    queue: deque[tuple[bytes, int, int]] = deque()  # (encoded state, index, depth)
     generated = 0
     initial = 0
     intended_ends = 0
