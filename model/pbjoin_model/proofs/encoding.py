@@ -27,6 +27,7 @@ decoded into model values and printed like a checker trace.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +50,21 @@ from pbjoin_model.protocol.machine import (
 )
 
 Term = Any  # z3 ships no type information
+
+
+class EncodingEdit(enum.Enum):
+    """Deliberately restrictive edits of the abstract encodings (not of the model).
+
+    Each makes the abstract systems allow fewer steps than protocol.py takes, so IndInv
+    stays provable while the proof says nothing about the steps cut away; the simulation
+    check (`proofs.simulation`) must reject each. Selected by a parameter, as model
+    mutants are, never by editing the source.
+    """
+
+    NONE = "none"
+    HOSTS_NEVER_CRASH = "hosts-never-crash"  # a node that hosts a resource never crashes
+    FAIL_NEVER_DELIVERED = "fail-never-delivered"  # no holder ever delivers a FAIL
+
 
 Node = z3.DeclareSort("Node")
 Res = z3.DeclareSort("Res")
@@ -174,9 +190,10 @@ def restart_mirrors(has_host: Callable[[Term], Term], prim: Term, old_mirror: Te
 class GroupLevel:
     """apply_message per message kind, as transitions of one relational group state."""
 
-    def __init__(self, voc: Vocabulary, mutant: Mutant) -> None:
+    def __init__(self, voc: Vocabulary, mutant: Mutant, edit: EncodingEdit = EncodingEdit.NONE) -> None:
         self.voc = voc
         self.mutant = mutant
+        self.edit = edit
 
     def init(self, gs: RGroupState) -> list[Term]:
         return [
@@ -322,6 +339,10 @@ class GroupLevel:
         )
         params = {"f": f, "f_res": rf, "new_host": nh, "target": tg}
         constraints = [gs.status(f) != S_ABSENT, *witness, *u.define(post)]
+        if self.edit is EncodingEdit.HOSTS_NEVER_CRASH:
+            constraints.append(z3.ForAll([r], z3.Not(gs.hosts(r, f))))
+        if self.edit is EncodingEdit.FAIL_NEVER_DELIVERED:
+            constraints.append(z3.BoolVal(False))
         return Transition("ApplyFail", params, constraints, post, about=f, msg_inc=z3.Int("i"))
 
 
@@ -553,9 +574,10 @@ def node_conjuncts(voc: Vocabulary, st: NodeLevel) -> list[tuple[str, Term]]:
 class ConfigLevel:
     """The actions that touch configuration, over-approximating protocol.py's."""
 
-    def __init__(self, voc: Vocabulary, mutant: Mutant) -> None:
+    def __init__(self, voc: Vocabulary, mutant: Mutant, edit: EncodingEdit = EncodingEdit.NONE) -> None:
         self.voc = voc
         self.mutant = mutant
+        self.edit = edit
 
     def init(self, st: NodeLevel) -> list[Term]:
         return [
@@ -661,6 +683,11 @@ class ConfigLevel:
 
         # Crash(n): n forgets its configuration and view; its channels empty.
         crash = [
+            *(
+                [z3.ForAll([r], z3.Not(z3.And(st.has_view(n), st.view_hosts(n, r, n))))]
+                if self.edit is EncodingEdit.HOSTS_NEVER_CRASH
+                else []
+            ),
             *self._frame(st, post, {"res_ver", "view_member", "view_hosts", "view_prim", "config_ver"}),
             z3.ForAll([v_], post.has_view(v_) == z3.And(st.has_view(v_), v_ != n)),
             z3.ForAll([x], z3.Implies(x != n, post.phase(x) == st.phase(x))),

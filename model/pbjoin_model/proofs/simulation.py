@@ -1,0 +1,425 @@
+"""The simulation check: every step of the Python model is a step of the abstract systems.
+
+`pbjoin prove` proves IndInv of three abstract encodings (the group-state, configuration
+and stream levels), not of protocol.py. This module ties them to it: for the steps
+(s, s') of small configurations (every reachable state; every step, or a sample
+stratified by action, message kind and phases, each stratum kept), the step is mapped
+into each level's vocabulary with s and s' pinned exactly, and Z3 must find the abstract
+action and the axioms satisfiable together. A step for which no candidate abstract action
+is satisfiable is a failing verdict that names the concrete action and the state.
+
+* group level: every (group state, ordered message) pair that some reachable log chains,
+  `apply_message` applied: the abstract transition of the message's kind (or a stutter,
+  where apply_message leaves the state as it is).
+* configuration level: the step itself, views and CONFIGs in flight as relations.
+* stream level: the step on the uncompacted successor (the log only grows), followed by
+  `Compact` from it to the successor protocol.py keeps, with the group-level axioms about
+  `apply` (`Stream.axioms`); pinned through `stream.History`, so that both states share
+  one message and group-state constant per position and per value.
+
+A model mutant that the encodings do not share fails here (`pbjoin prove` would still say
+PROVED of the unchanged encodings), and so does each restrictive `EncodingEdit`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import z3
+
+from pbjoin_model.explorer.bfs import reachable
+from pbjoin_model.proofs.encoding import (
+    MI_ACTIVE,
+    MI_NONE,
+    MI_SYNCING,
+    S_ABSENT,
+    S_ACTIVE,
+    S_JOINING,
+    S_PLACED,
+    ConfigLevel,
+    EncodingEdit,
+    GroupLevel,
+    Node,
+    NodeLevel,
+    Res,
+    RGroupState,
+    Term,
+    Vocabulary,
+    views_ok,
+)
+from pbjoin_model.proofs.stream import History, Stream, StreamLevel, StreamState
+from pbjoin_model.protocol.machine import (
+    CONFIG,
+    DATA_PATH_ACTIONS,
+    HOLDS_VIEW,
+    MSG_NAMES,
+    NO_NODE,
+    P2P_NAMES,
+    PHASE_NAMES,
+    GroupState,
+    Msg,
+    Mutant,
+    Params,
+    State,
+    Step,
+    apply_message,
+    successors,
+)
+
+# The abstract actions a concrete action may be, per level (tried in order).
+STREAM_ACTIONS: dict[str, tuple[str, ...]] = {
+    "Join": ("Join",),
+    "ReceiveGroupState": ("Adopt", "Receive"),
+    "RecoverGroupState": ("Adopt",),
+    "Deliver": ("Deliver",),
+    "ReceiveConfig": ("Receive",),
+    "ReceiveStartMirror": ("Receive",),
+    "ChangeConfig": ("ChangeConfig",),
+    "Crash": ("Crash",),
+    "Restart": ("Restart",),
+}
+CONFIG_ACTIONS: dict[str, tuple[str, ...]] = {
+    "Join": ("OtherActions",),
+    "ReceiveGroupState": ("Deliver", "OtherActions"),
+    "RecoverGroupState": ("Deliver",),
+    "Deliver": ("Deliver",),
+    "ReceiveConfig": ("ReceiveConfig",),
+    "ReceiveStartMirror": ("OtherActions",),
+    "ChangeConfig": ("ChangeConfig",),
+    "Crash": ("Crash",),
+    "Restart": ("OtherActions",),
+}
+GROUP_ACTIONS = ("ApplyJoin", "Place", "ApplyJoinDone", "ApplyMirrorActive", "ApplyFail")  # by message kind
+
+# The configurations checked by default: 2 and 3 nodes, failures, restarts, configuration changes.
+CONFIGURATIONS = (
+    Params(2, 1, 1, 1, 1),
+    Params(2, 2, 1, 1, 1),
+    Params(2, 1, 2, 1, 1),
+    Params(3, 1, 1, 0, 0),
+)
+
+
+@dataclass
+class StepCheck:
+    level: str  # "group", "config" or "stream"
+    action: str  # the concrete action (for the group level: the message kind applied)
+    abstract: str  # the abstract action found ("" when none)
+    verdict: str  # "ok", "fail" or "unknown"
+    seconds: float
+    what: str  # the step, readable
+
+    def line(self) -> str:
+        if self.verdict == "ok":
+            return f"{self.level}: {self.what} is {self.abstract} ok ({self.seconds:.2f} s)"
+        return f"{self.level}: {self.what} has no abstract counterpart: {self.verdict} ({self.seconds:.2f} s)"
+
+
+@dataclass
+class SimulationResult:
+    mutant: Mutant
+    edit: EncodingEdit
+    configurations: list[Params]
+    checks: list[StepCheck] = field(default_factory=list)
+    steps: dict[str, int] = field(default_factory=dict)  # per configuration: concrete steps enumerated
+    strata: int = 0
+    seconds: float = 0.0
+
+    @property
+    def verdict(self) -> str:
+        verdicts = {c.verdict for c in self.checks}
+        return "fail" if "fail" in verdicts else "unknown" if "unknown" in verdicts else "ok"
+
+    @property
+    def exit_code(self) -> int:
+        return {"ok": 0, "fail": 1, "unknown": 3}[self.verdict]
+
+    def failures(self) -> list[StepCheck]:
+        return [c for c in self.checks if c.verdict != "ok"]
+
+    def count(self, level: str) -> int:
+        return sum(1 for c in self.checks if c.level == level)
+
+
+def _sat(facts: list[Term], timeout_ms: int) -> str:
+    """'ok' when the facts have a model, 'fail' when they have none."""
+    solver = z3.Solver()
+    solver.set("timeout", timeout_ms)
+    solver.add(*facts)
+    answer = solver.check()
+    return "ok" if answer == z3.sat else "fail" if answer == z3.unsat else "unknown"
+
+
+def _wiring(voc: Vocabulary, s: State, p: Params, nodes: list[Term], res: list[Term]) -> list[Term]:
+    """The static vocabulary pinned: access as s's wiring, resources in their preference order."""
+    out = [voc.first == res[0]]
+    for i, a in enumerate(res):
+        out += [voc.le(a, b) == (i <= q) for q, b in enumerate(res)]
+    for n, node in enumerate(nodes):
+        out += [voc.access(node, a) == bool(s.access[n] >> q & 1) for q, a in enumerate(res)]
+    return out
+
+
+def _universe(nodes: list[Term], res: list[Term]) -> list[Term]:
+    x, r = z3.Const("x", Node), z3.Const("r", Res)
+    out = [z3.ForAll([x], z3.Or(*(x == a for a in nodes))), z3.ForAll([r], z3.Or(*(r == q for q in res)))]
+    if len(nodes) > 1:
+        out.append(z3.Distinct(*nodes))
+    if len(res) > 1:
+        out.append(z3.Distinct(*res))
+    return out
+
+
+def _constants(p: Params) -> tuple[list[Term], list[Term]]:
+    return [z3.Const(f"node{i}", Node) for i in range(p.nodes)], [z3.Const(f"res{i}", Res) for i in range(p.resources)]
+
+
+# ---------------------------------------------------------------- group level
+
+
+def pin_group_state(gs_sym: RGroupState, gs: GroupState, nodes: list[Term], res: list[Term]) -> list[Term]:
+    """A relational group state pinned to a concrete one."""
+    statuses = (S_ABSENT, S_JOINING, S_PLACED, S_ACTIVE)
+    mirrors = (MI_NONE, MI_SYNCING, MI_ACTIVE)
+    out = [gs_sym.prim == res[gs.prim]]
+    for q, a in enumerate(res):
+        out += [gs_sym.has_host(a) == (gs.host[q] != NO_NODE), gs_sym.mirror(a) == mirrors[gs.mirror[q]]]
+        if gs.host[q] != NO_NODE:
+            out.append(gs_sym.host(a) == nodes[gs.host[q]])
+    for n, node in enumerate(nodes):
+        out += [gs_sym.status(node) == statuses[gs.status[n]], gs_sym.inc(node) == gs.inc[n]]
+        for q, a in enumerate(res):
+            out += [gs_sym.member(node, a) == (n in gs.sub[q]), gs_sym.acc(node, a) == bool(gs.acc[n] >> q & 1)]
+    return out
+
+
+def check_group_step(
+    gs: GroupState, msg: Msg, s: State, p: Params, encoding: Mutant, edit: EncodingEdit, timeout_ms: int
+) -> StepCheck:
+    """apply_message(gs, msg) of the model (p.mutant) as a transition of the group level (`encoding`)."""
+    t0 = time.monotonic()
+    after = apply_message(gs, msg, p)
+    what = f"apply {MSG_NAMES[msg.kind]}(n{msg.node + 1}, inc {msg.inc})"
+    if after == gs:
+        return StepCheck("group", MSG_NAMES[msg.kind], "a stutter", "ok", time.monotonic() - t0, what)
+    voc = Vocabulary()
+    nodes, res = _constants(p)
+    pre, post = RGroupState.fresh("pre"), RGroupState.fresh("post")
+    base = voc.axioms() + _universe(nodes, res) + _wiring(voc, s, p, nodes, res)
+    base += pin_group_state(pre, gs, nodes, res) + pin_group_state(post, after, nodes, res)
+    t = next(t for t in GroupLevel(voc, encoding, edit).transitions(pre, post) if t.action == GROUP_ACTIONS[msg.kind])
+    verdict = _sat([*base, *t.constraints, t.about == nodes[msg.node]], timeout_ms)
+    return StepCheck("group", MSG_NAMES[msg.kind], t.action, verdict, time.monotonic() - t0, what)
+
+
+# ---------------------------------------------------------------- configuration level
+
+
+def pin_node_level(st: NodeLevel, s: State, p: Params, nodes: list[Term], res: list[Term]) -> list[Term]:
+    """The configuration level's state pinned to s; views only for holders, and config_ver a bound."""
+    out: list[Term] = []
+    for n, node in enumerate(nodes):
+        out += [st.phase(node) == s.phase[n], st.has_view(node) == (s.phase[n] in HOLDS_VIEW)]
+        out += [st.cfg(node, a) == s.cfg[n][q] for q, a in enumerate(res)]
+        view = s.view[n]
+        if isinstance(view, GroupState):
+            out.append(st.view_prim(node) == res[view.prim])
+            for q, a in enumerate(res):
+                for y, other in enumerate(nodes):
+                    out += [
+                        st.view_member(node, other, a) == (y in view.sub[q]),
+                        st.view_hosts(node, a, other) == (view.host[q] == y),
+                    ]
+    out += [st.res_ver(a) == s.resVer[q] for q, a in enumerate(res)]
+    for c, queue in enumerate(s.chan):
+        src, dst = nodes[c // p.nodes], nodes[c % p.nodes]
+        for q, a in enumerate(res):
+            versions = [msg.ver for msg in queue if msg.kind == CONFIG and msg.res == q]
+            out.append(st.config_sent(src, dst, a) == bool(versions))
+            out += [st.config_ver(src, dst, a) >= v for v in versions]
+    return out
+
+
+def check_config_step(
+    s: State, step: Step, p: Params, encoding: Mutant, edit: EncodingEdit, timeout_ms: int
+) -> StepCheck:
+    t0 = time.monotonic()
+    voc = Vocabulary()
+    nodes, res = _constants(p)
+    pre, post = NodeLevel.fresh("pre"), NodeLevel.fresh("post")
+    base = voc.axioms() + _universe(nodes, res) + _wiring(voc, s, p, nodes, res)
+    base += views_ok(voc, pre) + views_ok(voc, post)
+    base += pin_node_level(pre, s, p, nodes, res) + pin_node_level(post, step.state, p, nodes, res)
+    candidates = CONFIG_ACTIONS[step.action]
+    params = dict(step.params)
+    for action, abstract_params, constraints in ConfigLevel(voc, encoding, edit).transitions(pre, post):
+        if action not in candidates:
+            continue
+        pins = [abstract_params[name] == nodes[params[name]] for name in ("n", "src") if name in abstract_params]
+        if "res" in abstract_params and "r" in params:
+            pins.append(abstract_params["res"] == res[params["r"]])
+        verdict = _sat([*base, *constraints, *pins], timeout_ms)
+        if verdict == "ok":
+            return StepCheck("config", step.action, action, "ok", time.monotonic() - t0, _describe(s, step))
+    return StepCheck("config", step.action, "", verdict, time.monotonic() - t0, _describe(s, step))
+
+
+# ---------------------------------------------------------------- stream level
+
+
+def uncompacted(s: State, step: Step, p: Params) -> State:
+    """The successor of the same action instance before protocol.py folds the settled log prefix."""
+    pu = dataclasses.replace(p, compact_log=False)
+    return next(t.state for t in successors(s, pu) if t.action == step.action and t.params == step.params)
+
+
+def check_stream_step(s: State, step: Step, p: Params, edit: EncodingEdit, timeout_ms: int) -> list[StepCheck]:
+    """The step as a stream-level action, then (if protocol.py compacted) as Compact."""
+    t0 = time.monotonic()
+    grown = uncompacted(s, step, p)
+    after = step.state
+    low = len(grown.log) - len(after.log)
+    sm = Stream()
+    axioms = [a for _, a in sm.axioms()]
+    history = History(sm, p, s.durable, grown.log)
+    level = StreamLevel(sm, edit)
+    pre = StreamState.fresh("pre")
+    params = dict(step.params)
+    out: list[StepCheck] = []
+    pinned_pre = history.encode(pre, s)
+    verdict, found = "fail", ""
+    for act in level.transitions(pre):
+        if act.action not in STREAM_ACTIONS[step.action]:
+            continue
+        pins = [act.params["n"] == history.nodes[params["n"]]] if "n" in act.params else []
+        if "res" in act.params and "r" in params:
+            pins.append(act.params["res"] == history.res[params["r"]])
+        facts = [*axioms, *pinned_pre, *history.encode(act.post, grown, ghosts=False), *act.constraints, *pins]
+        verdict = _sat(facts + history.facts(), timeout_ms)
+        if verdict == "ok":
+            found = act.action
+            break
+    out.append(StepCheck("stream", step.action, found, verdict, time.monotonic() - t0, _describe(s, step)))
+    if low > 0:
+        t1 = time.monotonic()
+        mid = StreamState.fresh("grown")
+        compact = next(a for a in StreamLevel(sm, edit).transitions(mid) if a.action == "Compact")
+        facts = [
+            *axioms,
+            *history.encode(mid, grown),
+            *history.encode(compact.post, after, offset=low, ghosts=False),
+            *compact.constraints,
+            compact.params["low"] == low,
+        ]
+        verdict = _sat(facts + history.facts(), timeout_ms)
+        what = f"{_describe(s, step)}, then Compact(low={low})"
+        found = "Compact" if verdict == "ok" else ""
+        out.append(StepCheck("stream", "Compact", found, verdict, time.monotonic() - t1, what))
+    return out
+
+
+# ---------------------------------------------------------------- the steps checked
+
+
+def _describe(s: State, step: Step) -> str:
+    phases = "/".join(PHASE_NAMES[ph] for ph in s.phase)
+    return f"{step.label()} from phases {phases}, log length {len(s.log)}"
+
+
+def stratum(s: State, step: Step, p: Params) -> tuple[object, ...]:
+    """What distinguishes steps for the sample: the action, the message it takes (kind, own or
+    not), the acting node's phase before and after, whether the log was compacted."""
+    params = dict(step.params)
+    n = params["n"]
+    t = step.state
+    what: tuple[object, ...] = ()
+    if step.action == "Deliver":
+        msg = s.log[s.cursor[n]]
+        what = (MSG_NAMES[msg.kind], msg.node == n and msg.inc == s.inc[n])
+    elif "src" in params:
+        head = s.chan[params["src"] * p.nodes + n][0]
+        what = (P2P_NAMES[head.kind],)
+    sends = tuple(sorted({P2P_NAMES[m.kind] for q, q2 in zip(s.chan, t.chan, strict=True) for m in q2[len(q) :]}))
+    dropped = sum(len(q) for q in s.chan) > sum(len(q) for q in t.chan) + ("src" in params)
+    return (step.action, *what, s.phase[n], t.phase[n], len(t.log) < len(s.log) + 1, sends, dropped)
+
+
+def sample_steps(p: Params, per_stratum: int, seed: int = 0) -> tuple[list[tuple[State, Step]], int, int]:
+    """Up to `per_stratum` steps of every stratum (reservoir-sampled over all reachable
+    states, so every stratum is represented), the number of steps enumerated, and of strata."""
+    rng = random.Random(seed)
+    kept: dict[tuple[object, ...], list[tuple[State, Step]]] = {}
+    seen: dict[tuple[object, ...], int] = {}
+    total = 0
+    for s in reachable(p):
+        for step in successors(s, p):
+            if step.action in DATA_PATH_ACTIONS:
+                continue
+            total += 1
+            key = stratum(s, step, p)
+            seen[key] = seen.get(key, 0) + 1
+            bucket = kept.setdefault(key, [])
+            if len(bucket) < per_stratum:
+                bucket.append((s, step))
+            else:
+                i = rng.randrange(seen[key])
+                if i < per_stratum:
+                    bucket[i] = (s, step)
+    return [pair for bucket in kept.values() for pair in bucket], total, len(kept)
+
+
+def group_pairs(p: Params) -> Iterator[tuple[GroupState, Msg, State]]:
+    """Every distinct (group state, message, wiring) that the log of a reachable state chains."""
+    seen: set[tuple[GroupState, Msg, tuple[int, ...]]] = set()
+    for s in reachable(p):
+        gs = s.durable
+        for msg in s.log:
+            key = (gs, msg, s.access)
+            if key not in seen:
+                seen.add(key)
+                yield gs, msg, s
+            gs = apply_message(gs, msg, p)
+
+
+def simulate(
+    configurations: tuple[Params, ...] = CONFIGURATIONS,
+    mutant: Mutant = Mutant.NONE,
+    encoding: Mutant = Mutant.NONE,
+    edit: EncodingEdit = EncodingEdit.NONE,
+    per_stratum: int = 2,
+    levels: tuple[str, ...] = ("group", "config", "stream"),
+    timeout_ms: int = 30_000,
+    on_check: Callable[[StepCheck], None] | None = None,
+) -> SimulationResult:
+    """The model with `mutant` against the encodings of `encoding` (with `edit`), on each configuration."""
+    start = time.monotonic()
+    result = SimulationResult(mutant, edit, [dataclasses.replace(c, mutant=mutant) for c in configurations])
+
+    def record(c: StepCheck) -> None:
+        result.checks.append(c)
+        if on_check is not None:
+            on_check(c)
+
+    for p in result.configurations:
+        if "group" in levels:
+            for gs, msg, s in group_pairs(p):
+                record(check_group_step(gs, msg, s, p, encoding, edit, timeout_ms))
+        steps, total, strata = sample_steps(p, per_stratum)
+        result.steps[_name(p)] = total
+        result.strata += strata
+        for s, step in steps:
+            if "config" in levels:
+                record(check_config_step(s, step, p, encoding, edit, timeout_ms))
+            if "stream" in levels:
+                for c in check_stream_step(s, step, p, edit, timeout_ms):
+                    record(c)
+    result.seconds = time.monotonic() - start
+    return result
+
+
+def _name(p: Params) -> str:
+    return f"{p.nodes} nodes, {p.resources} resources, {p.max_failures}/{p.max_restarts}/{p.max_config_changes}"
