@@ -519,7 +519,8 @@ class NodeLevel:
     cfg: Term  # Node x Res -> Int, 0 = none
     res_ver: Term  # Res -> Int
     config_sent: Term  # Node (src) x Node (dst) x Res -> Bool: a CONFIG in flight
-    config_ver: Term  # Node x Node x Res -> Int: a bound on the versions of those CONFIGs
+    config_ver: Term  # Node x Node x Res -> Int: an upper bound on the versions of those CONFIGs
+    config_low: Term  # Node x Node x Res -> Int: a lower bound on the versions of those CONFIGs
 
     @staticmethod
     def fresh(name: str) -> NodeLevel:
@@ -535,6 +536,7 @@ class NodeLevel:
             z3.Function(f"{name}.resVer", Res, i),
             z3.Function(f"{name}.configSent", Node, Node, Res, b),
             z3.Function(f"{name}.configVer", Node, Node, Res, i),
+            z3.Function(f"{name}.configLow", Node, Node, Res, i),
         )
 
 
@@ -567,6 +569,18 @@ def node_conjuncts(voc: Vocabulary, st: NodeLevel) -> list[tuple[str, Term]]:
                 [s_, d_, r],
                 z3.Implies(st.config_sent(s_, d_, r), z3.And(st.config_ver(s_, d_, r) <= st.res_ver(r))),
             ),
+        ),
+        # What the stream level, which records configuration as held or not, relies on:
+        # every CONFIG in flight carries a version (>= 1), and a holder that hosts a
+        # resource in its own view holds that resource's configuration.
+        ("ResourceVersioned", z3.ForAll([r], st.res_ver(r) >= 1)),
+        (
+            "ConfigSentVersioned",
+            z3.ForAll([s_, d_, r], z3.Implies(st.config_sent(s_, d_, r), st.config_low(s_, d_, r) >= 1)),
+        ),
+        (
+            "HostHoldsConfig",
+            z3.ForAll([v_, r], z3.Implies(z3.And(st.has_view(v_), st.view_hosts(v_, r, v_)), st.cfg(v_, r) >= 1)),
         ),
     ]
 
@@ -601,16 +615,27 @@ class ConfigLevel:
         views = {"view_member", "view_hosts", "view_prim", "has_view"}
 
         # Deliver(n) / ReceiveGroupState / RecoverGroupState: n's view becomes another group
-        # state (one satisfying the group-state invariant: views_ok on the post-state);
-        # as host of `res` it may read the configuration from the resource (new host,
-        # takeover) and send its version to members of res's subgroup in its new view.
+        # state (one satisfying the group-state invariant: views_ok on the post-state), and
+        # its phase any phase (placed, rejected, a member; views_ok ties having a view to
+        # it); as host of `res` it may read the configuration from the resource (new host,
+        # takeover) and send its version to members of res's subgroup in its new view (some
+        # of them: a send to a failed node is lost). A view that newly makes n a host does so
+        # only for the resource it reads.
         takes = z3.Bool("reads_resource")
         sends = z3.Function("sends_to", Node, z3.BoolSort())
         hosts_res = post.view_hosts(n, res, n)
         new_cfg = z3.If(z3.And(takes, hosts_res), st.res_ver(res), st.cfg(n, res))
         targets = z3.And(sends(d_), hosts_res, post.view_member(n, d_, res), post.has_view(n))
+        was_host = z3.And(st.has_view(n), st.view_hosts(n, r, n))
         deliver = [
-            *self._frame(st, post, {"phase", "res_ver"}),
+            *self._frame(st, post, {"res_ver"}),
+            z3.ForAll([x], z3.Implies(x != n, post.phase(x) == st.phase(x))),
+            z3.ForAll(
+                [r],
+                z3.Implies(
+                    z3.And(post.has_view(n), post.view_hosts(n, r, n), z3.Not(was_host)), z3.And(r == res, takes)
+                ),
+            ),
             z3.ForAll([v_, x, r], z3.Implies(v_ != n, post.view_member(v_, x, r) == st.view_member(v_, x, r))),
             z3.ForAll([v_, r, x], z3.Implies(v_ != n, post.view_hosts(v_, r, x) == st.view_hosts(v_, r, x))),
             z3.ForAll([v_], z3.Implies(v_ != n, post.has_view(v_) == st.has_view(v_))),
@@ -624,7 +649,7 @@ class ConfigLevel:
             elsewhere = z3.Exists([r2], z3.And(post.view_member(n, joiner, r2), r2 != prim))
             new_sent = z3.Or(new_sent, z3.And(s_ == n, d_ == joiner, r == prim, post.view_hosts(n, prim, n), elsewhere))
         sent_ver = z3.If(r == res, new_cfg, st.cfg(n, r))
-        old_ver = st.config_ver(s_, d_, r)
+        old_ver, old_low = st.config_ver(s_, d_, r), st.config_low(s_, d_, r)
         deliver += [
             z3.ForAll([v_], z3.Implies(v_ != n, post.view_prim(v_) == st.view_prim(v_))),
             z3.ForAll([s_, d_, r], post.config_sent(s_, d_, r) == z3.Or(st.config_sent(s_, d_, r), new_sent)),
@@ -633,12 +658,18 @@ class ConfigLevel:
                 post.config_ver(s_, d_, r)
                 == z3.If(new_sent, z3.If(st.config_sent(s_, d_, r), _max(old_ver, sent_ver), sent_ver), old_ver),
             ),
+            z3.ForAll(
+                [s_, d_, r],
+                post.config_low(s_, d_, r)
+                == z3.If(new_sent, z3.If(st.config_sent(s_, d_, r), _min(old_low, sent_ver), sent_ver), old_low),
+            ),
         ]
         yield "Deliver", {"n": n, "res": res}, deliver
 
         # ReceiveConfig(src, n): takes some CONFIG for `res` (FIFO order abstracted away:
         # any one in flight; the message may stay, covering duplicates) and installs a
-        # version no newer than the ones in flight, if n's view places it on res.
+        # version within the bounds of the ones in flight, if n's view places it on res;
+        # a node waiting for its configuration then becomes a member.
         version = z3.Int("installed_version")
         keeps = z3.Bool("another_copy_in_flight")
         mine = st.has_view(n)
@@ -647,9 +678,13 @@ class ConfigLevel:
         installs = z3.And(z3.Or(st.phase(n) == WAIT_CONFIG, st.phase(n) == MEMBER), mine)
         receive = [
             st.config_sent(src, n, res),
-            version >= 1,
+            version >= st.config_low(src, n, res),
             version <= st.config_ver(src, n, res),
-            *self._frame(st, post, all_fields - {"cfg", "config_sent"}),
+            *self._frame(st, post, all_fields - {"cfg", "config_sent", "phase"}),
+            z3.ForAll(
+                [x],
+                post.phase(x) == z3.If(z3.And(x == n, installs, st.phase(n) == WAIT_CONFIG), MEMBER, st.phase(x)),
+            ),
             z3.ForAll([x, r], post.cfg(x, r) == z3.If(z3.And(x == n, r == res, installs), version, st.cfg(x, r))),
             z3.ForAll(
                 [s_, d_, r],
@@ -659,8 +694,10 @@ class ConfigLevel:
         ]
         yield "ReceiveConfig", {"src": src, "n": n, "res": res}, receive
 
-        # ChangeConfig(n, res): host n stores a new version and sends it to its subgroup.
+        # ChangeConfig(n, res): host n stores a new version and sends it to its subgroup
+        # (to some of it: a send to a failed node is lost).
         new = st.res_ver(res) + 1
+        change_sent = z3.And(s_ == n, r == res, st.view_member(n, d_, res), d_ != n, sends(d_))
         change = [
             st.phase(n) == MEMBER,
             st.has_view(n),
@@ -670,13 +707,17 @@ class ConfigLevel:
             z3.ForAll([x, r], post.cfg(x, r) == z3.If(z3.And(x == n, r == res), new, st.cfg(x, r))),
             z3.ForAll(
                 [s_, d_, r],
-                post.config_sent(s_, d_, r)
-                == z3.Or(st.config_sent(s_, d_, r), z3.And(s_ == n, r == res, st.view_member(n, d_, res), d_ != n)),
+                post.config_sent(s_, d_, r) == z3.Or(st.config_sent(s_, d_, r), change_sent),
             ),
+            z3.ForAll([s_, d_, r], post.config_ver(s_, d_, r) == z3.If(change_sent, new, st.config_ver(s_, d_, r))),
             z3.ForAll(
                 [s_, d_, r],
-                post.config_ver(s_, d_, r)
-                == z3.If(z3.And(s_ == n, r == res, st.view_member(n, d_, res), d_ != n), new, st.config_ver(s_, d_, r)),
+                post.config_low(s_, d_, r)
+                == z3.If(
+                    change_sent,
+                    z3.If(st.config_sent(s_, d_, r), _min(st.config_low(s_, d_, r), new), new),
+                    st.config_low(s_, d_, r),
+                ),
             ),
         ]
         yield "ChangeConfig", {"n": n, "res": res}, change
@@ -688,7 +729,7 @@ class ConfigLevel:
                 if self.edit is EncodingEdit.HOSTS_NEVER_CRASH
                 else []
             ),
-            *self._frame(st, post, {"res_ver", "view_member", "view_hosts", "view_prim", "config_ver"}),
+            *self._frame(st, post, {"res_ver", "view_member", "view_hosts", "view_prim", "config_ver", "config_low"}),
             z3.ForAll([v_], post.has_view(v_) == z3.And(st.has_view(v_), v_ != n)),
             z3.ForAll([x], z3.Implies(x != n, post.phase(x) == st.phase(x))),
             z3.ForAll([x, r], post.cfg(x, r) == z3.If(x == n, 0, st.cfg(x, r))),
@@ -705,4 +746,11 @@ def _max(*terms: Term) -> Term:
     out = terms[0]
     for t in terms[1:]:
         out = z3.If(t > out, t, out)
+    return out
+
+
+def _min(*terms: Term) -> Term:
+    out = terms[0]
+    for t in terms[1:]:
+        out = z3.If(t < out, t, out)
     return out

@@ -33,17 +33,15 @@ from pbjoin_model.proofs.encoding import (
     views_ok,
     x,
 )
+from pbjoin_model.proofs.simulation import config_pins, find_witnesses, group_pins, stream_pins
 from pbjoin_model.proofs.stream import (
-    WITNESS_PARAMS,
     Stream,
     StreamLevel,
     StreamState,
     describe_stream_cti,
-    encode_state,
     stream_conjuncts,
-    witnesses,
 )
-from pbjoin_model.protocol.machine import Mutant
+from pbjoin_model.protocol.machine import Mutant, apply_message
 
 # ---------------------------------------------------------------- obligations
 
@@ -61,9 +59,14 @@ class Obligation:
     seconds: float = 0.0
     cti: str = ""  # the counterexample to induction, as text
     reachable: str = ""  # whether the CTI's pre-state is reachable, as far as checked
+    witness: str = ""  # for a Consistent obligation: the model step that satisfies the premises
 
     def line(self) -> str:
-        if self.conjunct == "Consistent":
+        if self.conjunct == "Consistent" and self.action == "Init":
+            what = "Init is satisfiable"
+        elif self.conjunct == "Consistent" and self.action == IMPLIED:
+            what = "GroupStateInv is satisfiable"
+        elif self.conjunct == "Consistent":
             what = f"{self.action} is consistent with IndInv"
         elif self.action == IMPLIED:
             what = f"GroupStateInv implies {self.conjunct}"
@@ -243,39 +246,77 @@ def _prove_here(
         result.obligations.append(o)
         on_result(o)
 
-    def check_consistent(o: Obligation, facts: list[Term], size: tuple[int, int] | None = domain) -> None:
+    def check_consistent(
+        o: Obligation, facts: list[Term], pins: list[Term] | None, witness: str, inv: list[Term] | None = None
+    ) -> None:
+        """The obligations that share these premises are not vacuous: the premises hold together,
+        shown by a step of the model pinned exactly (`pins`, at its own size) where one is an
+        instance of the action, else by Z3 alone (at `domain`, if fixed). Unsatisfiable
+        premises are a failing verdict.
+
+        With `inv` (the stream level, whose quantifiers over positions defeat Z3's model
+        finder on long logs), `facts` and the pinned step are shown satisfiable, and the
+        pinned pre-state shown to entail every conjunct of `inv` (by E-matching): a model of
+        the first is then a model of all the premises."""
         t0 = time.monotonic()
-        o.verdict = _consistent(base + facts, timeout_ms, size)
+        o.verdict = "unknown"
+        if pins is not None:
+            o.verdict = _consistent(base + facts + pins, timeout_ms, None)
+            o.witness = witness
+            for conj in inv or []:
+                if o.verdict == "ok":
+                    o.verdict = _check(base + pins, conj, timeout_ms, None, mbqi=False)[0]
+        if o.verdict != "ok" and o.level != "stream":
+            o.verdict = _consistent(base + facts, timeout_ms, domain)
+            o.witness = ""
+        elif o.verdict == "ok" and domain is not None and o.level != "stream":
+            o.verdict = _consistent(base + facts, timeout_ms, domain)
         o.seconds = time.monotonic() - t0
         if o.verdict == "fail":
-            o.cti = f"  IndInv and {o.action} contradict each other: its obligations would hold vacuously"
+            o.cti = f"  the premises of {o.action} contradict each other: its obligations would hold vacuously"
         result.obligations.append(o)
         on_result(o)
+
+    # Model steps that witness the premises: from the protocol, whatever the mutant (the
+    # encoded mutants change the group and configuration levels, where Z3 alone decides).
+    wit = find_witnesses()
+    wp = wit.p
 
     group = GroupLevel(voc, mutant)
     pre, post = RGroupState.fresh("pre"), RGroupState.fresh("post")
     pre_inv = group_conjuncts(voc, pre)
+    first = wit.initial.durable
+    pins = group_pins(voc, pre, first, wit.initial, wp)
+    check_consistent(Obligation("group", "Consistent", "Init"), group.init(pre), pins, "the initial group state")
     for name, conj in pre_inv:
         run(Obligation("group", name, "Init"), group.init(pre), conj, describe_group_cti(voc, pre, None, mutant))
     for t in group.transitions(pre, post):
         facts = [c for _, c in pre_inv] + t.constraints
-        check_consistent(Obligation("group", "Consistent", t.action), facts)
+        gs, msg, s = wit.group[t.action]
+        pins = group_pins(voc, pre, gs, s, wp, t, post, apply_message(gs, msg, wp), msg)
+        check_consistent(Obligation("group", "Consistent", t.action), facts, pins, f"apply {msg}")
         for name, conj in group_conjuncts(voc, post):
             run(Obligation("group", name, t.action), facts, conj, describe_group_cti(voc, pre, t, mutant))
         for name, lemma in group_lemmas(pre, t):
             run(Obligation("group", name, t.action), facts, lemma, describe_group_cti(voc, pre, t, mutant))
+    gs, _, s = wit.group["ApplyFail"]
+    facts = [c for _, c in pre_inv]
+    check_consistent(Obligation("group", "Consistent", IMPLIED), facts, group_pins(voc, pre, gs, s, wp), str(gs))
     for name, fact in group_consequences(pre):
-        facts = [c for _, c in pre_inv]
         run(Obligation("group", name, IMPLIED), facts, fact, describe_group_cti(voc, pre, None, mutant))
 
     config = ConfigLevel(voc, mutant)
     st, st2 = NodeLevel.fresh("pre"), NodeLevel.fresh("post")
     st_inv = node_conjuncts(voc, st)
+    pins = config_pins(voc, st, wit.initial, wp)
+    check_consistent(Obligation("config", "Consistent", "Init"), config.init(st), pins, "an initial state")
     for name, conj in st_inv:
         run(Obligation("config", name, "Init"), config.init(st), conj, describe_config_cti(voc, st, None, {}))
     for action, params, constraints in config.transitions(st, st2):
         facts = [c for _, c in st_inv] + views_ok(voc, st) + views_ok(voc, st2) + constraints
-        check_consistent(Obligation("config", "Consistent", action), facts)
+        s, step = wit.config[action]
+        pins = config_pins(voc, st, s, wp, st2, step, params)
+        check_consistent(Obligation("config", "Consistent", action), facts, pins, step.label())
         for name, conj in node_conjuncts(voc, st2):
             printer = describe_config_cti(voc, st, (action, st2), params)
             run(Obligation("config", name, action), facts, conj, printer)
@@ -286,17 +327,22 @@ def _prove_here(
     stream = StreamLevel(sm)
     ss = StreamState.fresh("pre")
     ss_inv = stream_conjuncts(sm, ss)
+    pins = stream_pins(sm, wit.initial, None, wp, ss)
+    check_consistent(Obligation("stream", "Consistent", "Init"), axioms + stream.init(ss), pins, "an initial state")
     for name, conj in ss_inv:
         facts = axioms + stream.init(ss)
         run(Obligation("stream", name, "Init"), facts, conj, describe_stream_cti(sm, ss, None))
     # Quantified sat questions over positions are beyond Z3's model finder, so each action
-    # is shown consistent with IndInv on a concrete pre-state: a reachable model State
-    # (of WITNESS_PARAMS, whatever `domain` is) that enables it, encoded exactly.
-    witness = witnesses()
+    # is shown consistent with IndInv on a concrete step: a step of the model (of
+    # WITNESS_CONFIGURATION, whatever `domain` is) that is an instance of it, its pre- and
+    # post-state encoded exactly.
     for act in stream.transitions(ss):
         facts = axioms + [c for _, c in ss_inv] + act.constraints
-        pinned = encode_state(sm, ss, witness[act.action], WITNESS_PARAMS)
-        check_consistent(Obligation("stream", "Consistent", act.action), facts + pinned, None)
+        s, step = wit.stream[act.action]
+        pins = axioms + stream_pins(sm, s, step, wp, act)
+        inv = [c for _, c in ss_inv]
+        o = Obligation("stream", "Consistent", act.action)
+        check_consistent(o, axioms + act.constraints, pins, step.label(), inv)
         for name, conj in stream_conjuncts(sm, act.post):
             run(Obligation("stream", name, act.action), facts, conj, describe_stream_cti(sm, ss, act))
     result.seconds = time.monotonic() - start

@@ -48,18 +48,21 @@ from pbjoin_model.proofs.encoding import (
     Res,
     RGroupState,
     Term,
+    Transition,
     Vocabulary,
     views_ok,
 )
-from pbjoin_model.proofs.stream import History, Stream, StreamLevel, StreamState
+from pbjoin_model.proofs.stream import History, Stream, StreamAction, StreamLevel, StreamState
 from pbjoin_model.protocol.machine import (
     CONFIG,
     DATA_PATH_ACTIONS,
+    FAIL,
     HOLDS_VIEW,
     MSG_NAMES,
     NO_NODE,
     P2P_NAMES,
     PHASE_NAMES,
+    WAIT_STATE,
     GroupState,
     Msg,
     Mutant,
@@ -197,6 +200,28 @@ def pin_group_state(gs_sym: RGroupState, gs: GroupState, nodes: list[Term], res:
     return out
 
 
+def group_pins(
+    voc: Vocabulary,
+    pre: RGroupState,
+    gs: GroupState,
+    s: State,
+    p: Params,
+    t: Transition | None = None,
+    post: RGroupState | None = None,
+    after: GroupState | None = None,
+    msg: Msg | None = None,
+) -> list[Term]:
+    """The group level pinned to gs (and to `after` = gs with msg applied, as transition t):
+    exactly p's nodes and resources, s's wiring."""
+    nodes, res = _constants(p)
+    out = _universe(nodes, res) + _wiring(voc, s, p, nodes, res) + pin_group_state(pre, gs, nodes, res)
+    if post is not None and after is not None:
+        out += pin_group_state(post, after, nodes, res)
+    if t is not None and msg is not None:
+        out.append(t.about == nodes[msg.node])
+    return out
+
+
 def check_group_step(
     gs: GroupState, msg: Msg, s: State, p: Params, encoding: Mutant, edit: EncodingEdit, timeout_ms: int
 ) -> StepCheck:
@@ -207,12 +232,10 @@ def check_group_step(
     if after == gs:
         return StepCheck("group", MSG_NAMES[msg.kind], "a stutter", "ok", time.monotonic() - t0, what)
     voc = Vocabulary()
-    nodes, res = _constants(p)
     pre, post = RGroupState.fresh("pre"), RGroupState.fresh("post")
-    base = voc.axioms() + _universe(nodes, res) + _wiring(voc, s, p, nodes, res)
-    base += pin_group_state(pre, gs, nodes, res) + pin_group_state(post, after, nodes, res)
     t = next(t for t in GroupLevel(voc, encoding, edit).transitions(pre, post) if t.action == GROUP_ACTIONS[msg.kind])
-    verdict = _sat([*base, *t.constraints, t.about == nodes[msg.node]], timeout_ms)
+    base = voc.axioms() + group_pins(voc, pre, gs, s, p, t, post, after, msg)
+    verdict = _sat([*base, *t.constraints], timeout_ms)
     return StepCheck("group", MSG_NAMES[msg.kind], t.action, verdict, time.monotonic() - t0, what)
 
 
@@ -220,7 +243,7 @@ def check_group_step(
 
 
 def pin_node_level(st: NodeLevel, s: State, p: Params, nodes: list[Term], res: list[Term]) -> list[Term]:
-    """The configuration level's state pinned to s; views only for holders, and config_ver a bound."""
+    """The configuration level's state pinned to s: views only for holders, versions in flight within their bounds."""
     out: list[Term] = []
     for n, node in enumerate(nodes):
         out += [st.phase(node) == s.phase[n], st.has_view(node) == (s.phase[n] in HOLDS_VIEW)]
@@ -241,6 +264,28 @@ def pin_node_level(st: NodeLevel, s: State, p: Params, nodes: list[Term], res: l
             versions = [msg.ver for msg in queue if msg.kind == CONFIG and msg.res == q]
             out.append(st.config_sent(src, dst, a) == bool(versions))
             out += [st.config_ver(src, dst, a) >= v for v in versions]
+            out += [st.config_low(src, dst, a) <= v for v in versions]
+    return out
+
+
+def config_pins(
+    voc: Vocabulary,
+    pre: NodeLevel,
+    s: State,
+    p: Params,
+    post: NodeLevel | None = None,
+    step: Step | None = None,
+    abstract_params: dict[str, Term] | None = None,
+) -> list[Term]:
+    """The configuration level pinned to s (and to the step's successor, its parameters to the step's)."""
+    nodes, res = _constants(p)
+    out = _universe(nodes, res) + _wiring(voc, s, p, nodes, res) + pin_node_level(pre, s, p, nodes, res)
+    if post is not None and step is not None:
+        out += pin_node_level(post, step.state, p, nodes, res)
+        params, abstract = dict(step.params), abstract_params or {}
+        out += [abstract[name] == nodes[params[name]] for name in ("n", "src") if name in abstract]
+        if "res" in abstract and "r" in params:
+            out.append(abstract["res"] == res[params["r"]])
     return out
 
 
@@ -249,19 +294,14 @@ def check_config_step(
 ) -> StepCheck:
     t0 = time.monotonic()
     voc = Vocabulary()
-    nodes, res = _constants(p)
     pre, post = NodeLevel.fresh("pre"), NodeLevel.fresh("post")
-    base = voc.axioms() + _universe(nodes, res) + _wiring(voc, s, p, nodes, res)
-    base += views_ok(voc, pre) + views_ok(voc, post)
-    base += pin_node_level(pre, s, p, nodes, res) + pin_node_level(post, step.state, p, nodes, res)
+    base = voc.axioms() + views_ok(voc, pre) + views_ok(voc, post)
     candidates = CONFIG_ACTIONS[step.action]
-    params = dict(step.params)
+    verdict = "fail"
     for action, abstract_params, constraints in ConfigLevel(voc, encoding, edit).transitions(pre, post):
         if action not in candidates:
             continue
-        pins = [abstract_params[name] == nodes[params[name]] for name in ("n", "src") if name in abstract_params]
-        if "res" in abstract_params and "r" in params:
-            pins.append(abstract_params["res"] == res[params["r"]])
+        pins = config_pins(voc, pre, s, p, post, step, abstract_params)
         verdict = _sat([*base, *constraints, *pins], timeout_ms)
         if verdict == "ok":
             return StepCheck("config", step.action, action, "ok", time.monotonic() - t0, _describe(s, step))
@@ -277,6 +317,29 @@ def uncompacted(s: State, step: Step, p: Params) -> State:
     return next(t.state for t in successors(s, pu) if t.action == step.action and t.params == step.params)
 
 
+def stream_pins(sm: Stream, s: State, step: Step | None, p: Params, act: StreamAction | StreamState) -> list[Term]:
+    """The stream level pinned to s (ghosts included) when `act` is a state, or to the step
+    as `act`: the step on the uncompacted successor, or for Compact the fold from it to
+    the successor."""
+    grown = uncompacted(s, step, p) if step is not None else s
+    history = History(sm, p, s.durable, grown.log)
+    if isinstance(act, StreamState):
+        return history.encode(act, s) + history.facts()
+    assert step is not None
+    if act.action == "Compact":
+        low = len(grown.log) - len(step.state.log)
+        out = history.encode(act.pre, grown) + history.encode(act.post, step.state, offset=low, ghosts=False)
+        out.append(act.params["low"] == low)
+        return out + history.facts()
+    out = history.encode(act.pre, s) + history.encode(act.post, grown, ghosts=False)
+    params = dict(step.params)
+    if "n" in act.params:
+        out.append(act.params["n"] == history.nodes[params["n"]])
+    if "res" in act.params and "r" in params:
+        out.append(act.params["res"] == history.res[params["r"]])
+    return out + history.facts()
+
+
 def check_stream_step(s: State, step: Step, p: Params, edit: EncodingEdit, timeout_ms: int) -> list[StepCheck]:
     """The step as a stream-level action, then (if protocol.py compacted) as Compact."""
     t0 = time.monotonic()
@@ -285,21 +348,14 @@ def check_stream_step(s: State, step: Step, p: Params, edit: EncodingEdit, timeo
     low = len(grown.log) - len(after.log)
     sm = Stream()
     axioms = [a for _, a in sm.axioms()]
-    history = History(sm, p, s.durable, grown.log)
     level = StreamLevel(sm, edit)
     pre = StreamState.fresh("pre")
-    params = dict(step.params)
     out: list[StepCheck] = []
-    pinned_pre = history.encode(pre, s)
     verdict, found = "fail", ""
     for act in level.transitions(pre):
         if act.action not in STREAM_ACTIONS[step.action]:
             continue
-        pins = [act.params["n"] == history.nodes[params["n"]]] if "n" in act.params else []
-        if "res" in act.params and "r" in params:
-            pins.append(act.params["res"] == history.res[params["r"]])
-        facts = [*axioms, *pinned_pre, *history.encode(act.post, grown, ghosts=False), *act.constraints, *pins]
-        verdict = _sat(facts + history.facts(), timeout_ms)
+        verdict = _sat([*axioms, *act.constraints, *stream_pins(sm, s, step, p, act)], timeout_ms)
         if verdict == "ok":
             found = act.action
             break
@@ -308,14 +364,7 @@ def check_stream_step(s: State, step: Step, p: Params, edit: EncodingEdit, timeo
         t1 = time.monotonic()
         mid = StreamState.fresh("grown")
         compact = next(a for a in StreamLevel(sm, edit).transitions(mid) if a.action == "Compact")
-        facts = [
-            *axioms,
-            *history.encode(mid, grown),
-            *history.encode(compact.post, after, offset=low, ghosts=False),
-            *compact.constraints,
-            compact.params["low"] == low,
-        ]
-        verdict = _sat(facts + history.facts(), timeout_ms)
+        verdict = _sat([*axioms, *compact.constraints, *stream_pins(sm, s, step, p, compact)], timeout_ms)
         what = f"{_describe(s, step)}, then Compact(low={low})"
         found = "Compact" if verdict == "ok" else ""
         out.append(StepCheck("stream", "Compact", found, verdict, time.monotonic() - t1, what))
@@ -423,3 +472,65 @@ def simulate(
 
 def _name(p: Params) -> str:
     return f"{p.nodes} nodes, {p.resources} resources, {p.max_failures}/{p.max_restarts}/{p.max_config_changes}"
+
+
+# ---------------------------------------------------------------- witnesses for the premises
+
+# The configuration whose reachable steps witness that every obligation's premises hold together.
+WITNESS_CONFIGURATION = Params(2, 2, 1, 1, 1)
+
+
+@dataclass
+class Witnesses:
+    """Per level and abstract action, a concrete step of the model that is one (the richest
+    found: most FAILs in the log, then most messages in flight, then the longest log)."""
+
+    p: Params
+    initial: State
+    group: dict[str, tuple[GroupState, Msg, State]] = field(default_factory=dict)
+    config: dict[str, tuple[State, Step]] = field(default_factory=dict)
+    stream: dict[str, tuple[State, Step]] = field(default_factory=dict)
+
+
+def _richness(s: State) -> tuple[int, int, int]:
+    return (sum(m.kind == FAIL for m in s.log), sum(len(q) for q in s.chan), len(s.log))
+
+
+def stream_action_of(s: State, step: Step) -> str:
+    """The stream-level action a concrete step is (before any Compact)."""
+    if step.action == "ReceiveGroupState":
+        return "Adopt" if s.phase[dict(step.params)["n"]] == WAIT_STATE else "Receive"
+    return STREAM_ACTIONS[step.action][0]
+
+
+def find_witnesses(p: Params = WITNESS_CONFIGURATION) -> Witnesses:
+    best: dict[tuple[str, str], tuple[tuple[int, int, int], object]] = {}
+
+    def offer(level: str, action: str, s: State, item: object) -> None:
+        score = _richness(s)
+        if (level, action) not in best or score > best[(level, action)][0]:
+            best[(level, action)] = (score, item)
+
+    initial = None
+    for s in reachable(p):
+        if initial is None:
+            initial = s
+        gs = s.durable
+        for msg in s.log:
+            after = apply_message(gs, msg, p)
+            if after != gs:
+                offer("group", GROUP_ACTIONS[msg.kind], s, (gs, msg, s))
+            gs = after
+        for step in successors(s, p):
+            if step.action in DATA_PATH_ACTIONS:
+                continue
+            offer("stream", stream_action_of(s, step), s, (s, step))
+            if len(uncompacted(s, step, p).log) > len(step.state.log):
+                offer("stream", "Compact", s, (s, step))
+            if step.action != "ReceiveGroupState" or s.phase[dict(step.params)["n"]] != WAIT_STATE:
+                offer("config", CONFIG_ACTIONS[step.action][0], s, (s, step))
+    assert initial is not None
+    out = Witnesses(p, initial)
+    for (level, action), (_, item) in best.items():
+        getattr(out, level)[action] = item
+    return out

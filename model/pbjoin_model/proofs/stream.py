@@ -777,6 +777,7 @@ class StreamAction:
     params: dict[str, Term]
     constraints: list[Term]
     post: StreamState
+    pre: StreamState
 
 
 class StreamLevel:
@@ -866,6 +867,7 @@ class StreamLevel:
                 *self._keep(st, post, every - {"length", "host_since", "phase", "join_pos"}),
             ],
             post,
+            st,
         )
 
         # ReceiveGroupState (adopting) or RecoverGroupState: n takes a GROUP_STATE in
@@ -894,6 +896,7 @@ class StreamLevel:
                 ),
             ],
             post,
+            st,
         )
 
         # Deliver(n): the next message moves n's view one position on; n may be rejected
@@ -1002,6 +1005,7 @@ class StreamLevel:
                 ),
             ],
             post,
+            st,
         )
 
         # ReceiveGroupState (dropping), ReceiveConfig, ReceiveStartMirror: messages to n
@@ -1049,6 +1053,7 @@ class StreamLevel:
                 ),
             ],
             post,
+            st,
         )
 
         # ChangeConfig(n, res): host n sends the new version to members of its subgroup.
@@ -1067,6 +1072,7 @@ class StreamLevel:
                 *self._keep(st, post, every - {"config_sent", "cfg"}),
             ],
             post,
+            st,
         )
 
         # Crash(n): FAIL(n, inc n) at the end of the log; n's channels empty.
@@ -1099,6 +1105,7 @@ class StreamLevel:
                 ),
             ],
             post,
+            st,
         )
 
         # Restart(n): a new incarnation, outside the group.
@@ -1112,6 +1119,7 @@ class StreamLevel:
                 *self._keep(st, post, every - {"phase", "inc"}),
             ],
             post,
+            st,
         )
 
         # Compact: the prefix nobody still needs is folded into durable; every position shifts.
@@ -1141,6 +1149,7 @@ class StreamLevel:
                 ),
             ],
             shifted,
+            st,
         )
 
 
@@ -1293,10 +1302,21 @@ class History:
         assert self.log[offset : offset + length] == s.log and self.prefixes[offset] == s.durable
         prefixes = self.prefixes[offset : offset + length + 1]
 
-        # Positions outside the log are no part of the state: only those inside are pinned.
-        out = [st.length == length]
-        out += [st.log(i) == self.msgs[offset + i] for i in range(length)]
-        out += [st.prefix(i) == self.gs(q) for i, q in enumerate(prefixes)]
+        # log and prefix as whole functions, by absolute position in the history (so that
+        # states sharing them, or shifted by Compact, agree everywhere); positions outside
+        # the history are one constant each, unconstrained
+        def table(items: list[Term], arg: Term, default: Term) -> Term:
+            value = default
+            for i, item in enumerate(items):
+                value = z3.If(arg == i, item, value)
+            return value
+
+        gs_all = [self.gs(q) for q in self.prefixes]
+        out = [
+            st.length == length,
+            z3.ForAll([k], st.log(k) == table(self.msgs, k + offset, z3.Const("msgOutside", Msg))),
+            z3.ForAll([k], st.prefix(k) == table(gs_all, k + offset, z3.Const("prefixOutside", GS))),
+        ]
         for q in range(p.resources):
             out.append(st.data_current(res[q]) == s.dataCurrent[q])
             if ghosts:
