@@ -18,6 +18,7 @@ import z3
 from pbjoin_model.proofs.cti import describe_config_cti, describe_group_cti
 from pbjoin_model.proofs.encoding import (
     ConfigLevel,
+    EncodingEdit,
     GroupLevel,
     Node,
     NodeLevel,
@@ -81,6 +82,7 @@ class Obligation:
 class ProofResult:
     mutant: Mutant
     obligations: list[Obligation] = field(default_factory=list)
+    edit: EncodingEdit = EncodingEdit.NONE
     seconds: float = 0.0
     sizes: str = "every number of nodes and resources"
 
@@ -187,8 +189,10 @@ def prove(
     timeout_ms: int = 60_000,
     domain: tuple[int, int] | None = None,
     on_result: Callable[[Obligation], None] | None = None,
+    edit: EncodingEdit = EncodingEdit.NONE,
 ) -> ProofResult:
-    """Every obligation of IndInv; `domain` fixes the numbers of nodes and resources.
+    """Every obligation of IndInv; `domain` fixes the numbers of nodes and resources; `edit`
+    restricts the encodings deliberately (what the simulation check, not the proof, sees).
 
     The obligations are discharged in a fresh interpreter started for the purpose, and
     `on_result` hears of each as it is decided. Z3's search follows the order in which its
@@ -199,7 +203,7 @@ def prove(
     """
     ctx = mp.get_context("spawn")
     receiver, sender = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=_prove_in_child, args=(sender, mutant, timeout_ms, domain), daemon=True)
+    child = ctx.Process(target=_prove_in_child, args=(sender, mutant, timeout_ms, domain, edit), daemon=True)
     child.start()
     sender.close()
     try:
@@ -218,8 +222,10 @@ def prove(
         child.join()
 
 
-def _prove_in_child(sender: Connection, mutant: Mutant, timeout_ms: int, domain: tuple[int, int] | None) -> None:
-    result = _prove_here(mutant, timeout_ms, domain, lambda o: sender.send(("obligation", o)))
+def _prove_in_child(
+    sender: Connection, mutant: Mutant, timeout_ms: int, domain: tuple[int, int] | None, edit: EncodingEdit
+) -> None:
+    result = _prove_here(mutant, timeout_ms, domain, lambda o: sender.send(("obligation", o)), edit)
     sender.send(("result", result))
     sender.close()
 
@@ -229,9 +235,10 @@ def _prove_here(
     timeout_ms: int,
     domain: tuple[int, int] | None,
     on_result: Callable[[Obligation], None],
+    edit: EncodingEdit = EncodingEdit.NONE,
 ) -> ProofResult:
     start = time.monotonic()
-    result = ProofResult(mutant)
+    result = ProofResult(mutant, edit=edit)
     if domain is not None:
         result.sizes = f"{domain[0]} nodes and {domain[1]} resources"
     voc = Vocabulary()
@@ -282,7 +289,7 @@ def _prove_here(
     wit = find_witnesses()
     wp = wit.p
 
-    group = GroupLevel(voc, mutant)
+    group = GroupLevel(voc, mutant, edit)
     pre, post = RGroupState.fresh("pre"), RGroupState.fresh("post")
     pre_inv = group_conjuncts(voc, pre)
     first = wit.initial.durable
@@ -305,7 +312,7 @@ def _prove_here(
     for name, fact in group_consequences(pre):
         run(Obligation("group", name, IMPLIED), facts, fact, describe_group_cti(voc, pre, None, mutant))
 
-    config = ConfigLevel(voc, mutant)
+    config = ConfigLevel(voc, mutant, edit)
     st, st2 = NodeLevel.fresh("pre"), NodeLevel.fresh("post")
     st_inv = node_conjuncts(voc, st)
     pins = config_pins(voc, st, wit.initial, wp)
@@ -324,7 +331,7 @@ def _prove_here(
     # The stream level takes the group level's theorems about apply_message as axioms.
     sm = Stream()
     axioms = [a for _, a in sm.axioms()]
-    stream = StreamLevel(sm)
+    stream = StreamLevel(sm, edit)
     ss = StreamState.fresh("pre")
     ss_inv = stream_conjuncts(sm, ss)
     pins = stream_pins(sm, wit.initial, None, wp, ss)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import z3
@@ -103,7 +103,9 @@ CONFIGURATIONS = (
     Params(2, 1, 1, 1, 1),
     Params(2, 2, 1, 1, 1),
     Params(2, 1, 2, 1, 1),
-    Params(3, 1, 1, 0, 0),
+    Params(3, 1, 2, 0, 0),
+    Params(3, 1, 1, 1, 0),
+    Params(3, 1, 1, 0, 1),
 )
 
 
@@ -115,16 +117,23 @@ class StepCheck:
     verdict: str  # "ok", "fail" or "unknown"
     seconds: float
     what: str  # the step, readable
+    tried: str = ""  # the abstract actions tried
+    note: str = ""  # for a failure: whether the states alone already contradict the axioms
 
     def line(self) -> str:
         if self.verdict == "ok":
             return f"{self.level}: {self.what} is {self.abstract} ok ({self.seconds:.2f} s)"
-        return f"{self.level}: {self.what} has no abstract counterpart: {self.verdict} ({self.seconds:.2f} s)"
+        why = f"; {self.note}" if self.note else ""
+        return (
+            f"{self.level}: {self.what}: {self.verdict}: no abstract counterpart among {self.tried}{why} "
+            f"({self.seconds:.2f} s)"
+        )
 
 
 @dataclass
 class SimulationResult:
-    mutant: Mutant
+    mutant: Mutant  # of the model
+    encoding: Mutant  # whose abstract encodings
     edit: EncodingEdit
     configurations: list[Params]
     checks: list[StepCheck] = field(default_factory=list)
@@ -236,7 +245,8 @@ def check_group_step(
     t = next(t for t in GroupLevel(voc, encoding, edit).transitions(pre, post) if t.action == GROUP_ACTIONS[msg.kind])
     base = voc.axioms() + group_pins(voc, pre, gs, s, p, t, post, after, msg)
     verdict = _sat([*base, *t.constraints], timeout_ms)
-    return StepCheck("group", MSG_NAMES[msg.kind], t.action, verdict, time.monotonic() - t0, what)
+    found = t.action if verdict == "ok" else ""
+    return StepCheck("group", MSG_NAMES[msg.kind], found, verdict, time.monotonic() - t0, what, t.action)
 
 
 # ---------------------------------------------------------------- configuration level
@@ -305,7 +315,8 @@ def check_config_step(
         verdict = _sat([*base, *constraints, *pins], timeout_ms)
         if verdict == "ok":
             return StepCheck("config", step.action, action, "ok", time.monotonic() - t0, _describe(s, step))
-    return StepCheck("config", step.action, "", verdict, time.monotonic() - t0, _describe(s, step))
+    tried = "/".join(candidates)
+    return StepCheck("config", step.action, "", verdict, time.monotonic() - t0, _describe(s, step), tried)
 
 
 # ---------------------------------------------------------------- stream level
@@ -359,7 +370,11 @@ def check_stream_step(s: State, step: Step, p: Params, edit: EncodingEdit, timeo
         if verdict == "ok":
             found = act.action
             break
-    out.append(StepCheck("stream", step.action, found, verdict, time.monotonic() - t0, _describe(s, step)))
+    tried = "/".join(STREAM_ACTIONS[step.action])
+    check = StepCheck("stream", step.action, found, verdict, time.monotonic() - t0, _describe(s, step), tried)
+    if verdict == "fail":
+        check.note = _stream_note(sm, axioms, s, step, p, timeout_ms)
+    out.append(check)
     if low > 0:
         t1 = time.monotonic()
         mid = StreamState.fresh("grown")
@@ -367,8 +382,17 @@ def check_stream_step(s: State, step: Step, p: Params, edit: EncodingEdit, timeo
         verdict = _sat([*axioms, *compact.constraints, *stream_pins(sm, s, step, p, compact)], timeout_ms)
         what = f"{_describe(s, step)}, then Compact(low={low})"
         found = "Compact" if verdict == "ok" else ""
-        out.append(StepCheck("stream", "Compact", found, verdict, time.monotonic() - t1, what))
+        out.append(StepCheck("stream", "Compact", found, verdict, time.monotonic() - t1, what, "Compact"))
     return out
+
+
+def _stream_note(sm: Stream, axioms: list[Term], s: State, step: Step, p: Params, timeout_ms: int) -> str:
+    """Why a stream step has no counterpart: its states contradict the axioms about apply
+    (protocol.py's apply_message breaks a group-level lemma), or no action allows it."""
+    for name, state in (("pre-state", s), ("post-state", uncompacted(s, step, p))):
+        if _sat([*axioms, *stream_pins(sm, state, None, p, StreamState.fresh("alone"))], timeout_ms) == "fail":
+            return f"the {name} alone contradicts the axioms about apply (a group-level lemma fails for the model)"
+    return "no abstract action allows this step"
 
 
 # ---------------------------------------------------------------- the steps checked
@@ -397,14 +421,30 @@ def stratum(s: State, step: Step, p: Params) -> tuple[object, ...]:
     return (step.action, *what, s.phase[n], t.phase[n], len(t.log) < len(s.log) + 1, sends, dropped)
 
 
-def sample_steps(p: Params, per_stratum: int, seed: int = 0) -> tuple[list[tuple[State, Step]], int, int]:
-    """Up to `per_stratum` steps of every stratum (reservoir-sampled over all reachable
-    states, so every stratum is represented), the number of steps enumerated, and of strata."""
+@dataclass
+class Sample:
+    """What one configuration contributes: the sampled steps and the group-level pairs."""
+
+    steps: list[tuple[State, Step]]
+    pairs: list[tuple[GroupState, Msg, State]]
+    total: int  # concrete steps enumerated
+    strata: int
+
+
+def sample(p: Params, per_stratum: int, seed: int = 0) -> Sample:
+    """One pass over every reachable state: up to `per_stratum` steps of every stratum
+    (reservoir-sampled, so every stratum is represented; 0: every step), and every distinct
+    (group state, message, wiring) that the log of a reachable state chains."""
     rng = random.Random(seed)
     kept: dict[tuple[object, ...], list[tuple[State, Step]]] = {}
     seen: dict[tuple[object, ...], int] = {}
+    pairs: dict[tuple[GroupState, Msg, tuple[int, ...]], State] = {}
     total = 0
     for s in reachable(p):
+        gs = s.durable
+        for msg in s.log:
+            pairs.setdefault((gs, msg, s.access), s)
+            gs = apply_message(gs, msg, p)
         for step in successors(s, p):
             if step.action in DATA_PATH_ACTIONS:
                 continue
@@ -412,26 +452,14 @@ def sample_steps(p: Params, per_stratum: int, seed: int = 0) -> tuple[list[tuple
             key = stratum(s, step, p)
             seen[key] = seen.get(key, 0) + 1
             bucket = kept.setdefault(key, [])
-            if len(bucket) < per_stratum:
+            if len(bucket) < per_stratum or not per_stratum:
                 bucket.append((s, step))
             else:
                 i = rng.randrange(seen[key])
                 if i < per_stratum:
                     bucket[i] = (s, step)
-    return [pair for bucket in kept.values() for pair in bucket], total, len(kept)
-
-
-def group_pairs(p: Params) -> Iterator[tuple[GroupState, Msg, State]]:
-    """Every distinct (group state, message, wiring) that the log of a reachable state chains."""
-    seen: set[tuple[GroupState, Msg, tuple[int, ...]]] = set()
-    for s in reachable(p):
-        gs = s.durable
-        for msg in s.log:
-            key = (gs, msg, s.access)
-            if key not in seen:
-                seen.add(key)
-                yield gs, msg, s
-            gs = apply_message(gs, msg, p)
+    steps = [pair for bucket in kept.values() for pair in bucket]
+    return Sample(steps, [(gs, msg, s) for (gs, msg, _), s in pairs.items()], total, len(kept))
 
 
 def simulate(
@@ -446,7 +474,7 @@ def simulate(
 ) -> SimulationResult:
     """The model with `mutant` against the encodings of `encoding` (with `edit`), on each configuration."""
     start = time.monotonic()
-    result = SimulationResult(mutant, edit, [dataclasses.replace(c, mutant=mutant) for c in configurations])
+    result = SimulationResult(mutant, encoding, edit, [dataclasses.replace(c, mutant=mutant) for c in configurations])
 
     def record(c: StepCheck) -> None:
         result.checks.append(c)
@@ -454,13 +482,13 @@ def simulate(
             on_check(c)
 
     for p in result.configurations:
+        found = sample(p, per_stratum)
+        result.steps[_name(p)] = found.total
+        result.strata += found.strata
         if "group" in levels:
-            for gs, msg, s in group_pairs(p):
+            for gs, msg, s in found.pairs:
                 record(check_group_step(gs, msg, s, p, encoding, edit, timeout_ms))
-        steps, total, strata = sample_steps(p, per_stratum)
-        result.steps[_name(p)] = total
-        result.strata += strata
-        for s, step in steps:
+        for s, step in found.steps:
             if "config" in levels:
                 record(check_config_step(s, step, p, encoding, edit, timeout_ms))
             if "stream" in levels:
