@@ -74,7 +74,6 @@ from dataclasses import dataclass, fields
 
 import z3
 
-from pbjoin_model.explorer.bfs import reachable
 from pbjoin_model.proofs.encoding import (
     S_ABSENT,
     S_ACTIVE,
@@ -112,7 +111,6 @@ from pbjoin_model.protocol.machine import (
     State,
     apply_message,
     res_of,
-    successors,
 )
 from pbjoin_model.protocol.machine import Msg as MsgT
 
@@ -1197,20 +1195,7 @@ def describe_stream_cti(
     return describe
 
 
-# ---------------------------------------------------------------- concrete witnesses
-
-# The concrete action that shows each stream-level action consistent with IndInv
-# (its pre-state, from the explicit model, satisfies IndInv and enables the action).
-WITNESS_ACTIONS: dict[str, tuple[str, ...]] = {
-    "Join": ("Join",),
-    "Adopt": ("RecoverGroupState", "ReceiveGroupState"),
-    "Deliver": ("Deliver",),
-    "Receive": ("ReceiveConfig", "ReceiveStartMirror"),
-    "ChangeConfig": ("ChangeConfig",),
-    "Crash": ("Crash",),
-    "Restart": ("Restart",),
-    "Compact": ("Deliver",),
-}
+# ---------------------------------------------------------------- model states as Z3 terms
 
 
 class History:
@@ -1368,19 +1353,3 @@ def encode_state(sm: Stream, st: StreamState, s: State, p: Params) -> list[Term]
     history = History(sm, p, s.durable, s.log)
     pinned = history.encode(st, s)
     return history.facts() + pinned
-
-
-WITNESS_PARAMS = Params(2, 1, 1, 1, 1)
-
-
-def witnesses() -> dict[str, State]:
-    """For each stream-level action, the first reachable state (BFS) of WITNESS_PARAMS enabling it."""
-    found: dict[str, State] = {}
-    for s in reachable(WITNESS_PARAMS):
-        enabled = {step.action for step in successors(s, WITNESS_PARAMS)}
-        for action, concrete in WITNESS_ACTIONS.items():
-            if action not in found and enabled & set(concrete):
-                found[action] = s
-        if len(found) == len(WITNESS_ACTIONS):
-            break
-    return found
