@@ -145,12 +145,11 @@ def test_reachable_states_satisfy_the_stream_invariant_as_z3_states() -> None:
     rich = [(s, p3) for s in itertools.islice((s for s in reachable(p3) if _rich(s)), 0, 160, 20)]
     mirrors = (s for s in reachable(p2) if any(m.kind == START_MIRROR for q in s.chan for m in q))
     rich += [(s, p2) for s in itertools.islice(mirrors, 0, 40, 10)]
-    states = (s for s in reachable(p3) if any(m.kind == GROUP_STATE for q in s.chan for m in q) and len(s.log) >= 3)
-    rich += [(s, p3) for s in itertools.islice(states, 0, 40, 10)]
+    handing = (s for s in reachable(p3) if any(m.kind == GROUP_STATE for q in s.chan for m in q) and len(s.log) >= 3)
+    rich += [(s, p3) for s in itertools.islice(handing, 0, 40, 10)]
     kinds = {m.kind for s, _ in rich for q in s.chan for m in q}
     assert len(rich) == 16 and kinds >= {CONFIG, START_MIRROR}
-    states = {m.kind for s, _ in sampled + rich for q in s.chan for m in q}
-    assert states == {GROUP_STATE, CONFIG, START_MIRROR}
+    assert {m.kind for s, _ in sampled + rich for q in s.chan for m in q} == {GROUP_STATE, CONFIG, START_MIRROR}
     for s, params in sampled + rich:
         facts = axioms + encode_state(sm, st, s, params)
         assert _consistent(facts, 20_000, None) == "ok", s
