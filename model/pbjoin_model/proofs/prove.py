@@ -254,12 +254,16 @@ def _prove_here(
         on_result(o)
 
     def check_consistent(
-        o: Obligation, facts: list[Term], pins: list[Term] | None, witness: str, inv: list[Term] | None = None
+        o: Obligation,
+        facts: list[Term],
+        candidates: list[tuple[list[Term], str]],
+        inv: list[Term] | None = None,
     ) -> None:
         """The obligations that share these premises are not vacuous: the premises hold together,
-        shown by a step of the model pinned exactly (`pins`, at its own size) where one is an
-        instance of the action, else by Z3 alone (at `domain`, if fixed). Unsatisfiable
-        premises are a failing verdict.
+        shown by a step of the model pinned exactly (one of `candidates`: pins and a label, at
+        the model's own size) that is an instance of the action, else by Z3 alone (at
+        `domain`, if fixed). Premises Z3 finds unsatisfiable are a failing verdict; premises
+        no witness shows and Z3 cannot decide are unknown, never ok.
 
         With `inv` (the stream level, whose quantifiers over positions defeat Z3's model
         finder on long logs), `facts` and the pinned step are shown satisfiable, and the
@@ -267,20 +271,26 @@ def _prove_here(
         the first is then a model of all the premises."""
         t0 = time.monotonic()
         o.verdict = "unknown"
-        if pins is not None:
+        for pins, label in candidates:
             o.verdict = _consistent(base + facts + pins, timeout_ms, None)
-            o.witness = witness
             for conj in inv or []:
                 if o.verdict == "ok":
                     o.verdict = _check(base + pins, conj, timeout_ms, None, mbqi=False)[0]
-        if o.verdict != "ok" and o.level != "stream":
-            o.verdict = _consistent(base + facts, timeout_ms, domain)
-            o.witness = ""
-        elif o.verdict == "ok" and domain is not None and o.level != "stream":
+            if o.verdict == "ok":
+                o.witness = label
+                break
+        if o.verdict != "ok":
+            # no model step shows it: Z3 alone (the stream level's only briefly: its model
+            # finder rarely decides, but an unsatisfiable premise set it does find)
+            alone = timeout_ms if o.level != "stream" else min(timeout_ms, 10_000)
+            o.verdict = _consistent(base + facts + (inv or []), alone, domain)
+        elif domain is not None and o.level != "stream":
             o.verdict = _consistent(base + facts, timeout_ms, domain)
         o.seconds = time.monotonic() - t0
         if o.verdict == "fail":
             o.cti = f"  the premises of {o.action} contradict each other: its obligations would hold vacuously"
+        elif o.verdict == "unknown":
+            o.cti = f"  no model step is an instance of {o.action} under IndInv, and Z3 alone did not decide"
         result.obligations.append(o)
         on_result(o)
 
@@ -294,21 +304,23 @@ def _prove_here(
     pre_inv = group_conjuncts(voc, pre)
     first = wit.initial.durable
     pins = group_pins(voc, pre, first, wit.initial, wp)
-    check_consistent(Obligation("group", "Consistent", "Init"), group.init(pre), pins, "the initial group state")
+    check_consistent(Obligation("group", "Consistent", "Init"), group.init(pre), [(pins, "the initial group state")])
     for name, conj in pre_inv:
         run(Obligation("group", name, "Init"), group.init(pre), conj, describe_group_cti(voc, pre, None, mutant))
     for t in group.transitions(pre, post):
         facts = [c for _, c in pre_inv] + t.constraints
-        gs, msg, s = wit.group[t.action]
-        pins = group_pins(voc, pre, gs, s, wp, t, post, apply_message(gs, msg, wp), msg)
-        check_consistent(Obligation("group", "Consistent", t.action), facts, pins, f"apply {msg}")
+        candidates = [
+            (group_pins(voc, pre, gs, s, wp, t, post, apply_message(gs, msg, wp), msg), f"apply {msg}")
+            for gs, msg, s in wit.group[t.action]
+        ]
+        check_consistent(Obligation("group", "Consistent", t.action), facts, candidates)
         for name, conj in group_conjuncts(voc, post):
             run(Obligation("group", name, t.action), facts, conj, describe_group_cti(voc, pre, t, mutant))
         for name, lemma in group_lemmas(pre, t):
             run(Obligation("group", name, t.action), facts, lemma, describe_group_cti(voc, pre, t, mutant))
-    gs, _, s = wit.group["ApplyFail"]
     facts = [c for _, c in pre_inv]
-    check_consistent(Obligation("group", "Consistent", IMPLIED), facts, group_pins(voc, pre, gs, s, wp), str(gs))
+    candidates = [(group_pins(voc, pre, gs, s, wp), str(gs)) for gs, _, s in wit.group["ApplyFail"]]
+    check_consistent(Obligation("group", "Consistent", IMPLIED), facts, candidates)
     for name, fact in group_consequences(pre):
         run(Obligation("group", name, IMPLIED), facts, fact, describe_group_cti(voc, pre, None, mutant))
 
@@ -316,14 +328,13 @@ def _prove_here(
     st, st2 = NodeLevel.fresh("pre"), NodeLevel.fresh("post")
     st_inv = node_conjuncts(voc, st)
     pins = config_pins(voc, st, wit.initial, wp)
-    check_consistent(Obligation("config", "Consistent", "Init"), config.init(st), pins, "an initial state")
+    check_consistent(Obligation("config", "Consistent", "Init"), config.init(st), [(pins, "an initial state")])
     for name, conj in st_inv:
         run(Obligation("config", name, "Init"), config.init(st), conj, describe_config_cti(voc, st, None, {}))
     for action, params, constraints in config.transitions(st, st2):
         facts = [c for _, c in st_inv] + views_ok(voc, st) + views_ok(voc, st2) + constraints
-        s, step = wit.config[action]
-        pins = config_pins(voc, st, s, wp, st2, step, params)
-        check_consistent(Obligation("config", "Consistent", action), facts, pins, step.label())
+        candidates = [(config_pins(voc, st, s, wp, st2, step, params), step.label()) for s, step in wit.config[action]]
+        check_consistent(Obligation("config", "Consistent", action), facts, candidates)
         for name, conj in node_conjuncts(voc, st2):
             printer = describe_config_cti(voc, st, (action, st2), params)
             run(Obligation("config", name, action), facts, conj, printer)
@@ -335,7 +346,7 @@ def _prove_here(
     ss = StreamState.fresh("pre")
     ss_inv = stream_conjuncts(sm, ss)
     pins = stream_pins(sm, wit.initial, None, wp, ss)
-    check_consistent(Obligation("stream", "Consistent", "Init"), axioms + stream.init(ss), pins, "an initial state")
+    check_consistent(Obligation("stream", "Consistent", "Init"), axioms + stream.init(ss), [(pins, "an initial state")])
     for name, conj in ss_inv:
         facts = axioms + stream.init(ss)
         run(Obligation("stream", name, "Init"), facts, conj, describe_stream_cti(sm, ss, None))
@@ -345,11 +356,9 @@ def _prove_here(
     # post-state encoded exactly.
     for act in stream.transitions(ss):
         facts = axioms + [c for _, c in ss_inv] + act.constraints
-        s, step = wit.stream[act.action]
-        pins = axioms + stream_pins(sm, s, step, wp, act)
+        candidates = [(axioms + stream_pins(sm, s, step, wp, act), step.label()) for s, step in wit.stream[act.action]]
         inv = [c for _, c in ss_inv]
-        o = Obligation("stream", "Consistent", act.action)
-        check_consistent(o, axioms + act.constraints, pins, step.label(), inv)
+        check_consistent(Obligation("stream", "Consistent", act.action), axioms + act.constraints, candidates, inv)
         for name, conj in stream_conjuncts(sm, act.post):
             run(Obligation("stream", name, act.action), facts, conj, describe_stream_cti(sm, ss, act))
     result.seconds = time.monotonic() - start

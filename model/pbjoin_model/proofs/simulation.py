@@ -521,14 +521,15 @@ WITNESS_CONFIGURATION = Params(2, 2, 1, 1, 1)
 
 @dataclass
 class Witnesses:
-    """Per level and abstract action, a concrete step of the model that is one (the richest
-    found: most FAILs in the log, then most messages in flight, then the longest log)."""
+    """Per level and abstract action, concrete steps of the model that are instances of it:
+    the richest found (most FAILs in the log, then most messages in flight, then the
+    longest log), then the first (BFS: the shallowest)."""
 
     p: Params
     initial: State
-    group: dict[str, tuple[GroupState, Msg, State]] = field(default_factory=dict)
-    config: dict[str, tuple[State, Step]] = field(default_factory=dict)
-    stream: dict[str, tuple[State, Step]] = field(default_factory=dict)
+    group: dict[str, list[tuple[GroupState, Msg, State]]] = field(default_factory=dict)
+    config: dict[str, list[tuple[State, Step]]] = field(default_factory=dict)
+    stream: dict[str, list[tuple[State, Step]]] = field(default_factory=dict)
 
 
 def _richness(s: State) -> tuple[int, int, int]:
@@ -544,9 +545,11 @@ def stream_action_of(s: State, step: Step) -> str:
 
 def find_witnesses(p: Params = WITNESS_CONFIGURATION) -> Witnesses:
     best: dict[tuple[str, str], tuple[tuple[int, int, int], object]] = {}
+    first: dict[tuple[str, str], object] = {}
 
     def offer(level: str, action: str, s: State, item: object) -> None:
         score = _richness(s)
+        first.setdefault((level, action), item)
         if (level, action) not in best or score > best[(level, action)][0]:
             best[(level, action)] = (score, item)
 
@@ -571,5 +574,6 @@ def find_witnesses(p: Params = WITNESS_CONFIGURATION) -> Witnesses:
     assert initial is not None
     out = Witnesses(p, initial)
     for (level, action), (_, item) in best.items():
-        getattr(out, level)[action] = item
+        items = [item] if first[(level, action)] is item else [item, first[(level, action)]]
+        getattr(out, level)[action] = items
     return out
