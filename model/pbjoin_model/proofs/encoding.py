@@ -18,7 +18,10 @@ Two levels (spec/README.md, "Inductive invariant"):
 * the **configuration level**: each node's view is abstracted to an arbitrary group
   state satisfying the group-state invariant, and the actions that create, send,
   receive and drop configuration are modelled over relations for CONFIG messages in
-  flight (a version bound per sender, receiver and resource instead of a FIFO queue).
+  flight (an upper and a lower bound on the versions per sender, receiver and resource
+  instead of a FIFO queue). It over-approximates protocol.py step by step (what
+  `proofs.simulation` checks): phases and views change as the model changes them, sends
+  to failed nodes are lost.
 
 Each obligation is `IndInv /\\ Action => Conjunct'` for one action and one conjunct
 (and `Init => Conjunct`), reported mypyvy-style. A counterexample to induction is
@@ -586,7 +589,8 @@ def node_conjuncts(voc: Vocabulary, st: NodeLevel) -> list[tuple[str, Term]]:
 
 
 class ConfigLevel:
-    """The actions that touch configuration, over-approximating protocol.py's."""
+    """The actions that touch configuration, over-approximating protocol.py's (every step of
+    the model is one of them: `proofs.simulation`)."""
 
     def __init__(self, voc: Vocabulary, mutant: Mutant, edit: EncodingEdit = EncodingEdit.NONE) -> None:
         self.voc = voc
