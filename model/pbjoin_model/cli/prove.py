@@ -86,7 +86,7 @@ def register_prove(commands: Any) -> None:
         type=mutant,
         default=Mutant.NONE,
         metavar="MUTANT",
-        help="the abstract encodings of this mutant (default: the protocol's, which pbjoin prove proves)",
+        help="the abstract encodings of this mutant ('none': the protocol's, which pbjoin prove proves)",
     )
     sim.add_argument(
         "--encoding-edit",
@@ -103,9 +103,10 @@ def register_prove(commands: Any) -> None:
         action="append",
         type=_configuration,
         metavar="N,R,F,RS,C",
-        help="nodes, resources, MaxFailures, MaxRestarts, MaxConfigChanges (repeatable; default: "
+        help="nodes, resources, MaxFailures, MaxRestarts, MaxConfigChanges (repeatable; without it: "
         + "; ".join(_configuration_text(c) for c in CONFIGURATIONS)
         + ")",
+        default=argparse.SUPPRESS,
     )
     sim.add_argument("--verbose", action="store_true", help="print every check, not only the failing ones")
     prv.set_defaults(handler=run_prove)
@@ -210,7 +211,7 @@ def run_simulation(args: argparse.Namespace) -> int:
         return _error("--simulation takes --configuration, not --unbounded, --nodes or --resources")
     if args.encoding_of in DATA_PATH_MUTANTS | CHOICE_MUTANTS:
         return _error(f"the encodings do not encode mutant {args.encoding_of.value}")
-    configurations = tuple(args.configuration) if args.configuration else CONFIGURATIONS
+    configurations = tuple(getattr(args, "configuration", CONFIGURATIONS))
 
     def show(c: StepCheck) -> None:
         if args.verbose or c.verdict != "ok":
