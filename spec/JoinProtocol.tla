@@ -1187,6 +1187,9 @@ IndInv ==
           chan[c][i].kind = "CONFIG" =>
             /\ chan[c][i].res \in access[c[2]]                                      \* ConfigSentToReachers
             /\ chan[c][i].ver <= resVer[chan[c][i].res]                             \* ConfigSentNotNewer
+            /\ chan[c][i].ver >= 1                                                  \* ConfigSentVersioned
+    /\ \A r \in Res : resVer[r] >= 1                                                 \* ResourceVersioned
+    /\ \A n \in Holders : \A r \in Res : view[n].host[r] = n => cfg[n][r] >= 1     \* HostHoldsConfig
 
 (***************************************************************************)
 (* Liveness (PROTOCOL.md section 6), checked under Fairness by              *)

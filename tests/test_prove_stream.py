@@ -7,17 +7,16 @@ import itertools
 import pytest
 from pbjoin_model.explorer.bfs import reachable
 from pbjoin_model.proofs.encoding import Vocabulary
-from pbjoin_model.proofs.prove import _check, discharge, prove
+from pbjoin_model.proofs.prove import _check, _consistent, discharge, prove
+from pbjoin_model.proofs.simulation import find_witnesses
 from pbjoin_model.proofs.stream import (
-    WITNESS_ACTIONS,
     Stream,
     StreamLevel,
     StreamState,
     encode_state,
     stream_conjuncts,
-    witnesses,
 )
-from pbjoin_model.protocol.machine import Params
+from pbjoin_model.protocol.machine import CONFIG, FAIL, GROUP_STATE, START_MIRROR, Params, State
 
 CROSS_VIEW = (
     "ViewsAgree",
@@ -114,21 +113,46 @@ def test_the_lemmas_carry_the_proof() -> None:
 
 
 def test_every_action_has_a_reachable_witness() -> None:
-    found = witnesses()
-    assert set(found) == set(WITNESS_ACTIONS) == set(STREAM_ACTIONS)
+    found = find_witnesses()
+    assert set(found.stream) == set(STREAM_ACTIONS)
+    # rich witnesses: a FAIL in the log, messages in flight
+    richest = [steps[0] for steps in found.stream.values()]
+    assert any(any(m.kind == FAIL for m in s.log) for s, _ in richest)
+    assert max(sum(len(q) for q in s.chan) for s, _ in richest) >= 2
+
+
+def _in_flight(s: State) -> int:
+    return sum(len(q) for q in s.chan)
+
+
+def _rich(s: State) -> bool:
+    """A FAIL in the log and at least two point-to-point messages in flight."""
+    return any(m.kind == FAIL for m in s.log) and _in_flight(s) >= 2
 
 
 def test_reachable_states_satisfy_the_stream_invariant_as_z3_states() -> None:
     """The symbolic encoding against the model: every 40th reachable state of (2,1,1,1,1),
-    encoded exactly, entails every stream conjunct."""
-    p = Params(2, 1, 1, 1, 1)
+    and states of (2,2,1,1,1) with FAILs and several messages in flight, encoded exactly,
+    are consistent with the axioms (so nothing holds vacuously) and entail every stream conjunct."""
     sm = Stream()
     axioms = [a for _, a in sm.axioms()]
     st = StreamState.fresh("pre")
     conjuncts = stream_conjuncts(sm, st)
-    sampled = list(itertools.islice(reachable(p), 0, None, 40))
-    assert len(sampled) >= 25 and any(len(s.log) >= 3 for s in sampled)
-    for s in sampled:
-        facts = axioms + encode_state(sm, st, s, p)
+    p = Params(2, 1, 1, 1, 1)
+    sampled = [(s, p) for s in itertools.islice(reachable(p), 0, None, 40)]
+    assert len(sampled) >= 25 and any(len(s.log) >= 3 for s, _ in sampled)
+    # a FAIL in the log and several CONFIGs in flight (3 nodes); a START_MIRROR among others
+    p3, p2 = Params(3, 1, 1, 0, 1), Params(2, 2, 1, 1, 1)
+    rich = [(s, p3) for s in itertools.islice((s for s in reachable(p3) if _rich(s)), 0, 160, 20)]
+    mirrors = (s for s in reachable(p2) if any(m.kind == START_MIRROR for q in s.chan for m in q))
+    rich += [(s, p2) for s in itertools.islice(mirrors, 0, 40, 10)]
+    handing = (s for s in reachable(p3) if any(m.kind == GROUP_STATE for q in s.chan for m in q) and len(s.log) >= 3)
+    rich += [(s, p3) for s in itertools.islice(handing, 0, 40, 10)]
+    kinds = {m.kind for s, _ in rich for q in s.chan for m in q}
+    assert len(rich) == 16 and kinds >= {CONFIG, START_MIRROR}
+    assert {m.kind for s, _ in sampled + rich for q in s.chan for m in q} == {GROUP_STATE, CONFIG, START_MIRROR}
+    for s, params in sampled + rich:
+        facts = axioms + encode_state(sm, st, s, params)
+        assert _consistent(facts, 20_000, None) == "ok", s
         for name, conjunct in conjuncts:
             assert _check(facts, conjunct, 10_000, None, mbqi=False)[0] == "ok", (name, s)

@@ -17,7 +17,9 @@ from typing import Any
 from pbjoin_model.cli.args import add_constant_flags, load_constants, mutant, natural
 from pbjoin_model.explorer.bfs import DEADLOCK
 from pbjoin_model.proofs.bmc import BmcResult, BmcVerdict, bmc
+from pbjoin_model.proofs.encoding import EncodingEdit
 from pbjoin_model.proofs.prove import Obligation, ProofResult, prove
+from pbjoin_model.proofs.simulation import CONFIGURATIONS, SimulationResult, StepCheck, simulate
 from pbjoin_model.proofs.symbolic import DATA_PATH_NOT_ENCODED
 from pbjoin_model.proofs.symbolic_invariants import SYMBOLIC_INVARIANTS
 from pbjoin_model.protocol.config import ConfigError
@@ -31,7 +33,8 @@ COVERAGE = (
     "HostInSubgroup, PrimaryMirrorNone, MirrorNeedsHost; lemmas HostStable, PrimaryStable, "
     "PromoteOnlySynced, AppendsFresh, StatusFrame, IncFrame, OwnStatus, MemberStable, MirrorStep, MirrorReset, "
     "PrimMoves, MemberGain, FailUnmembers), configuration "
-    "(ConfigReachable, ConfigNotNewerThanHost, ConfigSentToReachers, ConfigSentNotNewer) and the stream of "
+    "(ConfigReachable, ConfigNotNewerThanHost, ConfigSentToReachers, ConfigSentNotNewer, ResourceVersioned, "
+    "ConfigSentVersioned, HostHoldsConfig) and the stream of "
     "views (ViewsAgree, UniqueHost, NoSplitBrain, ConfigFromHost, MirrorFromPrimary, RejectedNotPlaced, "
     "ActiveHasConfig, NoDataLoss). Not proved here: the data path (NoAckedWriteLost, MirrorIsPrefix, "
     "NoStaleWrite, UniqueEpochs, AckedOnce) is proved for fixed sizes only, by exhaustive exploration "
@@ -69,7 +72,67 @@ def register_prove(commands: Any) -> None:
     prv.add_argument("--mutant", type=mutant, default=Mutant.NONE, help="prove a deliberately buggy variant")
     prv.add_argument("--timeout", type=_positive_seconds, default=60.0, help="seconds per obligation")
     prv.add_argument("--json", action="store_true", help="print a JSON report on stdout instead of text")
+    sim = prv.add_argument_group(
+        "simulation check",
+        "--simulation: instead of the proof, check that every step of the Python model (with --mutant) is a step "
+        "of the abstract encodings the proof is about (the protocol's, or --encoding-of's, with --encoding-edit): "
+        "each concrete step mapped into each level's vocabulary, s and s' pinned, and Z3 asked for the abstract "
+        "action and the axioms. Exit 0: every step has its counterpart; 1: a step has none (the action named); "
+        "3: Z3 unknown.",
+    )
+    sim.add_argument("--simulation", action="store_true", help="run the simulation check")
+    sim.add_argument(
+        "--encoding-of",
+        type=mutant,
+        default=Mutant.NONE,
+        metavar="MUTANT",
+        help="the abstract encodings of this mutant ('none': the protocol's, which pbjoin prove proves)",
+    )
+    sim.add_argument(
+        "--encoding-edit",
+        type=_encoding_edit,
+        default=EncodingEdit.NONE,
+        metavar="|".join(e.value for e in EncodingEdit),
+        help="a deliberately restrictive edit of the encodings (the check must reject it)",
+    )
+    sim.add_argument(
+        "--per-stratum", type=natural, default=2, help="steps checked per stratum of the sample (0: every step)"
+    )
+    sim.add_argument(
+        "--configuration",
+        action="append",
+        type=_configuration,
+        metavar="N,R,F,RS,C",
+        help="nodes, resources, MaxFailures, MaxRestarts, MaxConfigChanges (repeatable; without it: "
+        + "; ".join(_configuration_text(c) for c in CONFIGURATIONS)
+        + ")",
+        default=argparse.SUPPRESS,
+    )
+    sim.add_argument("--verbose", action="store_true", help="print every check, not only the failing ones")
     prv.set_defaults(handler=run_prove)
+
+
+def _encoding_edit(text: str) -> EncodingEdit:
+    try:
+        return EncodingEdit(text)
+    except ValueError:
+        choices = ", ".join(e.value for e in EncodingEdit)
+        raise argparse.ArgumentTypeError(f"unknown encoding edit {text!r} (one of {choices})") from None
+
+
+def _configuration(text: str) -> Params:
+    try:
+        numbers = [int(part) for part in text.split(",")]
+        if len(numbers) != 5:
+            raise ValueError("expected five numbers")
+        nodes, resources, failures, restarts, changes = numbers
+        return Params(nodes, resources, failures, restarts, changes)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"bad configuration {text!r}: {exc}") from None
+
+
+def _configuration_text(p: Params) -> str:
+    return f"{p.nodes},{p.resources},{p.max_failures},{p.max_restarts},{p.max_config_changes}"
 
 
 def register_bmc(commands: Any) -> None:
@@ -113,6 +176,10 @@ def _error(message: str) -> int:
 def run_prove(args: argparse.Namespace) -> int:
     if args.mutant in DATA_PATH_MUTANTS:
         return _error(f"mutant {args.mutant.value} is a data-path bug: {DATA_PATH_NOT_ENCODED}")
+    if args.simulation:
+        return run_simulation(args)
+    if args.encoding_of is not Mutant.NONE or args.encoding_edit is not EncodingEdit.NONE:
+        return _error("--encoding-of and --encoding-edit go with --simulation")
     if args.mutant in CHOICE_MUTANTS:
         return _error(
             f"mutant {args.mutant.value} is a slip in one of the protocol's choices: the proof's group level "
@@ -137,6 +204,78 @@ def run_prove(args: argparse.Namespace) -> int:
     else:
         print(prove_summary(result))
     return result.exit_code
+
+
+def run_simulation(args: argparse.Namespace) -> int:
+    if args.nodes is not None or args.resources is not None or args.unbounded:
+        return _error("--simulation takes --configuration, not --unbounded, --nodes or --resources")
+    if args.encoding_of in DATA_PATH_MUTANTS | CHOICE_MUTANTS:
+        return _error(f"the encodings do not encode mutant {args.encoding_of.value}")
+    configurations = tuple(getattr(args, "configuration", CONFIGURATIONS))
+
+    def show(c: StepCheck) -> None:
+        if args.verbose or c.verdict != "ok":
+            print(c.line(), flush=True)
+
+    result = simulate(
+        configurations,
+        mutant=args.mutant,
+        encoding=args.encoding_of,
+        edit=args.encoding_edit,
+        per_stratum=args.per_stratum,
+        timeout_ms=int(args.timeout * 1000),
+        on_check=None if args.json else show,
+    )
+    if args.json:
+        print(json.dumps(simulation_json(result), indent=2))
+    else:
+        print(simulation_summary(result))
+    return result.exit_code
+
+
+def simulation_summary(result: SimulationResult) -> str:
+    levels = ", ".join(
+        f"{level} {result.count(level)} ({sum(1 for c in result.failures() if c.level == level)} without counterpart)"
+        for level in ("group", "config", "stream")
+    )
+    head = (
+        f"pbjoin prove --simulation (model mutant {result.mutant.value}, encodings of {result.encoding.value}, "
+        f"edit {result.edit.value})"
+    )
+    configurations = "; ".join(f"{name}: {n} steps" for name, n in result.steps.items())
+    lines = [
+        head,
+        f"  configurations: {configurations}",
+        f"  sampled: {result.strata} strata; checks per level: {levels}",
+    ]
+    if result.verdict == "ok":
+        lines.append(
+            f"  verdict: SIMULATES: every step checked is a step of the abstract encodings ({result.seconds:.1f} s)"
+        )
+    elif result.verdict == "fail":
+        actions = sorted({f"{c.level} {c.action}" for c in result.failures() if c.verdict == "fail"})
+        lines.append(
+            f"  verdict: FAILED: {len(result.failures())} steps have no abstract counterpart "
+            f"({', '.join(actions)}) ({result.seconds:.1f} s)"
+        )
+    else:
+        lines.append(f"  verdict: UNKNOWN: Z3 could not decide {len(result.failures())} checks")
+    return "\n".join(lines)
+
+
+def simulation_json(result: SimulationResult) -> dict[str, Any]:
+    return {
+        "mutant": result.mutant.value,
+        "encoding_of": result.encoding.value,
+        "encoding_edit": result.edit.value,
+        "verdict": result.verdict,
+        "exit_code": result.exit_code,
+        "seconds": round(result.seconds, 3),
+        "steps": result.steps,
+        "strata": result.strata,
+        "checks": {level: result.count(level) for level in ("group", "config", "stream")},
+        "failures": [dataclasses.asdict(c) for c in result.failures()],
+    }
 
 
 def _print_obligation(o: Obligation) -> None:

@@ -18,7 +18,10 @@ Two levels (spec/README.md, "Inductive invariant"):
 * the **configuration level**: each node's view is abstracted to an arbitrary group
   state satisfying the group-state invariant, and the actions that create, send,
   receive and drop configuration are modelled over relations for CONFIG messages in
-  flight (a version bound per sender, receiver and resource instead of a FIFO queue).
+  flight (an upper and a lower bound on the versions per sender, receiver and resource
+  instead of a FIFO queue). It over-approximates protocol.py step by step (what
+  `proofs.simulation` checks): phases and views change as the model changes them, sends
+  to failed nodes are lost.
 
 Each obligation is `IndInv /\\ Action => Conjunct'` for one action and one conjunct
 (and `Init => Conjunct`), reported mypyvy-style. A counterexample to induction is
@@ -27,6 +30,7 @@ decoded into model values and printed like a checker trace.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +53,21 @@ from pbjoin_model.protocol.machine import (
 )
 
 Term = Any  # z3 ships no type information
+
+
+class EncodingEdit(enum.Enum):
+    """Deliberately restrictive edits of the abstract encodings (not of the model).
+
+    Each makes the abstract systems allow fewer steps than protocol.py takes, so IndInv
+    stays provable while the proof says nothing about the steps cut away; the simulation
+    check (`proofs.simulation`) must reject each. Selected by a parameter, as model
+    mutants are, never by editing the source.
+    """
+
+    NONE = "none"
+    HOSTS_NEVER_CRASH = "hosts-never-crash"  # a node that hosts a resource never crashes
+    FAIL_NEVER_DELIVERED = "fail-never-delivered"  # no holder ever delivers a FAIL
+
 
 Node = z3.DeclareSort("Node")
 Res = z3.DeclareSort("Res")
@@ -174,9 +193,10 @@ def restart_mirrors(has_host: Callable[[Term], Term], prim: Term, old_mirror: Te
 class GroupLevel:
     """apply_message per message kind, as transitions of one relational group state."""
 
-    def __init__(self, voc: Vocabulary, mutant: Mutant) -> None:
+    def __init__(self, voc: Vocabulary, mutant: Mutant, edit: EncodingEdit = EncodingEdit.NONE) -> None:
         self.voc = voc
         self.mutant = mutant
+        self.edit = edit
 
     def init(self, gs: RGroupState) -> list[Term]:
         return [
@@ -322,6 +342,10 @@ class GroupLevel:
         )
         params = {"f": f, "f_res": rf, "new_host": nh, "target": tg}
         constraints = [gs.status(f) != S_ABSENT, *witness, *u.define(post)]
+        if self.edit is EncodingEdit.HOSTS_NEVER_CRASH:
+            constraints.append(z3.ForAll([r], z3.Not(gs.hosts(r, f))))
+        if self.edit is EncodingEdit.FAIL_NEVER_DELIVERED:
+            constraints.append(z3.BoolVal(False))
         return Transition("ApplyFail", params, constraints, post, about=f, msg_inc=z3.Int("i"))
 
 
@@ -498,7 +522,8 @@ class NodeLevel:
     cfg: Term  # Node x Res -> Int, 0 = none
     res_ver: Term  # Res -> Int
     config_sent: Term  # Node (src) x Node (dst) x Res -> Bool: a CONFIG in flight
-    config_ver: Term  # Node x Node x Res -> Int: a bound on the versions of those CONFIGs
+    config_ver: Term  # Node x Node x Res -> Int: an upper bound on the versions of those CONFIGs
+    config_low: Term  # Node x Node x Res -> Int: a lower bound on the versions of those CONFIGs
 
     @staticmethod
     def fresh(name: str) -> NodeLevel:
@@ -514,6 +539,7 @@ class NodeLevel:
             z3.Function(f"{name}.resVer", Res, i),
             z3.Function(f"{name}.configSent", Node, Node, Res, b),
             z3.Function(f"{name}.configVer", Node, Node, Res, i),
+            z3.Function(f"{name}.configLow", Node, Node, Res, i),
         )
 
 
@@ -547,15 +573,29 @@ def node_conjuncts(voc: Vocabulary, st: NodeLevel) -> list[tuple[str, Term]]:
                 z3.Implies(st.config_sent(s_, d_, r), z3.And(st.config_ver(s_, d_, r) <= st.res_ver(r))),
             ),
         ),
+        # What the stream level, which records configuration as held or not, relies on:
+        # every CONFIG in flight carries a version (>= 1), and a holder that hosts a
+        # resource in its own view holds that resource's configuration.
+        ("ResourceVersioned", z3.ForAll([r], st.res_ver(r) >= 1)),
+        (
+            "ConfigSentVersioned",
+            z3.ForAll([s_, d_, r], z3.Implies(st.config_sent(s_, d_, r), st.config_low(s_, d_, r) >= 1)),
+        ),
+        (
+            "HostHoldsConfig",
+            z3.ForAll([v_, r], z3.Implies(z3.And(st.has_view(v_), st.view_hosts(v_, r, v_)), st.cfg(v_, r) >= 1)),
+        ),
     ]
 
 
 class ConfigLevel:
-    """The actions that touch configuration, over-approximating protocol.py's."""
+    """The actions that touch configuration, over-approximating protocol.py's (every step of
+    the model is one of them: `proofs.simulation`)."""
 
-    def __init__(self, voc: Vocabulary, mutant: Mutant) -> None:
+    def __init__(self, voc: Vocabulary, mutant: Mutant, edit: EncodingEdit = EncodingEdit.NONE) -> None:
         self.voc = voc
         self.mutant = mutant
+        self.edit = edit
 
     def init(self, st: NodeLevel) -> list[Term]:
         return [
@@ -579,16 +619,27 @@ class ConfigLevel:
         views = {"view_member", "view_hosts", "view_prim", "has_view"}
 
         # Deliver(n) / ReceiveGroupState / RecoverGroupState: n's view becomes another group
-        # state (one satisfying the group-state invariant: views_ok on the post-state);
-        # as host of `res` it may read the configuration from the resource (new host,
-        # takeover) and send its version to members of res's subgroup in its new view.
+        # state (one satisfying the group-state invariant: views_ok on the post-state), and
+        # its phase any phase (placed, rejected, a member; views_ok ties having a view to
+        # it); as host of `res` it may read the configuration from the resource (new host,
+        # takeover) and send its version to members of res's subgroup in its new view (some
+        # of them: a send to a failed node is lost). A view that newly makes n a host does so
+        # only for the resource it reads.
         takes = z3.Bool("reads_resource")
         sends = z3.Function("sends_to", Node, z3.BoolSort())
         hosts_res = post.view_hosts(n, res, n)
         new_cfg = z3.If(z3.And(takes, hosts_res), st.res_ver(res), st.cfg(n, res))
         targets = z3.And(sends(d_), hosts_res, post.view_member(n, d_, res), post.has_view(n))
+        was_host = z3.And(st.has_view(n), st.view_hosts(n, r, n))
         deliver = [
-            *self._frame(st, post, {"phase", "res_ver"}),
+            *self._frame(st, post, {"res_ver"}),
+            z3.ForAll([x], z3.Implies(x != n, post.phase(x) == st.phase(x))),
+            z3.ForAll(
+                [r],
+                z3.Implies(
+                    z3.And(post.has_view(n), post.view_hosts(n, r, n), z3.Not(was_host)), z3.And(r == res, takes)
+                ),
+            ),
             z3.ForAll([v_, x, r], z3.Implies(v_ != n, post.view_member(v_, x, r) == st.view_member(v_, x, r))),
             z3.ForAll([v_, r, x], z3.Implies(v_ != n, post.view_hosts(v_, r, x) == st.view_hosts(v_, r, x))),
             z3.ForAll([v_], z3.Implies(v_ != n, post.has_view(v_) == st.has_view(v_))),
@@ -602,7 +653,7 @@ class ConfigLevel:
             elsewhere = z3.Exists([r2], z3.And(post.view_member(n, joiner, r2), r2 != prim))
             new_sent = z3.Or(new_sent, z3.And(s_ == n, d_ == joiner, r == prim, post.view_hosts(n, prim, n), elsewhere))
         sent_ver = z3.If(r == res, new_cfg, st.cfg(n, r))
-        old_ver = st.config_ver(s_, d_, r)
+        old_ver, old_low = st.config_ver(s_, d_, r), st.config_low(s_, d_, r)
         deliver += [
             z3.ForAll([v_], z3.Implies(v_ != n, post.view_prim(v_) == st.view_prim(v_))),
             z3.ForAll([s_, d_, r], post.config_sent(s_, d_, r) == z3.Or(st.config_sent(s_, d_, r), new_sent)),
@@ -611,12 +662,18 @@ class ConfigLevel:
                 post.config_ver(s_, d_, r)
                 == z3.If(new_sent, z3.If(st.config_sent(s_, d_, r), _max(old_ver, sent_ver), sent_ver), old_ver),
             ),
+            z3.ForAll(
+                [s_, d_, r],
+                post.config_low(s_, d_, r)
+                == z3.If(new_sent, z3.If(st.config_sent(s_, d_, r), _min(old_low, sent_ver), sent_ver), old_low),
+            ),
         ]
         yield "Deliver", {"n": n, "res": res}, deliver
 
         # ReceiveConfig(src, n): takes some CONFIG for `res` (FIFO order abstracted away:
         # any one in flight; the message may stay, covering duplicates) and installs a
-        # version no newer than the ones in flight, if n's view places it on res.
+        # version within the bounds of the ones in flight, if n's view places it on res;
+        # a node waiting for its configuration then becomes a member.
         version = z3.Int("installed_version")
         keeps = z3.Bool("another_copy_in_flight")
         mine = st.has_view(n)
@@ -625,9 +682,13 @@ class ConfigLevel:
         installs = z3.And(z3.Or(st.phase(n) == WAIT_CONFIG, st.phase(n) == MEMBER), mine)
         receive = [
             st.config_sent(src, n, res),
-            version >= 1,
+            version >= st.config_low(src, n, res),
             version <= st.config_ver(src, n, res),
-            *self._frame(st, post, all_fields - {"cfg", "config_sent"}),
+            *self._frame(st, post, all_fields - {"cfg", "config_sent", "phase"}),
+            z3.ForAll(
+                [x],
+                post.phase(x) == z3.If(z3.And(x == n, installs, st.phase(n) == WAIT_CONFIG), MEMBER, st.phase(x)),
+            ),
             z3.ForAll([x, r], post.cfg(x, r) == z3.If(z3.And(x == n, r == res, installs), version, st.cfg(x, r))),
             z3.ForAll(
                 [s_, d_, r],
@@ -637,8 +698,10 @@ class ConfigLevel:
         ]
         yield "ReceiveConfig", {"src": src, "n": n, "res": res}, receive
 
-        # ChangeConfig(n, res): host n stores a new version and sends it to its subgroup.
+        # ChangeConfig(n, res): host n stores a new version and sends it to its subgroup
+        # (to some of it: a send to a failed node is lost).
         new = st.res_ver(res) + 1
+        change_sent = z3.And(s_ == n, r == res, st.view_member(n, d_, res), d_ != n, sends(d_))
         change = [
             st.phase(n) == MEMBER,
             st.has_view(n),
@@ -648,20 +711,29 @@ class ConfigLevel:
             z3.ForAll([x, r], post.cfg(x, r) == z3.If(z3.And(x == n, r == res), new, st.cfg(x, r))),
             z3.ForAll(
                 [s_, d_, r],
-                post.config_sent(s_, d_, r)
-                == z3.Or(st.config_sent(s_, d_, r), z3.And(s_ == n, r == res, st.view_member(n, d_, res), d_ != n)),
+                post.config_sent(s_, d_, r) == z3.Or(st.config_sent(s_, d_, r), change_sent),
             ),
+            z3.ForAll([s_, d_, r], post.config_ver(s_, d_, r) == z3.If(change_sent, new, st.config_ver(s_, d_, r))),
             z3.ForAll(
                 [s_, d_, r],
-                post.config_ver(s_, d_, r)
-                == z3.If(z3.And(s_ == n, r == res, st.view_member(n, d_, res), d_ != n), new, st.config_ver(s_, d_, r)),
+                post.config_low(s_, d_, r)
+                == z3.If(
+                    change_sent,
+                    z3.If(st.config_sent(s_, d_, r), _min(st.config_low(s_, d_, r), new), new),
+                    st.config_low(s_, d_, r),
+                ),
             ),
         ]
         yield "ChangeConfig", {"n": n, "res": res}, change
 
         # Crash(n): n forgets its configuration and view; its channels empty.
         crash = [
-            *self._frame(st, post, {"res_ver", "view_member", "view_hosts", "view_prim", "config_ver"}),
+            *(
+                [z3.ForAll([r], z3.Not(z3.And(st.has_view(n), st.view_hosts(n, r, n))))]
+                if self.edit is EncodingEdit.HOSTS_NEVER_CRASH
+                else []
+            ),
+            *self._frame(st, post, {"res_ver", "view_member", "view_hosts", "view_prim", "config_ver", "config_low"}),
             z3.ForAll([v_], post.has_view(v_) == z3.And(st.has_view(v_), v_ != n)),
             z3.ForAll([x], z3.Implies(x != n, post.phase(x) == st.phase(x))),
             z3.ForAll([x, r], post.cfg(x, r) == z3.If(x == n, 0, st.cfg(x, r))),
@@ -678,4 +750,11 @@ def _max(*terms: Term) -> Term:
     out = terms[0]
     for t in terms[1:]:
         out = z3.If(t > out, t, out)
+    return out
+
+
+def _min(*terms: Term) -> Term:
+    out = terms[0]
+    for t in terms[1:]:
+        out = z3.If(t < out, t, out)
     return out

@@ -101,6 +101,22 @@ def _config_sent(s: State, p: Params) -> bool:
     return True
 
 
+def _versioned(s: State, p: Params) -> bool:
+    """ResourceVersioned, ConfigSentVersioned, HostHoldsConfig: every resource's version and every
+    CONFIG in flight is at least 1, and a holder hosting a resource in its own view holds its configuration."""
+    if any(v < 1 for v in s.resVer):
+        return False
+    if any(msg.kind == CONFIG and msg.ver < 1 for q in s.chan for msg in q):
+        return False
+    return all(
+        s.cfg[n][r] >= 1
+        for n, gs in enumerate(s.view)
+        if isinstance(gs, GroupState)
+        for r in range(p.resources)
+        if gs.host[r] == n
+    )
+
+
 def prefixes(s: State, p: Params) -> list[GroupState]:
     """replay(s, k) for every k from 0 to the log's length."""
     out = [s.durable]
@@ -334,6 +350,7 @@ CONJUNCTS: tuple[tuple[str, Callable[[State, Params], bool]], ...] = (
     ("ConfigReachable", ConfigReachable),
     ("ConfigNotNewerThanHost", ConfigNotNewerThanHost),
     ("ConfigSentToReachers/ConfigSentNotNewer", _config_sent),
+    ("ResourceVersioned/ConfigSentVersioned/HostHoldsConfig", _versioned),
     ("ViewIsPrefix", _view_is_prefix),
     ("StateInFlight", _state_in_flight),
     ("JoinsOld", _joins_old),

@@ -18,6 +18,7 @@ import z3
 from pbjoin_model.proofs.cti import describe_config_cti, describe_group_cti
 from pbjoin_model.proofs.encoding import (
     ConfigLevel,
+    EncodingEdit,
     GroupLevel,
     Node,
     NodeLevel,
@@ -33,17 +34,15 @@ from pbjoin_model.proofs.encoding import (
     views_ok,
     x,
 )
+from pbjoin_model.proofs.simulation import config_pins, find_witnesses, group_pins, stream_pins
 from pbjoin_model.proofs.stream import (
-    WITNESS_PARAMS,
     Stream,
     StreamLevel,
     StreamState,
     describe_stream_cti,
-    encode_state,
     stream_conjuncts,
-    witnesses,
 )
-from pbjoin_model.protocol.machine import Mutant
+from pbjoin_model.protocol.machine import Mutant, apply_message
 
 # ---------------------------------------------------------------- obligations
 
@@ -61,9 +60,14 @@ class Obligation:
     seconds: float = 0.0
     cti: str = ""  # the counterexample to induction, as text
     reachable: str = ""  # whether the CTI's pre-state is reachable, as far as checked
+    witness: str = ""  # for a Consistent obligation: the model step that satisfies the premises
 
     def line(self) -> str:
-        if self.conjunct == "Consistent":
+        if self.conjunct == "Consistent" and self.action == "Init":
+            what = "Init is satisfiable"
+        elif self.conjunct == "Consistent" and self.action == IMPLIED:
+            what = "GroupStateInv is satisfiable"
+        elif self.conjunct == "Consistent":
             what = f"{self.action} is consistent with IndInv"
         elif self.action == IMPLIED:
             what = f"GroupStateInv implies {self.conjunct}"
@@ -78,6 +82,7 @@ class Obligation:
 class ProofResult:
     mutant: Mutant
     obligations: list[Obligation] = field(default_factory=list)
+    edit: EncodingEdit = EncodingEdit.NONE
     seconds: float = 0.0
     sizes: str = "every number of nodes and resources"
 
@@ -184,8 +189,10 @@ def prove(
     timeout_ms: int = 60_000,
     domain: tuple[int, int] | None = None,
     on_result: Callable[[Obligation], None] | None = None,
+    edit: EncodingEdit = EncodingEdit.NONE,
 ) -> ProofResult:
-    """Every obligation of IndInv; `domain` fixes the numbers of nodes and resources.
+    """Every obligation of IndInv; `domain` fixes the numbers of nodes and resources; `edit`
+    restricts the encodings deliberately (what the simulation check, not the proof, sees).
 
     The obligations are discharged in a fresh interpreter started for the purpose, and
     `on_result` hears of each as it is decided. Z3's search follows the order in which its
@@ -196,7 +203,7 @@ def prove(
     """
     ctx = mp.get_context("spawn")
     receiver, sender = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=_prove_in_child, args=(sender, mutant, timeout_ms, domain), daemon=True)
+    child = ctx.Process(target=_prove_in_child, args=(sender, mutant, timeout_ms, domain, edit), daemon=True)
     child.start()
     sender.close()
     try:
@@ -215,8 +222,10 @@ def prove(
         child.join()
 
 
-def _prove_in_child(sender: Connection, mutant: Mutant, timeout_ms: int, domain: tuple[int, int] | None) -> None:
-    result = _prove_here(mutant, timeout_ms, domain, lambda o: sender.send(("obligation", o)))
+def _prove_in_child(
+    sender: Connection, mutant: Mutant, timeout_ms: int, domain: tuple[int, int] | None, edit: EncodingEdit
+) -> None:
+    result = _prove_here(mutant, timeout_ms, domain, lambda o: sender.send(("obligation", o)), edit)
     sender.send(("result", result))
     sender.close()
 
@@ -226,9 +235,10 @@ def _prove_here(
     timeout_ms: int,
     domain: tuple[int, int] | None,
     on_result: Callable[[Obligation], None],
+    edit: EncodingEdit = EncodingEdit.NONE,
 ) -> ProofResult:
     start = time.monotonic()
-    result = ProofResult(mutant)
+    result = ProofResult(mutant, edit=edit)
     if domain is not None:
         result.sizes = f"{domain[0]} nodes and {domain[1]} resources"
     voc = Vocabulary()
@@ -243,39 +253,88 @@ def _prove_here(
         result.obligations.append(o)
         on_result(o)
 
-    def check_consistent(o: Obligation, facts: list[Term], size: tuple[int, int] | None = domain) -> None:
+    def check_consistent(
+        o: Obligation,
+        facts: list[Term],
+        candidates: list[tuple[list[Term], str]],
+        inv: list[Term] | None = None,
+    ) -> None:
+        """The obligations that share these premises are not vacuous: the premises hold together,
+        shown by a step of the model pinned exactly (one of `candidates`: pins and a label, at
+        the model's own size) that is an instance of the action, else by Z3 alone (at
+        `domain`, if fixed). Premises Z3 finds unsatisfiable are a failing verdict; premises
+        no witness shows and Z3 cannot decide are unknown, never ok.
+
+        With `inv` (the stream level, whose quantifiers over positions defeat Z3's model
+        finder on long logs), `facts` and the pinned step are shown satisfiable, and the
+        pinned pre-state shown to entail every conjunct of `inv` (by E-matching): a model of
+        the first is then a model of all the premises."""
         t0 = time.monotonic()
-        o.verdict = _consistent(base + facts, timeout_ms, size)
+        o.verdict = "unknown"
+        for pins, label in candidates:
+            o.verdict = _consistent(base + facts + pins, timeout_ms, None)
+            for conj in inv or []:
+                if o.verdict == "ok":
+                    o.verdict = _check(base + pins, conj, timeout_ms, None, mbqi=False)[0]
+            if o.verdict == "ok":
+                o.witness = label
+                break
+        if o.verdict != "ok":
+            # no model step shows it: Z3 alone (the stream level's only briefly: its model
+            # finder rarely decides, but an unsatisfiable premise set it does find)
+            alone = timeout_ms if o.level != "stream" else min(timeout_ms, 10_000)
+            o.verdict = _consistent(base + facts + (inv or []), alone, domain)
+        elif domain is not None and o.level != "stream":
+            o.verdict = _consistent(base + facts, timeout_ms, domain)
         o.seconds = time.monotonic() - t0
         if o.verdict == "fail":
-            o.cti = f"  IndInv and {o.action} contradict each other: its obligations would hold vacuously"
+            o.cti = f"  the premises of {o.action} contradict each other: its obligations would hold vacuously"
+        elif o.verdict == "unknown":
+            o.cti = f"  no model step is an instance of {o.action} under IndInv, and Z3 alone did not decide"
         result.obligations.append(o)
         on_result(o)
 
-    group = GroupLevel(voc, mutant)
+    # Model steps that witness the premises: from the protocol, whatever the mutant (the
+    # encoded mutants change the group and configuration levels, where Z3 alone decides).
+    wit = find_witnesses()
+    wp = wit.p
+
+    group = GroupLevel(voc, mutant, edit)
     pre, post = RGroupState.fresh("pre"), RGroupState.fresh("post")
     pre_inv = group_conjuncts(voc, pre)
+    first = wit.initial.durable
+    pins = group_pins(voc, pre, first, wit.initial, wp)
+    check_consistent(Obligation("group", "Consistent", "Init"), group.init(pre), [(pins, "the initial group state")])
     for name, conj in pre_inv:
         run(Obligation("group", name, "Init"), group.init(pre), conj, describe_group_cti(voc, pre, None, mutant))
     for t in group.transitions(pre, post):
         facts = [c for _, c in pre_inv] + t.constraints
-        check_consistent(Obligation("group", "Consistent", t.action), facts)
+        candidates = [
+            (group_pins(voc, pre, gs, s, wp, t, post, apply_message(gs, msg, wp), msg), f"apply {msg}")
+            for gs, msg, s in wit.group[t.action]
+        ]
+        check_consistent(Obligation("group", "Consistent", t.action), facts, candidates)
         for name, conj in group_conjuncts(voc, post):
             run(Obligation("group", name, t.action), facts, conj, describe_group_cti(voc, pre, t, mutant))
         for name, lemma in group_lemmas(pre, t):
             run(Obligation("group", name, t.action), facts, lemma, describe_group_cti(voc, pre, t, mutant))
+    facts = [c for _, c in pre_inv]
+    candidates = [(group_pins(voc, pre, gs, s, wp), str(gs)) for gs, _, s in wit.group["ApplyFail"]]
+    check_consistent(Obligation("group", "Consistent", IMPLIED), facts, candidates)
     for name, fact in group_consequences(pre):
-        facts = [c for _, c in pre_inv]
         run(Obligation("group", name, IMPLIED), facts, fact, describe_group_cti(voc, pre, None, mutant))
 
-    config = ConfigLevel(voc, mutant)
+    config = ConfigLevel(voc, mutant, edit)
     st, st2 = NodeLevel.fresh("pre"), NodeLevel.fresh("post")
     st_inv = node_conjuncts(voc, st)
+    pins = config_pins(voc, st, wit.initial, wp)
+    check_consistent(Obligation("config", "Consistent", "Init"), config.init(st), [(pins, "an initial state")])
     for name, conj in st_inv:
         run(Obligation("config", name, "Init"), config.init(st), conj, describe_config_cti(voc, st, None, {}))
     for action, params, constraints in config.transitions(st, st2):
         facts = [c for _, c in st_inv] + views_ok(voc, st) + views_ok(voc, st2) + constraints
-        check_consistent(Obligation("config", "Consistent", action), facts)
+        candidates = [(config_pins(voc, st, s, wp, st2, step, params), step.label()) for s, step in wit.config[action]]
+        check_consistent(Obligation("config", "Consistent", action), facts, candidates)
         for name, conj in node_conjuncts(voc, st2):
             printer = describe_config_cti(voc, st, (action, st2), params)
             run(Obligation("config", name, action), facts, conj, printer)
@@ -283,20 +342,23 @@ def _prove_here(
     # The stream level takes the group level's theorems about apply_message as axioms.
     sm = Stream()
     axioms = [a for _, a in sm.axioms()]
-    stream = StreamLevel(sm)
+    stream = StreamLevel(sm, edit)
     ss = StreamState.fresh("pre")
     ss_inv = stream_conjuncts(sm, ss)
+    pins = stream_pins(sm, wit.initial, None, wp, ss)
+    check_consistent(Obligation("stream", "Consistent", "Init"), axioms + stream.init(ss), [(pins, "an initial state")])
     for name, conj in ss_inv:
         facts = axioms + stream.init(ss)
         run(Obligation("stream", name, "Init"), facts, conj, describe_stream_cti(sm, ss, None))
     # Quantified sat questions over positions are beyond Z3's model finder, so each action
-    # is shown consistent with IndInv on a concrete pre-state: a reachable model State
-    # (of WITNESS_PARAMS, whatever `domain` is) that enables it, encoded exactly.
-    witness = witnesses()
+    # is shown consistent with IndInv on a concrete step: a step of the model (of
+    # WITNESS_CONFIGURATION, whatever `domain` is) that is an instance of it, its pre- and
+    # post-state encoded exactly.
     for act in stream.transitions(ss):
         facts = axioms + [c for _, c in ss_inv] + act.constraints
-        pinned = encode_state(sm, ss, witness[act.action], WITNESS_PARAMS)
-        check_consistent(Obligation("stream", "Consistent", act.action), facts + pinned, None)
+        candidates = [(axioms + stream_pins(sm, s, step, wp, act), step.label()) for s, step in wit.stream[act.action]]
+        inv = [c for _, c in ss_inv]
+        check_consistent(Obligation("stream", "Consistent", act.action), axioms + act.constraints, candidates, inv)
         for name, conj in stream_conjuncts(sm, act.post):
             run(Obligation("stream", name, act.action), facts, conj, describe_stream_cti(sm, ss, act))
     result.seconds = time.monotonic() - start

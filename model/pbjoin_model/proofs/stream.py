@@ -74,13 +74,24 @@ from dataclasses import dataclass, fields
 
 import z3
 
-from pbjoin_model.explorer.bfs import reachable
-from pbjoin_model.proofs.encoding import S_ABSENT, S_ACTIVE, S_JOINING, S_PLACED, Node, Res, Status, Term, own_step
+from pbjoin_model.proofs.encoding import (
+    S_ABSENT,
+    S_ACTIVE,
+    S_JOINING,
+    S_PLACED,
+    EncodingEdit,
+    Node,
+    Res,
+    Status,
+    Term,
+    own_step,
+)
 from pbjoin_model.proofs.indinv import host_since
 from pbjoin_model.protocol.machine import (
     ACCESS,
     CONFIG,
     DOWN,
+    FAIL,
     GROUP_STATE,
     HOLDS_VIEW,
     IN_GROUP,
@@ -98,10 +109,10 @@ from pbjoin_model.protocol.machine import (
     GroupState,
     Params,
     State,
-    replay,
+    apply_message,
     res_of,
-    successors,
 )
+from pbjoin_model.protocol.machine import Msg as MsgT
 
 GS = z3.DeclareSort("GS")
 Msg = z3.DeclareSort("Msg")
@@ -764,13 +775,15 @@ class StreamAction:
     params: dict[str, Term]
     constraints: list[Term]
     post: StreamState
+    pre: StreamState
 
 
 class StreamLevel:
     """protocol.py's actions, as the stream level sees them (over-approximated)."""
 
-    def __init__(self, sm: Stream) -> None:
+    def __init__(self, sm: Stream, edit: EncodingEdit = EncodingEdit.NONE) -> None:
         self.sm = sm
+        self.edit = edit
 
     def init(self, st: StreamState) -> list[Term]:
         return [
@@ -852,6 +865,7 @@ class StreamLevel:
                 *self._keep(st, post, every - {"length", "host_since", "phase", "join_pos"}),
             ],
             post,
+            st,
         )
 
         # ReceiveGroupState (adopting) or RecoverGroupState: n takes a GROUP_STATE in
@@ -880,6 +894,7 @@ class StreamLevel:
                 ),
             ],
             post,
+            st,
         )
 
         # Deliver(n): the next message moves n's view one position on; n may be rejected
@@ -959,6 +974,7 @@ class StreamLevel:
             [
                 holder(st, n),
                 c < st.length,
+                *([sm.kind(delivered) != K_FAIL] if self.edit is EncodingEdit.FAIL_NEVER_DELIVERED else []),
                 z3.Implies(rejected, z3.And(own_access, sm.status(g2, n) == S_ABSENT)),
                 _in(ph, HOLDS_VIEW),
                 phases,
@@ -987,6 +1003,7 @@ class StreamLevel:
                 ),
             ],
             post,
+            st,
         )
 
         # ReceiveGroupState (dropping), ReceiveConfig, ReceiveStartMirror: messages to n
@@ -1034,6 +1051,7 @@ class StreamLevel:
                 ),
             ],
             post,
+            st,
         )
 
         # ChangeConfig(n, res): host n sends the new version to members of its subgroup.
@@ -1052,6 +1070,7 @@ class StreamLevel:
                 *self._keep(st, post, every - {"config_sent", "cfg"}),
             ],
             post,
+            st,
         )
 
         # Crash(n): FAIL(n, inc n) at the end of the log; n's channels empty.
@@ -1060,6 +1079,11 @@ class StreamLevel:
             {"n": n},
             [
                 in_group(st, n),
+                *(
+                    [z3.ForAll([r], z3.Not(sm.hosts(st.prefix(st.length), r, n)))]
+                    if self.edit is EncodingEdit.HOSTS_NEVER_CRASH
+                    else []
+                ),
                 *self._append(st, post, msg, n, (K_FAIL,)),
                 self._set(post.phase, _update(st.phase, n, DOWN), (Node,)),
                 z3.ForAll(
@@ -1079,6 +1103,7 @@ class StreamLevel:
                 ),
             ],
             post,
+            st,
         )
 
         # Restart(n): a new incarnation, outside the group.
@@ -1092,6 +1117,7 @@ class StreamLevel:
                 *self._keep(st, post, every - {"phase", "inc"}),
             ],
             post,
+            st,
         )
 
         # Compact: the prefix nobody still needs is folded into durable; every position shifts.
@@ -1121,6 +1147,7 @@ class StreamLevel:
                 ),
             ],
             shifted,
+            st,
         )
 
 
@@ -1168,136 +1195,161 @@ def describe_stream_cti(
     return describe
 
 
-# ---------------------------------------------------------------- concrete witnesses
+# ---------------------------------------------------------------- model states as Z3 terms
 
-# The concrete action that shows each stream-level action consistent with IndInv
-# (its pre-state, from the explicit model, satisfies IndInv and enables the action).
-WITNESS_ACTIONS: dict[str, tuple[str, ...]] = {
-    "Join": ("Join",),
-    "Adopt": ("RecoverGroupState", "ReceiveGroupState"),
-    "Deliver": ("Deliver",),
-    "Receive": ("ReceiveConfig", "ReceiveStartMirror"),
-    "ChangeConfig": ("ChangeConfig",),
-    "Crash": ("Crash",),
-    "Restart": ("Restart",),
-    "Compact": ("Deliver",),
-}
+
+class History:
+    """The shared symbols for encoding model States that are stages of one history.
+
+    `durable` and `log` are the oldest durable group state and the longest log the
+    encoded states share: a state whose log is `log[offset:offset + L]` (its durable
+    being the group state after `offset` messages) is encoded with the same message and
+    group-state constants as any other. Nodes and resources are exactly p's; there is one
+    message constant per log position and one group-state constant per distinct concrete
+    group state (prefix, view or GROUP_STATE payload), showing what protocol.py's state
+    shows. `apply` is protocol.py's `apply_message` on every pair the log chains, and on
+    every FAIL of a subgroup member (closed under those FAILs), so that FailUnmembers
+    holds; elsewhere it is the identity, which every other axiom allows. Call `facts()`
+    after encoding the states.
+    """
+
+    def __init__(self, sm: Stream, p: Params, durable: GroupState, log: tuple[MsgT, ...]) -> None:
+        self.sm, self.p, self.log = sm, p, log
+        self.nodes = [z3.Const(f"node{i}", Node) for i in range(p.nodes)]
+        self.res = [z3.Const(f"res{i}", Res) for i in range(p.resources)]
+        self.msgs = [z3.Const(f"msg{i}", Msg) for i in range(len(log))]
+        self.no_payload = z3.Function("noPayload", Node, Node, z3.IntSort(), GS)
+        self.prefixes = [durable]
+        for mm in log:
+            self.prefixes.append(apply_message(self.prefixes[-1], mm, p))
+        self.consts: dict[GroupState, Term] = {}
+        self.shown: list[Term] = []
+        for gs in self.prefixes:
+            self.gs(gs)
+
+    def gs(self, gs: GroupState) -> Term:
+        """The constant of a concrete group state (one per distinct value)."""
+        if gs in self.consts:
+            return self.consts[gs]
+        sm, nodes, res = self.sm, self.nodes, self.res
+        c = z3.Const(f"gs{len(self.consts)}", GS)
+        self.consts[gs] = c
+        statuses = (S_ABSENT, S_JOINING, S_PLACED, S_ACTIVE)
+        out = [sm.good(c), sm.prim(c) == res[gs.prim]]
+        for q, host in enumerate(gs.host):
+            out.append(sm.mact(c, res[q]) == (gs.mirror[q] == M_ACTIVE))
+            out.append(sm.has_host(c, res[q]) == (host != NO_NODE))
+            if host != NO_NODE:
+                out.append(sm.host(c, res[q]) == nodes[host])
+        for a, node in enumerate(nodes):
+            out += [sm.status(c, node) == statuses[gs.status[a]], sm.ginc(c, node) == gs.inc[a]]
+            for q, members in enumerate(gs.sub):
+                out.append(sm.member(c, node, res[q]) == (a in members))
+        self.shown += out
+        return c
+
+    def facts(self) -> list[Term]:
+        sm, nodes, res = self.sm, self.nodes, self.res
+        out = [z3.ForAll([x], z3.Or(*(x == a for a in nodes))), z3.ForAll([r], z3.Or(*(r == q for q in res)))]
+        if len(nodes) > 1:
+            out.append(z3.Distinct(*nodes))
+        if len(res) > 1:
+            out.append(z3.Distinct(*res))
+        for mc, mm in zip(self.msgs, self.log, strict=True):
+            out += [sm.kind(mc) == KINDS[mm.kind], sm.node(mc) == nodes[mm.node], sm.inc(mc) == mm.inc, sm.wf(mc)]
+            if mm.kind == MIRROR_ACTIVE:
+                out.append(sm.res(mc) == res[mm.res])
+        table: dict[tuple[GroupState, int], GroupState] = {}
+        for i in range(len(self.log)):
+            table[(self.prefixes[i], i)] = self.prefixes[i + 1]
+        fails = [i for i, mm in enumerate(self.log) if mm.kind == FAIL]
+        todo = list(self.consts)
+        while todo:
+            gs = todo.pop()
+            for i in fails:
+                if (gs, i) not in table and res_of(gs, self.log[i].node) >= 0:
+                    after = apply_message(gs, self.log[i], self.p)
+                    table[(gs, i)] = after
+                    if after not in self.consts:
+                        self.gs(after)
+                        todo.append(after)
+        elsewhere: Term = g
+        for (before, i), after in table.items():
+            elsewhere = z3.If(z3.And(g == self.consts[before], m == self.msgs[i]), self.consts[after], elsewhere)
+        out.append(z3.ForAll([g, m], sm.apply(g, m) == elsewhere))
+        return out + self.shown
+
+    def encode(self, st: StreamState, s: State, offset: int = 0, ghosts: bool = True) -> list[Term]:
+        """Pin st to s, whose log is log[offset:]; with `ghosts`, also the ghost variables
+        (read off the log as proofs.indinv does; -1 for a JOIN or ACCESS compacted away)."""
+        nodes, res, p = self.nodes, self.res, self.p
+        length = len(s.log)
+        assert self.log[offset : offset + length] == s.log and self.prefixes[offset] == s.durable
+        prefixes = self.prefixes[offset : offset + length + 1]
+
+        # log and prefix as whole functions, by absolute position in the history (so that
+        # states sharing them, or shifted by Compact, agree everywhere); positions outside
+        # the history are one constant each, unconstrained
+        def table(items: list[Term], arg: Term, default: Term) -> Term:
+            value = default
+            for i, item in enumerate(items):
+                value = z3.If(arg == i, item, value)
+            return value
+
+        gs_all = [self.gs(q) for q in self.prefixes]
+        out = [
+            st.length == length,
+            z3.ForAll([k], st.log(k) == table(self.msgs, k + offset, z3.Const("msgOutside", Msg))),
+            z3.ForAll([k], st.prefix(k) == table(gs_all, k + offset, z3.Const("prefixOutside", GS))),
+        ]
+        for q in range(p.resources):
+            out.append(st.data_current(res[q]) == s.dataCurrent[q])
+            if ghosts:
+                out.append(st.host_since(res[q]) == host_since(prefixes, q))
+        for a, node in enumerate(nodes):
+            out += [st.phase(node) == s.phase[a], st.inc(node) == s.inc[a]]
+            if ghosts:
+                joins = [i for i, mm in enumerate(s.log) if mm.kind == JOIN and mm.node == a and mm.inc == s.inc[a]]
+                accesses = [
+                    i for i, mm in enumerate(s.log) if mm.kind == ACCESS and mm.node == a and mm.inc == s.inc[a]
+                ]
+                out += [
+                    st.join_pos(node) == (joins[0] if joins else -1),
+                    st.acc_pos(node) == (accesses[0] if accesses else -1),
+                ]
+            out += [st.cfg(node, res[q]) == (v != 0) for q, v in enumerate(s.cfg[a])]
+            view = s.view[a]
+            if isinstance(view, GroupState):
+                out += [st.cursor(node) == s.cursor[a], st.view(node) == self.gs(view)]
+                if ghosts and s.phase[a] == MEMBER and res_of(view, a) >= 0:
+                    out.append(st.cfg_res(node) == res[res_of(view, a)])
+        state_msgs, config_msgs, mirror_msgs = [], [], []
+        # unconstrained where no GROUP_STATE is in flight (one free function for every state
+        # of the history, by absolute position, so that Compact's shift keeps it)
+        payload: Term = self.no_payload(s_, d_, k + offset)
+        for c, queue in enumerate(s.chan):
+            src, dst = nodes[c // p.nodes], nodes[c % p.nodes]
+            for sent in queue:
+                if sent.kind == GROUP_STATE:
+                    assert isinstance(sent.gs, GroupState)
+                    here = z3.And(s_ == src, d_ == dst, k == sent.cur)
+                    state_msgs.append(here)
+                    payload = z3.If(here, self.gs(sent.gs), payload)
+                elif sent.kind == CONFIG:
+                    config_msgs.append(z3.And(s_ == src, d_ == dst, r == res[sent.res]))
+                else:
+                    mirror_msgs.append(z3.And(s_ == src, d_ == dst, r == res[sent.res]))
+        out += [
+            z3.ForAll([s_, d_, k], st.state_sent(s_, d_, k) == z3.Or(False, *state_msgs)),
+            z3.ForAll([s_, d_, k], st.state_payload(s_, d_, k) == payload),
+            z3.ForAll([s_, d_, r], st.config_sent(s_, d_, r) == z3.Or(False, *config_msgs)),
+            z3.ForAll([s_, d_, r], st.mirror_sent(s_, d_, r) == z3.Or(False, *mirror_msgs)),
+        ]
+        return out
 
 
 def encode_state(sm: Stream, st: StreamState, s: State, p: Params) -> list[Term]:
-    """The stream-level abstraction of a model State: nodes and resources exactly p's,
-    one message constant per log entry and one group-state constant per prefix, with
-    what they show read off protocol.py's replay."""
-    nodes = [z3.Const(f"node{i}", Node) for i in range(p.nodes)]
-    res = [z3.Const(f"res{i}", Res) for i in range(p.resources)]
-    msgs = [z3.Const(f"msg{i}", Msg) for i in range(len(s.log))]
-    states = [z3.Const(f"prefix{i}", GS) for i in range(len(s.log) + 1)]
-    kinds = KINDS
-    statuses = (S_ABSENT, S_JOINING, S_PLACED, S_ACTIVE)
-    out = [z3.ForAll([x], z3.Or(*(x == a for a in nodes))), z3.ForAll([r], z3.Or(*(r == q for q in res)))]
-    if p.nodes > 1:
-        out.append(z3.Distinct(*nodes))
-    if p.resources > 1:
-        out.append(z3.Distinct(*res))
-
-    def table(items: list[Term], arg: Term) -> Term:
-        value = items[0] if items else z3.Const("noMessage", Msg)
-        for i in range(1, len(items)):
-            value = z3.If(arg == i, items[i], value)
-        return value
-
-    out += [st.length == len(s.log), z3.ForAll([k], st.log(k) == table(msgs, k))]
-    out.append(z3.ForAll([k], st.prefix(k) == table(states, k)))
-    for i, msg in enumerate(s.log):
-        mc = msgs[i]
-        out += [sm.kind(mc) == kinds[msg.kind], sm.node(mc) == nodes[msg.node], sm.inc(mc) == msg.inc, sm.wf(mc)]
-        if msg.kind == MIRROR_ACTIVE:
-            out.append(sm.res(mc) == res[msg.res])
-        out.append(sm.apply(states[i], mc) == states[i + 1])
-    # apply elsewhere: no change (what the axioms allow of any message), so that Z3's model
-    # finder need not invent group states for pairs the log does not have
-    elsewhere: Term = g
-    for i in reversed(range(len(s.log))):
-        elsewhere = z3.If(z3.And(g == states[i], m == msgs[i]), states[i + 1], elsewhere)
-    out.append(z3.ForAll([g, m], sm.apply(g, m) == elsewhere))
-
-    def shows(g_const: Term, gs: GroupState) -> list[Term]:
-        out = [sm.good(g_const), sm.prim(g_const) == res[gs.prim]]
-        for q, host in enumerate(gs.host):
-            out.append(sm.mact(g_const, res[q]) == (gs.mirror[q] == M_ACTIVE))
-            out.append(sm.has_host(g_const, res[q]) == (host != NO_NODE))
-            if host != NO_NODE:
-                out.append(sm.host(g_const, res[q]) == nodes[host])
-        for a, node in enumerate(nodes):
-            out += [sm.status(g_const, node) == statuses[gs.status[a]], sm.ginc(g_const, node) == gs.inc[a]]
-            for q, members in enumerate(gs.sub):
-                out.append(sm.member(g_const, node, res[q]) == (a in members))
-        return out
-
-    prefixes = [replay(s, i, p) for i in range(len(states))]
-    for q in range(p.resources):
-        out += [st.data_current(res[q]) == s.dataCurrent[q], st.host_since(res[q]) == host_since(prefixes, q)]
-    for g_const, gs in zip(states, prefixes, strict=True):
-        out += shows(g_const, gs)
-
-    def group_state(gs: GroupState, cur: int, name: str) -> Term:
-        """The prefix constant when gs is that prefix's group state, else a constant of its own."""
-        if 0 <= cur < len(prefixes) and prefixes[cur] == gs:
-            return states[cur]
-        other = z3.Const(name, GS)
-        out.extend(shows(other, gs))
-        return other
-
-    for a, node in enumerate(nodes):
-        joins = [i for i, msg in enumerate(s.log) if msg.kind == JOIN and msg.node == a and msg.inc == s.inc[a]]
-        accesses = [i for i, msg in enumerate(s.log) if msg.kind == ACCESS and msg.node == a and msg.inc == s.inc[a]]
-        out += [
-            st.phase(node) == s.phase[a],
-            st.inc(node) == s.inc[a],
-            st.join_pos(node) == (joins[0] if joins else -1),
-            st.acc_pos(node) == (accesses[0] if accesses else -1),
-        ]
-        out.append(st.cursor(node) == s.cursor[a])
-        out += [st.cfg(node, res[q]) == (v != 0) for q, v in enumerate(s.cfg[a])]
-        view = s.view[a]
-        if isinstance(view, GroupState):
-            out.append(st.view(node) == group_state(view, s.cursor[a], f"view{a}"))
-            if s.phase[a] == MEMBER and res_of(view, a) >= 0:
-                out.append(st.cfg_res(node) == res[res_of(view, a)])
-    state_msgs, config_msgs, mirror_msgs = [], [], []
-    payload: Term = st.prefix(k)  # unconstrained where no GROUP_STATE is in flight
-    for c, queue in enumerate(s.chan):
-        src, dst = nodes[c // p.nodes], nodes[c % p.nodes]
-        for i, sent in enumerate(queue):
-            if sent.kind == GROUP_STATE:
-                assert isinstance(sent.gs, GroupState)
-                here = z3.And(s_ == src, d_ == dst, k == sent.cur)
-                state_msgs.append(here)
-                payload = z3.If(here, group_state(sent.gs, sent.cur, f"payload{c}_{i}"), payload)
-            elif sent.kind == CONFIG:
-                config_msgs.append(z3.And(s_ == src, d_ == dst, r == res[sent.res]))
-            else:
-                mirror_msgs.append(z3.And(s_ == src, d_ == dst, r == res[sent.res]))
-    out += [
-        z3.ForAll([s_, d_, k], st.state_sent(s_, d_, k) == z3.Or(False, *state_msgs)),
-        z3.ForAll([s_, d_, k], st.state_payload(s_, d_, k) == payload),
-        z3.ForAll([s_, d_, r], st.config_sent(s_, d_, r) == z3.Or(False, *config_msgs)),
-        z3.ForAll([s_, d_, r], st.mirror_sent(s_, d_, r) == z3.Or(False, *mirror_msgs)),
-    ]
-    return out
-
-
-WITNESS_PARAMS = Params(2, 1, 1, 1, 1)
-
-
-def witnesses() -> dict[str, State]:
-    """For each stream-level action, the first reachable state (BFS) of WITNESS_PARAMS enabling it."""
-    found: dict[str, State] = {}
-    for s in reachable(WITNESS_PARAMS):
-        enabled = {step.action for step in successors(s, WITNESS_PARAMS)}
-        for action, concrete in WITNESS_ACTIONS.items():
-            if action not in found and enabled & set(concrete):
-                found[action] = s
-        if len(found) == len(WITNESS_ACTIONS):
-            break
-    return found
+    """The stream-level abstraction of one model State, exactly (`History` on its own log)."""
+    history = History(sm, p, s.durable, s.log)
+    pinned = history.encode(st, s)
+    return history.facts() + pinned
