@@ -45,8 +45,8 @@ from impl_mutants import DATA_PATH_MUTANTS, EVERY_MUTANT, MUTANTS, variant
 from pbjoin_model.conformance.refinement import validate_log
 from pbjoin_model.conformance.replay import replay
 from pbjoin_model.protocol.machine import Params
-from test_conformance import ONE_SUBGROUP_OF_THREE, SMALL, Lockstep
-from test_conformance_data import MUTANT_HUNT, LockstepWithWrites
+from test_conformance import MUTANT_HUNT, ONE_SUBGROUP_OF_THREE, SMALL, Lockstep
+from test_conformance_data import LockstepWithWrites
 
 from pbjoin.demo import DemoError, run_demo
 from pbjoin.resources import ResourceError

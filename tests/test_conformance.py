@@ -198,6 +198,17 @@ def test_the_demo_and_its_log_catch_every_data_path_mutant(tmp_path: Path, mutan
     assert report.divergence is not None, f"{mutant}'s demo log conforms"
 
 
+# Seeded schedules hunting a mutant: a divergence found is enough, shrinking it is not needed.
+MUTANT_HUNT = settings(
+    max_examples=150,
+    stateful_step_count=80,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    phases=[Phase.generate],
+)
+
+
 # The deep scenarios need particular wirings, which arbitrary ones rarely give: every node
 # in one subgroup (its host replaced again and again), and a failover set-up (the first nodes
 # reach only the production resource, the next only a backup, the last every resource).
@@ -307,14 +318,7 @@ def test_seeded_lockstep_catches_shallow_and_deep_mutants(mutant: str, shows: st
     with pytest.raises(AssertionError, match=shows):
         run_state_machine_as_test(
             Mutated,
-            settings=settings(
-                max_examples=150,
-                stateful_step_count=80,
-                deadline=None,
-                database=None,
-                derandomize=True,
-                phases=[Phase.generate],
-            ),
+            settings=MUTANT_HUNT,
         )
 
 

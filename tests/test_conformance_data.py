@@ -13,14 +13,14 @@ import dataclasses
 from collections import Counter
 
 import pytest
-from hypothesis import Phase, settings
+from hypothesis import settings
 from hypothesis.stateful import run_state_machine_as_test
 from impl_mutants import DATA_PATH_MUTANTS, EVERY_MUTANT
 from pbjoin_model.conformance.refinement import Contents, Correspondence, abstract, differences, validate_log
 from pbjoin_model.conformance.replay import engine_for, replay
 from pbjoin_model.protocol import machine as m
 from pbjoin_model.protocol.machine import Params
-from test_conformance import DEEP_MUTANT, DRIVER_CATCHES, LOG_MUTANT, REPLAY_CATCHES, Lockstep
+from test_conformance import DEEP_MUTANT, DRIVER_CATCHES, LOG_MUTANT, MUTANT_HUNT, REPLAY_CATCHES, Lockstep
 from test_member_engine import act, cluster, settle
 
 from pbjoin.member import Member
@@ -103,17 +103,6 @@ def test_lockstep_with_writes_agrees_on_seeded_random_schedules() -> None:
     )
     for step in ("Write", "ReceiveWrite", "ReceiveAck", "Pause", "Crash", "Restart"):
         assert TAKEN[step] > 0, f"no schedule took {step}"
-
-
-# Seeded schedules hunting a mutant: a divergence found is enough, shrinking it is not needed.
-MUTANT_HUNT = settings(
-    max_examples=150,
-    stateful_step_count=80,
-    deadline=None,
-    database=None,
-    derandomize=True,
-    phases=[Phase.generate],
-)
 
 
 @pytest.mark.parametrize("mutant", sorted(CAUGHT))
