@@ -28,6 +28,7 @@ CONSTANTS
     MaxRestarts,       \* bound on Restart steps
     MaxConfigChanges,  \* bound on ChangeConfig steps
     MaxWrites,         \* bound on client writes (Write steps); 0 switches the data path off
+    MaxResourceFailures, \* bound on FailResource steps; 0 switches resource failures off
     NoNode,            \* model value: "no host"
     NoView             \* model value: "holds no group state"
 
@@ -36,6 +37,7 @@ ASSUME /\ NumRes \in Nat \ {0}
        /\ MaxRestarts \in Nat
        /\ MaxConfigChanges \in Nat
        /\ MaxWrites \in Nat
+       /\ MaxResourceFailures \in Nat
        /\ NoNode \notin Node
        /\ NoView # NoNode
 
@@ -50,7 +52,7 @@ DataPath == MaxWrites > 0
 
 (* Epochs a primary host can act under: every takeover of a production copy after *)
 (* the first needs an earlier primary host to have failed.                        *)
-Epochs == 0..(1 + MaxFailures)
+Epochs == 0..(1 + MaxFailures + MaxResourceFailures)
 
 (* Node phases: the node's own, local progress. *)
 Phases    == {"out", "waitState", "waitPlace", "waitConfig", "member", "rejected", "down"}
@@ -62,7 +64,8 @@ Statuses == {"absent", "joining", "placed", "active"}
 Mirrors  == {"none", "syncing", "active"}
 
 (* Message kinds: ordered (group) messages and point-to-point messages. *)
-MsgKinds == {"JOIN", "ACCESS", "JOIN_DONE", "MIRROR_ACTIVE", "FAIL"}
+(* RES_FAIL and RES_REPAIR: a resource's host reports that it failed or came back. *)
+MsgKinds == {"JOIN", "ACCESS", "JOIN_DONE", "MIRROR_ACTIVE", "FAIL", "RES_FAIL", "RES_REPAIR"}
 P2PKinds == {"GROUP_STATE", "CONFIG", "START_MIRROR"}
 
 (* Data-path messages (primary host <-> backup hosts) and what became of a write;  *)
@@ -91,11 +94,14 @@ VARIABLES
     epoch,        \* [Node -> Nat]: the epoch a node acts under as primary host, 0 = none
     stale,        \* [Node -> group state \cup {NoView}]: the view a paused node still acts on
     dchan,        \* [Node \X Node -> Seq(data message)]: data-path FIFO per (sender, receiver)
-    writes        \* [Writes -> write record]: each client write's fate
+    writes,       \* [Writes -> write record]: each client write's fate
+    \* Resource failures (constant when MaxResourceFailures = 0):
+    broken,       \* SUBSET Res: resources that failed and are not repaired; nobody reaches them
+    resFailures   \* number of FailResource steps taken
 
 vars == <<access, phase, cursor, view, log, chan, cfg, resVer, dataCurrent,
           crashes, restarts, cfgChanges, durable, inc,
-          data, fence, epoch, stale, dchan, writes>>
+          data, fence, epoch, stale, dchan, writes, broken, resFailures>>
 
 (***************************************************************************)
 (* Small utilities                                                         *)
@@ -125,19 +131,21 @@ IsSeqOf(s, T) == s \in [1..Len(s) -> T]
 (* [st, by, pos, ep, wait]: status, writer, position and epoch it was taken *)
 (* at, and the mirrors whose acknowledgement it still waits for.           *)
 (***************************************************************************)
-Msg(k, n, i, r, rs) == [kind |-> k, node |-> n, inc |-> i, res |-> r, rset |-> rs]
+Msg(k, n, i, r, rs) == [kind |-> k, node |-> n, inc |-> i, res |-> r, rset |-> rs, ver |-> 0]
 
 JoinMsg(n, i)            == Msg("JOIN", n, i, 0, {})
 AccessMsg(n, i, rs)      == Msg("ACCESS", n, i, 0, rs)   \* res: the (unused) host claim
 JoinDoneMsg(n, i)        == Msg("JOIN_DONE", n, i, 0, {})
-MirrorActiveMsg(n, i, r) == Msg("MIRROR_ACTIVE", n, i, r, {})
+MirrorActiveMsg(n, i, r, v) == [Msg("MIRROR_ACTIVE", n, i, r, {}) EXCEPT !.ver = v]
 FailMsg(n, i)            == Msg("FAIL", n, i, 0, {})
+ResFailMsg(n, i, r)      == Msg("RES_FAIL", n, i, r, {})
+ResRepairMsg(n, i, r)    == Msg("RES_REPAIR", n, i, r, {})
 
 P2P(k, r, v, g, c, d, ep) == [kind |-> k, res |-> r, ver |-> v, gs |-> g, cur |-> c, data |-> d, ep |-> ep]
 
 GroupStateMsg(g, c)          == P2P("GROUP_STATE", 0, 0, g, c, <<>>, 0)
 ConfigMsg(r, v, c)            == P2P("CONFIG", r, v, NoView, c, <<>>, 0)
-StartMirrorMsg(r, c, d, ep)   == P2P("START_MIRROR", r, 0, NoView, c, d, ep)
+StartMirrorMsg(r, v, c, d, ep) == P2P("START_MIRROR", r, v, NoView, c, d, ep)
 
 WriteMsg(w, b, pos, ep, c) == [kind |-> "WRITE", w |-> w, res |-> b, pos |-> pos, ep |-> ep, cur |-> c]
 AckMsg(w, b)               == [kind |-> "ACK", w |-> w, res |-> b, pos |-> 0, ep |-> 0, cur |-> 0]
@@ -154,7 +162,9 @@ InitialGroupState ==
      mirror |-> [r \in Res |-> "none"],
      status |-> [n \in Node |-> "absent"],
      acc    |-> [n \in Node |-> {}],
-     inc    |-> [n \in Node |-> 0]]
+     inc    |-> [n \in Node |-> 0],
+     lost   |-> {},   \* resources whose failure is delivered, with no repair since
+     rounds |-> [r \in Res |-> 0]]   \* per resource: its mirroring round
 
 (* The resource whose subgroup n belongs to, or 0. *)
 ResOf(gs, n) ==
@@ -163,6 +173,9 @@ ResOf(gs, n) ==
 
 IsPrimaryHost(gs, n) == gs.host[gs.prim] = n
 
+(* n is the primary host and the primary resource has not failed: it can serve and mirror. *)
+UsablePrimaryHost(gs, n) == IsPrimaryHost(gs, n) /\ gs.prim \notin gs.lost
+
 (* The primary host, else the first host in resource order, else NoNode. *)
 Sponsor(gs) ==
     LET hosted == {r \in Res : gs.host[r] # NoNode}
@@ -170,17 +183,31 @@ Sponsor(gs) ==
         ELSE IF hosted # {} THEN gs.host[Min(hosted)]
         ELSE NoNode
 
-(* The resource a joiner with access set rset is placed on, or 0 (rejected). *)
+(* The resource a joiner with access set rset is placed on, or 0 (rejected).  A *)
+(* failed resource counts as unreachable.                                       *)
 Placement(gs, rset) ==
-    IF gs.prim \in rset THEN gs.prim
-    ELSE IF rset # {} THEN Min(rset)
-    ELSE 0
+    LET ok == rset \ gs.lost
+    IN  IF gs.prim \in ok THEN gs.prim
+        ELSE IF ok # {} THEN Min(ok)
+        ELSE 0
 
-(* Mirroring restarts from a (new) primary host to every hosted backup. *)
-RestartMirrors(mirror, host, prim) ==
+(* Mirroring restarts from a (new) primary host to every hosted backup that has not failed. *)
+RestartMirrors(lost, mirror, host, prim) ==
     [b \in Res |-> IF b # prim
-                     THEN IF host[b] # NoNode THEN "syncing" ELSE "none"
+                     THEN IF host[b] # NoNode /\ b \notin lost THEN "syncing" ELSE "none"
                      ELSE mirror[b]]
+
+(* Mirroring rounds: a repair of a resource or of the production copy, and a failover *)
+(* on a resource failure (the old primary host lives on), start a new round of every  *)
+(* backup concerned; a START_MIRROR names its round, and one of an earlier round is    *)
+(* stale (its copy may lack what was written meanwhile), as is its MIRROR_ACTIVE.      *)
+NextRounds(gs) == [b \in Res |-> gs.rounds[b] + 1]
+
+(* Backup b's mirroring when its host changes: synchronising while b and the production *)
+(* copy both have a host and neither has failed.                                        *)
+Resync(lost, host, prim, b) ==
+    IF host[b] # NoNode /\ host[prim] # NoNode /\ b \notin lost /\ prim \notin lost
+      THEN "syncing" ELSE "none"
 
 (* The first hosted backup (resource order) whose mirror is active, or 0. *)
 FailoverTarget(gs, host) ==
@@ -196,9 +223,8 @@ ApplyAccess(gs, m) ==
           LET host   == IF gs.host[r] = NoNode THEN [gs.host EXCEPT ![r] = j] ELSE gs.host
               mirror == IF host[r] = j
                           THEN IF r = gs.prim
-                                 THEN RestartMirrors(gs.mirror, host, gs.prim)
-                                 ELSE [gs.mirror EXCEPT ![r] =
-                                         IF host[gs.prim] # NoNode THEN "syncing" ELSE "none"]
+                                 THEN RestartMirrors(gs.lost, gs.mirror, host, gs.prim)
+                                 ELSE [gs.mirror EXCEPT ![r] = Resync(gs.lost, host, gs.prim, r)]
                           ELSE gs.mirror
           IN  [gs EXCEPT !.sub[r]    = Append(@, j),
                          !.host      = host,
@@ -222,18 +248,48 @@ ApplyFail(gs, f) ==
               \* <<prim, mirror>> after the host replacement
               pm == IF gs.host[r] # f THEN <<prim, gs.mirror>>
                     ELSE IF r # prim
-                      THEN <<prim, [gs.mirror EXCEPT ![r] =
-                                      IF host[r] # NoNode /\ host[prim] # NoNode
-                                        THEN "syncing" ELSE "none"]>>
+                      THEN <<prim, [gs.mirror EXCEPT ![r] = Resync(gs.lost, host, prim, r)]>>
                     ELSE IF host[prim] # NoNode   \* switchover inside the primary subgroup
-                      THEN <<prim, RestartMirrors(gs.mirror, host, prim)>>
+                      THEN <<prim, IF prim \in gs.lost THEN gs.mirror
+                                   ELSE RestartMirrors(gs.lost, gs.mirror, host, prim)>>
                     ELSE IF target # 0            \* failover to a synchronised backup
                       THEN <<target,
-                             RestartMirrors([gs.mirror EXCEPT ![prim] = "none", ![target] = "none"],
+                             RestartMirrors(gs.lost,
+                                            [gs.mirror EXCEPT ![prim] = "none", ![target] = "none"],
                                             host, target)>>
                     ELSE <<prim, gs.mirror>>
           IN  [prim |-> pm[1], sub |-> sub, host |-> host, mirror |-> pm[2],
-               status |-> status, acc |-> acc, inc |-> gs.inc]
+               status |-> status, acc |-> acc, inc |-> gs.inc, lost |-> gs.lost, rounds |-> gs.rounds]
+
+(* Resource m.res failed, as its host reports (only the resource's host in the     *)
+(* deliverer's view may): it stops counting as a mirror; if it was the primary     *)
+(* resource, the primary role fails over to the first synchronised backup, and     *)
+(* with none, mirroring from the unreachable production copy stops.                *)
+ApplyResFail(gs, m) ==
+    LET r    == m.res
+        lost == gs.lost \cup {r}
+        target == FailoverTarget(gs, gs.host)
+    IN  IF r \in gs.lost \/ gs.host[r] # m.node THEN gs
+        ELSE IF r # gs.prim
+          THEN [gs EXCEPT !.mirror[r] = "none", !.lost = lost]
+        ELSE IF target # 0
+          THEN [gs EXCEPT !.prim = target,
+                          !.mirror = RestartMirrors(lost, [gs.mirror EXCEPT ![target] = "none"],
+                                                    gs.host, target),
+                          !.lost = lost,
+                          !.rounds = NextRounds(gs)]
+        ELSE [gs EXCEPT !.mirror = [b \in Res |-> "none"], !.lost = lost]
+
+(* Resource m.res came back, as its host reports; it resynchronises before it counts. *)
+ApplyResRepair(gs, m) ==
+    LET r    == m.res
+        lost == gs.lost \ {r}
+    IN  IF r \notin gs.lost \/ gs.host[r] # m.node THEN gs
+        ELSE IF r = gs.prim
+          THEN [gs EXCEPT !.mirror = RestartMirrors(lost, gs.mirror, gs.host, r), !.lost = lost,
+                          !.rounds = NextRounds(gs)]
+        ELSE [gs EXCEPT !.mirror[r] = Resync(lost, gs.host, gs.prim, r), !.lost = lost,
+                        !.rounds[r] = @ + 1]
 
 (* The deterministic effect of delivering one ordered message on a group state. *)
 ApplyMessage(gs, m) ==
@@ -245,10 +301,14 @@ ApplyMessage(gs, m) ==
              IF gs.status[m.node] # "placed" THEN gs
              ELSE [gs EXCEPT !.status[m.node] = "active"]
       [] m.kind = "MIRROR_ACTIVE" ->
-             IF gs.host[m.res] = m.node /\ m.res # gs.prim /\ gs.mirror[m.res] = "syncing"
+             \* one of an earlier round answers a resynchronisation a repair made stale
+             IF /\ gs.host[m.res] = m.node /\ m.res # gs.prim /\ gs.mirror[m.res] = "syncing"
+                /\ m.ver = gs.rounds[m.res]
                THEN [gs EXCEPT !.mirror[m.res] = "active"]
                ELSE gs
       [] m.kind = "FAIL" -> ApplyFail(gs, m.node)
+      [] m.kind = "RES_FAIL" -> ApplyResFail(gs, m)
+      [] m.kind = "RES_REPAIR" -> ApplyResRepair(gs, m)
 
 (* The group state after the first `upto` ordered messages still in st.log. *)
 Replay(st, upto) ==
@@ -263,7 +323,7 @@ S == [access |-> access, phase |-> phase, cursor |-> cursor, view |-> view,
       dataCurrent |-> dataCurrent, crashes |-> crashes, restarts |-> restarts,
       cfgChanges |-> cfgChanges, durable |-> durable, inc |-> inc,
       data |-> data, fence |-> fence, epoch |-> epoch, stale |-> stale, dchan |-> dchan,
-      writes |-> writes]
+      writes |-> writes, broken |-> broken, resFailures |-> resFailures]
 
 (* Fold the log prefix that nobody can still need into `durable`.  A prefix *)
 (* is still needed while a live holder has not delivered it or a           *)
@@ -311,6 +371,8 @@ Commit(st) ==
         /\ stale'       = c.stale
         /\ dchan'       = c.dchan
         /\ writes'      = c.writes
+        /\ broken'      = c.broken
+        /\ resFailures' = c.resFailures
 
 (***************************************************************************)
 (* Effects on a successor record e (Python `_Effects`)                     *)
@@ -335,6 +397,29 @@ Pop(e, src, dst) == [e EXCEPT !.chan[<<src, dst>>] = Tail(@)]
 Multicast(e, m) == [e EXCEPT !.log = Append(@, m)]
 
 SetCfg(e, n, r, v) == [e EXCEPT !.cfg[n][r] = v]
+
+(* A report of n's current incarnation, of kind k about r, is in the stream past n's cursor. *)
+Reported(e, n, k, r) ==
+    \E i \in (e.cursor[n] + 1)..Len(e.log) : e.log[i] = Msg(k, n, e.inc[n], r, {})
+
+(* n multicasts that r failed or came back, unless such a report of its own is undelivered. *)
+(* A primary host reporting its production copy failed abdicates: it cannot answer *)
+(* its pending writes.                                                             *)
+Report(e, n, k, r) ==
+    IF Reported(e, n, k, r) THEN e
+    ELSE LET e1 == Multicast(e, Msg(k, n, e.inc[n], r, {}))
+         IN  IF k = "RES_FAIL" /\ e.view[n] # NoView /\ IsPrimaryHost(e.view[n], n) /\ e.view[n].prim = r
+               THEN [e1 EXCEPT !.writes = [w \in Writes |->
+                       IF e1.writes[w].st = "pending" /\ e1.writes[w].by = n
+                         THEN [e1.writes[w] EXCEPT !.st = "unknown"] ELSE e1.writes[w]]]
+               ELSE e1
+
+(* n has reported that its view's primary resource failed and has not delivered the   *)
+(* report yet: it knows its production copy is gone and no longer acts as primary host. *)
+Abdicated(n, gs) == Reported(S, n, "RES_FAIL", gs.prim)
+
+(* n, holding view gs, believes it is the primary host. *)
+BelievesPrimary(n, gs) == IsPrimaryHost(gs, n) /\ ~Abdicated(n, gs)
 
 DSend(e, src, dst, dinc, m) ==
     IF e.inc[dst] # dinc THEN e  \* for a previous incarnation: never received
@@ -364,18 +449,26 @@ OwnPlacement(e, n, gs2) ==
     LET r == ResOf(gs2, n)
     IN  IF gs2.status[n] = "absent"
           THEN [e EXCEPT !.phase[n] = "rejected", !.view[n] = NoView, !.cursor[n] = 0]
-        ELSE IF gs2.host[r] = n
+        ELSE IF gs2.host[r] = n /\ r \notin e.broken
           THEN \* a new host reads the configuration from the resource
                [Multicast(SetCfg(e, n, r, e.resVer[r]), JoinDoneMsg(n, e.inc[n]))
                   EXCEPT !.phase[n] = "member"]
+        ELSE IF gs2.host[r] = n   \* the read failed: it waits for the resource to come back
+          THEN Report([e EXCEPT !.phase[n] = "waitConfig"], n, "RES_FAIL", r)
         ELSE [e EXCEPT !.phase[n] = "waitConfig"]
 
 (* What n does for resource r it hosts after delivering m (gs -> gs2); own *)
 (* says that m is from n's current incarnation.                             *)
 HostDuty(e, n, gs, gs2, m, own, r) ==
+    LET takeover == gs.host[r] # n /\ ~(m.kind = "ACCESS" /\ own)
+    IN
     IF gs2.host[r] # n THEN e
-    ELSE IF gs.host[r] # n /\ ~(m.kind = "ACCESS" /\ own)
-      THEN \* takeover: read the configuration from the resource, push it to the subgroup
+    ELSE IF (takeover \/ r \in gs.lost) /\ r \in gs2.lost
+      THEN e  \* a failed resource cannot be read: the host waits for its repair
+    ELSE IF (takeover \/ r \in gs.lost) /\ r \in e.broken
+      THEN Report(e, n, "RES_FAIL", r)
+    ELSE IF takeover \/ r \in gs.lost
+      THEN \* takeover or repair: read the configuration from the resource, push it to the subgroup
            LET e1 == SetCfg(e, n, r, e.resVer[r])
                e2 == IF e1.phase[n] = "waitConfig"
                        THEN [Multicast(e1, JoinDoneMsg(n, e1.inc[n])) EXCEPT !.phase[n] = "member"]
@@ -401,9 +494,9 @@ HostDuties(e, n, gs, gs2, m, own) ==
 (* write stops waiting for a mirror whose host changed (the resynchronis-  *)
 (* ation just sent copies it) or that has no mirroring any more.           *)
 PrimaryDuties(e, n, gs, gs2) ==
-    IF ~IsPrimaryHost(gs2, n) THEN e
+    IF ~UsablePrimaryHost(gs2, n) \/ Reported(e, n, "RES_FAIL", gs2.prim) THEN e
     ELSE
-      LET became == ~IsPrimaryHost(gs, n)
+      LET became == ~UsablePrimaryHost(gs, n) \/ Reported(S, n, "RES_FAIL", gs.prim)
           e0 == IF became /\ gs2.prim # gs.prim
                   THEN [e EXCEPT !.dataCurrent[gs.prim] = FALSE]
                   ELSE e
@@ -412,15 +505,20 @@ PrimaryDuties(e, n, gs, gs2) ==
                                   !.fence[gs2.prim] = e0.fence[gs2.prim] + 1]
                   ELSE e0
           StartMirror(ee, b) == \* START_MIRROR to b's host, if b has one
-              IF gs2.host[b] # NoNode
-                THEN Send(ee, n, gs2.host[b], gs2.inc[gs2.host[b]],
-                          StartMirrorMsg(b, ee.cursor[n], ee.data[gs2.prim], ee.epoch[n]))
-                ELSE ee
+              IF gs2.host[b] = NoNode THEN ee
+              ELSE IF gs2.prim \in ee.broken   \* the production copy cannot be read
+                THEN Report(ee, n, "RES_FAIL", gs2.prim)
+              ELSE Send(ee, n, gs2.host[b], gs2.inc[gs2.host[b]],
+                        StartMirrorMsg(b, gs2.rounds[b], ee.cursor[n], ee.data[gs2.prim], ee.epoch[n]))
           Duty(ee, b) ==
               IF b = gs2.prim \/ gs2.host[b] = n THEN ee
+              ELSE IF b \in gs2.lost
+                THEN IF b \notin gs.lost  \* mirroring to b stopped: it failed
+                       THEN [ee EXCEPT !.dataCurrent[b] = FALSE]
+                       ELSE ee
               ELSE IF became THEN StartMirror(ee, b)
-              ELSE IF gs2.host[b] # gs.host[b]
-                THEN StartMirror(IF gs.host[b] # NoNode  \* mirroring to b stopped
+              ELSE IF gs2.host[b] # gs.host[b] \/ b \in gs.lost  \* a new backup host, or b repaired
+                THEN StartMirror(IF gs.host[b] # NoNode /\ b \notin gs.lost  \* mirroring to b stopped
                                    THEN [ee EXCEPT !.dataCurrent[b] = FALSE]
                                    ELSE ee,
                                  b)
@@ -476,6 +574,8 @@ Init ==
     /\ stale = [n \in Node |-> NoView]
     /\ dchan = [c \in Node \X Node |-> <<>>]
     /\ writes = [w \in Writes |-> NoWrite]
+    /\ broken = {}
+    /\ resFailures = 0
 
 (***************************************************************************)
 (* Actions                                                                 *)
@@ -547,11 +647,20 @@ ReceiveStartMirror(src, n) ==
                e1  == IF fence[r] <= msg.ep
                         THEN [e EXCEPT !.data[r] = msg.data, !.fence[r] = msg.ep]
                         ELSE e
+           \* dropped unless n hosts the backup in its view and the sender is the primary host
+           \* there (a deposed one's resynchronisation is stale), and unless it is of an
+           \* earlier round or n has reported the copy failed
            IN  Commit(IF /\ phase[n] = "member"
                          /\ view[n] # NoView
                          /\ view[n].host[r] = n
                          /\ r # view[n].prim
-                        THEN Multicast([e1 EXCEPT !.dataCurrent[r] = TRUE], MirrorActiveMsg(n, inc[n], r))
+                         /\ r \notin view[n].lost
+                         /\ IsPrimaryHost(view[n], src)
+                         /\ msg.ver = view[n].rounds[r]
+                         /\ ~Reported(S, n, "RES_FAIL", r)
+                        THEN IF r \in broken   \* the copy cannot be written
+                               THEN Report(e, n, "RES_FAIL", r)
+                               ELSE Multicast([e1 EXCEPT !.dataCurrent[r] = TRUE], MirrorActiveMsg(n, inc[n], r, msg.ver))
                         ELSE e)
 
 (* Host n changes r's configuration and sends the new version to its subgroup. *)
@@ -560,6 +669,7 @@ ChangeConfig(n, r) ==
     /\ view[n] # NoView
     /\ view[n].host[r] = n
     /\ cfgChanges < MaxConfigChanges
+    /\ r \notin broken \cup view[n].lost
     /\ LET v == resVer[r] + 1
            e == [SetCfg(S, n, r, v) EXCEPT !.resVer[r] = v, !.cfgChanges = @ + 1]
        IN  Commit(SendAll(e, n, view[n].sub[r], view[n].inc, ConfigMsg(r, v, cursor[n])))
@@ -610,6 +720,8 @@ ActsAsPrimary(n) == ActingView(n) # NoView /\ IsPrimaryHost(ActingView(n), n)
 (* synchronising or active; it is acknowledged once each of those has acked it.   *)
 Write(n) ==
     /\ ActsAsPrimary(n)
+    /\ ActingView(n).prim \notin ActingView(n).lost
+    /\ phase[n] = "member" => ~Abdicated(n, view[n])
     /\ {x \in Writes : writes[x].st = "none"} # {}  \* not \E: TLC would take one step per witness
     /\ LET gs   == ActingView(n)
            w    == Min({x \in Writes : writes[x].st = "none"})
@@ -624,9 +736,11 @@ Write(n) ==
                IF i = 0 THEN e0
                ELSE IF i \in to THEN DSend(F[i - 1], n, gs.host[i], gs.inc[gs.host[i]], WriteMsg(w, i, pos, ep, cur))
                ELSE F[i - 1]
-       IN  Commit(IF fence[prod] > ep
-                    THEN [S EXCEPT !.writes[w] = [NoWrite EXCEPT !.st = "refused", !.by = n, !.ep = ep]]
-                    ELSE Settle(F[NumRes], w, to))
+           refused == [S EXCEPT !.writes[w] = [NoWrite EXCEPT !.st = "refused", !.by = n, !.ep = ep]]
+       IN  Commit(IF prod \in broken   \* an I/O error: the client is told, a member reports it
+                    THEN IF phase[n] = "member" THEN Report(refused, n, "RES_FAIL", prod) ELSE refused
+                  ELSE IF fence[prod] > ep THEN refused
+                  ELSE Settle(F[NumRes], w, to))
 
 (* Backup host n takes the head WRITE from src: applies it in order and acks it.   *)
 (* n takes it once it has delivered what the writer had; it drops a write from a   *)
@@ -643,6 +757,7 @@ ReceiveWrite(src, n) ==
                entitled == /\ phase[n] = "member"
                            /\ view[n].host[b] = n
                            /\ b # view[n].prim
+                           /\ b \notin view[n].lost
                            /\ IsPrimaryHost(view[n], src)
                fenced  == fence[b] > m.ep
                applies == entitled /\ ~fenced /\ m.pos = Len(data[b]) + 1
@@ -652,8 +767,10 @@ ReceiveWrite(src, n) ==
            IN  /\ ~\E i \in 1..Len(chan[<<src, n>>]) :
                      chan[<<src, n>>][i].kind = "START_MIRROR" /\ chan[<<src, n>>][i].res = b
                /\ view[n] # NoView => /\ CaughtUp(n, m)
-                                      /\ ~(entitled /\ ~fenced /\ m.pos > Len(data[b]) + 1)
+                                      /\ ~(entitled /\ b \notin broken /\ ~fenced /\ m.pos > Len(data[b]) + 1)
                /\ Commit(IF view[n] = NoView THEN e
+                         \* the copy cannot be written: the write is dropped unanswered
+                         ELSE IF entitled /\ b \in broken THEN Report(e, n, "RES_FAIL", b)
                          ELSE IF applies \/ holds THEN DSend(e1, n, src, view[n].inc[src], AckMsg(m.w, b))
                          ELSE e)
 
@@ -668,6 +785,38 @@ ReceiveAck(src, n) ==
                         THEN Settle(e, m.w, writes[m.w].wait \ {m.res})
                         ELSE e)
 
+(* Resource r fails: nobody can reach it; what it holds stays on it, out of reach. *)
+FailResource(r) ==
+    /\ r \notin broken
+    /\ resFailures < MaxResourceFailures
+    /\ Commit([S EXCEPT !.broken = @ \cup {r}, !.resFailures = @ + 1])
+
+(* Failed resource r comes back, holding what it held when it failed (stale by now). *)
+RepairResource(r) ==
+    /\ r \in broken
+    /\ Commit([S EXCEPT !.broken = @ \ {r}])
+
+(* n may report r: it is r's host in its own view, placed, in the group. *)
+Reporter(n, r) ==
+    /\ phase[n] \in {"waitConfig", "member"}
+    /\ view[n].host[r] = n
+
+(* Host n finds its resource r failed (an I/O error on a probe) and multicasts RES_FAIL. *)
+ReportFailure(n, r) ==
+    /\ Reporter(n, r)
+    /\ r \in broken
+    /\ r \notin view[n].lost
+    /\ ~Reported(S, n, "RES_FAIL", r)
+    /\ Commit(Report(S, n, "RES_FAIL", r))
+
+(* Host n finds its failed resource r reachable again and multicasts RES_REPAIR. *)
+ReportRepair(n, r) ==
+    /\ Reporter(n, r)
+    /\ r \notin broken
+    /\ r \in view[n].lost
+    /\ ~Reported(S, n, "RES_REPAIR", r)
+    /\ Commit(Report(S, n, "RES_REPAIR", r))
+
 Next ==
     \/ \E n \in Node :
           \/ Join(n)
@@ -677,7 +826,8 @@ Next ==
           \/ Restart(n)
           \/ Write(n)
           \/ Pause(n)
-          \/ \E r \in Res : ChangeConfig(n, r)
+          \/ \E r \in Res : ChangeConfig(n, r) \/ ReportFailure(n, r) \/ ReportRepair(n, r)
+    \/ \E r \in Res : FailResource(r) \/ RepairResource(r)
     \/ \E src, n \in Node :
           \/ ReceiveGroupState(src, n)
           \/ ReceiveConfig(src, n)
@@ -686,7 +836,8 @@ Next ==
           \/ ReceiveAck(src, n)
 
 (* Weak fairness per action instance for the protocol's own steps; the          *)
-(* environment's Crash, Pause, Restart, ChangeConfig and Write are not fair      *)
+(* environment's Crash, Pause, Restart, ChangeConfig, Write, FailResource and     *)
+(* RepairResource are not fair                                                 *)
 (* (they may never happen). explorer/liveness.py checks exactly this fairness    *)
 (* (UNFAIR_ACTIONS).                                                            *)
 Fairness ==
@@ -694,6 +845,7 @@ Fairness ==
           /\ WF_vars(Join(n))
           /\ WF_vars(RecoverGroupState(n))
           /\ WF_vars(Deliver(n))
+          /\ \A r \in Res : WF_vars(ReportFailure(n, r)) /\ WF_vars(ReportRepair(n, r))
     /\ \A src, n \in Node :
           /\ WF_vars(ReceiveGroupState(src, n))
           /\ WF_vars(ReceiveConfig(src, n))
@@ -719,13 +871,16 @@ GroupStateOK(gs) ==
     /\ gs.status \in [Node -> Statuses]
     /\ gs.acc \in [Node -> SUBSET Res]
     /\ gs.inc \in [Node -> 0..MaxRestarts]
+    /\ gs.lost \subseteq Res
+    /\ gs.rounds \in [Res -> 0..(2 * MaxResourceFailures)]
 
-MsgOK(m) == m \in [kind : MsgKinds, node : Node, inc : 0..MaxRestarts, res : Res \cup {0}, rset : SUBSET Res]
+MsgOK(m) == m \in [kind : MsgKinds, node : Node, inc : 0..MaxRestarts, res : Res \cup {0}, rset : SUBSET Res,
+                   ver : 0..(2 * MaxResourceFailures)]
 
 P2POK(m) ==
     /\ m.kind \in P2PKinds
     /\ m.res \in Res \cup {0}
-    /\ m.ver \in 0..(1 + MaxConfigChanges)
+    /\ m.ver \in 0..(1 + MaxConfigChanges + 2 * MaxResourceFailures)
     /\ IF m.kind = "GROUP_STATE" THEN GroupStateOK(m.gs) ELSE m.gs = NoView
     /\ m.cur \in 0..Len(log)
     /\ IsSeqOf(m.data, Writes)
@@ -763,6 +918,8 @@ TypeOK ==
     /\ \A n \in Node : stale[n] # NoView => phase[n] = "down" /\ GroupStateOK(stale[n])
     /\ \A c \in Node \X Node : \A i \in 1..Len(dchan[c]) : DataMsgOK(dchan[c][i])
     /\ DOMAIN writes = Writes /\ \A w \in Writes : WriteOK(writes[w])
+    /\ broken \subseteq Res
+    /\ resFailures \in 0..MaxResourceFailures
 
 (* Safety 1: every subgroup member reaches its subgroup's resource; one subgroup each. *)
 SubgroupAccess ==
@@ -790,7 +947,7 @@ UniqueHost ==
 (* Safety 3: no two live nodes each believe they are the primary host, lagging views included. *)
 NoSplitBrain ==
     \A n1, n2 \in Holders :
-      (IsPrimaryHost(view[n1], n1) /\ IsPrimaryHost(view[n2], n2)) => n1 = n2
+      (BelievesPrimary(n1, view[n1]) /\ BelievesPrimary(n2, view[n2])) => n1 = n2
 
 (* Safety 4: nodes that delivered the same prefix hold identical group state. *)
 ViewsAgree ==
@@ -811,17 +968,21 @@ ConfigReachable ==
 ConfigNotNewerThanHost ==
     \A n \in Node, r \in Res : cfg[n][r] <= resVer[r]
 
-(* Safety 6: START_MIRROR in flight comes from the primary host, for a backup resource. *)
+(* Safety 6: START_MIRROR in flight comes from the primary host, for a backup resource, *)
+(* unless it is stale: its sender has since reported its production copy failed, or a  *)
+(* new round has started (receivers drop it).                                          *)
 MirrorFromPrimary ==
     \A c \in Node \X Node : \A i \in 1..Len(chan[c]) :
-      chan[c][i].kind = "START_MIRROR" =>
-        /\ view[c[1]] # NoView
-        /\ IsPrimaryHost(view[c[1]], c[1])
-        /\ chan[c][i].res # view[c[1]].prim
+      LET m == chan[c][i]
+      IN  m.kind = "START_MIRROR" =>
+            /\ view[c[1]] # NoView
+            /\ ~Abdicated(c[1], view[c[1]]) /\ m.ver = view[c[1]].rounds[m.res] =>
+                 /\ IsPrimaryHost(view[c[1]], c[1])
+                 /\ m.res # view[c[1]].prim
 
 (* Safety 6: whoever acts as primary host does so on a copy holding the current data. *)
 NoDataLoss ==
-    \A n \in Holders : IsPrimaryHost(view[n], n) => dataCurrent[view[n].prim]
+    \A n \in Holders : BelievesPrimary(n, view[n]) => dataCurrent[view[n].prim]
 
 (* The data path.  Acked(w): w was acknowledged to its client.  The group's  *)
 (* newest state, Prefix(Len(log)), names the current primary resource.       *)
@@ -899,7 +1060,7 @@ FailOfMember(P, m) == m.kind = "FAIL" /\ P.status[m.node] # "absent"
 (* it has none if no member is left; no other resource changes host.  Mirroring   *)
 (* restarts to a backup's new host (while there is a primary host), and after a    *)
 (* switchover, to every hosted backup.                                             *)
-Resynced(Q, b) == IF Q.host[b] # NoNode /\ Q.host[Q.prim] # NoNode THEN "syncing" ELSE "none"
+Resynced(Q, b) == Resync(Q.lost, Q.host, Q.prim, b)
 
 HostSuccessionStep(P, m, Q) ==
     FailOfMember(P, m) =>
@@ -931,16 +1092,20 @@ HostSuccession ==
 (* moves to the first such backup in resource order, the old primary resource       *)
 (* becomes a backup without a host or mirroring, and mirroring restarts to every    *)
 (* other hosted backup.                                                             *)
+(* A report of r's failure that the group takes: from r's host, r not yet failed. *)
+LossReported(P, m, r) == m.kind = "RES_FAIL" /\ m.res = r /\ P.host[r] = m.node /\ r \notin P.lost
+
 FailoverStep(P, m, Q) ==
-    LET synced   == {b \in Res : b # P.prim /\ P.mirror[b] = "active"}
+    LET synced   == {b \in Res : b # P.prim /\ P.mirror[b] = "active" /\ b \notin P.lost}
         orphaned == FailOfMember(P, m) /\ P.host[P.prim] = m.node
                     /\ Remove(P.sub[P.prim], m.node) = <<>>
-    IN  /\ (Q.prim # P.prim) <=> (orphaned /\ synced # {})
+    IN  /\ (Q.prim # P.prim) <=> ((orphaned \/ LossReported(P, m, P.prim)) /\ synced # {})
         /\ Q.prim # P.prim =>
              /\ Q.prim \in synced /\ \A b \in synced : Q.prim <= b
-             /\ Q.host[P.prim] = NoNode /\ Q.mirror[P.prim] = "none"
+             /\ Q.mirror[P.prim] = "none"
+             /\ orphaned => Q.host[P.prim] = NoNode
              /\ \A b \in Res \ {P.prim, Q.prim} :
-                  Q.mirror[b] = IF Q.host[b] # NoNode THEN "syncing" ELSE "none"
+                  Q.mirror[b] = IF Q.host[b] # NoNode /\ b \notin Q.lost THEN "syncing" ELSE "none"
 
 FailoverToFirstSynced == EveryStreamStep(FailoverStep)
 
@@ -951,13 +1116,14 @@ Before(gs, r1, r2) ==
     \/ r1 # gs.prim /\ r2 # gs.prim /\ r1 < r2
 
 (* Placement: a joiner that reaches some resource joins the subgroup of the first   *)
+(* one it reaches (failed resources count as unreachable)                            *)
 (* one it reaches in the group's current order, last in join order, with its whole *)
 (* access set recorded, and becomes its host if it has none; no other subgroup     *)
 (* changes.                                                                        *)
 PlacementStep(P, m, Q) ==
-    m.kind = "ACCESS" /\ P.status[m.node] = "joining" /\ m.rset # {} =>
-      \E r \in m.rset :
-        /\ \A r2 \in m.rset : ~Before(P, r2, r)
+    m.kind = "ACCESS" /\ P.status[m.node] = "joining" /\ m.rset \ P.lost # {} =>
+      \E r \in m.rset \ P.lost :
+        /\ \A r2 \in m.rset \ P.lost : ~Before(P, r2, r)
         /\ Q.sub[r] = Append(P.sub[r], m.node)
         /\ \A r2 \in Res \ {r} : Q.sub[r2] = P.sub[r2]
         /\ Q.host[r] = IF P.host[r] = NoNode THEN m.node ELSE P.host[r]
@@ -966,11 +1132,11 @@ PlacementStep(P, m, Q) ==
 
 PlacementFirstReachable == EveryStreamStep(PlacementStep)
 
-(* A rejected joiner (one that reaches no resource) leaves nothing behind: the     *)
+(* A rejected joiner (one that reaches no resource, or only failed ones) leaves nothing behind: the *)
 (* group state is as before its JOIN but for its recorded incarnation, and the     *)
 (* node holds no configuration (nor, by TypeOK, a view).                           *)
 RejectionStep(P, m, Q) ==
-    m.kind = "ACCESS" /\ P.status[m.node] = "joining" /\ m.rset = {} =>
+    m.kind = "ACCESS" /\ P.status[m.node] = "joining" /\ m.rset \subseteq P.lost =>
       Q = [P EXCEPT !.status[m.node] = "absent"]
 
 RejectionLeavesNothing ==
@@ -989,6 +1155,35 @@ SponsorRule ==
             /\ IF gs.host[gs.prim] # NoNode
                  THEN c[1] = gs.host[gs.prim]
                  ELSE \E r \in Res : c[1] = gs.host[r] /\ \A r2 \in 1..(r - 1) : gs.host[r2] = NoNode
+(* Resource failures: only a resource's host reports its failure or repair, once; a *)
+(* failed backup stops counting as a mirror at once (a failed primary fails over, or *)
+(* all mirroring stops), and a repaired resource resynchronises before it counts.    *)
+(* No other message changes which resources failed.                                 *)
+ResourceFailureStep(P, m, Q) ==
+    LET r == m.res
+    IN  CASE m.kind = "RES_FAIL" ->
+               IF ~LossReported(P, m, r) THEN Q = P
+               ELSE /\ Q.lost = P.lost \cup {r}
+                    /\ Q.mirror[r] = "none"
+                    /\ IF r # P.prim
+                         THEN Q.prim = P.prim /\ \A b \in Res \ {r} : Q.mirror[b] = P.mirror[b]
+                         ELSE Q.prim # P.prim \/ \A b \in Res : Q.mirror[b] = "none"
+          [] m.kind = "RES_REPAIR" ->
+               IF r \notin P.lost \/ P.host[r] # m.node THEN Q = P
+               ELSE /\ Q.lost = P.lost \ {r}
+                    /\ Q.prim = P.prim
+                    /\ Q.mirror[r] # "active"
+          [] OTHER -> Q.lost = P.lost
+
+ResourceFailureHandled == EveryStreamStep(ResourceFailureStep)
+
+(* In every group state held, a failed resource has no mirroring, and while the *)
+(* primary resource is failed no backup is mirrored.                             *)
+FailedNotMirrored ==
+    \A gs \in HeldGroupStates :
+      /\ \A b \in gs.lost : gs.mirror[b] = "none"
+      /\ gs.prim \in gs.lost => \A b \in Res : gs.mirror[b] = "none"
+
 (***************************************************************************)
 (* Inductive invariant (proofs/prove.py proves it with Z3 for every number *)
 (* of nodes and resources; proofs/indinv.py is the same predicate          *)
@@ -1200,21 +1395,25 @@ IndInv ==
 (* The live node that believes it is the primary host, if any. *)
 PrimaryHosts == {n \in Holders : IsPrimaryHost(view[n], n)}
 
-(* Resource r is a backup with a host in the primary host's view. *)
+(* Resource r is a backup with a host in the primary host's view, and neither it nor *)
+(* the primary resource has failed there.                                           *)
 HostedBackup(r) ==
-    \E ph \in PrimaryHosts : r # view[ph].prim /\ view[ph].host[r] # NoNode
+    \E ph \in PrimaryHosts : /\ r # view[ph].prim /\ view[ph].host[r] # NoNode
+                             /\ r \notin view[ph].lost /\ view[ph].prim \notin view[ph].lost
 
 MirrorActiveOrGone(r) ==
     ~HostedBackup(r) \/ \E ph \in PrimaryHosts : view[ph].mirror[r] = "active"
 
 ConfigConverged ==
     \A n \in Node : phase[n] = "member" =>
-        LET r == ResOf(view[n], n) IN cfg[n][r] = resVer[r]
+        LET r == ResOf(view[n], n) IN cfg[n][r] = resVer[r] \/ r \in view[n].lost
 
-(* Liveness 1: a join not interrupted by the joiner's failure ends. *)
+(* Liveness 1: a join not interrupted by the joiner's failure ends (or waits for its *)
+(* failed resource's repair, which may never come).                                *)
 JoinsEnd ==
     \A n \in Node : phase[n] \in {"waitState", "waitPlace", "waitConfig"}
-                    ~> phase[n] \in {"member", "rejected", "down"}
+                    ~> \/ phase[n] \in {"member", "rejected", "down"}
+                       \/ phase[n] = "waitConfig" /\ ResOf(view[n], n) \in view[n].lost
 
 (* Liveness 2: a hosted backup gets active mirroring while a primary host exists. *)
 MirroringResumes == \A r \in Res : HostedBackup(r) ~> MirrorActiveOrGone(r)
@@ -1228,5 +1427,25 @@ ConfigConverges == <>[]ConfigConverged
 WritesEnd ==
     \A w \in Writes : (writes[w].st = "pending" /\ phase[writes[w].by] = "member")
                       ~> (writes[w].st # "pending" \/ phase[writes[w].by] # "member")
+
+(* Resource failures.  Unnoticed(r, failed): r's host (in its own view, placed) has *)
+(* not delivered that r failed (failed = TRUE) or came back (FALSE) though it did. *)
+Unnoticed(r, failed) ==
+    /\ (r \in broken) = failed
+    /\ \E n \in Holders : /\ phase[n] \in {"waitConfig", "member"}
+                          /\ view[n].host[r] = n
+                          /\ (r \in view[n].lost) # failed
+
+LossNoticed == \A r \in Res : Unnoticed(r, TRUE) ~> ~Unnoticed(r, TRUE)
+
+RepairNoticed == \A r \in Res : Unnoticed(r, FALSE) ~> ~Unnoticed(r, FALSE)
+
+(* A primary host whose production copy failed while a backup is synchronised in its *)
+(* view does not stay so: the group fails over, the copy comes back, or it fails.    *)
+PrimaryCopyFailed(r) ==
+    /\ r \in broken
+    /\ \E ph \in PrimaryHosts : view[ph].prim = r /\ \E b \in Res : view[ph].mirror[b] = "active"
+
+FailoverHappens == \A r \in Res : PrimaryCopyFailed(r) ~> ~PrimaryCopyFailed(r)
 
 =============================================================================

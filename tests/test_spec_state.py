@@ -96,12 +96,13 @@ def test_bad_values_are_reported_with_their_path(change: Callable[[dict[str, Val
 
 
 def test_unused_message_fields_must_be_zero() -> None:
-    """A START_MIRROR with a version is not a message the model can send: it is rejected, not dropped."""
+    """A GROUP_STATE with a version is not a message the model can send: it is rejected, not dropped."""
     s = next(initial_states(SMALL))
     v = spec_state(s)
+    gs = show(spec_state(s)["durable"])
     v["chan"] = parse_value(
         "(<<n1, n1>> :> <<>> @@ <<n2, n1>> :> <<>> @@ <<n2, n2>> :> <<>> @@ <<n1, n2>> :> "
-        '<<[kind |-> "START_MIRROR", res |-> 1, ver |-> 3, gs |-> NoView, cur |-> 0, data |-> <<>>, ep |-> 0]>>)'
+        f'<<[kind |-> "GROUP_STATE", res |-> 0, ver |-> 3, gs |-> {gs}, cur |-> 0, data |-> <<>>, ep |-> 0]>>)'
     )
     with pytest.raises(TraceError, match=r"chan\[<<n1, n2>>\]\[1\]\.ver: expected 0 \(unused field\), got 3"):
         decode_state(v, SMALL)

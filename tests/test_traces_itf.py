@@ -13,7 +13,7 @@ from pbjoin_model.explorer.bfs import Options, check
 from pbjoin_model.protocol.machine import VARIABLES, Mutant, Params, Step, initial_states, successors
 from pbjoin_model.protocol.spec_state import TraceError, spec_state
 from pbjoin_model.traces.render import trace_to_json
-from pbjoin_model.traces.trace import Trace, from_checker_json, from_itf, itf_text, to_itf, to_itf_value
+from pbjoin_model.traces.trace import CONSTANTS, Trace, from_checker_json, from_itf, itf_text, to_itf, to_itf_value
 
 from pbjoin.cli.main import main
 
@@ -119,7 +119,7 @@ def test_bad_itf_is_one_line_error(edit: Any, message: str, promote: Trace) -> N
 
 def test_itf_without_constants_takes_them_from_the_fallback(promote: Trace) -> None:
     data = _itf(promote)
-    for name in ("Node", "NumRes", "MaxFailures", "MaxRestarts", "MaxConfigChanges", "MaxWrites"):
+    for name in CONSTANTS:
         del data["#meta"][name]
     with pytest.raises(TraceError, match="records no constants"):
         from_itf(data)

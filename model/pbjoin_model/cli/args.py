@@ -31,7 +31,7 @@ def add_constant_flags(parser: argparse.ArgumentParser, default_config: str) -> 
     parser.add_argument(
         "--config",
         default=default_config,
-        metavar="small|default|failures|writes|reference|PATH",
+        metavar="small|default|failures|writes|resources|reference|PATH",
         help="named configuration (spec/MC_<name>.cfg) or path to a TLC .cfg file",
     )
     parser.add_argument("--nodes", type=natural, help="override the number of nodes")
@@ -41,6 +41,11 @@ def add_constant_flags(parser: argparse.ArgumentParser, default_config: str) -> 
     parser.add_argument("--max-config-changes", type=natural, help="override MaxConfigChanges")
     parser.add_argument(
         "--max-writes", type=natural, help="override MaxWrites (client writes; 0 switches the data path off)"
+    )
+    parser.add_argument(
+        "--max-resource-failures",
+        type=natural,
+        help="override MaxResourceFailures (resources that fail, each possibly repaired; 0 switches them off)",
     )
 
 
@@ -54,4 +59,5 @@ def load_constants(args: argparse.Namespace, name: str) -> ModelConfig:
         max_restarts=args.max_restarts,
         max_config_changes=args.max_config_changes,
         max_writes=args.max_writes,
+        max_resource_failures=args.max_resource_failures,
     )

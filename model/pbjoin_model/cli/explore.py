@@ -30,7 +30,14 @@ from pbjoin_model.explorer.parallel import check_parallel
 from pbjoin_model.explorer.simulate import simulate
 from pbjoin_model.protocol import NATIVE
 from pbjoin_model.protocol.config import ConfigError, ModelConfig
-from pbjoin_model.protocol.machine import ACTION_NAMES, DATA_PATH_ACTIONS, MUTANT_DESCRIPTIONS, Mutant
+from pbjoin_model.protocol.machine import (
+    ACTION_NAMES,
+    DATA_PATH_ACTIONS,
+    MUTANT_DESCRIPTIONS,
+    RESOURCE_FAILURE_ACTIONS,
+    Mutant,
+    Params,
+)
 from pbjoin_model.traces.render import format_trace, trace_to_json
 from pbjoin_model.traces.text import constants_line
 from pbjoin_model.traces.trace import Trace, write_itf
@@ -209,7 +216,7 @@ def run_simulate(args: argparse.Namespace) -> int:
         f"  {sim.runs:,} runs of at most {sim.depth} steps, seed {sim.seed}: {sim.steps:,} steps, "
         f"{sim.distinct:,} distinct states, {sim.seconds:.1f} s"
     )
-    print(coverage_text(sim.enabled, sim.taken, params.max_writes > 0))
+    print(coverage_text(sim.enabled, sim.taken, params))
     if sim.violated:
         what = "a stuck state (deadlock)" if sim.violated == DEADLOCK else f"invariant {sim.violated}"
         print(f"  verdict: VIOLATED: {what} in run {sim.run} (--seed {sim.seed}), {len(sim.trace) - 1} steps")
@@ -219,13 +226,15 @@ def run_simulate(args: argparse.Namespace) -> int:
     return verdict.exit_code
 
 
-def coverage_text(enabled: Counter[str], taken: Counter[str], data_path: bool = True) -> str:
+def coverage_text(enabled: Counter[str], taken: Counter[str], p: Params) -> str:
     """Per action: in how many states it was enabled and how often taken; unused ones flagged."""
     lines = ["  coverage       action               enabled      taken"]
     for a in ACTION_NAMES:
         flag = "   <- never taken: the check says nothing about it" if not taken[a] else ""
-        if not data_path and a in DATA_PATH_ACTIONS:
+        if not p.max_writes and a in DATA_PATH_ACTIONS:
             flag = "   (data path off: MaxWrites = 0)"
+        if not p.max_resource_failures and a in RESOURCE_FAILURE_ACTIONS:
+            flag = "   (resource failures off: MaxResourceFailures = 0)"
         lines.append(f"                 {a:<19}{enabled[a]:>10,}{taken[a]:>11,}{flag}")
     return "\n".join(lines)
 
@@ -335,9 +344,7 @@ def report_text(cfg: ModelConfig, result: Result, full: bool = False) -> str:
         ("invariants", f"{len(opts.invariants or ())} checked: {', '.join(opts.invariants or ())}"),
         (
             "coverage",
-            coverage_text(result.enabled_counts, result.action_counts, result.params.max_writes > 0)
-            .split("coverage", 1)[1]
-            .strip(),
+            coverage_text(result.enabled_counts, result.action_counts, result.params).split("coverage", 1)[1].strip(),
         ),
         ("verdict", verdict_line(result)),
     ]
@@ -361,6 +368,7 @@ def report_json(cfg: ModelConfig, result: Result) -> dict[str, Any]:
             "max_restarts": p.max_restarts,
             "max_config_changes": p.max_config_changes,
             "max_writes": p.max_writes,
+            "max_resource_failures": p.max_resource_failures,
         },
         "mutant": p.mutant.value,
         "symmetry": result.options.symmetry,

@@ -20,10 +20,16 @@ from pbjoin_model.proofs.bmc import BmcResult, BmcVerdict, bmc
 from pbjoin_model.proofs.encoding import EncodingEdit
 from pbjoin_model.proofs.prove import Obligation, ProofResult, prove
 from pbjoin_model.proofs.simulation import CONFIGURATIONS, SimulationResult, StepCheck, simulate
-from pbjoin_model.proofs.symbolic import DATA_PATH_NOT_ENCODED
+from pbjoin_model.proofs.symbolic import DATA_PATH_NOT_ENCODED, RESOURCE_FAILURES_NOT_ENCODED
 from pbjoin_model.proofs.symbolic_invariants import SYMBOLIC_INVARIANTS
 from pbjoin_model.protocol.config import ConfigError
-from pbjoin_model.protocol.machine import CHOICE_MUTANTS, DATA_PATH_MUTANTS, Mutant, Params
+from pbjoin_model.protocol.machine import (
+    CHOICE_MUTANTS,
+    DATA_PATH_MUTANTS,
+    RESOURCE_FAILURE_MUTANTS,
+    Mutant,
+    Params,
+)
 from pbjoin_model.traces.render import format_trace, trace_to_json
 
 EXIT_BAD_INPUT = 2
@@ -176,6 +182,8 @@ def _error(message: str) -> int:
 def run_prove(args: argparse.Namespace) -> int:
     if args.mutant in DATA_PATH_MUTANTS:
         return _error(f"mutant {args.mutant.value} is a data-path bug: {DATA_PATH_NOT_ENCODED}")
+    if args.mutant in RESOURCE_FAILURE_MUTANTS:
+        return _error(f"mutant {args.mutant.value} is a resource-failure bug: {RESOURCE_FAILURES_NOT_ENCODED}")
     if args.simulation:
         return run_simulation(args)
     if args.encoding_of is not Mutant.NONE or args.encoding_edit is not EncodingEdit.NONE:
@@ -335,6 +343,8 @@ def run_bmc(args: argparse.Namespace) -> int:
     invariants = tuple(args.invariant) if args.invariant else None
     if params.max_writes or params.mutant in DATA_PATH_MUTANTS:
         return _error(DATA_PATH_NOT_ENCODED)
+    if params.max_resource_failures:
+        return _error(RESOURCE_FAILURES_NOT_ENCODED)
     result = bmc(params, args.depth, args.chan_slots, timeout_ms, invariants, args.from_depth)
     if args.json:
         print(json.dumps(bmc_json(result), indent=2))

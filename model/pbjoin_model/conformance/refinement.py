@@ -147,9 +147,9 @@ class Correspondence:
             version = msg.version if texts is None else texts.held(msg.resource, msg.version, msg.data)
             return P2P(m.CONFIG, res=self.res(msg.resource), ver=version, cur=sent_at)
         if writes is None:
-            return P2P(m.START_MIRROR, res=self.res(msg.resource), cur=sent_at)
+            return P2P(m.START_MIRROR, res=self.res(msg.resource), ver=0, cur=sent_at)
         data = tuple(writes.number(w) for w in msg.writes)
-        return P2P(m.START_MIRROR, res=self.res(msg.resource), cur=sent_at, data=data, ep=msg.epoch)
+        return P2P(m.START_MIRROR, res=self.res(msg.resource), ver=0, cur=sent_at, data=data, ep=msg.epoch)
 
     def data(self, msg: DataMsg, writes: WriteNumbers, sent_at: int) -> m.DataMsg:
         if isinstance(msg, DataAck):
@@ -175,6 +175,8 @@ class Correspondence:
             status=tuple(status),
             acc=tuple(acc),
             inc=tuple(inc),
+            lost=0,  # the implementation has no resource failures yet
+            rounds=(0,) * len(body.subgroups),
         )
 
     def initial_state(self, access: Mapping[str, tuple[str, ...]], max_writes: int = 0) -> State:

@@ -11,15 +11,26 @@ The liveness properties of PROTOCOL.md section 6, one operator each in the spec:
   its resource (the bounded configuration changes eventually stop).
 - `WritesEnd` (with writes): for every write, pending at a writer that is a live member
   leads to it being acknowledged or refused, or to the writer failing.
+- With resource failures: `LossNoticed` (a failed resource whose host has not delivered its
+  failure leads to that host delivering it, or to the resource's repair or the host's
+  failure), `RepairNoticed` (the same for a repair), and `FailoverHappens` (a primary host
+  whose production copy failed while a backup is synchronised in its view does not stay so:
+  the group fails over, or the copy comes back, or the primary host fails). A repaired
+  resource mirrors again by `RepairNoticed` and `MirroringResumes`.
+
+A join ends also when the joiner's resource has failed (it waits for the repair, which
+may never come); `MirroringResumes` is about backups that have not failed while the
+production copy has not failed; `ConfigConverges` leaves out members of failed resources.
 
 Fairness is weak fairness per action instance (`WF_vars(Deliver(n))` for each n, and
 so on) for every action except the environment's `Crash`, `Pause`, `Restart`,
-`ChangeConfig` and `Write`. A behaviour violating `P ~> Q` reaches a P-state and then stays in
-not-Q forever: it ends in a strongly connected component of the not-Q states that
-is *fair* (every fair action continuously enabled there is also taken there), or in
-a terminal state, where stuttering is fair because nothing is enabled. The checker
-finds those components with Tarjan's algorithm and prints the counterexample as a
-lasso: a shortest prefix, then the cycle (or the stuttering end).
+`ChangeConfig`, `Write`, `FailResource` and `RepairResource`. A behaviour violating
+`P ~> Q` reaches a P-state and then stays in not-Q forever: it ends in a strongly
+connected component of the not-Q states that is *fair* (every fair action continuously
+enabled there is also taken there), or in a terminal state, where stuttering is fair
+because nothing is enabled. The checker finds those components with Tarjan's algorithm
+and prints the counterexample as a lasso: a shortest prefix, then the cycle (or the
+stuttering end).
 
 Symmetry reduction is not used here: merging states by renaming nodes is unsound for
 per-node fairness, so the graph is built over concrete states.
@@ -48,13 +59,14 @@ from pbjoin_model.protocol.machine import (
     Params,
     State,
     Step,
+    has,
     initial_states,
     is_primary_host,
     res_of,
     successors,
 )
 
-UNFAIR_ACTIONS = frozenset({"Crash", "Pause", "Restart", "ChangeConfig", "Write"})
+UNFAIR_ACTIONS = frozenset({"Crash", "Pause", "Restart", "ChangeConfig", "Write", "FailResource", "RepairResource"})
 ActionInstance = tuple[str, tuple[tuple[str, int], ...]]
 Predicate = Callable[[State], bool]
 
@@ -74,8 +86,13 @@ def joining(n: int) -> Predicate:
     return lambda s: s.phase[n] in (WAIT_STATE, WAIT_PLACE, WAIT_CONFIG)
 
 
+def _own_resource_lost(s: State, n: int) -> bool:
+    gs = s.view[n]
+    return isinstance(gs, GroupState) and has(gs.lost, res_of(gs, n))
+
+
 def join_ended(n: int) -> Predicate:
-    return lambda s: s.phase[n] in (MEMBER, REJECTED, DOWN)
+    return lambda s: s.phase[n] in (MEMBER, REJECTED, DOWN) or (s.phase[n] == WAIT_CONFIG and _own_resource_lost(s, n))
 
 
 def hosted_backup(r: int) -> Predicate:
@@ -85,7 +102,7 @@ def hosted_backup(r: int) -> Predicate:
             return False
         gs = s.view[ph]
         assert isinstance(gs, GroupState)
-        return r != gs.prim and gs.host[r] != NO_NODE
+        return r != gs.prim and gs.host[r] != NO_NODE and not has(gs.lost, r) and not has(gs.lost, gs.prim)
 
     return holds
 
@@ -107,7 +124,7 @@ def config_converged(s: State) -> bool:
     for n, gs in enumerate(s.view):
         if s.phase[n] == MEMBER and isinstance(gs, GroupState):
             r = res_of(gs, n)
-            if s.cfg[n][r] != s.resVer[r]:
+            if s.cfg[n][r] != s.resVer[r] and not has(gs.lost, r):
                 return False
     return True
 
@@ -118,6 +135,42 @@ def write_pending(w: int) -> Predicate:
 
 def write_answered_or_writer_gone(w: int) -> Predicate:
     return lambda s: s.writes[w].st != W_PENDING or s.phase[s.writes[w].by] != MEMBER
+
+
+def _unnoticed(s: State, r: int, failed: bool) -> bool:
+    """r's host (in its own view, placed) has not delivered that r failed (or came back) though it did."""
+    if has(s.broken, r) != failed:
+        return False
+    for n, gs in enumerate(s.view):
+        if isinstance(gs, GroupState) and s.phase[n] in (WAIT_CONFIG, MEMBER) and gs.host[r] == n:
+            return has(gs.lost, r) != failed
+    return False
+
+
+def loss_unnoticed(r: int) -> Predicate:
+    return lambda s: _unnoticed(s, r, failed=True)
+
+
+def repair_unnoticed(r: int) -> Predicate:
+    return lambda s: _unnoticed(s, r, failed=False)
+
+
+def primary_copy_failed(r: int) -> Predicate:
+    """A primary host of r whose copy failed, while a backup is synchronised in its view."""
+
+    def holds(s: State) -> bool:
+        ph = primary_host(s)
+        if ph == NO_NODE or not has(s.broken, r):
+            return False
+        gs = s.view[ph]
+        assert isinstance(gs, GroupState)
+        return gs.prim == r and M_ACTIVE in gs.mirror
+
+    return holds
+
+
+def negation(pred: Predicate) -> Predicate:
+    return lambda s: not pred(s)
 
 
 @dataclass(frozen=True)
@@ -152,10 +205,25 @@ def properties(params: Params) -> list[Property]:
         LeadsTo("WritesEnd", f"w{w + 1}", write_pending(w), write_answered_or_writer_gone(w))
         for w in range(params.max_writes)
     ]
+    if params.max_resource_failures:
+        for r in range(params.resources):
+            props += [
+                LeadsTo("LossNoticed", f"r{r + 1}", loss_unnoticed(r), negation(loss_unnoticed(r))),
+                LeadsTo("RepairNoticed", f"r{r + 1}", repair_unnoticed(r), negation(repair_unnoticed(r))),
+                LeadsTo("FailoverHappens", f"r{r + 1}", primary_copy_failed(r), negation(primary_copy_failed(r))),
+            ]
     return props
 
 
-PROPERTY_NAMES = ("JoinsEnd", "MirroringResumes", "ConfigConverges", "WritesEnd")
+PROPERTY_NAMES = (
+    "JoinsEnd",
+    "MirroringResumes",
+    "ConfigConverges",
+    "WritesEnd",
+    "LossNoticed",
+    "RepairNoticed",
+    "FailoverHappens",
+)
 
 
 # ---------------------------------------------------------------- the state graph

@@ -72,6 +72,8 @@ class _Universe:
             tuple(STATUS_CODES[str(ev(gs.status(n), model_completion=True))] for n in self.nodes),
             tuple(sum(1 << k for k, q in enumerate(self.res) if self.true(gs.acc(n, q))) for n in self.nodes),
             tuple(ev(gs.inc(n), model_completion=True).as_long() for n in self.nodes),
+            0,  # the encodings have no resource failures
+            (0,) * len(self.res),
         )
 
     def value(self, t: Term) -> str:

@@ -338,12 +338,20 @@ DATA_PATH_NOT_ENCODED = (
 )
 
 
+RESOURCE_FAILURES_NOT_ENCODED = (
+    "the Z3 encodings cover node failures only (MaxResourceFailures = 0); resource failures are checked "
+    "by pbjoin check and TLC"
+)
+
+
 class Encoding:
     """Encoders, decoders and fillers for one size (Params) and slot bounds."""
 
     def __init__(self, p: Params, bounds: Bounds) -> None:
         if p.max_writes:
             raise ValueError(DATA_PATH_NOT_ENCODED)
+        if p.max_resource_failures:
+            raise ValueError(RESOURCE_FAILURES_NOT_ENCODED)
         self.p = p
         self.bounds = bounds
         self.nodes = range(p.nodes)
@@ -357,6 +365,8 @@ class Encoding:
                 (ABSENT,) * p.nodes,
                 (0,) * p.nodes,
                 (0,) * p.nodes,
+                0,
+                (0,) * p.resources,
             )
         )
         self.filler_msg = SMsg(_int(-1), _int(-1), _int(0), _int(-1), _bits(0, p.resources))
@@ -368,6 +378,8 @@ class Encoding:
         p = self.p
         if any(len(m) > self.bounds.sub for m in gs.sub):
             raise ValueError(f"a subgroup longer than {self.bounds.sub} slots")
+        if gs.lost or any(gs.rounds):
+            raise ValueError(RESOURCE_FAILURES_NOT_ENCODED)
         sub = tuple(
             SSeq(tuple(_int(m[i] if i < len(m) else -1) for i in range(self.bounds.sub)), _int(len(m))) for m in gs.sub
         )
@@ -467,6 +479,8 @@ class Encoding:
                 tuple(map(num, g.status)),
                 tuple(mask(a) for a in g.acc),
                 tuple(map(num, g.inc)),
+                0,  # the encodings have no resource failures
+                (0,) * len(g.host),
             )
 
         def msg(m: SMsg) -> Msg:
@@ -899,7 +913,7 @@ class Actions:
             e.set("dataCurrent", ite(failover, store(e.dataCurrent, gs.prim, (False)), e.dataCurrent))
             for b in self.enc.res:
                 hb = gs2.host[b]
-                start = SP2P(_int(START_MIRROR), _int(b), _int(-1), self.enc.filler_gs, e.cursor[n])
+                start = SP2P(_int(START_MIRROR), _int(b), _int(0), self.enc.filler_gs, e.cursor[n])
                 inc_hb = select(gs2.inc, hb, _int(-1))
                 skip = Or(gs2.prim == b, hb == n)
                 restart = And(hb != NO_NODE)

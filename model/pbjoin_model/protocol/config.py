@@ -26,6 +26,7 @@ NAMED = {
     "failures": "MC_failures.cfg",
     "reference": "MC_reference.cfg",
     "writes": "MC_writes.cfg",
+    "resources": "MC_resources.cfg",
 }
 _KEYWORDS = {
     "CONSTANT",
@@ -43,6 +44,8 @@ _KEYWORDS = {
     "CONSTRAINTS",
 }
 _NUMERIC = ("NumRes", "MaxFailures", "MaxRestarts", "MaxConfigChanges", "MaxWrites")
+# Constants a configuration written before they existed may leave out, with their value then.
+_OPTIONAL_NUMERIC = {"MaxResourceFailures": 0}
 _MODEL_VALUES = {"NoNode", "NoView"}
 
 
@@ -122,13 +125,16 @@ def _params(constants: dict[str, str], name: str) -> Params:
     if len(set(members)) != len(members) or not all(re.fullmatch(r"[A-Za-z_]\w*", m) for m in members):
         raise ConfigError(f"{name}: Node must list distinct model values, got {node_set!r}")
     values: dict[str, int] = {}
-    for const in _NUMERIC:
+    for const in (*_NUMERIC, *_OPTIONAL_NUMERIC):
         if const not in constants:
+            if const in _OPTIONAL_NUMERIC:
+                values[const] = _OPTIONAL_NUMERIC[const]
+                continue
             raise ConfigError(f"{name}: missing constant {const}")
         if not re.fullmatch(r"\d+", constants[const]):
             raise ConfigError(f"{name}: {const} must be a natural number, got {constants[const]!r}")
         values[const] = int(constants[const])
-    unknown = set(constants) - {"Node", *_NUMERIC, *_MODEL_VALUES}
+    unknown = set(constants) - {"Node", *_NUMERIC, *_OPTIONAL_NUMERIC, *_MODEL_VALUES}
     if unknown:
         raise ConfigError(f"{name}: unknown constant {sorted(unknown)[0]!r}")
     try:
@@ -146,6 +152,7 @@ def params_from_constants(nodes: int, numbers: Mapping[str, int], mutant: Mutant
         max_restarts=numbers["MaxRestarts"],
         max_config_changes=numbers["MaxConfigChanges"],
         max_writes=numbers["MaxWrites"],
+        max_resource_failures=numbers.get("MaxResourceFailures", 0),
         mutant=mutant,
     )
 
@@ -166,6 +173,7 @@ def with_overrides(
     max_restarts: int | None = None,
     max_config_changes: int | None = None,
     max_writes: int | None = None,
+    max_resource_failures: int | None = None,
 ) -> ModelConfig:
     """The configuration with some constants replaced (None leaves one as it is)."""
     p = cfg.params
@@ -177,6 +185,7 @@ def with_overrides(
             max_restarts=p.max_restarts if max_restarts is None else max_restarts,
             max_config_changes=p.max_config_changes if max_config_changes is None else max_config_changes,
             max_writes=p.max_writes if max_writes is None else max_writes,
+            max_resource_failures=(p.max_resource_failures if max_resource_failures is None else max_resource_failures),
             mutant=p.mutant,
         )
     except ValueError as exc:

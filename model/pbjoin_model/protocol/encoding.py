@@ -44,6 +44,8 @@ def _view_code(gs: View) -> list[int]:
         code.extend(gs.status)
         code.extend(gs.acc)
         code.extend(gs.inc)
+        code.append(gs.lost)
+        code.extend(gs.rounds)
         if len(_VIEW_CODES) >= _VIEW_CODES_MAX:
             _VIEW_CODES.clear()
         _VIEW_CODES[gs] = code
@@ -88,6 +90,7 @@ def encode(s: State) -> bytes:
     for dm in chain.from_iterable(s.dchan):
         out.extend(dm)
     out.extend(chain.from_iterable(s.writes))
+    out.extend((s.broken, s.resFailures))
     try:
         return _NARROW + array("b", out).tobytes()
     except OverflowError:
@@ -129,7 +132,17 @@ class _Reader:
         prim = self.one()
         sub = tuple(self.many(self.one()) for _ in range(resources))
         many = self.many
-        return GroupState(prim, sub, many(resources), many(resources), many(nodes), many(nodes), many(nodes))
+        return GroupState(
+            prim,
+            sub,
+            many(resources),
+            many(resources),
+            many(nodes),
+            many(nodes),
+            many(nodes),
+            self.one(),
+            many(resources),
+        )
 
 
 def decode(data: bytes) -> State:
@@ -139,7 +152,7 @@ def decode(data: bytes) -> State:
     n, r, w = one(), one(), one()
     access, phase, cursor = many(n), many(n), many(n)
     views = tuple(reader.view(n, r) for _ in range(n))
-    log = tuple(Msg(*many(5)) for _ in range(one()))
+    log = tuple(Msg(*many(6)) for _ in range(one()))
     chan = []
     for length in many(n * n):
         queue = []
@@ -161,6 +174,7 @@ def decode(data: bytes) -> State:
     stale = tuple(reader.view(n, r) for _ in range(n))
     dchan = tuple(tuple(DataMsg(*many(6)) for _ in range(length)) for length in many(n * n))
     writes = tuple(WriteRec(*many(5)) for _ in range(w))
+    broken, res_failures = many(2)
     return State(
         access=access,
         phase=phase,
@@ -182,4 +196,6 @@ def decode(data: bytes) -> State:
         stale=stale,
         dchan=dchan,
         writes=writes,
+        broken=broken,
+        resFailures=res_failures,
     )

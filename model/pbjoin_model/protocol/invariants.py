@@ -28,6 +28,8 @@ from pbjoin_model.protocol.machine import (
     P2P,
     PLACED,
     REJECTED,
+    RES_FAIL,
+    RES_REPAIR,
     START_MIRROR,
     W_ACKED,
     WAIT_CONFIG,
@@ -37,9 +39,12 @@ from pbjoin_model.protocol.machine import (
     Msg,
     Params,
     State,
+    abdicated,
     acting_view,
     apply_message,
+    believes_primary,
     bits,
+    has,
     is_primary_host,
     replay,
     res_of,
@@ -77,17 +82,20 @@ def TypeOK(s: State, p: Params) -> bool:
             return False
         if any(m not in (M_NONE, M_SYNCING, M_ACTIVE) for m in gs.mirror):
             return False
-    epochs = range(p.max_failures + 2)
+    epochs = range(p.max_failures + p.max_resource_failures + 2)
     if len(s.writes) != p.max_writes or any(w not in range(p.max_writes) for copy in s.data for w in copy):
         return False
     if any(f not in epochs for f in s.fence) or any(x not in epochs for x in s.epoch):
         return False
     if any(bool(gs) and s.phase[n] != DOWN for n, gs in enumerate(s.stale)):
         return False
+    if s.broken & ~full or any(gs.lost & ~full for gs in held_group_states(s)):
+        return False
     return (
         0 <= s.crashes <= p.max_failures
         and 0 <= s.restarts <= p.max_restarts
         and 0 <= s.cfgChanges <= p.max_config_changes
+        and 0 <= s.resFailures <= p.max_resource_failures
     )
 
 
@@ -127,7 +135,7 @@ def UniqueHost(s: State, p: Params) -> bool:
 
 def NoSplitBrain(s: State, p: Params) -> bool:
     """Safety 3: no two live nodes each believe they are the primary host, lagging views included."""
-    primaries = [n for n, gs in holders(s) if is_primary_host(gs, n)]
+    primaries = [n for n, gs in holders(s) if believes_primary(s, n, gs)]
     return len(primaries) <= 1
 
 
@@ -169,17 +177,22 @@ def ConfigNotNewerThanHost(s: State, p: Params) -> bool:
 
 
 def MirrorFromPrimary(s: State, p: Params) -> bool:
-    """Safety 6: START_MIRROR in flight comes from the primary host, for a backup resource."""
+    """Safety 6: START_MIRROR in flight comes from the primary host, for a backup resource, unless it
+    is stale: its sender has since reported its production copy failed, or a new mirroring round has
+    started (receivers drop it)."""
     for src, msg in in_flight(s, p, START_MIRROR):
         gs = s.view[src]
-        if not isinstance(gs, GroupState) or not is_primary_host(gs, src) or msg.res == gs.prim:
+        if not isinstance(gs, GroupState):
+            return False
+        stale = abdicated(s, src, gs) or msg.ver != gs.rounds[msg.res]
+        if not stale and (not is_primary_host(gs, src) or msg.res == gs.prim):
             return False
     return True
 
 
 def NoDataLoss(s: State, p: Params) -> bool:
     """Safety 6: whoever acts as primary host does so on a copy holding the current data."""
-    return all(s.dataCurrent[gs.prim] for n, gs in holders(s) if is_primary_host(gs, n))
+    return all(s.dataCurrent[gs.prim] for n, gs in holders(s) if believes_primary(s, n, gs))
 
 
 def _acked(s: State) -> Iterator[tuple[int, int]]:
@@ -286,8 +299,10 @@ def _fail_of_member(before: GroupState, m: Msg) -> bool:
 
 
 def _resynced(gs: GroupState, b: int) -> int:
-    """Mirroring of backup b as it restarts: synchronising if b and the primary have hosts."""
-    return M_SYNCING if gs.host[b] != NO_NODE and gs.host[gs.prim] != NO_NODE else M_NONE
+    """Mirroring of backup b as it restarts: synchronising if b and the primary have hosts
+    and neither has failed."""
+    live = gs.host[b] != NO_NODE and gs.host[gs.prim] != NO_NODE and not has(gs.lost, b)
+    return M_SYNCING if live and not has(gs.lost, gs.prim) else M_NONE
 
 
 def host_succession_step(before: GroupState, m: Msg, after: GroupState) -> bool:
@@ -335,24 +350,30 @@ def HostSuccession(s: State, p: Params) -> bool:
 def failover_step(before: GroupState, m: Msg, after: GroupState) -> bool:
     """FailoverToFirstSynced's rule on one step of the ordered stream."""
     old = before.prim
-    synced = [b for b, mode in enumerate(before.mirror) if b != old and mode == M_ACTIVE]
+    synced = [b for b, mode in enumerate(before.mirror) if b != old and mode == M_ACTIVE and not has(before.lost, b)]
     orphaned = _fail_of_member(before, m) and before.host[old] == m.node and all(x == m.node for x in before.sub[old])
-    if (after.prim != old) != (orphaned and bool(synced)):
+    if (after.prim != old) != ((orphaned or _loss_reported(before, m, old)) and bool(synced)):
         return False
     if after.prim == old:
         return True
-    if after.prim != min(synced) or after.host[old] != NO_NODE or after.mirror[old] != M_NONE:
+    if after.prim != min(synced) or after.mirror[old] != M_NONE or (orphaned and after.host[old] != NO_NODE):
         return False
     return all(
-        mode == (M_SYNCING if after.host[b] != NO_NODE else M_NONE)
+        mode == (M_SYNCING if after.host[b] != NO_NODE and not has(after.lost, b) else M_NONE)
         for b, mode in enumerate(after.mirror)
         if b not in (old, after.prim)
     )
 
 
+def _loss_reported(before: GroupState, m: Msg, r: int) -> bool:
+    """m reports r's failure and the group takes it: it comes from r's host, r not yet lost."""
+    return m.kind == RES_FAIL and m.res == r and before.host[r] == m.node and not has(before.lost, r)
+
+
 def FailoverToFirstSynced(s: State, p: Params) -> bool:
-    """Failover only when the primary subgroup is left empty, to the first synchronised backup in
-    resource order; the old primary becomes a backup without host or mirroring."""
+    """Failover only when the primary subgroup is left empty or the primary resource fails, to the
+    first synchronised backup in resource order that has not failed; the old primary becomes a
+    backup without mirroring (and without a host if its subgroup is empty)."""
     return every_stream_step(s, p, failover_step)
 
 
@@ -366,9 +387,9 @@ def before_in_order(gs: GroupState, r1: int, r2: int) -> bool:
 def placement_step(before: GroupState, m: Msg, after: GroupState) -> bool:
     """PlacementFirstReachable's rule on one step of the ordered stream."""
     j = m.node
-    if m.kind != ACCESS or before.status[j] != JOINING or not m.rset:
+    if m.kind != ACCESS or before.status[j] != JOINING or not m.rset & ~before.lost:
         return True
-    reached = list(bits(m.rset))
+    reached = list(bits(m.rset & ~before.lost))
     firsts = [r for r in reached if not any(before_in_order(before, r2, r) for r2 in reached)]
     return any(
         after.sub[r] == (*before.sub[r], j)
@@ -381,19 +402,21 @@ def placement_step(before: GroupState, m: Msg, after: GroupState) -> bool:
 
 
 def PlacementFirstReachable(s: State, p: Params) -> bool:
-    """A joiner joins the subgroup of the first resource it reaches in the group's current order."""
+    """A joiner joins the subgroup of the first resource it reaches in the group's current order,
+    failed resources counting as unreachable."""
     return every_stream_step(s, p, placement_step)
 
 
 def rejection_step(before: GroupState, m: Msg, after: GroupState) -> bool:
     """RejectionLeavesNothing's rule on one step of the ordered stream."""
-    if m.kind != ACCESS or before.status[m.node] != JOINING or m.rset:
+    if m.kind != ACCESS or before.status[m.node] != JOINING or m.rset & ~before.lost:
         return True
     return after == before._replace(status=tuple(ABSENT if x == m.node else st for x, st in enumerate(before.status)))
 
 
 def RejectionLeavesNothing(s: State, p: Params) -> bool:
-    """A rejected joiner changes nothing in the group state but its own status, and holds no configuration."""
+    """A joiner that reaches no resource (or only failed ones) is rejected: it changes nothing in the
+    group state but its own status, and holds no configuration."""
     if any(s.phase[n] == REJECTED and any(s.cfg[n]) for n in range(p.nodes)):
         return False
     return every_stream_step(s, p, rejection_step)
@@ -418,6 +441,45 @@ def SponsorRule(s: State, p: Params) -> bool:
     return True
 
 
+def resource_failure_step(before: GroupState, m: Msg, after: GroupState) -> bool:
+    """ResourceFailureHandled's rule on one step of the ordered stream."""
+    if m.kind not in (RES_FAIL, RES_REPAIR):
+        return after.lost == before.lost
+    r = m.res
+    if m.kind == RES_FAIL:
+        if not _loss_reported(before, m, r):
+            return after == before  # a stale or repeated report changes nothing
+        if after.lost != before.lost | 1 << r or after.mirror[r] != M_NONE:
+            return False
+        if r != before.prim:
+            unchanged = all(after.mirror[b] == before.mirror[b] for b in range(len(before.mirror)) if b != r)
+            return after.prim == before.prim and unchanged
+        return after.prim != before.prim or not any(after.mirror)  # no failover: no mirroring either
+    if not has(before.lost, r) or before.host[r] != m.node:
+        return after == before
+    if after.lost != before.lost & ~(1 << r) or after.prim != before.prim:
+        return False
+    return after.mirror[r] != M_ACTIVE  # a repaired copy resynchronises before it counts
+
+
+def ResourceFailureHandled(s: State, p: Params) -> bool:
+    """Only a resource's host reports its failure or repair, once: a failed backup stops counting as a
+    mirror at once (a failed primary fails over, or all mirroring stops), and a repaired resource
+    must resynchronise before it counts again. No other message changes which resources failed."""
+    return every_stream_step(s, p, resource_failure_step)
+
+
+def FailedNotMirrored(s: State, p: Params) -> bool:
+    """In every group state held: a failed resource has no mirroring, and while the primary resource
+    is failed no backup is mirrored (nothing can be copied from it)."""
+    for gs in held_group_states(s):
+        if any(has(gs.lost, b) and mode != M_NONE for b, mode in enumerate(gs.mirror)):
+            return False
+        if has(gs.lost, gs.prim) and any(gs.mirror):
+            return False
+    return True
+
+
 # The rules of the stream-step invariants, by their TLA+ operator names: the invariants
 # hold when every logged step satisfies them (EveryStreamStep).
 STREAM_RULES: tuple[tuple[str, StreamRule], ...] = (
@@ -425,6 +487,7 @@ STREAM_RULES: tuple[tuple[str, StreamRule], ...] = (
     ("FailoverStep", failover_step),
     ("PlacementStep", placement_step),
     ("RejectionStep", rejection_step),
+    ("ResourceFailureStep", resource_failure_step),
 )
 
 INVARIANTS: tuple[tuple[str, Invariant], ...] = (
@@ -451,4 +514,6 @@ INVARIANTS: tuple[tuple[str, Invariant], ...] = (
     ("PlacementFirstReachable", PlacementFirstReachable),
     ("RejectionLeavesNothing", RejectionLeavesNothing),
     ("SponsorRule", SponsorRule),
+    ("ResourceFailureHandled", ResourceFailureHandled),
+    ("FailedNotMirrored", FailedNotMirrored),
 )

@@ -38,9 +38,12 @@ STATUS_NAMES = ("absent", "joining", "placed", "active")
 M_NONE, M_SYNCING, M_ACTIVE = range(3)
 MIRROR_NAMES = ("none", "syncing", "active")
 
-# Ordered (group) message kinds.
-JOIN, ACCESS, JOIN_DONE, MIRROR_ACTIVE, FAIL = range(5)
-MSG_NAMES = ("JOIN", "ACCESS", "JOIN_DONE", "MIRROR_ACTIVE", "FAIL")
+# Ordered (group) message kinds. RES_FAIL and RES_REPAIR: a resource's host reports that
+# the resource failed (an I/O error) or came back.
+JOIN, ACCESS, JOIN_DONE, MIRROR_ACTIVE, FAIL, RES_FAIL, RES_REPAIR = range(7)
+MSG_NAMES = ("JOIN", "ACCESS", "JOIN_DONE", "MIRROR_ACTIVE", "FAIL", "RES_FAIL", "RES_REPAIR")
+# The message kinds that exist only with resource failures (max_resource_failures > 0).
+RESOURCE_MSG_NAMES = ("RES_FAIL", "RES_REPAIR")
 
 # Point-to-point message kinds.
 GROUP_STATE, CONFIG, START_MIRROR = range(3)
@@ -85,6 +88,12 @@ class Mutant(enum.Enum):
     PLACEMENT_IN_STATIC_ORDER = "placement-in-static-order"
     REJECTED_LEFT_JOINING = "rejected-left-joining"
     EVERY_HOST_SPONSORS = "every-host-sponsors"
+    # Slips in handling a resource failure (visible only with max_resource_failures > 0).
+    LOST_BACKUP_KEEPS_MIRROR = "lost-backup-keeps-mirror"
+    PLACEMENT_ON_LOST_RESOURCE = "placement-on-lost-resource"
+    NO_FAILOVER_ON_RESOURCE_FAILURE = "no-failover-on-resource-failure"
+    NO_MIRROR_RESTART_AFTER_RESOURCE_FAILOVER = "no-mirror-restart-after-resource-failover"
+    REPAIRED_MIRROR_COUNTS_AT_ONCE = "repaired-mirror-counts-at-once"
 
 
 # Bugs of the data path: visible only with writes (max_writes > 0).
@@ -97,6 +106,17 @@ DATA_PATH_MUTANTS = frozenset(
         Mutant.ACK_BEFORE_APPLY,
         Mutant.WAIT_FOR_FAILED_MIRROR,
         Mutant.NO_EPOCH_BUMP,
+    }
+)
+
+# Bugs in handling resource failures: visible only with max_resource_failures > 0.
+RESOURCE_FAILURE_MUTANTS = frozenset(
+    {
+        Mutant.LOST_BACKUP_KEEPS_MIRROR,
+        Mutant.PLACEMENT_ON_LOST_RESOURCE,
+        Mutant.NO_FAILOVER_ON_RESOURCE_FAILURE,
+        Mutant.NO_MIRROR_RESTART_AFTER_RESOURCE_FAILOVER,
+        Mutant.REPAIRED_MIRROR_COUNTS_AT_ONCE,
     }
 )
 
@@ -154,6 +174,16 @@ MUTANT_DESCRIPTIONS: dict[Mutant, str] = {
     "rejects itself on delivering its own empty ACCESS)",
     Mutant.EVERY_HOST_SPONSORS: "every host, not only the sponsor, sends the group state to a joiner whose "
     "JOIN it delivers",
+    Mutant.LOST_BACKUP_KEEPS_MIRROR: "a failed backup resource keeps its mirroring status, so a later failover "
+    "can promote a copy nobody can reach",
+    Mutant.PLACEMENT_ON_LOST_RESOURCE: "placement ignores which resources have failed and puts a joiner on a "
+    "failed one",
+    Mutant.NO_FAILOVER_ON_RESOURCE_FAILURE: "when the primary resource fails, the group keeps it primary even "
+    "though a backup's mirror is synchronised",
+    Mutant.NO_MIRROR_RESTART_AFTER_RESOURCE_FAILOVER: "after a failover caused by the primary resource's "
+    "failure, mirroring does not restart to the other backups",
+    Mutant.REPAIRED_MIRROR_COUNTS_AT_ONCE: "a repaired backup resource comes back with active mirroring, "
+    "without resynchronising",
 }
 
 
@@ -170,6 +200,9 @@ class Params:
     # epoch, no fencing and no pause, so the join protocol's state space is unchanged.
     mutant: Mutant = Mutant.NONE
     max_writes: int = field(default=0, kw_only=True)
+    # Resource failures (FailResource steps; each may be followed by a repair). 0 switches
+    # them off: no resource fails and the state space is the protocol's without them.
+    max_resource_failures: int = field(default=0, kw_only=True)
     # Folding the settled log prefix into `durable` is what keeps the state space
     # finite; conformance checking turns it off to compare absolute log positions
     # with an implementation's.
@@ -185,7 +218,7 @@ class Params:
         writes_bound = 16 if self.compact_log else 100_000  # a log holds as many writes as its run made
         if not 0 <= self.max_writes <= writes_bound:
             raise ValueError(f"max_writes must be between 0 and {writes_bound}, got {self.max_writes}")
-        for name in ("max_failures", "max_restarts", "max_config_changes"):
+        for name in ("max_failures", "max_restarts", "max_config_changes", "max_resource_failures"):
             value = getattr(self, name)
             if not 0 <= value <= 100_000:
                 raise ValueError(f"{name} must be between 0 and 100000, got {value}")
@@ -201,6 +234,10 @@ class GroupState(NamedTuple):
     status: tuple[int, ...]  # per node: ABSENT / JOINING / PLACED / ACTIVE
     acc: tuple[int, ...]  # per node: recorded access set (bitmask), 0 if not placed
     inc: tuple[int, ...]  # per node: incarnation of the member, from its JOIN
+    lost: int  # resources whose failure the group has delivered, with no repair since (bitmask)
+    # Per resource: its mirroring round. A repair of it or of the production copy, and a failover
+    # on a resource failure, start a new round; a START_MIRROR (and its MIRROR_ACTIVE) names its round.
+    rounds: tuple[int, ...]
 
 
 # A replicated group state, or NO_VIEW for a node that holds none.
@@ -216,6 +253,7 @@ class Msg(NamedTuple):
     inc: int  # the incarnation of `node` that the message is from or about
     res: int = -1
     rset: int = 0
+    ver: int = 0  # MIRROR_ACTIVE: the mirroring round it answers (GroupState.rounds)
 
 
 class P2P(NamedTuple):
@@ -285,6 +323,9 @@ class State(NamedTuple):
     stale: tuple[View, ...]  # per node: the view a paused (failed but running) node still acts on
     dchan: tuple[tuple[DataMsg, ...], ...]  # data-path FIFO per (sender, receiver): index s * N + d
     writes: tuple[WriteRec, ...]  # per client write, in submission order
+    # Resource failures (both 0 when max_resource_failures = 0).
+    broken: int = 0  # resources that have failed and are not repaired (bitmask): nobody can reach them
+    resFailures: int = 0  # number of FailResource steps taken
 
 
 VARIABLES = State._fields
@@ -335,6 +376,8 @@ def initial_group_state(p: Params) -> GroupState:
         status=(ABSENT,) * p.nodes,
         acc=(0,) * p.nodes,
         inc=(0,) * p.nodes,
+        lost=0,
+        rounds=(0,) * p.resources,
     )
 
 
@@ -360,8 +403,22 @@ def sponsor(gs: GroupState) -> int:
     return NO_NODE
 
 
+def has(mask: int, r: int) -> bool:
+    return bool(mask >> r & 1)
+
+
+def usable_primary_host(gs: GroupState, n: int) -> bool:
+    """n is the primary host and the primary resource has not failed: it can serve and mirror."""
+    return gs.host[gs.prim] == n and not has(gs.lost, gs.prim)
+
+
 def placement(gs: GroupState, rset: int, p: Params) -> int:
-    """The resource a joiner with access set rset is placed on, or -1 (rejected)."""
+    """The resource a joiner with access set rset is placed on, or -1 (rejected).
+
+    A failed resource counts as unreachable: a node wired only to failed ones is rejected.
+    """
+    if p.mutant is not Mutant.PLACEMENT_ON_LOST_RESOURCE:
+        rset &= ~gs.lost
     if p.mutant is Mutant.PLACEMENT_IGNORES_ACCESS and rset:
         return gs.prim
     if rset >> gs.prim & 1 and p.mutant is not Mutant.PLACEMENT_IN_STATIC_ORDER:
@@ -376,11 +433,18 @@ def _set(t: tuple[T, ...], i: int, v: T) -> tuple[T, ...]:
     return (*t[:i], v, *t[i + 1 :])
 
 
-def restart_mirrors(gs: GroupState, mirror: list[int], host: tuple[int, ...], prim: int) -> None:
-    """Mirroring restarts from a (new) primary host to every hosted backup."""
+def restart_mirrors(lost: int, mirror: list[int], host: tuple[int, ...], prim: int) -> None:
+    """Mirroring restarts from a (new) primary host to every hosted backup that has not failed."""
     for b in range(len(mirror)):
         if b != prim:
-            mirror[b] = M_SYNCING if host[b] != NO_NODE else M_NONE
+            mirror[b] = M_SYNCING if host[b] != NO_NODE and not has(lost, b) else M_NONE
+
+
+def resynced(lost: int, host: tuple[int, ...], prim: int, b: int) -> int:
+    """The mirroring status of backup b when its host changes: synchronising while both it and
+    the production copy have a host and neither resource has failed."""
+    live = host[b] != NO_NODE and host[prim] != NO_NODE and not has(lost, b) and not has(lost, prim)
+    return M_SYNCING if live else M_NONE
 
 
 def apply_message(gs: GroupState, m: Msg, p: Params) -> GroupState:
@@ -397,11 +461,62 @@ def apply_message(gs: GroupState, m: Msg, p: Params) -> GroupState:
         return gs._replace(status=_set(gs.status, m.node, ACTIVE))
     if m.kind == MIRROR_ACTIVE:
         r = m.res
-        if gs.host[r] == m.node and r != gs.prim and gs.mirror[r] == M_SYNCING:
+        # A MIRROR_ACTIVE of an earlier round answers a resynchronisation that a repair has made stale.
+        if gs.host[r] == m.node and r != gs.prim and gs.mirror[r] == M_SYNCING and m.ver == gs.rounds[r]:
             return gs._replace(mirror=_set(gs.mirror, r, M_ACTIVE))
         return gs
-    assert m.kind == FAIL
-    return _apply_fail(gs, m.node, p)
+    if m.kind == FAIL:
+        return _apply_fail(gs, m.node, p)
+    if m.kind == RES_FAIL:
+        return _apply_resource_failure(gs, m, p)
+    assert m.kind == RES_REPAIR
+    return _apply_resource_repair(gs, m, p)
+
+
+def _apply_resource_failure(gs: GroupState, m: Msg, p: Params) -> GroupState:
+    """Resource m.res failed, as its host reports: it stops counting as a mirror, and if it was
+    the primary resource the primary role fails over to the first synchronised backup."""
+    r = m.res
+    if has(gs.lost, r) or gs.host[r] != m.node:
+        return gs  # only the resource's host in the deliverer's view may report it
+    lost = gs.lost | 1 << r
+    mirror = list(gs.mirror)
+    prim = gs.prim
+    rounds = gs.rounds
+    if r != prim:
+        if p.mutant is not Mutant.LOST_BACKUP_KEEPS_MIRROR:
+            mirror[r] = M_NONE
+    else:
+        target = _failover_target(gs, gs.host, p)
+        if target >= 0 and p.mutant is not Mutant.NO_FAILOVER_ON_RESOURCE_FAILURE:
+            # The old primary host lives on: its resynchronisations still in flight are stale.
+            rounds = tuple(x + 1 for x in gs.rounds)
+            prim = target
+            mirror[prim] = M_NONE
+            if p.mutant is not Mutant.NO_MIRROR_RESTART_AFTER_RESOURCE_FAILOVER:
+                restart_mirrors(lost, mirror, gs.host, prim)
+        else:  # the production copy is out of reach: mirroring from it stops
+            mirror = [M_NONE] * len(mirror)
+    return gs._replace(prim=prim, mirror=tuple(mirror), lost=lost, rounds=rounds)
+
+
+def _apply_resource_repair(gs: GroupState, m: Msg, p: Params) -> GroupState:
+    """Resource m.res came back, as its host reports; it must resynchronise before it counts."""
+    r = m.res
+    if not has(gs.lost, r) or gs.host[r] != m.node:
+        return gs
+    lost = gs.lost & ~(1 << r)
+    # A resynchronisation sent before the repair is stale: a copy that came back missed what was
+    # written meanwhile, and so does every copy resynchronised from a production copy that did.
+    rounds = tuple(x + 1 for x in gs.rounds) if r == gs.prim else _set(gs.rounds, r, gs.rounds[r] + 1)
+    mirror = list(gs.mirror)
+    if r == gs.prim:
+        restart_mirrors(lost, mirror, gs.host, r)
+    elif p.mutant is Mutant.REPAIRED_MIRROR_COUNTS_AT_ONCE and gs.host[gs.prim] != NO_NODE:
+        mirror[r] = M_ACTIVE
+    else:
+        mirror[r] = resynced(lost, gs.host, gs.prim, r)
+    return gs._replace(mirror=tuple(mirror), lost=lost, rounds=rounds)
 
 
 def _apply_access(gs: GroupState, m: Msg, p: Params) -> GroupState:
@@ -425,9 +540,9 @@ def _apply_access(gs: GroupState, m: Msg, p: Params) -> GroupState:
     mirror = list(gs.mirror)
     if host[r] == j:
         if r == gs.prim:
-            restart_mirrors(gs, mirror, host, gs.prim)
+            restart_mirrors(gs.lost, mirror, host, gs.prim)
         else:
-            mirror[r] = M_SYNCING if host[gs.prim] != NO_NODE else M_NONE
+            mirror[r] = resynced(gs.lost, host, gs.prim, r)
     return gs._replace(
         sub=_set(gs.sub, r, gs.sub[r] + (j,)),
         host=host,
@@ -455,17 +570,18 @@ def _apply_fail(gs: GroupState, f: int, p: Params) -> GroupState:
         if r != prim:
             kept = p.mutant is Mutant.MIRROR_STAYS_ACTIVE_ON_HOST_CHANGE and host[r] != NO_NODE
             if not (kept and mirror[r] == M_ACTIVE):
-                mirror[r] = M_SYNCING if host[r] != NO_NODE and host[prim] != NO_NODE else M_NONE
+                mirror[r] = resynced(gs.lost, host, prim, r)
         elif host[prim] != NO_NODE:  # switchover inside the primary subgroup
-            restart_mirrors(gs, mirror, host, prim)
+            if not has(gs.lost, prim):
+                restart_mirrors(gs.lost, mirror, host, prim)
         else:
             target = _failover_target(gs, host, p)
             if target >= 0:
                 mirror[prim] = M_NONE
                 prim = target
                 mirror[prim] = M_NONE
-                restart_mirrors(gs, mirror, host, prim)
-    return GroupState(prim, sub, host, tuple(mirror), status, acc, gs.inc)
+                restart_mirrors(gs.lost, mirror, host, prim)
+    return GroupState(prim, sub, host, tuple(mirror), status, acc, gs.inc, gs.lost, gs.rounds)
 
 
 def _failover_target(gs: GroupState, host: tuple[int, ...], p: Params) -> int:
@@ -497,6 +613,7 @@ def initial_states(p: Params) -> Iterator[State]:
 
 
 DATA_PATH_VARIABLES = ("data", "fence", "epoch", "stale", "dchan", "writes")
+RESOURCE_FAILURE_VARIABLES = ("broken", "resFailures")
 
 
 def idle_data_path(p: Params) -> dict[str, Any]:
@@ -595,6 +712,19 @@ class _Effects:
     def multicast(self, m: Msg) -> None:
         self.log = (*self.log, m)
 
+    def report(self, n: int, kind: int, r: int) -> None:
+        """n multicasts that resource r failed (RES_FAIL) or came back (RES_REPAIR), unless
+        such a report of its own is still in the stream, not yet delivered by it."""
+        if reported(self.log, self.cursor[n], n, self.s.inc[n], kind, r):
+            return
+        self.multicast(Msg(kind, n, self.s.inc[n], res=r))
+        gs = self.view[n]
+        if kind == RES_FAIL and isinstance(gs, GroupState) and is_primary_host(gs, n) and gs.prim == r:
+            # It abdicates: with its production copy gone it cannot answer its pending writes.
+            for w, rec in enumerate(self.writes):
+                if rec.st == W_PENDING and rec.by == n:
+                    self.writes[w] = rec._replace(st=W_UNKNOWN)
+
     def set_cfg(self, n: int, r: int, v: int) -> None:
         self.cfg[n] = _set(self.cfg[n], r, v)
 
@@ -618,6 +748,22 @@ class _Effects:
             ),
             self.p,
         )
+
+
+def reported(log: tuple[Msg, ...], cursor: int, n: int, inc: int, kind: int, r: int) -> bool:
+    """A report of n's current incarnation about r is in the stream past n's cursor."""
+    return Msg(kind, n, inc, res=r) in log[cursor:]
+
+
+def abdicated(s: State, n: int, gs: GroupState) -> bool:
+    """n has reported that its view's primary resource failed and has not delivered the report
+    yet: it knows its production copy is gone, so it no longer acts as the primary host."""
+    return reported(s.log, s.cursor[n], n, s.inc[n], RES_FAIL, gs.prim)
+
+
+def believes_primary(s: State, n: int, gs: GroupState) -> bool:
+    """n, holding view gs, believes it is the primary host."""
+    return is_primary_host(gs, n) and not abdicated(s, n, gs)
 
 
 def compact(s: State, p: Params) -> State:
@@ -731,20 +877,28 @@ def _own_placement(e: _Effects, n: int, gs2: GroupState) -> None:
         return
     r = res_of(gs2, n)
     assert r >= 0, "a placed joiner is in a subgroup of its own view"
-    if gs2.host[r] == n:
+    if gs2.host[r] == n and not has(e.s.broken, r):
         e.set_cfg(n, r, e.s.resVer[r])  # a new host reads the configuration from the resource
         e.multicast(Msg(JOIN_DONE, n, e.s.inc[n]))
         e.phase[n] = MEMBER
     else:
         e.phase[n] = WAIT_CONFIG
+        if gs2.host[r] == n:  # the read failed: it waits for the resource to come back
+            e.report(n, RES_FAIL, r)
 
 
 def _host_duties(e: _Effects, n: int, gs: GroupState, gs2: GroupState, m: Msg, own: bool) -> None:
     for r in range(e.p.resources):
         if gs2.host[r] != n:
             continue
-        if gs.host[r] != n and not (m.kind == ACCESS and own):
-            # takeover: read the configuration from the resource, push it to the subgroup
+        takeover = gs.host[r] != n and not (m.kind == ACCESS and own)
+        if (takeover or has(gs.lost, r)) and has(gs2.lost, r):
+            continue  # a failed resource cannot be read: the host waits for its repair
+        if takeover or has(gs.lost, r):
+            # takeover or repair: read the configuration from the resource, push it to the subgroup
+            if has(e.s.broken, r):
+                e.report(n, RES_FAIL, r)
+                continue
             e.set_cfg(n, r, e.s.resVer[r])
             if e.phase[n] == WAIT_CONFIG:
                 e.multicast(Msg(JOIN_DONE, n, e.s.inc[n]))
@@ -768,14 +922,18 @@ def _host_duties(e: _Effects, n: int, gs: GroupState, gs2: GroupState, m: Msg, o
 def _start_mirror(e: _Effects, n: int, gs2: GroupState, b: int) -> None:
     # The resynchronisation copies the production copy as it is now; writes made
     # from now on follow on the data channel and are applied after it.
-    msg = P2P(START_MIRROR, res=b, cur=e.cursor[n], data=e.data[gs2.prim], ep=e.epoch[n])
+    if has(e.s.broken, gs2.prim):
+        e.report(n, RES_FAIL, gs2.prim)  # the production copy cannot be read
+        return
+    msg = P2P(START_MIRROR, res=b, ver=gs2.rounds[b], cur=e.cursor[n], data=e.data[gs2.prim], ep=e.epoch[n])
     e.send(n, gs2.host[b], gs2.inc[gs2.host[b]], msg)
 
 
 def _primary_duties(e: _Effects, n: int, gs: GroupState, gs2: GroupState, m: Msg) -> None:
-    if not is_primary_host(gs2, n):
+    inc = e.s.inc[n]
+    if not usable_primary_host(gs2, n) or reported(e.log, e.cursor[n], n, inc, RES_FAIL, gs2.prim):
         return
-    became = not is_primary_host(gs, n) and is_primary_host(gs2, n)
+    became = not usable_primary_host(gs, n) or reported(e.s.log, e.s.cursor[n], n, inc, RES_FAIL, gs.prim)
     if became and gs2.prim != gs.prim:
         e.dataCurrent[gs.prim] = False  # failover: the old primary copy stops being current
     if became and e.p.max_writes:
@@ -788,11 +946,15 @@ def _primary_duties(e: _Effects, n: int, gs: GroupState, gs2: GroupState, m: Msg
     for b in range(e.p.resources):
         if b == gs2.prim or gs2.host[b] == n:
             continue
+        if has(gs2.lost, b):
+            if not has(gs.lost, b):
+                e.dataCurrent[b] = False  # mirroring to b stopped: it failed
+            continue
         if became:
             if gs2.host[b] != NO_NODE and not (e.p.mutant is Mutant.NO_MIRROR_RESTART and m.kind == FAIL):
                 _start_mirror(e, n, gs2, b)
-        elif gs2.host[b] != gs.host[b]:
-            if gs.host[b] != NO_NODE:
+        elif gs2.host[b] != gs.host[b] or has(gs.lost, b):  # a new backup host, or b repaired
+            if gs.host[b] != NO_NODE and not has(gs.lost, b):
                 e.dataCurrent[b] = False  # mirroring to b stopped while production continues
             new_backup = gs.host[b] == NO_NODE and e.p.mutant is Mutant.NO_MIRROR_TO_NEW_BACKUP
             if gs2.host[b] != NO_NODE and not new_backup:
@@ -858,13 +1020,28 @@ def ReceiveStartMirror(s: State, p: Params, src: int, n: int) -> State | None:
     e = _Effects(s, p)
     e.pop(src, n)
     gs = s.view[n]
-    if s.phase[n] == MEMBER and isinstance(gs, GroupState) and gs.host[r] == n and r != gs.prim:
+    # Dropped unless n hosts the backup in its view and the sender is the primary host there (a deposed
+    # one's resynchronisation is stale), and unless it is of an earlier round or n has reported the
+    # copy failed.
+    if (
+        s.phase[n] == MEMBER
+        and isinstance(gs, GroupState)
+        and gs.host[r] == n
+        and r != gs.prim
+        and not has(gs.lost, r)
+        and is_primary_host(gs, src)
+        and q[0].ver == gs.rounds[r]
+        and not reported(s.log, s.cursor[n], n, s.inc[n], RES_FAIL, r)
+    ):
+        if has(s.broken, r):
+            e.report(n, RES_FAIL, r)  # the copy cannot be written
+            return e.build()
         msg = q[0]
         if s.fence[r] <= msg.ep or p.mutant is Mutant.NO_FENCING:
             e.data[r] = msg.data
             e.fence[r] = max(s.fence[r], msg.ep)
         e.dataCurrent[r] = True
-        e.multicast(Msg(MIRROR_ACTIVE, n, s.inc[n], res=r))
+        e.multicast(Msg(MIRROR_ACTIVE, n, s.inc[n], res=r, ver=msg.ver))
     return e.build()
 
 
@@ -876,6 +1053,7 @@ def ChangeConfig(s: State, p: Params, n: int, r: int) -> State | None:
         or not isinstance(gs, GroupState)
         or gs.host[r] != n
         or s.cfgChanges >= p.max_config_changes
+        or has(s.broken | gs.lost, r)
     ):
         return None
     v = s.resVer[r] + 1
@@ -956,11 +1134,18 @@ def Write(s: State, p: Params, n: int) -> State | None:
     active; it is acknowledged once each of those has acknowledged it.
     """
     gs = acting_view(s, n)
-    if gs is None or W_NONE not in (rec.st for rec in s.writes):
+    if gs is None or has(gs.lost, gs.prim) or W_NONE not in (rec.st for rec in s.writes):
+        return None
+    if s.phase[n] == MEMBER and abdicated(s, n, gs):
         return None
     w = next(i for i, rec in enumerate(s.writes) if rec.st == W_NONE)
     prod, ep = gs.prim, s.epoch[n]
     e = _Effects(s, p)
+    if has(s.broken, prod):  # an I/O error: the client is told, and a member reports the failure
+        e.writes[w] = WriteRec(st=W_REFUSED, by=n, ep=ep)
+        if s.phase[n] == MEMBER:
+            e.report(n, RES_FAIL, prod)
+        return e.build()
     if s.fence[prod] > ep and p.mutant is not Mutant.NO_FENCING:
         e.writes[w] = WriteRec(st=W_REFUSED, by=n, ep=ep)
         return e.build()
@@ -1008,7 +1193,17 @@ def ReceiveWrite(s: State, p: Params, src: int, n: int) -> State | None:
         if s.phase[n] == WAIT_PLACE or s.cursor[n] < m.cur:
             return None
         b = m.res
-        entitled = s.phase[n] == MEMBER and gs.host[b] == n and b != gs.prim and is_primary_host(gs, src)
+        entitled = (
+            s.phase[n] == MEMBER
+            and gs.host[b] == n
+            and b != gs.prim
+            and not has(gs.lost, b)
+            and is_primary_host(gs, src)
+        )
+        if entitled and has(s.broken, b):
+            e.report(n, RES_FAIL, b)  # the copy cannot be written: the write is dropped unanswered
+            e.dpop(src, n)
+            return e.build()
         fenced = s.fence[b] > m.ep and p.mutant is not Mutant.NO_FENCING
         copy = s.data[b]
         applies = entitled and not fenced and m.pos == len(copy) + 1
@@ -1038,6 +1233,52 @@ def ReceiveAck(s: State, p: Params, src: int, n: int) -> State | None:
     return e.build()
 
 
+def FailResource(s: State, p: Params, r: int) -> State | None:
+    """Resource r fails: nobody can reach it; what it holds stays on it, out of reach."""
+    if has(s.broken, r) or s.resFailures >= p.max_resource_failures:
+        return None
+    return compact(s._replace(broken=s.broken | 1 << r, resFailures=s.resFailures + 1), p)
+
+
+def RepairResource(s: State, p: Params, r: int) -> State | None:
+    """Failed resource r comes back, holding what it held when it failed (stale by now)."""
+    if not has(s.broken, r):
+        return None
+    return compact(s._replace(broken=s.broken & ~(1 << r)), p)
+
+
+def _reporter(s: State, n: int, r: int) -> GroupState | None:
+    """n's view, if n is r's host in it and in the group with a placement: who may report r."""
+    gs = s.view[n]
+    if s.phase[n] in (WAIT_CONFIG, MEMBER) and isinstance(gs, GroupState) and gs.host[r] == n:
+        return gs
+    return None
+
+
+def ReportFailure(s: State, p: Params, n: int, r: int) -> State | None:
+    """Host n finds its resource r failed (an I/O error on a probe) and multicasts RES_FAIL."""
+    gs = _reporter(s, n, r)
+    if gs is None or not has(s.broken, r) or has(gs.lost, r):
+        return None
+    if reported(s.log, s.cursor[n], n, s.inc[n], RES_FAIL, r):
+        return None
+    e = _Effects(s, p)
+    e.report(n, RES_FAIL, r)
+    return e.build()
+
+
+def ReportRepair(s: State, p: Params, n: int, r: int) -> State | None:
+    """Host n finds its failed resource r reachable again and multicasts RES_REPAIR."""
+    gs = _reporter(s, n, r)
+    if gs is None or has(s.broken, r) or not has(gs.lost, r):
+        return None
+    if reported(s.log, s.cursor[n], n, s.inc[n], RES_REPAIR, r):
+        return None
+    e = _Effects(s, p)
+    e.report(n, RES_REPAIR, r)
+    return e.build()
+
+
 # ---------------------------------------------------------------- next-state relation
 
 
@@ -1050,9 +1291,15 @@ def successors(s: State, p: Params) -> Iterator[Step]:
             if t is not None:
                 yield Step(name, (("n", n),), t)
         for r in range(p.resources):
-            t = ChangeConfig(s, p, n, r)
+            for name, node_res_action in _NODE_RES_ACTIONS:
+                t = node_res_action(s, p, n, r)
+                if t is not None:
+                    yield Step(name, (("n", n), ("r", r)), t)
+    for r in range(p.resources):
+        for name, res_action in _RES_ACTIONS:
+            t = res_action(s, p, r)
             if t is not None:
-                yield Step("ChangeConfig", (("n", n), ("r", r)), t)
+                yield Step(name, (("r", r),), t)
     yield from _receive_steps(s, p, s.chan, _P2P_ACTIONS)
     yield from _receive_steps(s, p, s.dchan, _DATA_ACTIONS)
 
@@ -1086,6 +1333,12 @@ _NODE_ACTIONS = (
     ("Write", Write),
     ("Pause", Pause),
 )
+_NODE_RES_ACTIONS = (
+    ("ChangeConfig", ChangeConfig),
+    ("ReportFailure", ReportFailure),
+    ("ReportRepair", ReportRepair),
+)
+_RES_ACTIONS = (("FailResource", FailResource), ("RepairResource", RepairResource))
 _P2P_ACTIONS: dict[int, Receiver] = {
     GROUP_STATE: ReceiveGroupState,
     CONFIG: ReceiveConfig,
@@ -1107,9 +1360,15 @@ ACTION_NAMES = (
     "ReceiveWrite",
     "ReceiveAck",
     "Pause",
+    "FailResource",
+    "RepairResource",
+    "ReportFailure",
+    "ReportRepair",
 )
 # The actions that exist only with client writes (MaxWrites > 0).
 DATA_PATH_ACTIONS = ("Write", "ReceiveWrite", "ReceiveAck", "Pause")
+# The actions that exist only with resource failures (MaxResourceFailures > 0).
+RESOURCE_FAILURE_ACTIONS = ("FailResource", "RepairResource", "ReportFailure", "ReportRepair")
 
 
 def is_intended_end(s: State) -> bool:

@@ -31,6 +31,8 @@ from pbjoin_model.protocol.machine import (
     P2P,
     P2P_NAMES,
     PHASE_NAMES,
+    RES_FAIL,
+    RES_REPAIR,
     START_MIRROR,
     STATUS_NAMES,
     VARIABLES,
@@ -52,7 +54,7 @@ T = TypeVar("T")
 NO_NODE_VALUE = ModelValue("NoNode")
 NO_VIEW_VALUE = ModelValue("NoView")
 GROUP_STATE_FIELDS = GroupState._fields
-MSG_FIELDS = ("kind", "node", "inc", "res", "rset")
+MSG_FIELDS = ("kind", "node", "inc", "res", "rset", "ver")
 P2P_FIELDS = ("kind", "res", "ver", "gs", "cur", "data", "ep")
 DATA_MSG_FIELDS = ("kind", "w", "res", "pos", "ep", "cur")
 WRITE_FIELDS = ("st", "by", "pos", "ep", "wait")
@@ -91,6 +93,8 @@ def group_state_value(gs: GroupState) -> Record:
             "status": _over_nodes(STATUS_NAMES[s] for s in gs.status),
             "acc": _over_nodes(rset_value(a) for a in gs.acc),
             "inc": _over_nodes(gs.inc),
+            "lost": rset_value(gs.lost),
+            "rounds": _over_res(gs.rounds),
         }
     )
 
@@ -108,6 +112,7 @@ def msg_value(m: Msg) -> Record:
             "inc": m.inc,
             "res": m.res + 1,
             "rset": rset_value(m.rset),
+            "ver": m.ver,
         }
     )
 
@@ -117,7 +122,7 @@ def p2p_value(m: P2P) -> Record:
         {
             "kind": P2P_NAMES[m.kind],
             "res": m.res + 1,
-            "ver": m.ver if m.kind == CONFIG else 0,
+            "ver": m.ver if m.kind in (CONFIG, START_MIRROR) else 0,
             "gs": view_value(m.gs),
             "cur": m.cur,
             "data": writes_value(m.data),
@@ -175,6 +180,8 @@ def spec_state(s: State) -> dict[str, Value]:
         "stale": _over_nodes(view_value(v) for v in s.stale),
         "dchan": _over_pairs(((data_msg_value(m) for m in q) for q in s.dchan), n),
         "writes": tuple(write_rec_value(x) for x in s.writes),
+        "broken": rset_value(s.broken),
+        "resFailures": s.resFailures,
     }
 
 
@@ -269,6 +276,9 @@ class _Decoder:
         return self.over_range(v, self.p.resources, where)
 
     def group_state(self, v: Value, where: str) -> GroupState:
+        if isinstance(v, Record) and set(v) == set(GROUP_STATE_FIELDS[:7]):  # written before resource failures
+            idle = {"lost": frozenset(), "rounds": Fn((r + 1, 0) for r in range(self.p.resources))}
+            v = Record({**{str(k): x for k, x in v.items()}, **idle})
         gs = self.record(v, GROUP_STATE_FIELDS, where)
         nodes = [f"n{n + 1}" for n in range(self.p.nodes)]
         return GroupState(
@@ -297,6 +307,11 @@ class _Decoder:
                 self.int_(i, f"{where}.inc[{nodes[n]}]")
                 for n, i in enumerate(self.over_nodes(gs["inc"], f"{where}.inc"))
             ),
+            lost=self.rset(gs["lost"], f"{where}.lost"),
+            rounds=tuple(
+                self.int_(x, f"{where}.rounds[{r + 1}]")
+                for r, x in enumerate(self.over_res(gs["rounds"], f"{where}.rounds"))
+            ),
         )
 
     def view(self, v: Value, where: str) -> View:
@@ -307,10 +322,12 @@ class _Decoder:
         return self.group_state(v, where)
 
     def msg(self, v: Value, where: str) -> Msg:
+        if isinstance(v, Record) and set(v) == set(MSG_FIELDS[:5]):  # written before resource failures
+            v = Record({**{str(k): x for k, x in v.items()}, "ver": 0})
         m = self.record(v, MSG_FIELDS, where)
         kind = self.enum(m["kind"], MSG_NAMES, f"{where}.kind")
         res = self.int_(m["res"], f"{where}.res") - 1
-        if kind == MIRROR_ACTIVE:
+        if kind in (MIRROR_ACTIVE, RES_FAIL, RES_REPAIR):
             res = self.res(m["res"], f"{where}.res")
         return Msg(
             kind=kind,
@@ -318,6 +335,7 @@ class _Decoder:
             inc=self.int_(m["inc"], f"{where}.inc"),
             res=res,
             rset=self.rset(m["rset"], f"{where}.rset"),
+            ver=self.int_(m["ver"], f"{where}.ver"),
         )
 
     def write_id(self, v: Value, where: str) -> int:
@@ -352,8 +370,7 @@ class _Decoder:
         res = self.res(m["res"], f"{where}.res")
         if kind == CONFIG:
             return P2P(CONFIG, res=res, ver=self.int_(m["ver"], f"{where}.ver"), cur=cur)
-        self.zero(m["ver"], f"{where}.ver")
-        return P2P(kind, res=res, cur=cur, data=data, ep=ep)
+        return P2P(kind, res=res, ver=self.int_(m["ver"], f"{where}.ver"), cur=cur, data=data, ep=ep)
 
     def data_msg(self, v: Value, where: str) -> DataMsg:
         m = self.record(v, DATA_MSG_FIELDS, where)
@@ -449,6 +466,8 @@ class _Decoder:
                 self.write_rec(x, f"writes[{w + 1}]")
                 for w, x in enumerate(self.over_range(values["writes"], self.p.max_writes, "writes"))
             ),
+            broken=self.rset(values["broken"], "broken"),
+            resFailures=self.int_(values["resFailures"], "resFailures"),
         )
 
 

@@ -27,6 +27,8 @@ def _permute_view(gs: View, pi: tuple[int, ...], inv: tuple[int, ...]) -> View:
         status=tuple(gs.status[o] for o in inv),
         acc=tuple(gs.acc[o] for o in inv),
         inc=tuple(gs.inc[o] for o in inv),
+        lost=gs.lost,
+        rounds=gs.rounds,
     )
 
 
@@ -93,6 +95,8 @@ def permute(s: State, pi: tuple[int, ...]) -> State:
         stale=tuple(_view(s.stale[o], pi, inv) for o in inv),
         dchan=dchan,
         writes=tuple(rec._replace(by=pi[rec.by]) if rec.by != NO_NODE else rec for rec in s.writes),
+        broken=s.broken,
+        resFailures=s.resFailures,
     )
 
 

@@ -21,6 +21,8 @@ from pbjoin_model.protocol.machine import (
     P2P,
     P2P_NAMES,
     PHASE_NAMES,
+    RES_FAIL,
+    RES_REPAIR,
     START_MIRROR,
     STATUS_NAMES,
     WRITE,
@@ -47,8 +49,9 @@ def msg_str(m: Msg) -> str:
     name = MSG_NAMES[m.kind]
     if m.kind == ACCESS:
         return f"{name}({node_name(m.node)}, {rset_str(m.rset)})"
-    if m.kind == MIRROR_ACTIVE:
-        return f"{name}({node_name(m.node)}, {res_name(m.res)})"
+    if m.kind in (MIRROR_ACTIVE, RES_FAIL, RES_REPAIR):
+        round_ = f" round {m.ver}" if m.ver else ""
+        return f"{name}({node_name(m.node)}, {res_name(m.res)}{round_})"
     return f"{name}({node_name(m.node)})"
 
 
@@ -60,6 +63,8 @@ def p2p_str(m: P2P) -> str:
     if m.kind == CONFIG:
         return f"{name}({res_name(m.res)}, v{m.ver}{after})"
     assert m.kind == START_MIRROR
+    if m.ver:  # the mirroring round, after a resource failure
+        after = f" round {m.ver}{after}"
     if m.ep:  # the resynchronisation the data path adds
         return f"{name}({res_name(m.res)}, {writes_str(m.data)} e{m.ep}{after})"
     return f"{name}({res_name(m.res)}{after})"
@@ -105,6 +110,11 @@ def _flatten_view(prefix: str, gs: View, out: dict[str, str]) -> None:
         out[f"{prefix}.status[{node_name(n)}]"] = STATUS_NAMES[gs.status[n]]
         out[f"{prefix}.acc[{node_name(n)}]"] = rset_str(gs.acc[n])
         out[f"{prefix}.inc[{node_name(n)}]"] = str(gs.inc[n])
+    if gs.lost:  # resources whose failure the group has delivered
+        out[f"{prefix}.lost"] = rset_str(gs.lost)
+    for r, count in enumerate(gs.rounds):
+        if count:
+            out[f"{prefix}.rounds[{res_name(r)}]"] = str(count)
 
 
 def view_fields(gs: View) -> dict[str, str]:
@@ -140,6 +150,9 @@ def flatten(s: State) -> dict[str, str]:
     out["crashes"] = str(s.crashes)
     out["restarts"] = str(s.restarts)
     out["cfgChanges"] = str(s.cfgChanges)
+    if s.resFailures:  # resource failures, once one has happened
+        out["broken"] = rset_str(s.broken)
+        out["resFailures"] = str(s.resFailures)
     for n in nodes:
         out[f"inc[{node_name(n)}]"] = str(s.inc[n])
     for n in nodes:
@@ -214,6 +227,8 @@ def _view_json(gs: View) -> Any:
         "status": {node_name(n): STATUS_NAMES[v] for n, v in enumerate(gs.status)},
         "acc": {node_name(n): [res_name(r) for r in bits(a)] for n, a in enumerate(gs.acc)},
         "inc": {node_name(n): i for n, i in enumerate(gs.inc)},
+        **({"lost": [res_name(r) for r in bits(gs.lost)]} if gs.lost else {}),
+        **({"rounds": {res_name(r): c for r, c in enumerate(gs.rounds)}} if any(gs.rounds) else {}),
     }
 
 
@@ -223,8 +238,10 @@ def _msg_json(m: Msg) -> dict[str, Any]:
         out["rset"] = [res_name(r) for r in bits(m.rset)]
         if m.res >= 0:  # the host claim of mutant host-chosen-by-lagging-view (replay needs it)
             out["claim"] = m.res
-    if m.kind == MIRROR_ACTIVE:
+    if m.kind in (MIRROR_ACTIVE, RES_FAIL, RES_REPAIR):
         out["res"] = res_name(m.res)
+    if m.ver:
+        out["ver"] = m.ver
     return out
 
 
@@ -234,7 +251,7 @@ def _p2p_json(m: P2P) -> dict[str, Any]:
         out["gs"] = _view_json(m.gs)
     else:
         out["res"] = res_name(m.res)
-    if m.kind == CONFIG:
+    if m.kind == CONFIG or (m.kind == START_MIRROR and m.ver):
         out["ver"] = m.ver
     if m.kind == START_MIRROR and m.ep:
         out["data"] = [write_name(w) for w in m.data]
@@ -271,6 +288,7 @@ def state_to_json(s: State) -> dict[str, Any]:
         "durable": _view_json(s.durable),
         "inc": {node_name(n): s.inc[n] for n in nodes},
         **(_data_path_json(s) if s.writes else {}),
+        **({"broken": [res_name(r) for r in bits(s.broken)], "resFailures": s.resFailures} if s.resFailures else {}),
     }
 
 

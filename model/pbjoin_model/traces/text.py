@@ -92,6 +92,7 @@ def constants_line(p: Params) -> str:
     return (
         f"Node = {p.nodes} nodes, NumRes = {p.resources}, MaxFailures = {p.max_failures}, "
         f"MaxRestarts = {p.max_restarts}, MaxConfigChanges = {p.max_config_changes}, MaxWrites = {p.max_writes}"
+        + (f", MaxResourceFailures = {p.max_resource_failures}" if p.max_resource_failures else "")
     )
 
 

@@ -89,6 +89,7 @@ def config_text(p: Params, symmetry: bool) -> str:
         f"    MaxRestarts = {p.max_restarts}",
         f"    MaxConfigChanges = {p.max_config_changes}",
         f"    MaxWrites = {p.max_writes}",
+        f"    MaxResourceFailures = {p.max_resource_failures}",
         "    NoNode = NoNode",
         "    NoView = NoView",
         "INIT Init",

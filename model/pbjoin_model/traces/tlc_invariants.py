@@ -101,6 +101,7 @@ def corpus_config(p: Params) -> str:
         f"    MaxRestarts = {p.max_restarts}",
         f"    MaxConfigChanges = {p.max_config_changes}",
         f"    MaxWrites = {p.max_writes}",
+        f"    MaxResourceFailures = {p.max_resource_failures}",
         "    NoNode = NoNode",
         "    NoView = NoView",
         "INIT CorpusInit",

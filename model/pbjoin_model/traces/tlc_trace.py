@@ -29,7 +29,7 @@ from pbjoin_model.protocol.machine import Params, Step
 from pbjoin_model.protocol.spec_state import TraceError, decode_state
 from pbjoin_model.protocol.tla_values import TlaSyntaxError, Value, parse_value
 from pbjoin_model.traces.tlc import JAR_ENV, TlcResult, find_jar, find_java, parse_output
-from pbjoin_model.traces.trace import INIT, Trace, infer_step, with_idle_data_path
+from pbjoin_model.traces.trace import INIT, Trace, infer_step, with_idle_variables
 
 # `State k: <Action ...>` in an error trace; `State k:` alone in a `-dump` file.
 _STATE = re.compile(r"^State (\d+):(?: <(.*)>)?\s*$")
@@ -91,7 +91,7 @@ def trace_from_tlc(output: str, p: Params) -> Trace:
     steps: list[Step] = []
     for k, (label, values) in enumerate(blocks, start=1):
         try:
-            state = decode_state(with_idle_data_path(values, p), p)
+            state = decode_state(with_idle_variables(values, p), p)
         except TraceError as exc:
             raise TraceError(f"TLC state {k}: {exc}") from None
         if k == 1:

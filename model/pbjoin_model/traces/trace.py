@@ -34,6 +34,7 @@ from pbjoin_model.protocol.config import params_from_constants
 from pbjoin_model.protocol.machine import (
     ACTION_NAMES,
     DATA_PATH_VARIABLES,
+    RESOURCE_FAILURE_VARIABLES,
     VARIABLES,
     Mutant,
     Params,
@@ -55,9 +56,10 @@ from pbjoin_model.protocol.tla_values import Fn, ModelValue, Record, TlaSyntaxEr
 
 INIT = "Init"
 ITF_FORMAT_DESCRIPTION = "https://apalache-mc.org/docs/adr/015adr-trace.html"
-CONSTANTS = ("Node", "NumRes", "MaxFailures", "MaxRestarts", "MaxConfigChanges", "MaxWrites")
-# Traces written before the data path record no MaxWrites: theirs was 0.
-OPTIONAL_CONSTANTS = {"MaxWrites": "0"}
+CONSTANTS = ("Node", "NumRes", "MaxFailures", "MaxRestarts", "MaxConfigChanges", "MaxWrites", "MaxResourceFailures")
+# Traces written before the data path (or resource failures) record no MaxWrites
+# (MaxResourceFailures): theirs was 0.
+OPTIONAL_CONSTANTS = {"MaxWrites": "0", "MaxResourceFailures": "0"}
 
 # The parameters of each action, as `successors` names them.
 ACTION_PARAMS: dict[str, tuple[str, ...]] = {
@@ -74,6 +76,10 @@ ACTION_PARAMS: dict[str, tuple[str, ...]] = {
     "Pause": ("n",),
     "ReceiveWrite": ("src", "n"),
     "ReceiveAck": ("src", "n"),
+    "FailResource": ("r",),
+    "RepairResource": ("r",),
+    "ReportFailure": ("n", "r"),
+    "ReportRepair": ("n", "r"),
 }
 assert set(ACTION_PARAMS) == set(ACTION_NAMES)
 
@@ -112,6 +118,7 @@ def constants_meta(p: Params) -> dict[str, str]:
         "MaxRestarts": str(p.max_restarts),
         "MaxConfigChanges": str(p.max_config_changes),
         "MaxWrites": str(p.max_writes),
+        "MaxResourceFailures": str(p.max_resource_failures),
     }
 
 
@@ -266,7 +273,7 @@ def from_itf(data: object, fallback: Params | None = None, mutant: Mutant | None
         where = f"state {i}"
         values = {k: from_itf_value(v, f"{where}: {k}") for k, v in st.values.items()}
         try:
-            state = decode_state(with_idle_data_path(values, p), p)
+            state = decode_state(with_idle_variables(values, p), p)
         except TraceError as exc:
             raise TraceError(f"{where}: {exc}") from None
         meta = st.meta if isinstance(st.meta, dict) else {}
@@ -373,6 +380,12 @@ def _json_view(v: object, where: str) -> Value:
                 "status": _json_by_node(gs["status"], f"{where}.status", _json_scalar),
                 "acc": _json_by_node(gs["acc"], f"{where}.acc", _json_rset),
                 "inc": _json_by_node(gs["inc"], f"{where}.inc", _json_scalar),
+                "lost": _json_rset(gs.get("lost", []), f"{where}.lost"),
+                "rounds": _json_by_res(
+                    gs.get("rounds", {f"r{r + 1}": 0 for r in range(len(_obj(gs["host"], where)))}),
+                    f"{where}.rounds",
+                    _json_scalar,
+                ),
             }
         )
     except KeyError as exc:
@@ -383,7 +396,7 @@ def _json_msg(v: object, where: str) -> Value:
     m = _obj(v, where)
     kind = m.get("kind")
     res = 0  # the spec's "unused"
-    if kind == "MIRROR_ACTIVE":
+    if kind in ("MIRROR_ACTIVE", "RES_FAIL", "RES_REPAIR"):
         res = _res_number(m.get("res"), f"{where}.res")
     elif kind == "ACCESS" and "claim" in m:
         claim = m["claim"]
@@ -397,6 +410,7 @@ def _json_msg(v: object, where: str) -> Value:
             "inc": _json_scalar(m.get("inc"), f"{where}.inc"),
             "res": res,
             "rset": _json_rset(m.get("rset", []), f"{where}.rset"),
+            "ver": _json_scalar(m.get("ver", 0), f"{where}.ver"),
         }
     )
 
@@ -415,6 +429,8 @@ def _json_p2p(v: object, where: str) -> Value:
         res = _res_number(m.get("res"), f"{where}.res")
         if kind == "CONFIG":
             ver = _json_scalar(m.get("ver"), f"{where}.ver")
+        elif kind == "START_MIRROR":
+            ver = _json_scalar(m.get("ver", 0), f"{where}.ver")  # the round, left out while 0
     data: Value = tuple(_write_number(w, f"{where}.data") for w in _list(m.get("data", []), f"{where}.data"))
     ep: Value = _json_scalar(m.get("ep", 0), f"{where}.ep")
     return Record(
@@ -469,26 +485,35 @@ def _json_state(v: object, p: Params) -> State:
         writes=lambda x: tuple(
             _json_write(_obj(x, "writes").get(f"w{w + 1}"), f"writes[w{w + 1}]") for w in range(p.max_writes)
         ),
+        broken=lambda x: _json_rset(x, "broken"),
+        resFailures=lambda x: _json_scalar(x, "resFailures"),
     )
     unknown = sorted(set(d) - set(handlers))
     if unknown:
         raise TraceError(f"unknown variable {unknown[0]!r}")
-    return decode_state(with_idle_data_path({k: handlers[k](x) for k, x in d.items()}, p), p)
+    values = with_idle_variables({k: handlers[k](x) for k, x in d.items()}, p)
+    values.setdefault("broken", frozenset())  # left out until a resource has failed
+    values.setdefault("resFailures", 0)
+    return decode_state(values, p)
 
 
-def with_idle_data_path(values: dict[str, Value], p: Params) -> dict[str, Value]:
-    """Without writes the data path has one value, so its variables may be left out (as
-    `--json` and traces written before it do); they are filled in here."""
+def with_idle_variables(values: dict[str, Value], p: Params) -> dict[str, Value]:
+    """Without writes the data path has one value, and without resource failures so do their
+    variables, so they may be left out (as `--json` and traces written before them do); they
+    are filled in here."""
+    idle = _idle_values(p)
     if not p.max_writes:
-        for var, value in _idle_data_path_values(p).items():
-            values.setdefault(var, value)
+        for var in DATA_PATH_VARIABLES:
+            values.setdefault(var, idle[var])
+    if not p.max_resource_failures:
+        for var in RESOURCE_FAILURE_VARIABLES:
+            values.setdefault(var, idle[var])
     return values
 
 
 @functools.cache
-def _idle_data_path_values(p: Params) -> dict[str, Value]:
-    idle = spec_state(initial_state(p, (0,) * p.nodes))
-    return {var: idle[var] for var in DATA_PATH_VARIABLES}
+def _idle_values(p: Params) -> dict[str, Value]:
+    return spec_state(initial_state(p, (0,) * p.nodes))
 
 
 def _json_write(v: object, where: str) -> Value:
@@ -535,6 +560,7 @@ def from_checker_json(data: object, fallback: Params | None = None, mutant: Muta
                 max_restarts=const["max_restarts"],
                 max_config_changes=const["max_config_changes"],
                 max_writes=const.get("max_writes", 0),
+                max_resource_failures=const.get("max_resource_failures", 0),
                 mutant=mutant_of(report.get("mutant", "none")),
             )
         except (KeyError, TypeError, ValueError) as exc:
