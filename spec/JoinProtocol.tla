@@ -1440,12 +1440,23 @@ LossNoticed == \A r \in Res : Unnoticed(r, TRUE) ~> ~Unnoticed(r, TRUE)
 
 RepairNoticed == \A r \in Res : Unnoticed(r, FALSE) ~> ~Unnoticed(r, FALSE)
 
-(* A primary host whose production copy failed while a backup is synchronised in its *)
-(* view does not stay so: the group fails over, the copy comes back, or it fails.    *)
-PrimaryCopyFailed(r) ==
+(* The production copy r failed while, in the primary host's view, backup b is      *)
+(* synchronised and hosted by h, a live member: some member then serves as primary  *)
+(* host on another copy, unless r comes back or h fails.                            *)
+FailoverPending(r, b, h) ==
     /\ r \in broken
-    /\ \E ph \in PrimaryHosts : view[ph].prim = r /\ \E b \in Res : view[ph].mirror[b] = "active"
+    /\ phase[h] = "member"
+    /\ \E ph \in PrimaryHosts : /\ view[ph].prim = r
+                               /\ view[ph].mirror[b] = "active"
+                               /\ view[ph].host[b] = h
 
-FailoverHappens == \A r \in Res : PrimaryCopyFailed(r) ~> ~PrimaryCopyFailed(r)
+FailedOver(r, h) ==
+    \/ r \notin broken
+    \/ phase[h] # "member"
+    \/ \E n \in Holders : /\ view[n].prim # r
+                          /\ UsablePrimaryHost(view[n], n)
+                          /\ ~Abdicated(n, view[n])
+
+FailoverHappens == \A r, b \in Res, h \in Node : FailoverPending(r, b, h) ~> FailedOver(r, h)
 
 =============================================================================

@@ -49,6 +49,10 @@ NEEDS = {
     "no-fencing": ["--max-writes", "2", "--max-restarts", "0", "--max-config-changes", "0"],
     "host-succession-by-newest": [*THREE_NODES, "--resources", "1"],
     "every-host-sponsors": THREE_NODES,
+    "lost-backup-keeps-mirror": ["--config", "resources"],
+    "placement-on-lost-resource": ["--config", "resources"],
+    "no-failover-on-resource-failure": ["--config", "resources"],
+    "repaired-mirror-counts-at-once": ["--config", "resources"],
 }
 
 
@@ -58,6 +62,7 @@ NEEDS = {
 REPLAYED = {
     "mirror-stays-active-on-host-change": "MirrorIsPrefix",
     "failover-to-last-synced": "FailoverToFirstSynced",
+    "no-mirror-restart-after-resource-failover": "FailoverToFirstSynced",
 }
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import pytest
 from pbjoin_model.explorer.bfs import Options, Verdict, check
 from pbjoin_model.explorer.liveness import (
+    UNFAIR_ACTIONS,
     PROPERTY_NAMES,
     UNFAIR_ACTIONS,
     Graph,
@@ -157,3 +159,30 @@ def test_graph_bound_makes_liveness_incomplete_not_a_pass() -> None:
     result = check_liveness(SMALL, max_states=100)
     assert result.cut_by == "max states 100"
     assert not result.holds and not result.violated and result.results == []
+
+
+RESOURCE_LIVENESS = Params(2, 2, 1, 0, 0, max_resource_failures=1)
+
+
+def test_resource_failure_liveness_holds() -> None:
+    """A failure and a repair are noticed, the group fails over to a synchronised copy, and
+    mirroring resumes (MirroringResumes covers the repaired copy once RepairNoticed holds)."""
+    result = check_liveness(RESOURCE_LIVENESS)
+    assert result.holds, [f"{r.name}[{r.instance}]" for r in result.results if not r.holds]
+    names = {r.name for r in result.results}
+    assert {"LossNoticed", "RepairNoticed", "FailoverHappens", "MirroringResumes"} <= names
+
+
+def test_no_failover_on_resource_failure_is_caught_by_failover_happens() -> None:
+    """The group keeps the failed copy primary: nothing is stuck but the environment's repair is
+    enabled, which need never happen, so the behaviour may stutter there; a checker that counted
+    only terminal states as stuttering ends missed this."""
+    params = dataclasses.replace(RESOURCE_LIVENESS, mutant=Mutant.NO_FAILOVER_ON_RESOURCE_FAILURE)
+    result = check_liveness(params)
+    failed = {f"{r.name}[{r.instance}]": r for r in result.results if not r.holds}
+    assert set(failed) == {"FailoverHappens[r1 to r2 at n1]", "FailoverHappens[r1 to r2 at n2]"}
+    lasso = failed["FailoverHappens[r1 to r2 at n1]"].lasso
+    assert lasso is not None and lasso.cycle == []  # it stutters
+    end = lasso.prefix[-1].state
+    enabled = {step.action for step in successors(end, params)}
+    assert "RepairResource" in enabled and enabled <= UNFAIR_ACTIONS

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 from pbjoin_model.explorer.bfs import DEADLOCK, Options, Verdict, check
 from pbjoin_model.protocol.invariants import INVARIANTS
-from pbjoin_model.protocol.machine import CHOICE_MUTANTS, MUTANT_DESCRIPTIONS, W_REFUSED, Mutant, Params, successors
+from pbjoin_model.protocol.machine import (
+    CHOICE_MUTANTS,
+    MUTANT_DESCRIPTIONS,
+    RESOURCE_FAILURE_MUTANTS,
+    W_REFUSED,
+    Mutant,
+    Params,
+    successors,
+)
 from pbjoin_model.traces.render import format_trace
 from pbjoin_model.traces.trace import from_itf
 
@@ -27,6 +36,9 @@ CHOICES = (
     "PlacementFirstReachable",
     "RejectionLeavesNothing",
     "SponsorRule",
+    # the rules for handling a resource failure
+    "ResourceFailureHandled",
+    "FailedNotMirrored",
 )
 SAFETY = tuple(name for name, _ in INVARIANTS if name not in CHOICES)
 
@@ -106,6 +118,35 @@ DEEP = {
     Mutant.MIRROR_STAYS_ACTIVE_ON_HOST_CHANGE: ("MirrorIsPrefix", 18),
 }
 
+# Slips in handling a resource failure (spec/MC_resources.cfg: 2 nodes, 2 resources, a node
+# failure, a write, a resource failure and its repair), each caught by a property that states
+# the rule. mutant -> (params, wirings (None: all), property, length)
+RESOURCES = Params(2, 2, 1, 0, 0, max_writes=1, max_resource_failures=1)
+RESOURCE_CASES = {
+    # the failed backup stays "active": the failure's delivery must stop its mirroring at once
+    Mutant.LOST_BACKUP_KEEPS_MIRROR: (RESOURCES, None, "ResourceFailureHandled", 7),
+    # a joiner that reaches only the failed resource is placed on it instead of rejected
+    Mutant.PLACEMENT_ON_LOST_RESOURCE: (RESOURCES, None, "RejectionLeavesNothing", 6),
+    Mutant.NO_FAILOVER_ON_RESOURCE_FAILURE: (RESOURCES, None, "FailoverToFirstSynced", 12),
+    # mirroring to the other backups must restart after the failover: three resources
+    Mutant.NO_MIRROR_RESTART_AFTER_RESOURCE_FAILOVER: (
+        Params(3, 3, 0, 0, 0, max_resource_failures=1),
+        ONE_NODE_PER_RESOURCE,
+        "FailoverToFirstSynced",
+        18,
+    ),
+    Mutant.REPAIRED_MIRROR_COUNTS_AT_ONCE: (RESOURCES, None, "ResourceFailureHandled", 9),
+}
+
+# What PROTOCOL.md's safety properties alone catch of them: a failed or unsynchronised copy
+# counted as a mirror loses data. The other three break no safety property (the group merely
+# loses availability or places a joiner where it cannot work): their choice properties, and
+# FailoverHappens (tests/test_liveness.py), catch them.
+RESOURCE_SAFETY = {
+    Mutant.LOST_BACKUP_KEEPS_MIRROR: ("NoDataLoss", 20),
+    Mutant.REPAIRED_MIRROR_COUNTS_AT_ONCE: ("MirrorIsPrefix", 12),
+}
+
 # Liveness mutants pass every safety check; tests/test_liveness.py catches them.
 LIVENESS_MUTANTS = {
     Mutant.NO_MIRROR_TO_NEW_BACKUP,
@@ -123,7 +164,9 @@ def params(constants: tuple[int, ...], mutant: Mutant = Mutant.NONE) -> Params:
 
 def test_every_mutant_has_an_expectation_and_a_description() -> None:
     real = {m for m in Mutant if m is not Mutant.NONE}
-    assert set(EXPECTED) | set(CHOICE_CASES) | set(DEEP) | LIVENESS_MUTANTS == real == set(MUTANT_DESCRIPTIONS)
+    cases = set(EXPECTED) | set(CHOICE_CASES) | set(DEEP) | set(RESOURCE_CASES) | LIVENESS_MUTANTS
+    assert cases == real == set(MUTANT_DESCRIPTIONS)
+    assert set(RESOURCE_CASES) == RESOURCE_FAILURE_MUTANTS
     assert not (set(EXPECTED) | set(CHOICE_CASES)) & LIVENESS_MUTANTS and not set(DEEP) & LIVENESS_MUTANTS
     assert not set(EXPECTED) & set(CHOICE_CASES) and set(CHOICE_CASES) == CHOICE_MUTANTS
     assert len(EXPECTED) >= 6
@@ -221,3 +264,29 @@ def test_only_unique_epochs_sees_a_takeover_without_a_new_epoch() -> None:
     """With equal epochs no copy ever sees an older one: the other invariants all hold."""
     others = tuple(name for name, _ in INVARIANTS if name != "UniqueEpochs")
     assert check(params(WRITES_2, Mutant.NO_EPOCH_BUMP), Options(invariants=others)).verdict is Verdict.HOLDS
+
+
+@pytest.mark.parametrize("mutant", list(RESOURCE_CASES), ids=lambda m: m.value)
+def test_resource_failure_mutant_is_caught_by_its_property(mutant: Mutant) -> None:
+    p, wirings, invariant, length = RESOURCE_CASES[mutant]
+    result = check(dataclasses.replace(p, mutant=mutant), Options(wirings=wirings))
+    assert result.verdict is Verdict.VIOLATED and result.violated == invariant
+    assert len(result.trace) - 1 == length
+    assert "FailResource" in [step.action for step in result.trace]
+
+
+@pytest.mark.parametrize("mutant", list(RESOURCE_SAFETY), ids=lambda m: m.value)
+def test_resource_failure_mutant_is_caught_by_a_safety_property_too(mutant: Mutant) -> None:
+    invariant, length = RESOURCE_SAFETY[mutant]
+    result = check(dataclasses.replace(RESOURCES, mutant=mutant), Options(invariants=SAFETY))
+    assert result.verdict is Verdict.VIOLATED and result.violated == invariant
+    assert len(result.trace) - 1 == length
+
+
+def test_resource_failure_mutants_need_a_resource_failure() -> None:
+    """Without resource failures each of them is the protocol: same states, every invariant holds."""
+    base = dataclasses.replace(RESOURCES, max_resource_failures=0)
+    protocol = check(base)
+    for mutant in RESOURCE_CASES:
+        result = check(dataclasses.replace(base, mutant=mutant))
+        assert result.verdict is Verdict.HOLDS and result.distinct == protocol.distinct, mutant

@@ -30,6 +30,8 @@ CONFIGS = [
     # The data path: writes mirrored to a backup, failover, a paused primary host fenced.
     Params(nodes=2, resources=2, max_failures=1, max_restarts=0, max_config_changes=0, max_writes=1),
     Params(nodes=2, resources=1, max_failures=1, max_restarts=1, max_config_changes=0, max_writes=2),
+    # Resource failures: the production copy lost while its hosts live, a failover, a repair.
+    Params(nodes=2, resources=2, max_failures=1, max_restarts=0, max_config_changes=0, max_resource_failures=1),
 ]
 
 
@@ -61,7 +63,10 @@ def _tlc_available() -> None:
 @pytest.mark.parametrize(
     "p",
     CONFIGS,
-    ids=lambda p: f"n{p.nodes}r{p.resources}f{p.max_failures}x{p.max_restarts}c{p.max_config_changes}w{p.max_writes}",
+    ids=lambda p: (
+        f"n{p.nodes}r{p.resources}f{p.max_failures}x{p.max_restarts}c{p.max_config_changes}w{p.max_writes}"
+        f"{f'rf{p.max_resource_failures}' if p.max_resource_failures else ''}"
+    ),
 )
 def test_tlc_agrees_with_python_model(p: Params) -> None:
     result = run_tlc(p, timeout=120)
@@ -79,8 +84,9 @@ def test_tlc_agrees_with_python_model(p: Params) -> None:
     [
         Params(nodes=2, resources=2, max_failures=1, max_restarts=1, max_config_changes=1),
         Params(nodes=2, resources=2, max_failures=1, max_restarts=0, max_config_changes=0, max_writes=1),
+        Params(nodes=2, resources=2, max_failures=1, max_restarts=0, max_config_changes=0, max_resource_failures=1),
     ],
-    ids=["small", "n2r2f1w1"],
+    ids=["small", "n2r2f1w1", "n2r2f1rf1"],
 )
 def test_tlc_finds_exactly_the_models_states(p: Params, tmp_path: Path) -> None:
     """State for state: TLC's dump of distinct states, read back as model states, is the reachable set."""

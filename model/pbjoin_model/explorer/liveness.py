@@ -13,10 +13,11 @@ The liveness properties of PROTOCOL.md section 6, one operator each in the spec:
   leads to it being acknowledged or refused, or to the writer failing.
 - With resource failures: `LossNoticed` (a failed resource whose host has not delivered its
   failure leads to that host delivering it, or to the resource's repair or the host's
-  failure), `RepairNoticed` (the same for a repair), and `FailoverHappens` (a primary host
-  whose production copy failed while a backup is synchronised in its view does not stay so:
-  the group fails over, or the copy comes back, or the primary host fails). A repaired
-  resource mirrors again by `RepairNoticed` and `MirroringResumes`.
+  failure), `RepairNoticed` (the same for a repair), and `FailoverHappens` (the production
+  copy failed while, in the primary host's view, a backup is synchronised and hosted by a
+  live member h: some member then serves as primary host on another copy, unless the copy
+  comes back or h fails). A repaired resource mirrors again by `RepairNoticed` and
+  `MirroringResumes`.
 
 A join ends also when the joiner's resource has failed (it waits for the repair, which
 may never come); `MirroringResumes` is about backups that have not failed while the
@@ -59,11 +60,13 @@ from pbjoin_model.protocol.machine import (
     Params,
     State,
     Step,
+    abdicated,
     has,
     initial_states,
     is_primary_host,
     res_of,
     successors,
+    usable_primary_host,
 )
 
 UNFAIR_ACTIONS = frozenset({"Crash", "Pause", "Restart", "ChangeConfig", "Write", "FailResource", "RepairResource"})
@@ -155,16 +158,32 @@ def repair_unnoticed(r: int) -> Predicate:
     return lambda s: _unnoticed(s, r, failed=False)
 
 
-def primary_copy_failed(r: int) -> Predicate:
-    """A primary host of r whose copy failed, while a backup is synchronised in its view."""
+def failover_pending(r: int, b: int, h: int) -> Predicate:
+    """The primary copy r failed while, in the primary host's view, backup b is synchronised and
+    hosted by h, a live member."""
 
     def holds(s: State) -> bool:
         ph = primary_host(s)
-        if ph == NO_NODE or not has(s.broken, r):
+        if ph == NO_NODE or not has(s.broken, r) or s.phase[h] != MEMBER:
             return False
         gs = s.view[ph]
         assert isinstance(gs, GroupState)
-        return gs.prim == r and M_ACTIVE in gs.mirror
+        return gs.prim == r and gs.mirror[b] == M_ACTIVE and gs.host[b] == h
+
+    return holds
+
+
+def failed_over(r: int, h: int) -> Predicate:
+    """A member serves as primary host on another copy, or r came back, or h failed."""
+
+    def holds(s: State) -> bool:
+        if not has(s.broken, r) or s.phase[h] != MEMBER:
+            return True
+        return any(
+            gs.prim != r and usable_primary_host(gs, n) and not abdicated(s, n, gs)
+            for n, gs in enumerate(s.view)
+            if isinstance(gs, GroupState)
+        )
 
     return holds
 
@@ -210,7 +229,14 @@ def properties(params: Params) -> list[Property]:
             props += [
                 LeadsTo("LossNoticed", f"r{r + 1}", loss_unnoticed(r), negation(loss_unnoticed(r))),
                 LeadsTo("RepairNoticed", f"r{r + 1}", repair_unnoticed(r), negation(repair_unnoticed(r))),
-                LeadsTo("FailoverHappens", f"r{r + 1}", primary_copy_failed(r), negation(primary_copy_failed(r))),
+            ]
+            props += [
+                LeadsTo(
+                    "FailoverHappens", f"r{r + 1} to r{b + 1} at n{h + 1}", failover_pending(r, b, h), failed_over(r, h)
+                )
+                for b in range(params.resources)
+                if b != r
+                for h in range(params.nodes)
             ]
     return props
 
@@ -328,8 +354,8 @@ def fair_end(g: Graph, comp: list[int]) -> bool:
     members = set(comp)
     if len(comp) == 1:
         v = comp[0]
-        if not g.edges[v]:
-            return True  # terminal: stuttering is fair, nothing is enabled
+        if all(g.instances[a][0] in UNFAIR_ACTIONS for _, a in g.edges[v]):
+            return True  # stuttering is fair: no fair action is enabled (at most the environment's)
         if not any(w == v for w, _ in g.edges[v]):
             return False  # no cycle through a single state
     taken = {a for v in comp for w, a in g.edges[v] if w in members}
