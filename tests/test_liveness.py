@@ -8,7 +8,6 @@ import itertools
 import pytest
 from pbjoin_model.explorer.bfs import Options, Verdict, check
 from pbjoin_model.explorer.liveness import (
-    UNFAIR_ACTIONS,
     PROPERTY_NAMES,
     UNFAIR_ACTIONS,
     Graph,
