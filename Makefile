@@ -34,14 +34,15 @@ etcd:
 	  echo "installing etcd for the etcd engine's tests (apt-get)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server etcd-client openssl >/dev/null; }
 
-## check: prove IndInv for every size with Z3, then model-check the default configuration and the
-## data path's, and liveness on the default configuration without restarts and configuration changes
+## check: prove IndInv for every size with Z3, then model-check the default configuration, the
+## data path's, resource failures (with liveness), and liveness on the default configuration without restarts and configuration changes
 ## (about 65 s, 1.4 GB: the full one's unreduced graph would not fit in memory; spec/README.md, Liveness)
 ## (exit 0 holds, 1 violated or an obligation fails, 2 bad input, 3 incomplete or Z3 unknown)
 check: $(STAMP)
 	$(BIN)/pbjoin prove --unbounded
 	$(BIN)/pbjoin check --config default
 	$(BIN)/pbjoin check --config writes
+	$(BIN)/pbjoin check --config resources --liveness
 	$(BIN)/pbjoin check --config default --max-restarts 0 --max-config-changes 0 --liveness --quiet
 
 ## test: the whole test suite, TLC agreement included: the model and in-memory tests on two workers,
