@@ -9,7 +9,7 @@ import pytest
 import z3
 from pbjoin_model.proofs.encoding import GroupLevel, RGroupState, Vocabulary
 from pbjoin_model.proofs.prove import Obligation, ProofResult, _check, prove
-from pbjoin_model.protocol.machine import CHOICE_MUTANTS, DATA_PATH_MUTANTS, Mutant
+from pbjoin_model.protocol.machine import CHOICE_MUTANTS, DATA_PATH_MUTANTS, RESOURCE_FAILURE_MUTANTS, Mutant
 
 from pbjoin.cli.main import main
 
@@ -43,7 +43,8 @@ def exit_code(argv: list[str]) -> int | str | None:
 
 
 def test_every_mutant_is_classified() -> None:
-    assert set(CAUGHT) | PASSING | DATA_PATH_MUTANTS | CHOICE_MUTANTS | {Mutant.NONE} == set(Mutant)
+    refused = DATA_PATH_MUTANTS | CHOICE_MUTANTS | RESOURCE_FAILURE_MUTANTS
+    assert set(CAUGHT) | PASSING | refused | {Mutant.NONE} == set(Mutant)
 
 
 @pytest.mark.parametrize("mutant", sorted(m.value for m in CHOICE_MUTANTS))
@@ -51,6 +52,13 @@ def test_choice_mutants_are_refused_not_proved(mutant: str, capsys: pytest.Captu
     """The proof's group level makes the protocol's choices: it would prove the protocol, not the slip."""
     assert exit_code(["prove", "--mutant", mutant]) == 2
     assert "is a slip in one of the protocol's choices" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("mutant", sorted(m.value for m in RESOURCE_FAILURE_MUTANTS))
+def test_resource_failure_mutants_are_refused_not_proved(mutant: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """The encodings have no resource failures: such a bug must not be called proved."""
+    assert exit_code(["prove", "--mutant", mutant]) == 2
+    assert "is a resource-failure bug" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("mutant", sorted(m.value for m in DATA_PATH_MUTANTS))

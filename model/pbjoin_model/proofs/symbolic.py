@@ -983,7 +983,15 @@ class Actions:
             e.set("dataCurrent", store(e.dataCurrent, r, (True)))
             e.multicast(_msg(MIRROR_ACTIVE, _int(n), s.inc[n], r, self.no_rset))
 
-        backup_host = And(s.phase[n] == MEMBER, s.has_view[n], select(gs.host, r, _int(-2)) == n, r != gs.prim)
+        # the sender must be the primary host in n's view (protocol.ReceiveStartMirror); the round
+        # and reported-failure checks are vacuous here, the encodings having no resource failures
+        backup_host = And(
+            s.phase[n] == MEMBER,
+            s.has_view[n],
+            select(gs.host, r, _int(-2)) == n,
+            r != gs.prim,
+            self.ops.is_primary_host(gs, _int(src)),
+        )
         e.when(backup_host, sync)
         return self._done(And(q.length > 0, q.items[0].kind == START_MIRROR, self._caught_up(s, n, q.items[0])), e)
 

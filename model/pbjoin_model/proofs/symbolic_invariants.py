@@ -357,6 +357,13 @@ def DataPathIdle(ops: GroupOps, s: SState) -> Term:
     return True
 
 
+def ResourceFailuresIdle(ops: GroupOps, s: SState) -> Term:
+    """A resource-failure invariant: the encodings have MaxResourceFailures = 0 (Encoding refuses
+    more), where no group state has a failed resource and no RES_FAIL or RES_REPAIR is sent, so
+    each of them holds in every state."""
+    return True
+
+
 SYMBOLIC_INVARIANTS: tuple[tuple[str, SymbolicInvariant], ...] = (
     ("TypeOK", TypeOK),
     ("SubgroupAccess", SubgroupAccess),
@@ -381,4 +388,6 @@ SYMBOLIC_INVARIANTS: tuple[tuple[str, SymbolicInvariant], ...] = (
     ("PlacementFirstReachable", PlacementFirstReachable),
     ("RejectionLeavesNothing", RejectionLeavesNothing),
     ("SponsorRule", SponsorRule),
+    ("ResourceFailureHandled", ResourceFailuresIdle),
+    ("FailedNotMirrored", ResourceFailuresIdle),
 )
