@@ -31,7 +31,7 @@ from pydantic import TypeAdapter, ValidationError
 from pbjoin.engine import DATA_PATH_ENVIRONMENT, Action, InMemoryEngine, WriteFate
 from pbjoin.member import HOLDS_VIEW as IMPL_HOLDS_VIEW
 from pbjoin.member import Phase
-from pbjoin.resources import Disks, data_digest
+from pbjoin.resources import Disks, MemoryDisks, ResourceError, data_digest
 from pbjoin.steplog import ClusterRecord, MemberSummary, StepRecord
 from pbjoin.wire import (
     Access,
@@ -47,6 +47,8 @@ from pbjoin.wire import (
     JoinDone,
     MirrorActive,
     OrderedMsg,
+    ResFail,
+    ResRepair,
     StartMirror,
     WriteRecord,
     decode_data,
@@ -60,7 +62,7 @@ from pbjoin_model.traces.render import data_msg_str, flatten, msg_str, p2p_str, 
 # sent it (Refuse).
 STUTTERS = ("Discard", "Refuse", "DiscardData")
 
-_ORDERED: TypeAdapter[OrderedMsg] = TypeAdapter(Join | Access | JoinDone | MirrorActive | Fail)
+_ORDERED: TypeAdapter[OrderedMsg] = TypeAdapter(Join | Access | JoinDone | MirrorActive | Fail | ResFail | ResRepair)
 _DIRECT: TypeAdapter[DirectMsg] = TypeAdapter(GroupStateMsg | ConfigMsg | StartMirror)
 _DATA: TypeAdapter[DataMsg] = TypeAdapter(DataWrite | DataAck)
 _MIRROR = {"none": m.M_NONE, "syncing": m.M_SYNCING, "active": m.M_ACTIVE}
@@ -113,6 +115,7 @@ class Correspondence:
             max_config_changes=unbounded,
             compact_log=False,
             max_writes=max_writes,
+            max_resource_failures=unbounded,
         )
 
     def action(self, step: m.Step) -> Action:
@@ -127,7 +130,9 @@ class Correspondence:
         if isinstance(msg, Access):
             return Msg(m.ACCESS, n, msg.inc, rset=self.rset(msg.reaches))
         if isinstance(msg, MirrorActive):
-            return Msg(m.MIRROR_ACTIVE, n, msg.inc, res=self.res(msg.resource))
+            return Msg(m.MIRROR_ACTIVE, n, msg.inc, res=self.res(msg.resource), ver=msg.round)
+        if isinstance(msg, ResFail | ResRepair):
+            return Msg(m.RES_FAIL if isinstance(msg, ResFail) else m.RES_REPAIR, n, msg.inc, res=self.res(msg.resource))
         kind = {Join: m.JOIN, JoinDone: m.JOIN_DONE, Fail: m.FAIL}[type(msg)]
         return Msg(kind, n, msg.inc)
 
@@ -147,9 +152,9 @@ class Correspondence:
             version = msg.version if texts is None else texts.held(msg.resource, msg.version, msg.data)
             return P2P(m.CONFIG, res=self.res(msg.resource), ver=version, cur=sent_at)
         if writes is None:
-            return P2P(m.START_MIRROR, res=self.res(msg.resource), ver=0, cur=sent_at)
+            return P2P(m.START_MIRROR, res=self.res(msg.resource), ver=msg.round, cur=sent_at)
         data = tuple(writes.number(w) for w in msg.writes)
-        return P2P(m.START_MIRROR, res=self.res(msg.resource), ver=0, cur=sent_at, data=data, ep=msg.epoch)
+        return P2P(m.START_MIRROR, res=self.res(msg.resource), ver=msg.round, cur=sent_at, data=data, ep=msg.epoch)
 
     def data(self, msg: DataMsg, writes: WriteNumbers, sent_at: int) -> m.DataMsg:
         if isinstance(msg, DataAck):
@@ -175,8 +180,8 @@ class Correspondence:
             status=tuple(status),
             acc=tuple(acc),
             inc=tuple(inc),
-            lost=0,  # the implementation has no resource failures yet
-            rounds=(0,) * len(body.subgroups),
+            lost=self.rset(body.lost),
+            rounds=tuple(s.round for s in body.subgroups),
         )
 
     def initial_state(self, access: Mapping[str, tuple[str, ...]], max_writes: int = 0) -> State:
@@ -236,6 +241,7 @@ def observable(s: State) -> State:
         crashes=0,
         restarts=0,
         cfgChanges=0,
+        resFailures=0,
     )
 
 
@@ -318,7 +324,24 @@ def abstract(engine: InMemoryEngine, corr: Correspondence, ghosts: State, texts:
         durable=m.initial_group_state(corr.params()),
         inc=tuple(rt.inc for rt in nodes),
         **_data_path(engine, corr, numbers, len(ghosts.writes), some_disks),
+        broken=broken_resources(engine, corr),
+        resFailures=ghosts.resFailures,
     )
+
+
+def broken_resources(engine: InMemoryEngine, corr: Correspondence) -> int:
+    """The resources some node wired to them finds failed now (bitmask)."""
+    broken = 0
+    for r, resource in enumerate(corr.resources):
+        for rt in engine.runtimes.values():
+            if resource in rt.disks.probe((resource,)) or isinstance(rt.disks, MemoryDisks):
+                try:
+                    if rt.disks.check(resource) is not None:
+                        broken |= 1 << r
+                except ResourceError:
+                    continue  # not wired to it
+                break
+    return broken
 
 
 def _data_path(
@@ -443,6 +466,10 @@ def model_step(s: State, p: Params, corr: Correspondence, name: str, params: Map
         return _CHANNEL_ACTIONS[name](s, p, corr.node(params["src"]), n)
     if name == "ChangeConfig":
         return m.ChangeConfig(s, p, n, corr.res(params["r"]))
+    if name == "ReportFailure":
+        return m.ReportFailure(s, p, n, corr.res(params["r"]))
+    if name == "ReportRepair":
+        return m.ReportRepair(s, p, n, corr.res(params["r"]))
     raise ConformanceError(f"step {name!r} has no model action")
 
 
@@ -726,7 +753,7 @@ class _Candidate:
     ) -> _Candidate | None:
         """The candidate after the logged step (with the write it submits, if any); `alone`:
         no other candidate shares this one's ledger, so it may grow in place."""
-        t = model_step(self.state, p, corr, rec.step, rec.params)
+        t = model_step(environment(self.state, p, corr, rec), p, corr, rec.step, rec.params)
         if t is None:
             return None
         if fate is None:
@@ -735,6 +762,22 @@ class _Candidate:
             self.ledger[fate[0]] = fate[1]
             return _Candidate(t, self.ledger, self.numbers)
         return _Candidate(t, {**self.ledger, fate[0]: fate[1]})
+
+
+def environment(s: State, p: Params, corr: Correspondence, rec: StepRecord) -> State:
+    """The model state once the resource failures and repairs a logged step shows have happened.
+
+    Nobody logs a resource failing or coming back (the environment's FailResource and
+    RepairResource): a step logs what it found. So a resource fails just before the first
+    step that found it failed (it multicasts RES_FAIL or notes the failure), and comes back
+    just before the step that reports its repair (ReportRepair)."""
+    failed = {x["resource"] for x in rec.multicast if x.get("kind") == "RES_FAIL" and "resource" in x}
+    failed |= {note.split()[1] for note in rec.notes if note.startswith("resource ") and " failed: " in note}
+    for resource in sorted(failed & set(corr.resources)):
+        s = m.FailResource(s, p, corr.res(resource)) or s
+    if rec.step == "ReportRepair" and rec.params.get("r") in corr.resources:
+        s = m.RepairResource(s, p, corr.res(rec.params["r"])) or s
+    return s
 
 
 def _distinct(candidates: list[_Candidate]) -> list[_Candidate]:
