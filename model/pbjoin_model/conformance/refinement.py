@@ -102,7 +102,7 @@ class Correspondence:
     def rset(self, idents: tuple[str, ...]) -> int:
         return sum(1 << self.res(r) for r in idents)
 
-    def params(self, max_writes: int = 0) -> Params:
+    def params(self, max_writes: int = 0, resource_failures: bool = False) -> Params:
         # Failures, restarts and configuration changes are bounded only to keep model
         # checking finite; an implementation run may make as many as it likes. Writes are
         # model state (one record each), so their number is the run's own bound.
@@ -115,7 +115,9 @@ class Correspondence:
             max_config_changes=unbounded,
             compact_log=False,
             max_writes=max_writes,
-            max_resource_failures=unbounded,
+            # A log shows its resource failures; exhaustive replay explores none (no engine step
+            # makes one: the environment fails resources outside the members).
+            max_resource_failures=unbounded if resource_failures else 0,
         )
 
     def action(self, step: m.Step) -> Action:
@@ -688,7 +690,7 @@ def validate_log(cluster: ClusterRecord, steps: list[StepRecord]) -> Report:
     """
     corr = Correspondence.of(cluster)
     max_writes = sum(1 for rec in steps if rec.step == "Write")
-    p = corr.params(max_writes)
+    p = corr.params(max_writes, resource_failures=True)
     # Each candidate has its own ledger: a write whose step may not have been taken has
     # a number in the one where it was, and none in the other.
     candidates = [_Candidate(corr.initial_state(cluster.access, max_writes), {})]
