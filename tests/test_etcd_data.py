@@ -221,7 +221,7 @@ def test_the_production_directory_removed_under_live_members_fails_over_to_the_m
         state = group_status(members.cluster, members.group)["state"]
         assert isinstance(state, dict)
         r0 = next(s for s in state["subgroups"] if s["resource"] == "r0")
-        return state["lost"] == [] and r0["mirror"] == "active"
+        return bool(state["lost"] == [] and r0["mirror"] == "active")
 
     wait_for(repaired, 30, "r0 to be reported repaired and resynchronised from r1")
     assert copy_ids(members, "r0") == copy_ids(members, "r1")
