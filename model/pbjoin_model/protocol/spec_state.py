@@ -277,7 +277,7 @@ class _Decoder:
 
     def group_state(self, v: Value, where: str) -> GroupState:
         if isinstance(v, Record) and set(v) == set(GROUP_STATE_FIELDS[:7]):  # written before resource failures
-            idle = {"lost": frozenset(), "rounds": Fn((r + 1, 0) for r in range(self.p.resources))}
+            idle: dict[str, Value] = {"lost": frozenset(), "rounds": Fn((r + 1, 0) for r in range(self.p.resources))}
             v = Record({**{str(k): x for k, x in v.items()}, **idle})
         gs = self.record(v, GROUP_STATE_FIELDS, where)
         nodes = [f"n{n + 1}" for n in range(self.p.nodes)]
