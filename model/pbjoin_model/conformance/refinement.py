@@ -461,6 +461,8 @@ def offered(engine: InMemoryEngine, s: State) -> list[Action]:
 
 def model_step(s: State, p: Params, corr: Correspondence, name: str, params: Mapping[str, str]) -> State | None:
     """The model's successor for the action of that name and parameters, or None if disabled."""
+    if name in ENVIRONMENT_ACTIONS:
+        return ENVIRONMENT_ACTIONS[name](s, p, corr.res(params["r"]))
     n = corr.node(params["n"])
     if name in _NODE_ACTIONS:
         return _NODE_ACTIONS[name](s, p, n)
@@ -773,13 +775,31 @@ def environment(s: State, p: Params, corr: Correspondence, rec: StepRecord) -> S
     RepairResource): a step logs what it found. So a resource fails just before the first
     step that found it failed (it multicasts RES_FAIL or notes the failure), and comes back
     just before the step that reports its repair (ReportRepair)."""
+    for step in environment_steps(s, p, corr, rec):
+        s = step.state
+    return s
+
+
+def environment_steps(s: State, p: Params, corr: Correspondence, rec: StepRecord) -> list[m.Step]:
+    """The FailResource and RepairResource steps `environment` takes before a logged step."""
     failed = {x["resource"] for x in rec.multicast if x.get("kind") == "RES_FAIL" and "resource" in x}
     failed |= {note.split()[1] for note in rec.notes if note.startswith("resource ") and " failed: " in note}
-    for resource in sorted(failed & set(corr.resources)):
-        s = m.FailResource(s, p, corr.res(resource)) or s
+    changes = [("FailResource", r) for r in sorted(failed & set(corr.resources))]
     if rec.step == "ReportRepair" and rec.params.get("r") in corr.resources:
-        s = m.RepairResource(s, p, corr.res(rec.params["r"])) or s
-    return s
+        changes.append(("RepairResource", rec.params["r"]))
+    steps = []
+    for name, resource in changes:
+        t = ENVIRONMENT_ACTIONS[name](s, p, corr.res(resource))
+        if t is not None:
+            steps.append(m.Step(name, (("r", corr.res(resource)),), t))
+            s = t
+    return steps
+
+
+ENVIRONMENT_ACTIONS: dict[str, Callable[[State, Params, int], State | None]] = {
+    "FailResource": m.FailResource,
+    "RepairResource": m.RepairResource,
+}
 
 
 def _distinct(candidates: list[_Candidate]) -> list[_Candidate]:
