@@ -332,17 +332,21 @@ def abstract(engine: InMemoryEngine, corr: Correspondence, ghosts: State, texts:
 
 
 def broken_resources(engine: InMemoryEngine, corr: Correspondence) -> int:
-    """The resources some node wired to them finds failed now (bitmask)."""
+    """The resources that have failed now (bitmask): in-memory disks say so whoever is wired to
+    them; a directory resource is failed if a node wired to it finds it so."""
     broken = 0
     for r, resource in enumerate(corr.resources):
         for rt in engine.runtimes.values():
-            if resource in rt.disks.probe((resource,)) or isinstance(rt.disks, MemoryDisks):
+            disks = rt.disks
+            if isinstance(disks, MemoryDisks):
+                failed = resource in disks.disks and disks.disks[resource].failed
+            else:
                 try:
-                    if rt.disks.check(resource) is not None:
-                        broken |= 1 << r
+                    failed = disks.check(resource) is not None
                 except ResourceError:
                     continue  # not wired to it
-                break
+            broken |= int(failed) << r
+            break
     return broken
 
 
