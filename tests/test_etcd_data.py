@@ -192,18 +192,24 @@ def test_over_tls_and_authentication_a_client_writes_only_its_own_requests(tmp_p
         assert_conforms(members)
 
 
-def test_the_production_directory_removed_under_live_members_fails_over_to_the_mirror(
-    members: Members, tmp_path: Path
+@pytest.mark.parametrize("damage", ["removed", "corrupted"])
+def test_the_production_directory_lost_under_live_members_fails_over_to_the_mirror(
+    members: Members, tmp_path: Path, damage: str
 ) -> None:
-    """Issue 19: r0's directory vanishes while a (its host) stays up; a reports RES_FAIL, the group
-    fails over to the synchronised mirror r1, every acknowledged write is there; r0 put back is
-    reported repaired and resynchronised as a backup; the merged logs conform to the model."""
+    """Issue 19: r0's directory vanishes (or its identity file is overwritten) while a (its host)
+    stays up; a reports RES_FAIL, the group fails over to the synchronised mirror r1, every
+    acknowledged write is there; r0 put back is reported repaired and resynchronised as a backup;
+    the merged logs conform to the model."""
     formed(members)
     app = client(members)
     before = [app.write(f"k{i}", f"v{i}") for i in range(3)]
     assert [r.status for r in before] == ["acked"] * 3, before
     production = members.site.path("r0")
-    production.rename(tmp_path / "r0-away")
+    identity = (production / "identity.json").read_bytes()
+    if damage == "removed":
+        production.rename(tmp_path / "r0-away")
+    else:
+        (production / "identity.json").write_text('{"resource": "r0", "site": "x", "id": "another disk"}')
 
     def failed_over() -> bool:
         state = group_status(members.cluster, members.group)["state"]
@@ -215,7 +221,10 @@ def test_the_production_directory_removed_under_live_members_fails_over_to_the_m
     after = app.write("k3", "v3")
     assert after.status == "acked" and copy_ids(members, "r1") == [*(r.write_id for r in before), after.write_id]
     assert app.read("k1").value == "v1"
-    (tmp_path / "r0-away").rename(production)
+    if damage == "removed":
+        (tmp_path / "r0-away").rename(production)
+    else:
+        (production / "identity.json").write_bytes(identity)
 
     def repaired() -> bool:
         state = group_status(members.cluster, members.group)["state"]
