@@ -49,6 +49,10 @@ def unauthorized(s: State, p: Params) -> str | None:
                 r = m.res_of(view, n)
                 if msg.res != r or view.host[r] != src:
                     return f"{where}: not from the host of the receiver's resource"
+            elif msg.ver > view.rounds[msg.res]:
+                return f"{where}: of a round the receiver's view has not reached"
+            elif msg.ver < view.rounds[msg.res]:
+                continue  # stale: its sender lived through a repair or failover since; the receiver drops it
             elif view.host[view.prim] != src or view.host[msg.res] != n or msg.res == view.prim:
                 return f"{where}: not from the primary host to a backup host"
     return None
@@ -70,6 +74,24 @@ def test_no_message_the_protocol_sends_is_refused_in_any_reachable_state(params:
         reason = unauthorized(s, params)
         assert reason is None, (reason, s)
     assert states > 1000
+
+
+def test_with_resource_failures_only_stale_rounds_reach_a_receiver_that_no_longer_entitles_the_sender() -> None:
+    """A START_MIRROR whose sender lived through a repair or a resource failover is of an earlier round
+    than the receiver's caught-up view: the receiver drops it (ReceiveStartMirror) instead of refusing
+    it, and every other message the protocol sends still passes the refusal rules."""
+    p = Params(nodes=2, resources=2, max_failures=0, max_restarts=0, max_config_changes=0, max_resource_failures=2)
+    states = stale = 0
+    for s in reachable(p, symmetry=True):
+        states += 1
+        reason = unauthorized(s, p)
+        assert reason is None, (reason, s)
+        for i, queue in enumerate(s.chan):
+            view = s.view[i % p.nodes]
+            for msg in queue:
+                if msg.kind == m.START_MIRROR and isinstance(view, ModelView) and msg.ver < view.rounds[msg.res]:
+                    stale += m.caught_up(s, p, i % p.nodes, msg)
+    assert states > 50_000 and stale > 0
 
 
 def test_the_check_itself_sees_a_forged_message() -> None:

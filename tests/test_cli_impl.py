@@ -16,13 +16,34 @@ from pbjoin.resources import DirectoryDisks, resource_identity
 def test_demo_tells_the_story_and_ends_conforming(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--dir", str(tmp_path / "c")]) == 0
     out = capsys.readouterr().out
-    assert out.rstrip().endswith(f"log conforms to the model (108 steps checked): {tmp_path / 'c' / 'log.jsonl'}")
+    assert out.rstrip().endswith(f"log conforms to the model (119 steps checked): {tmp_path / 'c' / 'log.jsonl'}")
     assert "join rejected: this node reaches none of the group's resources" in out
     assert "ReceiveStartMirror(src=n1, n=n3)  took START_MIRROR; multicast MIRROR_ACTIVE" in out
-    final = out.split("== 13.")[1]
-    assert "r2          west    primary  n3      n3          -" in final  # failed over to the synchronised mirror
-    assert "r1          east    backup   n1      n1          active" in final
+    rejoined = out.split("== 13.")[1].split("== 14.")[0]
+    assert "r2          west    primary  n3      n3          -" in rejoined  # failed over to the synchronised mirror
+    assert "r1          east    backup   n1      n1          active" in rejoined
     assert (tmp_path / "c" / "nodes" / "n1" / "config" / "r1.json").is_file()
+
+
+def test_demo_loses_the_production_directory_under_its_live_host_and_fails_over(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo", "--dir", str(tmp_path / "c")]) == 0
+    out = capsys.readouterr().out
+    scene = out.split("== 14.")[1].split("== 15.")[0]
+    r2 = tmp_path / "c" / "resources" / "r2"
+    assert "     the directory of r2 is removed; its members stay up\n" in scene and not r2.exists()
+    assert f"ReportFailure(n=n3, r=r2)  multicast RES_FAIL; resource r2 failed: its directory {r2} is gone" in scene
+    assert "Deliver(n=n1)  took RES_FAIL; sent START_MIRROR to n4" in scene  # n1 now primary host: r3 resyncs
+    assert "n1            1  member    r1          primary host" in scene
+    assert "n3            0  member    r2          backup host" in scene  # its host is still up
+    assert "r1          east    primary          n1      n1          -" in scene
+    assert "r2          west    backup (failed)  n3      n3          none" in scene
+    assert "r3          west    backup           n4      n4          active" in scene
+    after = out.split("== 15.")[1]
+    assert "ReceiveAck(src=n4, n=n1)  took ACK; told app:8 acked" in after
+    assert "app:7 acked, app:8 acked\nevery acknowledged write (5) is on the production copy" in after
+    assert "r2's directory was removed under its live host: the group failed over to r1 without losing one" in after
 
 
 def test_demo_refuses_a_directory_in_use(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -44,7 +65,7 @@ def test_status_shows_the_last_state_of_every_member(demo_log: Path, capsys: pyt
     report = json.loads(capsys.readouterr().out)
     phases = {m["node"]: m["phase"] for m in report["members"]}
     assert phases == {"n1": "member", "n2": "down", "n3": "member", "n4": "member", "n5": "rejected"}
-    assert report["group_state"]["primary"] == "r2" and report["steps"] == 108
+    assert report["group_state"]["primary"] == "r1" and report["steps"] == 119
 
 
 def test_conform_reports_a_divergence_with_exit_1(demo_log: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -113,7 +134,7 @@ def test_the_implementation_cli_stands_alone(demo_log: Path) -> None:
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    assert "group demo: 108 steps logged" in done.stdout and "model imported" not in done.stderr
+    assert "group demo: 119 steps logged" in done.stdout and "model imported" not in done.stderr
 
 
 def test_demo_json_is_the_report_alone(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -122,11 +143,18 @@ def test_demo_json_is_the_report_alone(tmp_path: Path, capsys: pytest.CaptureFix
     assert report == {
         "directory": str(tmp_path / "c"),
         "log": str(tmp_path / "c" / "log.jsonl"),
-        "writes": {"app:3": "acked", "app:4": "acked", "app:5": "unknown", "app:6": "acked", "app:7": "acked"},
+        "writes": {
+            "app:3": "acked",
+            "app:4": "acked",
+            "app:5": "unknown",
+            "app:6": "acked",
+            "app:7": "acked",
+            "app:8": "acked",
+        },
         "conformance": {
             "checked": True,
             "conforms": True,
-            "steps_checked": 108,
+            "steps_checked": 119,
             "rejected_messages": 0,
             "divergence": None,
         },

@@ -89,5 +89,6 @@ def test_a_mutant_counterexample_diverges_on_the_implementation(path: Path) -> N
 
 def test_cli_replays_a_log_on_the_implementation(demo_log: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["replay", "--implementation", str(demo_log)]) == 0
-    assert "implementation replayed all 108 steps" in capsys.readouterr().out
+    # the demo log's 119 steps and the FailResource(r2) nobody logs
+    assert "implementation replayed all 120 steps" in capsys.readouterr().out
     assert main(["replay", "--implementation", str(TRACES[0])]) == 1

@@ -190,3 +190,48 @@ def test_over_tls_and_authentication_a_client_writes_only_its_own_requests(tmp_p
             as_b.put(keys.request("app", "a", "forged"), request)
         assert copy_ids(members, "r0") == [result.write_id]
         assert_conforms(members)
+
+
+@pytest.mark.parametrize("damage", ["removed", "corrupted"])
+def test_the_production_directory_lost_under_live_members_fails_over_to_the_mirror(
+    members: Members, tmp_path: Path, damage: str
+) -> None:
+    """Issue 19: r0's directory vanishes (or its identity file is overwritten) while a (its host)
+    stays up; a reports RES_FAIL, the group fails over to the synchronised mirror r1, every
+    acknowledged write is there; r0 put back is reported repaired and resynchronised as a backup;
+    the merged logs conform to the model."""
+    formed(members)
+    app = client(members)
+    before = [app.write(f"k{i}", f"v{i}") for i in range(3)]
+    assert [r.status for r in before] == ["acked"] * 3, before
+    production = members.site.path("r0")
+    identity = (production / "identity.json").read_bytes()
+    if damage == "removed":
+        production.rename(tmp_path / "r0-away")
+    else:
+        (production / "identity.json").write_text('{"resource": "r0", "site": "x", "id": "another disk"}')
+
+    def failed_over() -> bool:
+        state = group_status(members.cluster, members.group)["state"]
+        assert isinstance(state, dict)
+        return state["primary"] == "r1" and state["lost"] == ["r0"] and mirrors_active(members)
+
+    wait_for(failed_over, 30, "the group to fail over from the lost r0 to r1")
+    assert copy_ids(members, "r1")[:3] == [r.write_id for r in before]
+    after = app.write("k3", "v3")
+    assert after.status == "acked" and copy_ids(members, "r1") == [*(r.write_id for r in before), after.write_id]
+    assert app.read("k1").value == "v1"
+    if damage == "removed":
+        (tmp_path / "r0-away").rename(production)
+    else:
+        (production / "identity.json").write_bytes(identity)
+
+    def repaired() -> bool:
+        state = group_status(members.cluster, members.group)["state"]
+        assert isinstance(state, dict)
+        r0 = next(s for s in state["subgroups"] if s["resource"] == "r0")
+        return bool(state["lost"] == [] and r0["mirror"] == "active")
+
+    wait_for(repaired, 30, "r0 to be reported repaired and resynchronised from r1")
+    assert copy_ids(members, "r0") == copy_ids(members, "r1")
+    assert_conforms(members)

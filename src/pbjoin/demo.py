@@ -5,10 +5,13 @@ east, r2 and r3 (mirror copies) at site west. The story: the first node creates
 the group, others join into the primary and backup subgroups, a node that reaches
 nothing is rejected, a host changes its configuration, the primary host fails
 (switchover), the next one fails too (failover to the synchronised mirror), and the
-first node restarts and rejoins on the old production copy, now a backup. A client
-writes orders through whichever node is the primary host before, between and during
-the failovers; at the end every acknowledged write must be on the promoted production
-copy and on every active mirror, in the order it was acknowledged.
+first node restarts and rejoins on the old production copy, now a backup. Then the
+production copy itself is lost while its host stays up: its directory is removed, the
+host's probe finds it gone and reports it (RES_FAIL), and the group fails over to the
+first synchronised mirror. A client writes orders through whichever node is the primary
+host before, between and during the failovers; at the end every acknowledged write must
+be on the promoted production copy and on every active mirror, in the order it was
+acknowledged.
 
 Commands (joins, crashes, restarts, configuration changes, client writes) are the story's; every
 other step (deliveries, point-to-point receipts) runs until the cluster settles,
@@ -17,6 +20,7 @@ always taking the first enabled step, so the run is reproducible.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +60,15 @@ class ClientWrite:
         return engine.write(self.node, f"app:{self.order}", f"order/{self.order}", self.item)
 
 
-Command = Action | ClientWrite
+@dataclass(frozen=True)
+class RemoveDirectory:
+    """The resource's directory is removed from under the live cluster: no step of any member
+    (the environment's FailResource); the host's next probe of it is one."""
+
+    resource: str
+
+
+Command = Action | ClientWrite | RemoveDirectory
 
 STORY: tuple[tuple[str, tuple[Command, ...]], ...] = (
     ("n1 joins: no group yet, so it creates one and hosts the primary resource", (command("Join", "n1"),)),
@@ -88,6 +100,13 @@ STORY: tuple[tuple[str, tuple[Command, ...]], ...] = (
         "n1 joins again: r1 is now a backup; n1 hosts it and the primary host mirrors to it",
         (command("Join", "n1"),),
     ),
+    (
+        "r2's directory (the production copy) is removed while its host n3 stays up: n3's probe finds it "
+        "gone and multicasts RES_FAIL; the group fails over to r1, the first synchronised mirror, and n1 "
+        "becomes the primary host with a new epoch",
+        (RemoveDirectory("r2"),),
+    ),
+    ("the client writes order 8 through n1, the primary host of r1", (ClientWrite("n1", 8, "8,rail"),)),
 )
 
 
@@ -159,8 +178,13 @@ def run_demo(
         for number, (title, commands) in enumerate(STORY, 1):
             echo(f"\n== {number}. {title}")
             for cmd in commands:
+                if isinstance(cmd, RemoveDirectory):
+                    shutil.rmtree(directory / "resources" / cmd.resource)
+                    echo(f"     the directory of {cmd.resource} is removed; its members stay up")
+                    continue
                 show(cmd.submit(engine) if isinstance(cmd, ClientWrite) else engine.step(cmd))
-            steps += len(commands) + settle(engine, show)
+                steps += 1
+            steps += settle(engine, show)
             echo(_table(engine))
         _check_data(directory, engine)
         echo(_writes(engine))
@@ -195,8 +219,10 @@ def _check_data(directory: Path, engine: InMemoryEngine) -> None:
         if [i for i in order if i in dict(acked)] != [i for i, _ in acked]:
             raise DemoError(f"{resource} holds the acknowledged writes out of their order")
     told = [write_id for write_id, _ in acked]
-    if told != ["app:3", "app:4", "app:6", "app:7"]:  # app:5's writer failed before its mirrors answered
-        raise DemoError(f"the client was told acked for {told or 'no write'}, not for orders 3, 4, 6 and 7")
+    if told != ["app:3", "app:4", "app:6", "app:7", "app:8"]:  # app:5's writer failed before its mirrors answered
+        raise DemoError(f"the client was told acked for {told or 'no write'}, not for orders 3, 4, 6, 7 and 8")
+    if view.lost != {"r2"} or view.primary != "r1":
+        raise DemoError(f"after r2's directory was removed the group runs on {view.primary}, lost {sorted(view.lost)}")
 
 
 def _writes(engine: InMemoryEngine) -> str:
@@ -204,4 +230,5 @@ def _writes(engine: InMemoryEngine) -> str:
     acked = sum(f.status == "acked" for f in engine.ledger.values())
     return (
         f"\nclient writes: {told}\nevery acknowledged write ({acked}) is on the production copy and every active mirror"
+        "\nr2's directory was removed under its live host: the group failed over to r1 without losing one"
     )

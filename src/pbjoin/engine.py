@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from pbjoin.group import StreamStates
 from pbjoin.member import DataSend, Member, Phase, Send
-from pbjoin.resources import Crashed, Disks
+from pbjoin.resources import Crashed, Disks, MemoryDisks
 from pbjoin.runtime import RECEIVE_STEP, MemberFactory, NodeRuntime, Outcome
 from pbjoin.status import MemberRow
 from pbjoin.steplog import AnswerRecord, ClusterRecord, MemberSummary, SentRecord, StepName, StepRecord, StepSink
@@ -40,6 +40,9 @@ from pbjoin.wire import (
 ENVIRONMENT_STEPS: tuple[StepName, ...] = ("Join", "Crash", "Restart", "ChangeConfig", "Write", "Pause")
 # The data path's environment steps: a run without client writes or pauses has none.
 DATA_PATH_ENVIRONMENT: tuple[StepName, ...] = ("Write", "Pause")
+
+# A host's probe of its resource: the steps that multicast RES_FAIL and RES_REPAIR.
+REPORT_STEPS: tuple[StepName, ...] = ("ReportFailure", "ReportRepair")
 
 # The steps that take the head of a data channel (WRITE and ACK) rather than a group channel.
 DATA_STEPS = ("ReceiveWrite", "ReceiveAck", "DiscardData")
@@ -133,6 +136,10 @@ class InMemoryEngine:
             for r in self.resources:
                 if self._may_change_config(n, r):
                     actions.append(Action("ChangeConfig", (("n", n), ("r", r))))
+            for r in self.resources:
+                for report in REPORT_STEPS:
+                    if self._may_report(report, n, r):
+                        actions.append(Action(report, (("n", n), ("r", r))))
             if rt.member.acts_as_primary():
                 actions.append(Action("Write", node))
             if self._may_pause(n):
@@ -165,6 +172,8 @@ class InMemoryEngine:
             return rt.phase == Phase.DOWN
         if action.name == "ChangeConfig":
             return params.get("r") in self.resources and self._may_change_config(n, params["r"])
+        if action.name in ("ReportFailure", "ReportRepair"):
+            return params.get("r") in self.resources and self._may_report(action.name, n, params["r"])
         if action.name == "Write":
             return rt.member.acts_as_primary()
         if action.name == "Pause":
@@ -182,12 +191,22 @@ class InMemoryEngine:
         return not any(rt.holds_view() for m, rt in self.runtimes.items() if m != n)
 
     def _may_pause(self, n: str) -> bool:
-        member = self.runtimes[n].member
-        return member.phase == Phase.MEMBER and member.acts_as_primary()
+        return self.runtimes[n].member.is_primary_host()
 
     def _may_change_config(self, n: str, r: str) -> bool:
-        member = self.runtimes[n].member
-        return member.phase == Phase.MEMBER and member.view is not None and member.view.host[r] == n
+        rt = self.runtimes[n]
+        member = rt.member
+        if member.phase != Phase.MEMBER or member.view is None or member.view.host[r] != n:
+            return False
+        return r not in member.view.lost and rt.resource_failure(r) is None
+
+    def _may_report(self, name: str, n: str, r: str) -> bool:
+        """A host's probe of its resource: ReportFailure if it finds it failed and the group does not
+        count it lost, ReportRepair if it finds it working and the group counts it lost."""
+        rt = self.runtimes[n]
+        if name == "ReportFailure":
+            return rt.member.may_report_failure(r) and rt.resource_failure(r) is not None
+        return rt.member.may_report_repair(r) and rt.resource_failure(r) is None
 
     def _receive_step(self, src: str, dst: str, head: Queued) -> StepName | None:
         rt = self.runtimes[dst]
@@ -255,6 +274,10 @@ class InMemoryEngine:
             outcome = rt.deliver(msg)
         elif action.name == "ChangeConfig":
             outcome = rt.change_config(params["r"])
+        elif action.name == "ReportFailure":
+            outcome = rt.report_failure(params["r"], rt.resource_failure(params["r"]) or "")
+        elif action.name == "ReportRepair":
+            outcome = rt.report_repair(params["r"])
         elif action.name == "Crash":
             outcome = self._crash(n)
         elif action.name == "Restart":
@@ -437,6 +460,22 @@ class InMemoryEngine:
             queued = Queued(send.to_inc, encode(send.msg), sent_at)
             self.data_channels.setdefault((src, send.to), deque()).append(queued)
         return SentRecord(to=send.to, to_inc=send.to_inc, msg=send.msg.model_dump(mode="json"), delivered=alive)
+
+    # ------------------------------------------------------------ resources failing
+
+    def set_resource_failed(self, resource: str, failed: bool) -> None:
+        """An in-memory resource fails (out of every node's reach, what it holds kept) or is
+        repaired: the environment's FailResource / RepairResource. Not a step of any member, so
+        not logged: the host's probe that notices it is (ReportFailure, ReportRepair). Directory
+        resources fail by what happens to their directories."""
+        if resource not in self.resources:
+            raise StepRefusedError(f"{resource} is not a resource of the group")
+        memory = [rt.disks for rt in self.runtimes.values() if isinstance(rt.disks, MemoryDisks)]
+        if not memory:
+            raise StepRefusedError("only in-memory resources fail on request")
+        for disks in memory:
+            if resource in disks.disks:
+                disks.set_failed(resource, failed)
 
     # ------------------------------------------------------------ for tests and tools
 

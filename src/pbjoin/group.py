@@ -22,6 +22,8 @@ from pbjoin.wire import (
     MemberRecord,
     MirrorActive,
     OrderedMsg,
+    ResFail,
+    ResRepair,
     SubgroupState,
 )
 
@@ -46,6 +48,12 @@ class GroupState:
     host: dict[str, str | None]
     mirror: dict[str, MirrorStatus]
     members: dict[str, Member] = field(default_factory=dict)  # present members only
+    # Resources whose failure the group has delivered (RES_FAIL), with no RES_REPAIR since.
+    lost: set[str] = field(default_factory=set)
+    # Per resource: its mirroring round. A repair of it or of the production copy, and a
+    # failover on a resource failure, start a new round; a START_MIRROR and the MIRROR_ACTIVE
+    # answering it name their round, and one of an earlier round counts for nothing.
+    rounds: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def initial(cls, resources: tuple[str, ...]) -> GroupState:
@@ -55,6 +63,7 @@ class GroupState:
             subgroups={r: [] for r in resources},
             host=dict.fromkeys(resources),
             mirror=dict.fromkeys(resources, "none"),
+            rounds=dict.fromkeys(resources, 0),
         )
 
     def clone(self) -> GroupState:
@@ -65,6 +74,8 @@ class GroupState:
             host=dict(self.host),
             mirror=dict(self.mirror),
             members={n: dataclasses.replace(m) for n, m in self.members.items()},
+            lost=set(self.lost),
+            rounds=dict(self.rounds),
         )
 
     # ------------------------------------------------------------ queries
@@ -79,6 +90,10 @@ class GroupState:
     def primary_host(self) -> str | None:
         return self.host[self.primary]
 
+    def usable_primary_host(self, node: str) -> bool:
+        """`node` is the primary host and the production copy has not failed: it can serve and mirror."""
+        return self.host[self.primary] == node and self.primary not in self.lost
+
     def sponsor(self) -> str | None:
         """Who answers a JOIN: the primary host, else the first host in resource order."""
         if self.primary_host is not None:
@@ -86,10 +101,13 @@ class GroupState:
         return next((h for r in self.resources if (h := self.host[r]) is not None), None)
 
     def placement(self, reaches: tuple[str, ...]) -> str | None:
-        """The primary resource if reachable, else the first reachable one; None rejects."""
-        if self.primary in reaches:
+        """The primary resource if reachable, else the first reachable one; None rejects.
+
+        A failed resource counts as unreachable: a node wired only to failed ones is rejected."""
+        usable = tuple(r for r in reaches if r not in self.lost)
+        if self.primary in usable:
             return self.primary
-        return next((r for r in self.resources if r in reaches), None)
+        return next((r for r in self.resources if r in usable), None)
 
     def joining(self) -> list[str]:
         return [n for n, m in self.members.items() if m.status == "joining"]
@@ -110,17 +128,81 @@ class GroupState:
                 member.status = "active"
         elif isinstance(msg, MirrorActive):
             r = msg.resource
-            if r in gs.host and gs.host[r] == msg.node and r != gs.primary and gs.mirror[r] == "syncing":
+            if (
+                r in gs.host
+                and gs.host[r] == msg.node
+                and r != gs.primary
+                and gs.mirror[r] == "syncing"
+                and msg.round == gs.rounds[r]  # an earlier round's answers a resynchronisation made stale
+            ):
                 gs.mirror[r] = "active"
-        else:
-            assert isinstance(msg, Fail)
+        elif isinstance(msg, Fail):
             gs._remove(msg)
+        elif isinstance(msg, ResFail):
+            gs._resource_failed(msg)
+        else:
+            assert isinstance(msg, ResRepair)
+            gs._resource_repaired(msg)
         return gs
 
+    def reported_by_host(self, msg: ResFail | ResRepair) -> bool:
+        """Only the resource's host (this incarnation of it) in this view may report on it."""
+        member = self.members.get(msg.node)
+        return (
+            msg.resource in self.host
+            and self.host[msg.resource] == msg.node
+            and member is not None
+            and member.inc == msg.inc
+        )
+
     def _restart_mirrors(self) -> None:
+        """Mirroring restarts from a (new) primary host to every hosted backup that has not failed."""
         for b in self.resources:
             if b != self.primary:
-                self.mirror[b] = "syncing" if self.host[b] is not None else "none"
+                self.mirror[b] = "syncing" if self.host[b] is not None and b not in self.lost else "none"
+
+    def _resynced(self, b: str) -> MirrorStatus:
+        """Backup b's mirroring status when its host changes: synchronising while both it and the
+        production copy have a host and neither has failed."""
+        live = self.host[b] is not None and self.primary_host is not None
+        return "syncing" if live and b not in self.lost and self.primary not in self.lost else "none"
+
+    def _resource_failed(self, msg: ResFail) -> None:
+        """The resource failed: it stops counting as a mirror; if it was the production copy, the
+        primary role fails over to the first synchronised backup (with none, mirroring stops)."""
+        r = msg.resource
+        if r in self.lost or not self.reported_by_host(msg):
+            return
+        self.lost.add(r)
+        if r != self.primary:
+            self.mirror[r] = "none"
+            return
+        target = self._failover_target()
+        if target is None:
+            for b in self.resources:
+                self.mirror[b] = "none"  # the production copy is out of reach: mirroring from it stops
+            return
+        # The old primary host lives on: its resynchronisations still in flight are stale.
+        for b in self.resources:
+            self.rounds[b] += 1
+        self.primary = target
+        self.mirror[target] = "none"
+        self._restart_mirrors()
+
+    def _resource_repaired(self, msg: ResRepair) -> None:
+        """The failed resource works again; it must resynchronise before it counts."""
+        r = msg.resource
+        if r not in self.lost or not self.reported_by_host(msg):
+            return
+        self.lost.discard(r)
+        # A resynchronisation sent before the repair is stale: a copy that came back missed what
+        # was written meanwhile, and so does every copy resynchronised from a production copy that did.
+        for b in self.resources if r == self.primary else (r,):
+            self.rounds[b] += 1
+        if r == self.primary:
+            self._restart_mirrors()
+        else:
+            self.mirror[r] = self._resynced(r)
 
     def _place(self, msg: Access) -> None:
         member = self.members.get(msg.node)
@@ -138,7 +220,7 @@ class GroupState:
             if r == self.primary:
                 self._restart_mirrors()
             else:
-                self.mirror[r] = "syncing" if self.primary_host is not None else "none"
+                self.mirror[r] = self._resynced(r)
 
     def _remove(self, msg: Fail) -> None:
         member = self.members.get(msg.node)
@@ -153,17 +235,21 @@ class GroupState:
             return
         self.host[r] = self.subgroups[r][0] if self.subgroups[r] else None
         if r != self.primary:
-            hosted = self.host[r] is not None and self.primary_host is not None
-            self.mirror[r] = "syncing" if hosted else "none"
+            self.mirror[r] = self._resynced(r)
         elif self.primary_host is not None:
-            self._restart_mirrors()  # switchover inside the primary subgroup
+            if self.primary not in self.lost:
+                self._restart_mirrors()  # switchover inside the primary subgroup
         else:
             self._fail_over()
 
+    def _failover_target(self) -> str | None:
+        """The first hosted backup whose mirror is synchronised, if any."""
+        eligible = [b for b in self.resources if b != self.primary and self.host[b] is not None]
+        return next((b for b in eligible if self.mirror[b] == "active"), None)
+
     def _fail_over(self) -> None:
         """Promote the first hosted backup whose mirror is synchronised, if any."""
-        eligible = [b for b in self.resources if b != self.primary and self.host[b] is not None]
-        target = next((b for b in eligible if self.mirror[b] == "active"), None)
+        target = self._failover_target()
         if target is None:
             return  # no primary host until a node reaching the primary resource joins
         self.mirror[self.primary] = "none"
@@ -177,18 +263,29 @@ class GroupState:
         return GroupStateBody(
             primary=self.primary,
             subgroups=tuple(
-                SubgroupState(resource=r, members=tuple(self.subgroups[r]), host=self.host[r], mirror=self.mirror[r])
+                SubgroupState(
+                    resource=r,
+                    members=tuple(self.subgroups[r]),
+                    host=self.host[r],
+                    mirror=self.mirror[r],
+                    round=self.rounds[r],
+                )
                 for r in self.resources
             ),
             members=tuple(
                 MemberRecord(node=n, inc=m.inc, status=m.status, reaches=m.reaches) for n, m in self.members.items()
             ),
+            lost=tuple(r for r in self.resources if r in self.lost),
         )
 
     @classmethod
     def from_body(cls, body: GroupStateBody) -> GroupState:
         resources = tuple(s.resource for s in body.subgroups)
-        if body.primary not in resources or len(set(resources)) != len(resources):
+        if (
+            body.primary not in resources
+            or len(set(resources)) != len(resources)
+            or not set(body.lost) <= set(resources)
+        ):
             raise ValueError("group state names an unknown or duplicate resource")
         return cls(
             resources=resources,
@@ -197,6 +294,8 @@ class GroupState:
             host={s.resource: s.host for s in body.subgroups},
             mirror={s.resource: s.mirror for s in body.subgroups},
             members={m.node: Member(inc=m.inc, status=m.status, reaches=m.reaches) for m in body.members},
+            lost=set(body.lost),
+            rounds={s.resource: s.round for s in body.subgroups},
         )
 
 

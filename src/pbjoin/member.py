@@ -12,6 +12,14 @@ path's `ApplyWrite`, `MirrorWrite`, `StartMirroring`, `InstallMirror`) are resol
 the runtime within the same step: it performs them and feeds the answer back through
 the method each names, merging the outputs.
 
+Resource failure and repair (issue 19): an effect that finds its resource failed comes
+back through `access_failed`; a host that finds its resource failed, or working again
+after the group counted it lost, multicasts RES_FAIL or RES_REPAIR (at most one of each
+in flight). A primary host that reports its production copy failed abdicates: it answers
+its pending writes "unknown" and acts as primary host no more. START_MIRROR and
+MIRROR_ACTIVE name their mirroring round, so a resynchronisation that a repair or a
+failover made stale counts for nothing.
+
 The data path (spec section "The data path"): the primary host takes client writes
 on the production copy under its epoch and sends each to every backup host whose
 mirror is synchronising or active; a write is acknowledged to its client once every
@@ -39,6 +47,8 @@ from pbjoin.wire import (
     JoinDone,
     MirrorActive,
     OrderedMsg,
+    ResFail,
+    ResRepair,
     StartMirror,
     WriteRecord,
 )
@@ -111,6 +121,7 @@ class SyncMirror:
 
     resource: str
     production: str
+    round: int = 0  # the mirroring round it answers
 
 
 @dataclass(frozen=True)
@@ -136,6 +147,7 @@ class MirrorTarget:
     backup: str
     host: str
     host_inc: int
+    round: int = 0
 
 
 @dataclass(frozen=True)
@@ -157,6 +169,7 @@ class InstallMirror:
     production: str
     epoch: int
     writes: tuple[WriteRecord, ...]
+    round: int = 0
 
 
 Effect = (
@@ -238,6 +251,8 @@ class Member:
         self.epoch = 0  # the epoch this member acts under as primary host; 0: none
         self.stale_view: GroupState | None = None  # paused past its lease: the view it still acts on
         self.pending: dict[str, Pending] = {}
+        # This incarnation's RES_FAIL / RES_REPAIR reports multicast and not yet delivered by it.
+        self.reports: set[tuple[str, str]] = set()
 
     # ------------------------------------------------------------ joining
 
@@ -306,6 +321,10 @@ class Member:
         b = msg.resource
         if b not in view.resources or msg.production not in view.resources:
             return f"START_MIRROR from {src} names a resource the group does not manage"
+        if msg.round > view.rounds[b]:
+            return f"START_MIRROR for {b} from {src} names round {msg.round}; the group is at {view.rounds[b]}"
+        if msg.round < view.rounds[b]:
+            return None  # sent before a repair or a failover that its sender lived through: stale, dropped
         if view.primary_host != src:
             return f"START_MIRROR for {b} from {src}: the primary host is {view.primary_host}"
         if msg.production != view.primary:
@@ -350,23 +369,123 @@ class Member:
         return out
 
     def _receive_start_mirror(self, src: str, msg: StartMirror) -> Output:
-        # `refusal` has let through only a START_MIRROR for a backup this member hosts.
+        # `refusal` has let through only a START_MIRROR of the current round for a backup this
+        # member hosts, or one of an earlier round (stale: its sender lived through a repair or
+        # a failover since).
         r = msg.resource
         if self.phase != Phase.MEMBER:
             return Output(notes=[f"dropped START_MIRROR for {r} from {src}: not a member yet"])
-        return Output(effects=[InstallMirror(r, msg.production, msg.epoch, msg.writes)])
+        view = self.view
+        assert view is not None
+        if msg.round != view.rounds[r]:
+            return Output(notes=[f"dropped START_MIRROR for {r} from {src}: round {msg.round} is stale"])
+        if view.host[r] != self.node or r == view.primary or view.primary_host != src:
+            return Output(
+                notes=[f"dropped START_MIRROR for {r} from {src}: in this view, not for a backup hosted here"]
+            )
+        if r in view.lost or ("RES_FAIL", r) in self.reports:
+            return Output(notes=[f"dropped START_MIRROR for {r} from {src}: {r} has failed"])
+        return Output(effects=[InstallMirror(r, msg.production, msg.epoch, msg.writes, msg.round)])
 
-    def mirror_installed(self, resource: str, production: str, installed: bool) -> Output:
+    def mirror_installed(self, effect: InstallMirror, installed: bool) -> Output:
         # A copy fenced by a newer epoch keeps its writes; the spec announces the mirror
         # either way (only a deposed primary host's START_MIRROR can be fenced, and the
         # group's newest state no longer counts that mirror).
-        out = Output(effects=[SyncMirror(resource=resource, production=production)])
+        out = Output(effects=[SyncMirror(effect.resource, effect.production, effect.round)])
         if not installed:
-            out.notes.append(f"copy {resource} kept: it has accepted a newer epoch than the resynchronisation's")
+            out.notes.append(f"copy {effect.resource} kept: it has accepted a newer epoch than the resynchronisation's")
         return out
 
-    def mirror_synced(self, resource: str) -> Output:
-        return Output(multicasts=[MirrorActive(node=self.node, inc=self.inc, resource=resource)])
+    def mirror_synced(self, effect: SyncMirror) -> Output:
+        msg = MirrorActive(node=self.node, inc=self.inc, resource=effect.resource, round=effect.round)
+        return Output(multicasts=[msg])
+
+    # ------------------------------------------------------------ resource failure and repair
+
+    def may_report_failure(self, resource: str) -> bool:
+        """Whether this member would report `resource` failed if its probe found it so: it hosts it
+        (placed), the group does not count it lost, and no report of its own is in flight."""
+        return (
+            self._reporter(resource)
+            and resource not in self._view().lost
+            and ("RES_FAIL", resource) not in self.reports
+        )
+
+    def may_report_repair(self, resource: str) -> bool:
+        """Whether this member would report `resource` repaired if its probe found it working."""
+        return (
+            self._reporter(resource) and resource in self._view().lost and ("RES_REPAIR", resource) not in self.reports
+        )
+
+    def _reporter(self, resource: str) -> bool:
+        view = self.view
+        return (
+            self.phase in (Phase.WAIT_CONFIG, Phase.MEMBER)
+            and view is not None
+            and view.host.get(resource) == self.node
+        )
+
+    def _view(self) -> GroupState:
+        assert self.view is not None
+        return self.view
+
+    def report_failure(self, resource: str, reason: str) -> Output:
+        """The host's probe found its resource failed (the ReportFailure step)."""
+        if not self.may_report_failure(resource):
+            raise ProtocolError(f"{self.node} may not report {resource} failed now")
+        out = self._report("RES_FAIL", resource)
+        out.notes.insert(0, f"resource {resource} failed: {reason}")
+        return out
+
+    def report_repair(self, resource: str) -> Output:
+        """The host's probe found its lost resource working again (the ReportRepair step)."""
+        if not self.may_report_repair(resource):
+            raise ProtocolError(f"{self.node} may not report {resource} repaired now")
+        return self._report("RES_REPAIR", resource)
+
+    def _report(self, kind: str, resource: str) -> Output:
+        """Multicast RES_FAIL or RES_REPAIR about `resource`, unless one is in flight already. A primary
+        host reporting its production copy failed abdicates: its pending writes get no answer but unknown."""
+        if (kind, resource) in self.reports:
+            return Output()
+        self.reports.add((kind, resource))
+        msg = ResFail if kind == "RES_FAIL" else ResRepair
+        out = Output(multicasts=[msg(node=self.node, inc=self.inc, resource=resource)])
+        view = self.view
+        if kind == "RES_FAIL" and view is not None and view.primary_host == self.node and view.primary == resource:
+            reason = "the primary host lost its production copy before every mirror acknowledged it"
+            out.answers += [
+                WriteAnswer(i, "unknown", p.position, p.write.epoch, reason) for i, p in self.pending.items()
+            ]
+            self.pending.clear()
+        return out
+
+    def abdicated(self) -> bool:
+        """Reported its view's production copy failed, not yet delivered: no longer acting as primary host."""
+        return self.view is not None and ("RES_FAIL", self.view.primary) in self.reports
+
+    def access_failed(self, effect: Effect, resource: str, reason: str) -> Output:
+        """An effect found `resource` failed: the host reports it, and the effect's work is not done."""
+        note = f"resource {resource} failed: {reason}"
+        hosts = self.view is not None and self.view.host.get(resource) == self.node
+        if isinstance(effect, LoadConfig) and not effect.takeover and self.phase == Phase.WAIT_PLACE:
+            self.phase = Phase.WAIT_CONFIG  # a new host that cannot read its resource waits for its repair
+        if isinstance(effect, ApplyWrite):
+            told = WriteAnswer(
+                effect.write.id, "refused", 0, effect.write.epoch, f"the production copy failed: {reason}"
+            )
+            out = Output(answers=[told])
+            if self.phase == Phase.MEMBER and hosts:
+                out.extend(self._report("RES_FAIL", resource))
+            out.notes.insert(0, note)
+            return out
+        if isinstance(effect, StartMirroring) and not effect.targets:
+            return Output(notes=[note])  # nothing to resynchronise: nothing read, nothing reported
+        if not hosts or self.phase not in (Phase.WAIT_CONFIG, Phase.MEMBER):
+            return Output(notes=[note])  # not its resource to report (a production copy read over a link)
+        out = self._report("RES_FAIL", resource)
+        out.notes.insert(0, note)
+        return out
 
     # ------------------------------------------------------------ ordered delivery
 
@@ -378,13 +497,16 @@ class Member:
         self.view = after
         self.position += 1
         own = msg.node == self.node and msg.inc == self.inc
+        reported_before = set(self.reports)
+        if own and isinstance(msg, ResFail | ResRepair):
+            self.reports.discard((msg.kind, msg.resource))
         out = Output()
         if isinstance(msg, Access) and own:
             out.extend(self._own_placement(after))
             if self.phase == Phase.REJECTED:
                 return out
         out.extend(self._host_duties(before, after, msg, own))
-        out.extend(self._primary_duties(before, after))
+        out.extend(self._primary_duties(before, after, reported_before))
         out.extend(self._sponsor_duties(before, after, msg))
         return out
 
@@ -406,7 +528,12 @@ class Member:
         for r in after.resources:
             if after.host[r] != self.node:
                 continue
-            if before.host[r] != self.node and not (isinstance(msg, Access) and own):
+            takeover = before.host[r] != self.node and not (isinstance(msg, Access) and own)
+            repaired = r in before.lost
+            if (takeover or repaired) and r in after.lost:
+                continue  # a failed resource cannot be read: the host waits for its repair
+            if takeover or repaired:
+                # takeover or repair: read the configuration from the resource, push it to the subgroup
                 out.effects.append(LoadConfig(resource=r, takeover=True))
             elif (
                 isinstance(msg, Access)
@@ -415,7 +542,10 @@ class Member:
                 and msg.node in before.members
                 and before.members[msg.node].status == "joining"
             ):
-                held = self.configs[r]
+                held = self.configs.get(r)
+                if held is None:  # its own read failed: the joiner gets the configuration on the repair
+                    out.notes.append(f"no configuration of {r} to send {msg.node}: {r} could not be read")
+                    continue
                 out.sends.append(Send(msg.node, msg.inc, ConfigMsg(resource=r, version=held.version, data=held.data)))
         return out
 
@@ -432,18 +562,18 @@ class Member:
                     out.sends.append(Send(x, self.view.members[x].inc, config))
         return out
 
-    def _primary_duties(self, before: GroupState, after: GroupState) -> Output:
+    def _primary_duties(self, before: GroupState, after: GroupState, reported_before: set[tuple[str, str]]) -> Output:
         out = Output()
-        if after.primary_host != self.node:
+        if not after.usable_primary_host(self.node) or ("RES_FAIL", after.primary) in self.reports:
             return out
-        became = before.primary_host != self.node
+        became = not before.usable_primary_host(self.node) or ("RES_FAIL", before.primary) in reported_before
         targets = []
         for b in after.resources:
             target = after.host[b]
-            if b == after.primary or target == self.node or target is None:
+            if b == after.primary or target == self.node or target is None or b in after.lost:
                 continue
-            if became or target != before.host[b]:
-                targets.append(MirrorTarget(b, target, after.members[target].inc))
+            if became or target != before.host[b] or b in before.lost:  # a new backup host, or b repaired
+                targets.append(MirrorTarget(b, target, after.members[target].inc, after.rounds[b]))
         if became or targets:
             out.effects.append(StartMirroring(after.primary, tuple(targets), take_epoch=became))
         # A pending write stops waiting for a mirror whose host changed (the resynchronisation
@@ -461,7 +591,9 @@ class Member:
             self.epoch = epoch
         out = Output()
         for t in request.targets:
-            start = StartMirror(resource=t.backup, production=request.production, epoch=self.epoch, writes=writes)
+            start = StartMirror(
+                resource=t.backup, production=request.production, round=t.round, epoch=self.epoch, writes=writes
+            )
             out.sends.append(Send(t.host, t.host_inc, start))
         return out
 
@@ -472,8 +604,16 @@ class Member:
         return self.view if self.phase == Phase.MEMBER else self.stale_view
 
     def acts_as_primary(self) -> bool:
+        """Whether it takes client writes: the primary host of the view it acts on, whose production
+        copy the group does not count lost, and (a member) that has not abdicated."""
         view = self.acting_view()
-        return view is not None and view.primary_host == self.node
+        if view is None or view.primary_host != self.node or view.primary in view.lost:
+            return False
+        return not (self.phase == Phase.MEMBER and self.abdicated())
+
+    def is_primary_host(self) -> bool:
+        """A member that its own view makes the primary host (what a pause past its lease needs)."""
+        return self.phase == Phase.MEMBER and self.view is not None and self.view.primary_host == self.node
 
     def write(self, write_id: str, key: str, value: str) -> Output:
         """A client's write, to be taken on the production copy under this member's epoch."""
@@ -525,6 +665,7 @@ class Member:
             and view is not None
             and view.host.get(resource) == self.node
             and resource != view.primary
+            and resource not in view.lost
             and view.primary_host == src
         )
 
@@ -635,4 +776,5 @@ class Member:
             "epoch": self.epoch,
             "paused": self.stale_view is not None,
             "pending": {i: sorted(p.waiting) for i, p in sorted(self.pending.items())},
+            "reports": sorted(f"{kind} {r}" for kind, r in self.reports),
         }

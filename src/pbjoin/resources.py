@@ -7,6 +7,14 @@ atomic (temporary file, fsync, rename), so a crash leaves the old or the new
 version of a file, never a torn one. `MemoryDisks` keeps the same contents in
 memory, for schedulers that explore many behaviours and copy the whole cluster.
 
+A resource can fail while its nodes stay up: its directory vanishes, becomes unreadable,
+or holds another disk (its identity file no longer matches the one the node first saw).
+Every access to a resource checks this first, and any I/O error on the resource itself
+counts too: the driver raises `ResourceFailedError` naming the resource, which the
+runtime turns into an input of the member (the host reports the failure to the group)
+instead of a traceback. `check` answers the same question without touching anything,
+for a host's periodic probe; `MemoryDisks.set_failed` fails and repairs an in-memory disk.
+
 Both drivers pass every file operation (write a temporary file, fsync, rename, fsync
 the directory, unlink) through their `Failpoints`, which by default only count them;
 armed, they crash the node just before the k-th one, so that schedulers can explore a
@@ -23,6 +31,7 @@ import json
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -47,6 +56,15 @@ _Result = TypeVar("_Result")
 
 class ResourceError(RuntimeError):
     """A resource that is missing, unreadable or not what the group expects."""
+
+
+class ResourceFailedError(ResourceError):
+    """A resource this node is wired to has failed: gone, unreadable, or another disk now."""
+
+    def __init__(self, resource: str, reason: str) -> None:
+        super().__init__(f"resource {resource} failed: {reason}")
+        self.resource = resource
+        self.reason = reason
 
 
 class Crashed(BaseException):
@@ -81,6 +99,7 @@ class Disks(Protocol):
     failpoints: Failpoints
 
     def probe(self, resources: tuple[str, ...]) -> tuple[str, ...]: ...
+    def check(self, resource: str) -> str | None: ...
     def load_config(self, resource: str) -> tuple[int, str]: ...
     def store_config(self, resource: str, version: int, data: str) -> None: ...
     def install_config(self, resource: str, version: int, data: str) -> None: ...
@@ -194,8 +213,9 @@ def _config_of(value: dict[str, object], where: Path) -> tuple[int, str]:
 def describe_layout() -> str:
     """The resource directory layout, in one sentence for people (`--help`)."""
     return (
-        f'A resource directory holds {IDENTITY} ({{"resource": NAME, "site": SITE}}), {CONFIG} '
-        f'({{"version": N, "data": TEXT}}, written by the resource\'s host) and {DATA}/ (the copy\'s '
+        f'A resource directory holds {IDENTITY} ({{"resource": NAME, "site": SITE, "id": UNIQUE}}: a node '
+        "that finds another identity where it first saw this one treats the resource as failed), "
+        f'{CONFIG} ({{"version": N, "data": TEXT}}, written by the resource\'s host) and {DATA}/ (the copy\'s '
         "data files); every file is written atomically (temporary file, fsync, rename)."
     )
 
@@ -203,17 +223,24 @@ def describe_layout() -> str:
 def create_resource(path: Path, resource: str, site: str, data: dict[str, str]) -> None:
     """Lay out a fresh resource directory: identity, configuration version 1, data files."""
     (path / DATA).mkdir(parents=True, exist_ok=True)
-    atomic_write(path / IDENTITY, json.dumps({"resource": resource, "site": site}).encode())
+    identity = {"resource": resource, "site": site, "id": uuid.uuid4().hex}
+    atomic_write(path / IDENTITY, json.dumps(identity).encode())
     atomic_write(path / CONFIG, json.dumps({"version": 1, "data": f"{resource} initial configuration"}).encode())
     for name, content in data.items():
         atomic_write(path / DATA / name, content.encode())
 
 
 def resource_identity(path: Path) -> str:
-    ident = _read_json(path / IDENTITY).get("resource")
+    return read_identity(path)[0]
+
+
+def read_identity(path: Path) -> tuple[str, dict[str, object]]:
+    """The resource a directory says it is, and its whole identity record."""
+    identity = _read_json(path / IDENTITY)
+    ident = identity.get("resource")
     if not isinstance(ident, str):
         raise ResourceError(f"{path / IDENTITY} names no resource")
-    return ident
+    return ident, identity
 
 
 def data_digest(files: dict[str, str]) -> str:
@@ -241,32 +268,77 @@ class DirectoryDisks:
     links: dict[str, Path]
     failpoints: Failpoints = field(default_factory=Failpoints)
 
+    def __post_init__(self) -> None:
+        # Per resource: the wired directory it was first found in and its identity there.
+        self._known: dict[str, tuple[Path, dict[str, object]]] = {}
+
     def _reachable(self) -> dict[str, Path]:
         found: dict[str, Path] = {}
         for path in self.wiring:
             try:
-                found[resource_identity(path)] = path
+                resource, identity = read_identity(path)
             except ResourceError:
                 continue  # a disk this node cannot open is one it does not reach
+            known = self._known.setdefault(resource, (path, identity))
+            if known == (path, identity):
+                found[resource] = path
         return found
 
-    def _path(self, resource: str) -> Path:
-        path = self._reachable().get(resource)
-        if path is None:
+    def _failure(self, resource: str) -> str | None:
+        """Why a wired resource is failed now, or None; a resource never found is not wired."""
+        if resource not in self._known:
+            self._reachable()
+        known = self._known.get(resource)
+        if known is None:
             raise ResourceError(f"{self.node_dir.name} cannot reach resource {resource}")
-        return path
+        path, identity = known
+        if not path.is_dir():
+            return f"its directory {path} is gone"
+        try:
+            found = read_identity(path)
+        except ResourceError as exc:
+            return f"its identity cannot be read ({exc})"
+        if found != (resource, identity):
+            return f"{path / IDENTITY} no longer holds the identity first seen there"
+        if not os.access(path, os.R_OK | os.W_OK | os.X_OK) or not (path / DATA).is_dir():
+            return f"{path} is not readable and writable"
+        return None
+
+    def check(self, resource: str) -> str | None:
+        """Why this wired resource has failed (None: it works); a host's probe."""
+        return self._failure(resource)
+
+    def _path(self, resource: str) -> Path:
+        reason = self._failure(resource)
+        if reason is not None:
+            raise ResourceFailedError(resource, reason)
+        return self._known[resource][0]
+
+    @contextmanager
+    def _using(self, resource: str) -> Iterator[Path]:
+        """The resource's directory, checked; any I/O error on it while in use is its failure."""
+        path = self._path(resource)
+        try:
+            yield path
+        except ResourceFailedError:
+            raise
+        except (OSError, ResourceError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise ResourceFailedError(resource, reason) from None
 
     def probe(self, resources: tuple[str, ...]) -> tuple[str, ...]:
         reachable = self._reachable()
         return tuple(r for r in resources if r in reachable)
 
     def load_config(self, resource: str) -> tuple[int, str]:
-        path = self._path(resource) / CONFIG
-        return _config_of(_read_json(path), path)
+        with self._using(resource) as directory:
+            path = directory / CONFIG
+            return _config_of(_read_json(path), path)
 
     def store_config(self, resource: str, version: int, data: str) -> None:
         content = json.dumps({"version": version, "data": data}).encode()
-        atomic_write(self._path(resource) / CONFIG, content, self.failpoints)
+        with self._using(resource) as directory:
+            atomic_write(directory / CONFIG, content, self.failpoints)
 
     def _store(self) -> Path:
         store = self.node_dir / "config"
@@ -300,15 +372,19 @@ class DirectoryDisks:
     def sync_mirror(self, backup: str, production: str) -> None:
         if not self.links:
             return  # no shared replication network: the data path alone mirrors
-        source, target = self.links.get(production), self._path(backup)
+        source = self.links.get(production)
         if source is None:
             raise ResourceError(f"no replication link to production resource {production}")
-        wanted = read_data(source)
-        for name, content in wanted.items():
-            atomic_write(target / DATA / name, content.encode(), self.failpoints)
-        for stale in sorted(set(read_data(target)) - set(wanted)):
-            self.failpoints.reach(f"unlink {target / DATA / stale}")
-            (target / DATA / stale).unlink()
+        try:
+            wanted = read_data(source)
+        except OSError as exc:
+            raise ResourceFailedError(production, f"cannot read it over the link: {exc.strerror}") from None
+        with self._using(backup) as target:
+            for name, content in wanted.items():
+                atomic_write(target / DATA / name, content.encode(), self.failpoints)
+            for stale in sorted(set(read_data(target)) - set(wanted)):
+                self.failpoints.reach(f"unlink {target / DATA / stale}")
+                (target / DATA / stale).unlink()
 
     def mirror_digests(self, backup: str, production: str) -> dict[str, str]:
         """The data digests of a synchronised mirror and of its production copy, read back
@@ -316,7 +392,10 @@ class DirectoryDisks:
         source = self.links.get(production)
         if source is None:
             return {}
-        return {production: data_digest(read_data(source)), backup: data_digest(read_data(self._path(backup)))}
+        try:
+            return {production: data_digest(read_data(source)), backup: data_digest(read_data(self._path(backup)))}
+        except (OSError, ResourceError):
+            return {}  # one of them failed meanwhile: nothing to show
 
     def reset_node(self) -> None:
         shutil.rmtree(self.node_dir / "config", ignore_errors=True)
@@ -329,21 +408,22 @@ class DirectoryDisks:
         and its successor): without the lock, a write read under the old fence could be
         saved over the new one and undo the fencing.
         """
-        directory = self._path(resource)
-        fd = os.open(directory / COPY_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            path = directory / COPY
-            yield path, read_copy_file(path)
-        finally:
-            os.close(fd)  # closing releases the lock
+        with self._using(resource) as directory:
+            fd = os.open(directory / COPY_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                path = directory / COPY
+                yield path, read_copy_file(path)
+            finally:
+                os.close(fd)  # closing releases the lock
 
     def _save_copy(self, path: Path, copy_: Copy) -> None:
         content = _CopyFile(fence=copy_.fence, writes=tuple(copy_.writes)).model_dump_json().encode()
         atomic_write(path, content, self.failpoints)
 
     def read_copy(self, resource: str) -> tuple[int, tuple[WriteRecord, ...]]:
-        copy_ = read_copy_file(self._path(resource) / COPY)  # one atomically replaced file: no lock
+        with self._using(resource) as directory:
+            copy_ = read_copy_file(directory / COPY)  # one atomically replaced file: no lock
         return copy_.fence, tuple(copy_.writes)
 
     def audit_copy(self, resource: str) -> tuple[int, tuple[WriteRecord, ...]]:
@@ -400,6 +480,7 @@ class Disk:
     config: str
     data: dict[str, str] = field(default_factory=dict)
     copy: Copy = field(default_factory=Copy)
+    failed: bool = False  # out of reach of every node; what it holds stays on it
 
 
 @dataclass
@@ -416,7 +497,22 @@ class MemoryDisks:
     def _disk(self, resource: str) -> Disk:
         if resource not in self.wiring or resource not in self.disks:
             raise ResourceError(f"cannot reach resource {resource}")
+        disk = self.disks[resource]
+        if disk.failed:
+            raise ResourceFailedError(resource, "the disk has failed")
+        return disk
+
+    def check(self, resource: str) -> str | None:
+        return "the disk has failed" if self._disk_of(resource).failed else None
+
+    def _disk_of(self, resource: str) -> Disk:
+        if resource not in self.wiring or resource not in self.disks:
+            raise ResourceError(f"cannot reach resource {resource}")
         return self.disks[resource]
+
+    def set_failed(self, resource: str, failed: bool) -> None:
+        """The shared disk fails (out of every node's reach) or is repaired (holding what it held)."""
+        self.disks[resource].failed = failed
 
     def _replace(self, file: str, change: Callable[[], None]) -> None:
         """Replace a file atomically: temporary file, fsync, rename (`change`), fsync the directory."""

@@ -31,7 +31,7 @@ from pbjoin.member import (
     SyncMirror,
     WriteAnswer,
 )
-from pbjoin.resources import Disks
+from pbjoin.resources import Disks, ResourceError, ResourceFailedError
 from pbjoin.steplog import StepName
 from pbjoin.wire import ConfigMsg, DataAck, DataMsg, DataWrite, DirectMsg, GroupStateMsg, OrderedMsg, StartMirror
 
@@ -136,8 +136,24 @@ class NodeRuntime:
             return True
         if not member.entitled(src, msg.resource):
             return False
-        fence, writes = self.disks.read_copy(msg.resource)
+        try:
+            fence, writes = self.disks.read_copy(msg.resource)
+        except ResourceFailedError:
+            return False  # the copy failed: taking the write reports it
         return fence <= msg.write.epoch and msg.position > len(writes) + 1
+
+    def resource_failure(self, resource: str) -> str | None:
+        """Why this node finds `resource` failed now (None: it works): the host's probe."""
+        try:
+            return self.disks.check(resource)
+        except ResourceError as exc:
+            return str(exc)
+
+    def report_failure(self, resource: str, reason: str) -> Outcome:
+        return self._run(self.member.report_failure(resource, reason))
+
+    def report_repair(self, resource: str) -> Outcome:
+        return self._run(self.member.report_repair(resource))
 
     def pause(self) -> None:
         self.member.pause()
@@ -169,7 +185,12 @@ class NodeRuntime:
                 return outcome
             effect = pending.pop(0)
             outcome.effects.append(_describe(effect))
-            follow = self._perform(effect)
+            try:
+                follow = self._perform(effect)
+            except ResourceFailedError as exc:
+                # An I/O error on a resource is the resource's failure: the member acts on it.
+                follow = self.member.access_failed(effect, exc.resource, exc.reason)
+                continue
             if isinstance(effect, SyncMirror):
                 outcome.data.update(self.disks.mirror_digests(effect.resource, effect.production))
 
@@ -187,7 +208,7 @@ class NodeRuntime:
             return None
         if isinstance(effect, SyncMirror):
             self.disks.sync_mirror(effect.resource, effect.production)
-            return self.member.mirror_synced(effect.resource)
+            return self.member.mirror_synced(effect)
         if isinstance(effect, ApplyWrite):
             return self.member.write_applied(effect.write, self.disks.append_write(effect.resource, effect.write))
         if isinstance(effect, MirrorWrite):
@@ -198,7 +219,7 @@ class NodeRuntime:
             writes = self.disks.read_copy(effect.production)[1]
             return self.member.mirroring_read(effect, epoch, writes)
         installed = self.disks.install_mirror(effect.resource, effect.epoch, effect.writes)
-        return self.member.mirror_installed(effect.resource, effect.production, installed)
+        return self.member.mirror_installed(effect, installed)
 
 
 def _describe(effect: Effect) -> str:

@@ -73,7 +73,8 @@ def render(cluster: ClusterRecord, rows: list[MemberRow], sites: dict[str, str] 
             [
                 s.resource,
                 (sites or {}).get(s.resource, "-"),
-                "primary" if s.resource == body.primary else "backup",
+                ("primary" if s.resource == body.primary else "backup")
+                + (" (failed)" if s.resource in body.lost else ""),
                 s.host or "-",
                 ", ".join(s.members) or "-",
                 s.mirror if s.resource != body.primary else "-",

@@ -27,6 +27,8 @@ StepName = Literal[
     "Pause",  # a primary host stopped past its lease: failed by the group, still acting on its view
     "ReceiveWrite",
     "ReceiveAck",
+    "ReportFailure",  # a host's probe found its resource failed: it multicasts RES_FAIL
+    "ReportRepair",  # a host's probe found its lost resource working again: it multicasts RES_REPAIR
     "Discard",  # a malformed or stale message taken off a channel and rejected
     "Refuse",  # a message the receiver's view does not let its sender send: one no member sent
     "DiscardData",  # a malformed or stale data-path message taken off a data channel and rejected
@@ -61,6 +63,7 @@ class MemberSummary(_Record):
     epoch: int = 0
     paused: bool = False
     pending: dict[str, list[str]] = Field(default_factory=dict)  # write id -> mirrors it waits for
+    reports: list[str] = Field(default_factory=list)  # its RES_FAIL / RES_REPAIR in flight ("RES_FAIL r1")
 
 
 class AnswerRecord(_Record):

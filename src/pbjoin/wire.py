@@ -66,8 +66,30 @@ class JoinDone(_Wire):
     inc: Incarnation
 
 
+Round = Annotated[int, Field(ge=0)]
+
+
 class MirrorActive(_Wire):
     kind: Literal["MIRROR_ACTIVE"] = "MIRROR_ACTIVE"
+    node: Ident
+    inc: Incarnation
+    resource: Ident
+    round: Round = 0  # the mirroring round of the START_MIRROR it answers; an older one counts for nothing
+
+
+class ResFail(_Wire):
+    """The resource's host reports that the resource failed (an I/O error on it)."""
+
+    kind: Literal["RES_FAIL"] = "RES_FAIL"
+    node: Ident
+    inc: Incarnation
+    resource: Ident
+
+
+class ResRepair(_Wire):
+    """The resource's host reports that the failed resource works again."""
+
+    kind: Literal["RES_REPAIR"] = "RES_REPAIR"
     node: Ident
     inc: Incarnation
     resource: Ident
@@ -81,7 +103,7 @@ class Fail(_Wire):
     inc: Incarnation
 
 
-Ordered = Annotated[Join | Access | JoinDone | MirrorActive | Fail, Field(discriminator="kind")]
+Ordered = Annotated[Join | Access | JoinDone | MirrorActive | Fail | ResFail | ResRepair, Field(discriminator="kind")]
 
 
 class SubgroupState(BaseModel):
@@ -91,6 +113,7 @@ class SubgroupState(BaseModel):
     members: tuple[Ident, ...]  # in join order
     host: Ident | None
     mirror: Literal["none", "syncing", "active"]
+    round: Round = 0  # its mirroring round: a repair or a failover on a resource failure starts a new one
 
 
 class MemberRecord(BaseModel):
@@ -110,6 +133,7 @@ class GroupStateBody(BaseModel):
     primary: Ident
     subgroups: tuple[SubgroupState, ...]  # one per managed resource, in failover order
     members: tuple[MemberRecord, ...]
+    lost: tuple[Ident, ...] = ()  # resources whose failure the group has delivered, not repaired since
 
 
 class GroupStateMsg(_Wire):
@@ -150,6 +174,7 @@ class StartMirror(_Wire):
     kind: Literal["START_MIRROR"] = "START_MIRROR"
     resource: Ident  # the backup resource to synchronise
     production: Ident  # the primary resource it mirrors
+    round: Round = 0  # the backup's mirroring round when it was sent: a later round makes it stale
     epoch: Epoch = 0
     writes: tuple[WriteRecord, ...] = ()
 
@@ -174,11 +199,12 @@ class DataAck(_Wire):
 Direct = Annotated[GroupStateMsg | ConfigMsg | StartMirror, Field(discriminator="kind")]
 Data = Annotated[DataWrite | DataAck, Field(discriminator="kind")]
 
-_ORDERED: TypeAdapter[Join | Access | JoinDone | MirrorActive | Fail] = TypeAdapter(Ordered)
+_ORDERED: TypeAdapter[Join | Access | JoinDone | MirrorActive | Fail | ResFail | ResRepair] = TypeAdapter(Ordered)
 _DIRECT: TypeAdapter[GroupStateMsg | ConfigMsg | StartMirror] = TypeAdapter(Direct)
 _DATA: TypeAdapter[DataWrite | DataAck] = TypeAdapter(Data)
 
-OrderedMsg = Join | Access | JoinDone | MirrorActive | Fail
+OrderedMsg = Join | Access | JoinDone | MirrorActive | Fail | ResFail | ResRepair
+ResourceReport = ResFail | ResRepair
 DirectMsg = GroupStateMsg | ConfigMsg | StartMirror
 DataMsg = DataWrite | DataAck
 

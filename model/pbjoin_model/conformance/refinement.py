@@ -31,7 +31,7 @@ from pydantic import TypeAdapter, ValidationError
 from pbjoin.engine import DATA_PATH_ENVIRONMENT, Action, InMemoryEngine, WriteFate
 from pbjoin.member import HOLDS_VIEW as IMPL_HOLDS_VIEW
 from pbjoin.member import Phase
-from pbjoin.resources import Disks, data_digest
+from pbjoin.resources import Disks, MemoryDisks, ResourceError, data_digest
 from pbjoin.steplog import ClusterRecord, MemberSummary, StepRecord
 from pbjoin.wire import (
     Access,
@@ -47,6 +47,8 @@ from pbjoin.wire import (
     JoinDone,
     MirrorActive,
     OrderedMsg,
+    ResFail,
+    ResRepair,
     StartMirror,
     WriteRecord,
     decode_data,
@@ -60,7 +62,7 @@ from pbjoin_model.traces.render import data_msg_str, flatten, msg_str, p2p_str, 
 # sent it (Refuse).
 STUTTERS = ("Discard", "Refuse", "DiscardData")
 
-_ORDERED: TypeAdapter[OrderedMsg] = TypeAdapter(Join | Access | JoinDone | MirrorActive | Fail)
+_ORDERED: TypeAdapter[OrderedMsg] = TypeAdapter(Join | Access | JoinDone | MirrorActive | Fail | ResFail | ResRepair)
 _DIRECT: TypeAdapter[DirectMsg] = TypeAdapter(GroupStateMsg | ConfigMsg | StartMirror)
 _DATA: TypeAdapter[DataMsg] = TypeAdapter(DataWrite | DataAck)
 _MIRROR = {"none": m.M_NONE, "syncing": m.M_SYNCING, "active": m.M_ACTIVE}
@@ -100,7 +102,7 @@ class Correspondence:
     def rset(self, idents: tuple[str, ...]) -> int:
         return sum(1 << self.res(r) for r in idents)
 
-    def params(self, max_writes: int = 0) -> Params:
+    def params(self, max_writes: int = 0, resource_failures: bool = False) -> Params:
         # Failures, restarts and configuration changes are bounded only to keep model
         # checking finite; an implementation run may make as many as it likes. Writes are
         # model state (one record each), so their number is the run's own bound.
@@ -113,6 +115,9 @@ class Correspondence:
             max_config_changes=unbounded,
             compact_log=False,
             max_writes=max_writes,
+            # A log shows its resource failures; exhaustive replay explores none (no engine step
+            # makes one: the environment fails resources outside the members).
+            max_resource_failures=unbounded if resource_failures else 0,
         )
 
     def action(self, step: m.Step) -> Action:
@@ -127,7 +132,9 @@ class Correspondence:
         if isinstance(msg, Access):
             return Msg(m.ACCESS, n, msg.inc, rset=self.rset(msg.reaches))
         if isinstance(msg, MirrorActive):
-            return Msg(m.MIRROR_ACTIVE, n, msg.inc, res=self.res(msg.resource))
+            return Msg(m.MIRROR_ACTIVE, n, msg.inc, res=self.res(msg.resource), ver=msg.round)
+        if isinstance(msg, ResFail | ResRepair):
+            return Msg(m.RES_FAIL if isinstance(msg, ResFail) else m.RES_REPAIR, n, msg.inc, res=self.res(msg.resource))
         kind = {Join: m.JOIN, JoinDone: m.JOIN_DONE, Fail: m.FAIL}[type(msg)]
         return Msg(kind, n, msg.inc)
 
@@ -147,9 +154,9 @@ class Correspondence:
             version = msg.version if texts is None else texts.held(msg.resource, msg.version, msg.data)
             return P2P(m.CONFIG, res=self.res(msg.resource), ver=version, cur=sent_at)
         if writes is None:
-            return P2P(m.START_MIRROR, res=self.res(msg.resource), ver=0, cur=sent_at)
+            return P2P(m.START_MIRROR, res=self.res(msg.resource), ver=msg.round, cur=sent_at)
         data = tuple(writes.number(w) for w in msg.writes)
-        return P2P(m.START_MIRROR, res=self.res(msg.resource), ver=0, cur=sent_at, data=data, ep=msg.epoch)
+        return P2P(m.START_MIRROR, res=self.res(msg.resource), ver=msg.round, cur=sent_at, data=data, ep=msg.epoch)
 
     def data(self, msg: DataMsg, writes: WriteNumbers, sent_at: int) -> m.DataMsg:
         if isinstance(msg, DataAck):
@@ -175,8 +182,8 @@ class Correspondence:
             status=tuple(status),
             acc=tuple(acc),
             inc=tuple(inc),
-            lost=0,  # the implementation has no resource failures yet
-            rounds=(0,) * len(body.subgroups),
+            lost=self.rset(body.lost),
+            rounds=tuple(s.round for s in body.subgroups),
         )
 
     def initial_state(self, access: Mapping[str, tuple[str, ...]], max_writes: int = 0) -> State:
@@ -236,6 +243,7 @@ def observable(s: State) -> State:
         crashes=0,
         restarts=0,
         cfgChanges=0,
+        resFailures=0,
     )
 
 
@@ -318,7 +326,28 @@ def abstract(engine: InMemoryEngine, corr: Correspondence, ghosts: State, texts:
         durable=m.initial_group_state(corr.params()),
         inc=tuple(rt.inc for rt in nodes),
         **_data_path(engine, corr, numbers, len(ghosts.writes), some_disks),
+        broken=broken_resources(engine, corr),
+        resFailures=ghosts.resFailures,
     )
+
+
+def broken_resources(engine: InMemoryEngine, corr: Correspondence) -> int:
+    """The resources that have failed now (bitmask): in-memory disks say so whoever is wired to
+    them; a directory resource is failed if a node wired to it finds it so."""
+    broken = 0
+    for r, resource in enumerate(corr.resources):
+        for rt in engine.runtimes.values():
+            disks = rt.disks
+            if isinstance(disks, MemoryDisks):
+                failed = resource in disks.disks and disks.disks[resource].failed
+            else:
+                try:
+                    failed = disks.check(resource) is not None
+                except ResourceError:
+                    continue  # not wired to it
+            broken |= int(failed) << r
+            break
+    return broken
 
 
 def _data_path(
@@ -436,6 +465,8 @@ def offered(engine: InMemoryEngine, s: State) -> list[Action]:
 
 def model_step(s: State, p: Params, corr: Correspondence, name: str, params: Mapping[str, str]) -> State | None:
     """The model's successor for the action of that name and parameters, or None if disabled."""
+    if name in ENVIRONMENT_ACTIONS:
+        return ENVIRONMENT_ACTIONS[name](s, p, corr.res(params["r"]))
     n = corr.node(params["n"])
     if name in _NODE_ACTIONS:
         return _NODE_ACTIONS[name](s, p, n)
@@ -443,6 +474,10 @@ def model_step(s: State, p: Params, corr: Correspondence, name: str, params: Map
         return _CHANNEL_ACTIONS[name](s, p, corr.node(params["src"]), n)
     if name == "ChangeConfig":
         return m.ChangeConfig(s, p, n, corr.res(params["r"]))
+    if name == "ReportFailure":
+        return m.ReportFailure(s, p, n, corr.res(params["r"]))
+    if name == "ReportRepair":
+        return m.ReportRepair(s, p, n, corr.res(params["r"]))
     raise ConformanceError(f"step {name!r} has no model action")
 
 
@@ -661,7 +696,7 @@ def validate_log(cluster: ClusterRecord, steps: list[StepRecord]) -> Report:
     """
     corr = Correspondence.of(cluster)
     max_writes = sum(1 for rec in steps if rec.step == "Write")
-    p = corr.params(max_writes)
+    p = corr.params(max_writes, resource_failures=True)
     # Each candidate has its own ledger: a write whose step may not have been taken has
     # a number in the one where it was, and none in the other.
     candidates = [_Candidate(corr.initial_state(cluster.access, max_writes), {})]
@@ -726,7 +761,7 @@ class _Candidate:
     ) -> _Candidate | None:
         """The candidate after the logged step (with the write it submits, if any); `alone`:
         no other candidate shares this one's ledger, so it may grow in place."""
-        t = model_step(self.state, p, corr, rec.step, rec.params)
+        t = model_step(environment(self.state, p, corr, rec), p, corr, rec.step, rec.params)
         if t is None:
             return None
         if fate is None:
@@ -735,6 +770,40 @@ class _Candidate:
             self.ledger[fate[0]] = fate[1]
             return _Candidate(t, self.ledger, self.numbers)
         return _Candidate(t, {**self.ledger, fate[0]: fate[1]})
+
+
+def environment(s: State, p: Params, corr: Correspondence, rec: StepRecord) -> State:
+    """The model state once the resource failures and repairs a logged step shows have happened.
+
+    Nobody logs a resource failing or coming back (the environment's FailResource and
+    RepairResource): a step logs what it found. So a resource fails just before the first
+    step that found it failed (it multicasts RES_FAIL or notes the failure), and comes back
+    just before the step that reports its repair (ReportRepair)."""
+    for step in environment_steps(s, p, corr, rec):
+        s = step.state
+    return s
+
+
+def environment_steps(s: State, p: Params, corr: Correspondence, rec: StepRecord) -> list[m.Step]:
+    """The FailResource and RepairResource steps `environment` takes before a logged step."""
+    failed = {x["resource"] for x in rec.multicast if x.get("kind") == "RES_FAIL" and "resource" in x}
+    failed |= {note.split()[1] for note in rec.notes if note.startswith("resource ") and " failed: " in note}
+    changes = [("FailResource", r) for r in sorted(failed & set(corr.resources))]
+    if rec.step == "ReportRepair" and rec.params.get("r") in corr.resources:
+        changes.append(("RepairResource", rec.params["r"]))
+    steps = []
+    for name, resource in changes:
+        t = ENVIRONMENT_ACTIONS[name](s, p, corr.res(resource))
+        if t is not None:
+            steps.append(m.Step(name, (("r", corr.res(resource)),), t))
+            s = t
+    return steps
+
+
+ENVIRONMENT_ACTIONS: dict[str, Callable[[State, Params, int], State | None]] = {
+    "FailResource": m.FailResource,
+    "RepairResource": m.RepairResource,
+}
 
 
 def _distinct(candidates: list[_Candidate]) -> list[_Candidate]:

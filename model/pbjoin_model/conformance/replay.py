@@ -43,11 +43,13 @@ from pbjoin.resources import Disk, MemoryDisks, ResourceError
 from pbjoin.runtime import MemberFactory
 from pbjoin.steplog import MemoryLog, StepRecord
 from pbjoin_model.conformance.refinement import (
+    ENVIRONMENT_ACTIONS,
     ConformanceError,
     Contents,
     Correspondence,
     Divergence,
     abstract,
+    broken_resources,
     check_step,
     differences,
 )
@@ -187,7 +189,9 @@ def replay(
         report.wirings += 1
         engine = engine_for(init.access, bounded, member_factory, disks_factory, engine_class)
         corr = Correspondence.of(engine.cluster)
-        unbounded = dataclasses.replace(corr.params(p.max_writes), mutant=p.mutant)
+        unbounded = dataclasses.replace(
+            corr.params(p.max_writes), mutant=p.mutant, max_resource_failures=p.max_resource_failures
+        )
         replayer = _Replayer(corr, bounded, unbounded, keys, report, crash_points, witness)
         if replayer.explore(init, engine, depth):
             break
@@ -244,7 +248,7 @@ class _Replayer:
         corr, report = self.corr, self.report
         if self.witness is not None and self.witness(s):
             report.witnessed += 1
-        offered = {a.label() for a in offered_steps(engine, s)}
+        offered = {a.label() for a in offered_steps(engine, s)} | self._environment(engine, s)
         allowed = {corr.action(step).label() for step in m.successors(s, self.unbounded)}
         if offered != allowed:
             rows = [
@@ -257,9 +261,18 @@ class _Replayer:
         for step in m.successors(s, self.bounded):
             action = corr.action(step)
             child = engine.fork(MemoryLog())
-            record = child.step(action)
             report.transitions += 1
             report.actions[step.action] += 1
+            if step.action in ENVIRONMENT_ACTIONS:  # a resource fails or comes back: no member's step
+                child.set_resource_failed(dict(action.params)["r"], step.action == "FailResource")
+                rows = differences(step.state, abstract(child, corr, step.state, self.texts), corr)
+                if rows:
+                    report.divergence = Divergence(0, action.label(), "the engine's resources disagree", rows)
+                    report.path = (*self.paths[key], action.label())
+                    return None
+                found.append(self._child(key, action, step.state, child))
+                continue
+            record = child.step(action)
             rows = (
                 logged_as(action, record)
                 or check_step(corr, s, step.state, record, texts=self.texts)
@@ -271,12 +284,28 @@ class _Replayer:
                 return None
             if self.crash_points and not self._crash_inside(key, s, engine, action, step.state, child):
                 return None
-            child_key = self.keys.of(step.state)
-            if child_key not in self.paths:
-                self.paths[child_key] = (*self.paths[key], action.label())
-                self.engines[child_key] = (step.state, child)
-            found.append(child_key)
+            found.append(self._child(key, action, step.state, child))
         return found
+
+    def _child(self, key: State, action: Action, t: State, child: InMemoryEngine) -> State:
+        child_key = self.keys.of(t)
+        if child_key not in self.paths:
+            self.paths[child_key] = (*self.paths[key], action.label())
+            self.engines[child_key] = (t, child)
+        return child_key
+
+    def _environment(self, engine: InMemoryEngine, s: State) -> set[str]:
+        """The resource failures and repairs the engine's resources allow (the model's bound aside)."""
+        if not self.bounded.max_resource_failures:
+            return set()
+        broken = broken_resources(engine, self.corr)
+        labels = set()
+        for r, resource in enumerate(self.corr.resources):
+            if broken >> r & 1:
+                labels.add(f"RepairResource(r={resource})")
+            elif s.resFailures < self.bounded.max_resource_failures:
+                labels.add(f"FailResource(r={resource})")
+        return labels
 
     def _crash_inside(
         self, key: State, s: State, engine: InMemoryEngine, action: Action, t: State, done: InMemoryEngine

@@ -25,6 +25,7 @@ from pbjoin_model.conformance.refinement import (
     abstract,
     check_step,
     differences,
+    environment_steps,
     model_step,
     write_request,
 )
@@ -44,7 +45,7 @@ def trace_of_log(cluster: ClusterRecord, steps: list[StepRecord], name: str = "i
     """
     corr = Correspondence.of(cluster)
     max_writes = sum(1 for rec in steps if rec.step == "Write")
-    p = corr.params(max_writes)
+    p = corr.params(max_writes, resource_failures=True)
     s = corr.initial_state(cluster.access, max_writes)
     ledger: dict[str, WriteFate] = {}
     numbers = WriteNumbers(ledger) if max_writes else None
@@ -59,6 +60,9 @@ def trace_of_log(cluster: ClusterRecord, steps: list[StepRecord], name: str = "i
             if request is None or request[0] in ledger:
                 raise ConformanceError(f"logged step {rec.seq} {label} does not log its client's request")
             ledger[request[0]] = WriteFate(by=rec.member, key=request[1], value=request[2], epoch=rec.post.epoch)
+        for env in environment_steps(s, p, corr, rec):  # a resource failing or coming back, unlogged
+            trace.append(env)
+            s = env.state
         t = model_step(s, p, corr, rec.step, rec.params)
         if t is None or check_step(corr, s, t, rec, numbers, texts):
             reason = "is not enabled in the model" if t is None else "disagrees with the model's successor"
@@ -101,11 +105,14 @@ def replay_on_implementation(trace: Trace) -> ImplementationReplay:
     total = len(trace.steps) - 1
     for i, step in enumerate(trace.steps[1:], 1):
         action = corr.action(step)
-        if not engine.is_enabled(action):
+        if step.action in ("FailResource", "RepairResource"):
+            engine.set_resource_failed(dict(action.params)["r"], step.action == "FailResource")
+        elif not engine.is_enabled(action):
             offered = ", ".join(a.label() for a in offered_steps(engine, s)) or "nothing"
             rows = [("enabled", action.label(), offered)]
             return ImplementationReplay(i - 1, total, Divergence(i, action.label(), "not enabled on the engine", rows))
-        engine.step(action)
+        else:
+            engine.step(action)
         t = model_step(s, p, corr, step.action, dict(action.params))
         if t is None:
             raise ConformanceError(f"step {i} {action.label()} is not enabled in the model: replay the trace there")

@@ -94,6 +94,9 @@ class LostError(Exception):
     """This incarnation has been declared failed: it must stop at once."""
 
 
+PROBE_INTERVAL = 0.2  # seconds between a host's probes of its resource
+
+
 def log_event(node: str, event: str, **fields: Any) -> None:
     """One structured log line on stderr."""
     record = {"ts": round(time.time(), 3), "node": node, "event": event, **fields}
@@ -200,6 +203,7 @@ class EtcdNode:
         self.resources: tuple[str, ...] = ()
         self.runtime: NodeRuntime | None = None
         self.stream_states = StreamStates(())  # replaced once the group's resources are known
+        self.next_probe = 0.0  # when this host next probes its resource (monotonic clock)
 
     # ------------------------------------------------------------ life cycle
 
@@ -420,14 +424,36 @@ class EtcdNode:
             progressed |= self._recover(rt)
         if rt.holds_view() and rt.member.position < len(self.stream.ordered):
             progressed |= self._deliver(rt)
+        progressed |= self._probe_resources(rt)
         progressed |= self._take_requests(rt)
         return self._take_direct(rt) or progressed
+
+    def _probe_resources(self, rt: NodeRuntime) -> bool:
+        """A host probes its resource now and then: it reports a failure (ReportFailure) or, once the
+        group counts it lost, its repair (ReportRepair)."""
+        now = time.monotonic()
+        if now < self.next_probe:
+            return False
+        self.next_probe = now + PROBE_INTERVAL
+        for r in self.resources:
+            params = {"n": self.node, "r": r}
+            if rt.member.may_report_failure(r):
+                reason = rt.resource_failure(r)
+                if reason is not None:
+                    log_event(self.node, "resource-failed", resource=r, reason=reason)
+                    return self._commit("ReportFailure", params, partial(rt.report_failure, r, reason))
+            elif rt.member.may_report_repair(r) and rt.resource_failure(r) is None:
+                log_event(self.node, "resource-repaired", resource=r)
+                return self._commit("ReportRepair", params, partial(rt.report_repair, r))
+        return False
 
     def _change_config(self, rt: NodeRuntime) -> bool:
         view = rt.member.view
         assert view is not None
         changed = False
-        for r in [r for r in view.resources if view.host[r] == self.node]:
+        for r in [r for r in view.resources if view.host[r] == self.node and r not in view.lost]:
+            if rt.resource_failure(r) is not None:
+                continue  # the probe reports it
             changed |= self._commit("ChangeConfig", {"n": self.node, "r": r}, partial(rt.change_config, r))
         return changed
 
@@ -678,6 +704,10 @@ class EtcdNode:
             primary = None if view is None else view.primary_host
             reason = f"{self.node} is not the primary host" + ("" if primary is None else f"; {primary} is")
             self._answer_now(request, ClientAnswer(id=req.id, status="refused", reason=reason, primary=primary))
+            return
+        if not member.acts_as_primary():
+            reason = f"the production copy {view.primary} has failed; the group is failing over"
+            self._answer_now(request, ClientAnswer(id=req.id, status="refused", reason=reason))
             return
         if req.op == "read":
             self._answer_now(request, self._read(rt, req.id, req.key, view.primary))
