@@ -29,7 +29,7 @@ def demo_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_a_log_becomes_a_trace_the_model_replays(demo_log: Path) -> None:
     trace = trace_of_log(*read_log(demo_log))
-    assert len(trace.steps) == 109 and trace.steps[0].action == "Init"
+    assert len(trace.steps) == 121 and trace.steps[0].action == "Init"
     assert [s.label() for s in trace.steps[1:3]] == ["Join(n=n1)", "RecoverGroupState(n=n1)"]
     result = replay(trace)
     assert result.divergence is None and result.violations == ()
