@@ -186,9 +186,10 @@ def test_liveness_mutant_exits_1_with_a_lasso(capsys: pytest.CaptureFixture[str]
     assert main([*SMALL_ARGS, "--liveness", "--mutant", "no-mirror-to-new-backup"]) == 1
     out = capsys.readouterr().out
     assert "verdict        HOLDS" in out  # safety cannot see it
-    assert "MirroringResumes[r2]  VIOLATED: 15-step prefix, then stuttering" in out
+    # stuck where only the environment could still act (a crash here): a fair end
+    assert "MirroringResumes[r2]  VIOLATED: 11-step prefix, then stuttering" in out
     assert "Counterexample (MirroringResumes[r2]), a lasso:" in out
-    assert "-- from here the behaviour stutters forever: no action is enabled" in out
+    assert "-- from here the behaviour stutters forever: no fair action is enabled" in out
 
 
 def test_coverage_flags_actions_never_taken(capsys: pytest.CaptureFixture[str]) -> None:

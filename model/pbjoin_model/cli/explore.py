@@ -261,7 +261,11 @@ def liveness_text(live: LivenessResult, full: bool = False) -> str:
             lines.append(f"  -- the cycle starts at step {loop} and returns to it:")
             lines.append(format_trace([r.lasso.prefix[-1], *r.lasso.cycle], full=full, first=loop))
         else:
-            lines.append("  -- from here the behaviour stutters forever: no action is enabled")
+            lines.append(
+                "  -- from here the behaviour stutters forever: no fair action is enabled (at most the "
+                "environment's crashes, restarts, configuration changes, writes, resource failures and "
+                "repairs, which need never happen)"
+            )
     return "\n".join(lines)
 
 
