@@ -7,7 +7,7 @@ import json
 import pytest
 from pbjoin_model.explorer.bfs import check
 from pbjoin_model.proofs.bmc import BmcVerdict, bmc
-from pbjoin_model.protocol.machine import DATA_PATH_MUTANTS, Mutant, Params
+from pbjoin_model.protocol.machine import DATA_PATH_MUTANTS, RESOURCE_FAILURE_MUTANTS, Mutant, Params
 from pbjoin_model.traces.replay import replay
 from pbjoin_model.traces.trace import Trace
 
@@ -60,7 +60,8 @@ def test_every_safety_mutant_is_covered() -> None:
         Mutant.PLACEMENT_IN_STATIC_ORDER,
         Mutant.EVERY_HOST_SPONSORS,
     }
-    assert covered | liveness | DATA_PATH_MUTANTS | beyond_depth | choices_beyond_depth == set(Mutant)
+    refused = DATA_PATH_MUTANTS | RESOURCE_FAILURE_MUTANTS  # the encodings have neither
+    assert covered | liveness | refused | beyond_depth | choices_beyond_depth == set(Mutant)
 
 
 def test_bmc_refuses_the_data_path_with_a_reason(capsys: pytest.CaptureFixture[str]) -> None:
