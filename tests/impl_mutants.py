@@ -19,6 +19,19 @@ from pbjoin.steplog import StepRecord
 from pbjoin.wire import Access, ConfigMsg, DataAck, DataMsg, Fail, OrderedMsg, WriteRecord
 
 
+class RulesMutant(Member):
+    """A member whose replicated group state decides by the mutant rules of RULES, a GroupState
+    subclass: the view takes that class on every delivery (a state sent by a sponsor arrives as
+    a plain GroupState)."""
+
+    RULES: type[GroupState]
+
+    def deliver(self, msg: OrderedMsg) -> Output:
+        if self.view is not None:
+            self.view.__class__ = self.RULES
+        return super().deliver(msg)
+
+
 class SkipsAccessProbe(Member):
     """Claims to reach every managed resource instead of probing."""
 
@@ -53,13 +66,10 @@ class _UnsyncedFailover(GroupState):
         self._restart_mirrors()
 
 
-class PromotesUnsyncedMirror(Member):
+class PromotesUnsyncedMirror(RulesMutant):
     """Fails over to the first hosted backup whether or not its mirror is synchronised."""
 
-    def deliver(self, msg: OrderedMsg) -> Output:
-        if self.view is not None:
-            self.view.__class__ = _UnsyncedFailover
-        return super().deliver(msg)
+    RULES = _UnsyncedFailover
 
 
 class ForgetsToInstallConfig(Member):
@@ -158,14 +168,11 @@ class _NewestSuccessor(GroupState):
             self.host[r] = self.subgroups[r][-1]
 
 
-class SuccessorIsNewestMember(Member):
+class SuccessorIsNewestMember(RulesMutant):
     """A failed host's successor is the subgroup's newest member, not the next in join order
     (the same member whenever the subgroup had two: it shows with three)."""
 
-    def deliver(self, msg: OrderedMsg) -> Output:
-        if self.view is not None:
-            self.view.__class__ = _NewestSuccessor
-        return super().deliver(msg)
+    RULES = _NewestSuccessor
 
 
 MUTANTS: dict[str, MemberFactory] = {

@@ -7,6 +7,7 @@ import dataclasses
 from collections.abc import Callable
 
 import pytest
+from impl_mutants import RulesMutant
 from pbjoin_model.conformance.refinement import validate_log
 from pbjoin_model.conformance.replay import replay
 from pbjoin_model.protocol.machine import Params
@@ -17,7 +18,6 @@ from pbjoin.group import GroupState
 from pbjoin.member import Member, Output
 from pbjoin.runtime import MemberFactory
 from pbjoin.steplog import MemoryLog, StepRecord
-from pbjoin.wire import OrderedMsg
 
 
 def _group(factory: MemberFactory = Member) -> InMemoryEngine:
@@ -97,13 +97,10 @@ class _NoFailover(GroupState):
         return None if self.primary in self.lost else super()._failover_target()
 
 
-class NoFailoverOnResourceFailure(Member):
+class NoFailoverOnResourceFailure(RulesMutant):
     """The group keeps a failed production copy primary though a backup's mirror is synchronised."""
 
-    def deliver(self, msg: OrderedMsg) -> Output:
-        if self.view is not None:
-            self.view.__class__ = _NoFailover
-        return super().deliver(msg)
+    RULES = _NoFailover
 
 
 class _RoundsStandStill(GroupState):
@@ -113,13 +110,10 @@ class _RoundsStandStill(GroupState):
         self.rounds = rounds
 
 
-class RepairKeepsTheRound(Member):
+class RepairKeepsTheRound(RulesMutant):
     """A repair starts no new mirroring round."""
 
-    def deliver(self, msg: OrderedMsg) -> Output:
-        if self.view is not None:
-            self.view.__class__ = _RoundsStandStill
-        return super().deliver(msg)
+    RULES = _RoundsStandStill
 
 
 class NeverReports(Member):
