@@ -34,14 +34,6 @@ from pbjoin.wire import (
 )
 
 
-@pytest.fixture
-def site(tmp_path: Path) -> dict[str, Path]:
-    links = {r: tmp_path / "resources" / r for r in ("r1", "r2")}
-    create_resource(links["r1"], "r1", "east", {"orders.csv": "1,disk\n"})
-    create_resource(links["r2"], "r2", "west", {})
-    return links
-
-
 def _every_access(disks: DirectoryDisks | MemoryDisks, resource: str) -> list[str]:
     """Each resource access of the driver, run on `resource`: the failures it raised."""
     write = WriteRecord(id="w1", key="k", value="v", epoch=1)

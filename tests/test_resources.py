@@ -22,14 +22,6 @@ from pbjoin.resources import (
 from pbjoin.wire import WriteRecord
 
 
-@pytest.fixture
-def site(tmp_path: Path) -> dict[str, Path]:
-    links = {r: tmp_path / "resources" / r for r in ("r1", "r2")}
-    create_resource(links["r1"], "r1", "east", {"orders.csv": "1,disk\n"})
-    create_resource(links["r2"], "r2", "west", {})
-    return links
-
-
 def test_access_is_what_the_node_can_open(tmp_path: Path, site: dict[str, Path]) -> None:
     disks = DirectoryDisks(tmp_path / "n1", (site["r2"], tmp_path / "missing"), site)
     assert disks.probe(("r1", "r2", "r9")) == ("r2",)
