@@ -64,6 +64,7 @@ from pbjoin_model.protocol.machine import (
     has,
     initial_states,
     is_primary_host,
+    reporter,
     res_of,
     successors,
     usable_primary_host,
@@ -144,10 +145,8 @@ def _unnoticed(s: State, r: int, failed: bool) -> bool:
     """r's host (in its own view, placed) has not delivered that r failed (or came back) though it did."""
     if has(s.broken, r) != failed:
         return False
-    for n, gs in enumerate(s.view):
-        if isinstance(gs, GroupState) and s.phase[n] in (WAIT_CONFIG, MEMBER) and gs.host[r] == n:
-            return has(gs.lost, r) != failed
-    return False
+    views = (reporter(s, n, r) for n in range(len(s.phase)))
+    return any(gs is not None and has(gs.lost, r) != failed for gs in views)
 
 
 def loss_unnoticed(r: int) -> Predicate:

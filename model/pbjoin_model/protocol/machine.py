@@ -1247,7 +1247,7 @@ def RepairResource(s: State, p: Params, r: int) -> State | None:
     return compact(s._replace(broken=s.broken & ~(1 << r)), p)
 
 
-def _reporter(s: State, n: int, r: int) -> GroupState | None:
+def reporter(s: State, n: int, r: int) -> GroupState | None:
     """n's view, if n is r's host in it and in the group with a placement: who may report r."""
     gs = s.view[n]
     if s.phase[n] in (WAIT_CONFIG, MEMBER) and isinstance(gs, GroupState) and gs.host[r] == n:
@@ -1255,28 +1255,28 @@ def _reporter(s: State, n: int, r: int) -> GroupState | None:
     return None
 
 
-def ReportFailure(s: State, p: Params, n: int, r: int) -> State | None:
-    """Host n finds its resource r failed (an I/O error on a probe) and multicasts RES_FAIL."""
-    gs = _reporter(s, n, r)
-    if gs is None or not has(s.broken, r) or has(gs.lost, r):
+def _report_change(s: State, p: Params, n: int, r: int, kind: int) -> State | None:
+    """Host n finds r failed (RES_FAIL) or back (RES_REPAIR) though its view says otherwise, and
+    multicasts so unless such a report of its own is still undelivered."""
+    gs = reporter(s, n, r)
+    failed = kind == RES_FAIL
+    if gs is None or has(s.broken, r) != failed or has(gs.lost, r) == failed:
         return None
-    if reported(s.log, s.cursor[n], n, s.inc[n], RES_FAIL, r):
+    if reported(s.log, s.cursor[n], n, s.inc[n], kind, r):
         return None
     e = _Effects(s, p)
-    e.report(n, RES_FAIL, r)
+    e.report(n, kind, r)
     return e.build()
+
+
+def ReportFailure(s: State, p: Params, n: int, r: int) -> State | None:
+    """Host n finds its resource r failed (an I/O error on a probe) and multicasts RES_FAIL."""
+    return _report_change(s, p, n, r, RES_FAIL)
 
 
 def ReportRepair(s: State, p: Params, n: int, r: int) -> State | None:
     """Host n finds its failed resource r reachable again and multicasts RES_REPAIR."""
-    gs = _reporter(s, n, r)
-    if gs is None or has(s.broken, r) or not has(gs.lost, r):
-        return None
-    if reported(s.log, s.cursor[n], n, s.inc[n], RES_REPAIR, r):
-        return None
-    e = _Effects(s, p)
-    e.report(n, RES_REPAIR, r)
-    return e.build()
+    return _report_change(s, p, n, r, RES_REPAIR)
 
 
 # ---------------------------------------------------------------- next-state relation
