@@ -585,7 +585,11 @@ def sample(p: Params, per_stratum: int, seed: int = 0, mutant: StepMutant = Step
             to_cover["stream"].add("Compact")
     to_cover["stream"] |= to_cover["config"]
     to_cover["group"] = {MSG_NAMES[msg.kind] for _, msg, _ in pairs}
-    chosen = [(s, step, grown or uncompacted(s, step, p)) for bucket in kept.values() for s, step, grown in bucket]
+    chosen = [
+        (s, step, uncompacted(s, step, p) if grown is None else grown)
+        for bucket in kept.values()
+        for s, step, grown in bucket
+    ]
     return Sample(chosen, [(gs, msg, s) for (gs, msg, _), s in pairs.items()], states, total, len(kept), to_cover)
 
 
