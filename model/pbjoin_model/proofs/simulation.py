@@ -518,8 +518,9 @@ def step_kind(s: State, step: Step, p: Params) -> str:
 
 def stratum(s: State, step: Step, p: Params) -> tuple[object, ...]:
     """What distinguishes steps for the sample: the action, the message it takes (kind, own or
-    not), the acting node's phase before and after, whether the log was compacted, the
-    kinds sent, whether messages were dropped. It starts with the action and the kind."""
+    not), the acting node's phase before and after, whether the log did not grow by one
+    (compacted, or nothing appended), the kinds sent, whether messages were dropped. It
+    starts with the action and the kind."""
     params = dict(step.params)
     n = params["n"]
     t = step.state
