@@ -8,7 +8,7 @@ import json
 import pytest
 from pbjoin_model.proofs.encoding import EncodingEdit
 from pbjoin_model.proofs.prove import prove
-from pbjoin_model.proofs.simulation import SimulationResult, simulate
+from pbjoin_model.proofs.simulation import SimulationResult, StepMutant, name, simulate
 from pbjoin_model.protocol.machine import MSG_NAMES, RESOURCE_MSG_NAMES, Mutant, Params
 
 from pbjoin.cli.main import main
@@ -16,33 +16,36 @@ from pbjoin.cli.main import main
 SMALL = Params(2, 1, 1, 1, 1)  # restarts and a configuration change
 TWO_RESOURCES = Params(2, 2, 1, 1, 1)  # mirrors: START_MIRROR, MIRROR_ACTIVE
 THREE_NODES = Params(3, 1, 2, 0, 0)  # two failures
+THREE_BY_TWO = Params(3, 2, 1, 0, 0)  # a backup subgroup of two, lagging views, mirrors
+
+# Every action and the message kind it takes, as the coverage names them. The encodings'
+# configurations have no resource failures, hence no RES_FAIL or RES_REPAIR.
+KINDS = set(MSG_NAMES) - set(RESOURCE_MSG_NAMES)
+DELIVERIES = {f"Deliver({kind})" for kind in KINDS}
+RECEIPTS = {"ReceiveGroupState(GROUP_STATE)", "ReceiveConfig(CONFIG)", "ReceiveStartMirror(START_MIRROR)"}
+EVERY_STEP = {"Join", "RecoverGroupState", "ChangeConfig", "Crash", "Restart"} | DELIVERIES | RECEIPTS
 
 
 def _failing(result: SimulationResult) -> set[tuple[str, str]]:
     return {(c.level, c.action) for c in result.failures()}
 
 
+def _covered(result: SimulationResult) -> dict[str, set[str]]:
+    """Per level, what the configurations have between them; each has every one checked."""
+    for one in result.passes:
+        assert all(not one.uncovered(level) for level in one.levels), one.name
+    return {level: set().union(*(one.to_cover[level] for one in result.passes)) for level in result.passes[0].levels}
+
+
 def test_the_protocol_simulates_at_every_level() -> None:
     result = simulate((SMALL, TWO_RESOURCES), per_stratum=1)
     assert result.verdict == "ok" and result.exit_code == 0, [c.line() for c in result.failures()]
-    assert result.steps == {"2 nodes, 1 resources, 1/1/1": 2526, "2 nodes, 2 resources, 1/1/1": 19102}
+    assert [(one.name, one.states, one.steps) for one in result.passes] == [
+        ("2,1,1,1,1", 604, 1269),
+        ("2,2,1,1,1", 4332, 9563),
+    ]
     # every concrete action and every message kind is covered, at each level
-    stream = {c.action for c in result.checks if c.level == "stream"}
-    assert stream == {
-        "Join",
-        "ReceiveGroupState",
-        "RecoverGroupState",
-        "Deliver",
-        "ReceiveConfig",
-        "ReceiveStartMirror",
-        "ChangeConfig",
-        "Crash",
-        "Restart",
-        "Compact",
-    }
-    assert {c.action for c in result.checks if c.level == "config"} == stream - {"Compact"}
-    # no resource failures in the encodings' configurations: no RES_FAIL or RES_REPAIR
-    assert {c.action for c in result.checks if c.level == "group"} == set(MSG_NAMES) - set(RESOURCE_MSG_NAMES)
+    assert _covered(result) == {"group": KINDS, "config": EVERY_STEP, "stream": EVERY_STEP | {"Compact"}}
     assert {c.abstract for c in result.checks if c.level == "group"} >= {
         "ApplyJoin",
         "Place",
@@ -65,8 +68,32 @@ def test_the_protocol_simulates_at_every_level() -> None:
 def test_the_protocol_simulates_on_three_nodes_with_two_failures() -> None:
     result = simulate((THREE_NODES,), per_stratum=1)
     assert result.verdict == "ok", [c.line() for c in result.failures()]
-    assert result.steps == {"3 nodes, 1 resources, 2/0/0": 107907}
+    assert (result.passes[0].states, result.passes[0].steps) == (5213, 18092)
     assert min(result.count(level) for level in ("group", "config", "stream")) >= 40
+    mirrors = {"ReceiveStartMirror(START_MIRROR)", "Deliver(MIRROR_ACTIVE)"}  # with one resource, none
+    assert _covered(result)["config"] == EVERY_STEP - {"Restart", "ChangeConfig"} - mirrors
+
+
+# (3,2,1,0,0) has 414,695 steps up to renaming nodes: enumerating them takes about 20 s, its
+# group-level pairs about 20 s, its stream-level steps about 45 s; one test per level pair.
+THREE_BY_TWO_STEPS = EVERY_STEP - {"Restart", "ChangeConfig"}
+
+
+def test_three_nodes_two_resources_simulate_at_the_group_and_configuration_levels() -> None:
+    result = simulate((THREE_BY_TWO,), per_stratum=1, levels=("group", "config"))
+    assert result.verdict == "ok", [c.line() for c in result.failures()]
+    one = result.passes[0]
+    assert (one.states, one.steps, one.pairs) == (115695, 414695, 2281)
+    assert _covered(result) == {"group": KINDS, "config": THREE_BY_TWO_STEPS}
+    assert one.count("config") == one.strata and one.count("group") == one.pairs
+
+
+def test_three_nodes_two_resources_simulate_at_the_stream_level() -> None:
+    result = simulate((THREE_BY_TWO,), per_stratum=1, levels=("stream",))
+    assert result.verdict == "ok", [c.line() for c in result.failures()]
+    one = result.passes[0]
+    assert _covered(result) == {"stream": THREE_BY_TWO_STEPS | {"Compact"}}
+    assert one.count("stream") - one.count("stream", "Compact") == one.strata
 
 
 @pytest.mark.parametrize(
@@ -89,7 +116,9 @@ def test_a_model_mutant_the_encoding_does_not_share_fails() -> None:
     """promote-unsynced-mirror breaks NoDataLoss in the model; the protocol's encodings (which
     `pbjoin prove` proves) do not have it, so the model no longer simulates them."""
     p, mutant = TWO_RESOURCES, Mutant.PROMOTE_UNSYNCED_MIRROR
-    result = simulate((p,), mutant=mutant, per_stratum=1, levels=("group", "stream"))
+    # the shallowest step of each stratum comes before an unsynchronised mirror is promoted;
+    # the second, drawn at random, is in the states after it
+    result = simulate((p,), mutant=mutant, per_stratum=2, levels=("group", "stream"))
     assert result.verdict == "fail"
     assert {("group", "FAIL"), ("stream", "Crash")} <= _failing(result)
     crash = next(c for c in result.failures() if (c.level, c.action) == ("stream", "Crash"))
@@ -101,19 +130,48 @@ def test_a_model_mutant_the_encoding_does_not_share_fails() -> None:
 
 
 @pytest.mark.parametrize(
-    ("mutant", "level", "action"),
+    ("mutant", "p", "level", "action"),
     [
-        (Mutant.PLACEMENT_IGNORES_ACCESS, "group", "ACCESS"),
-        (Mutant.NO_HOST_REPLACEMENT, "group", "FAIL"),
-        (Mutant.REJECTED_STAYS_IN_SUBGROUP, "group", "ACCESS"),
-        (Mutant.PLACEMENT_IN_STATIC_ORDER, "group", "ACCESS"),
-        (Mutant.CONFIG_FROM_PRIMARY_TO_ALL, "config", "ReceiveConfig"),
+        (Mutant.PLACEMENT_IGNORES_ACCESS, TWO_RESOURCES, "group", "ACCESS"),
+        (Mutant.NO_HOST_REPLACEMENT, TWO_RESOURCES, "group", "FAIL"),
+        (Mutant.REJECTED_STAYS_IN_SUBGROUP, TWO_RESOURCES, "group", "ACCESS"),
+        (Mutant.PLACEMENT_IN_STATIC_ORDER, TWO_RESOURCES, "group", "ACCESS"),
+        (Mutant.CONFIG_FROM_PRIMARY_TO_ALL, TWO_RESOURCES, "config", "ReceiveConfig"),
+        # these two need a third node (a lagging view; a backup subgroup of two): about 40 s each
+        (Mutant.HOST_CHOSEN_BY_LAGGING_VIEW, THREE_BY_TWO, "group", "ACCESS"),
+        (Mutant.MIRROR_STAYS_ACTIVE_ON_HOST_CHANGE, THREE_BY_TWO, "group", "FAIL"),
     ],
-    ids=lambda v: v.value if isinstance(v, Mutant) else str(v),
+    ids=lambda v: v.value if isinstance(v, Mutant) else name(v) if isinstance(v, Params) else str(v),
 )
-def test_model_mutants_fail_against_the_protocols_encodings(mutant: Mutant, level: str, action: str) -> None:
-    result = simulate((TWO_RESOURCES,), mutant=mutant, per_stratum=1, levels=(level,))
+def test_model_mutants_fail_against_the_protocols_encodings(mutant: Mutant, p: Params, level: str, action: str) -> None:
+    result = simulate((p,), mutant=mutant, per_stratum=1, levels=(level,))
     assert (level, action) in _failing(result)
+
+
+@pytest.mark.parametrize(
+    ("mutant", "step_mutant", "action", "abstract"),
+    [
+        (Mutant.NONE, StepMutant.CRASH_KEEPS_CHANNELS, "Crash", "Crash"),
+        (Mutant.NONE, StepMutant.RESTART_KEEPS_INCARNATION, "Restart", "Restart"),
+        (Mutant.NONE, StepMutant.DELIVER_SKIPS_CONFIG_READ, "Deliver", "Deliver"),
+        (Mutant.NONE, StepMutant.COMPACT_FOLDS_EVERYTHING, "Compact", "Compact"),
+        (Mutant.CONFIG_FROM_PRIMARY_TO_ALL, StepMutant.NONE, "ReceiveConfig", "Receive"),
+    ],
+    ids=[m.value for m in StepMutant if m is not StepMutant.NONE] + [Mutant.CONFIG_FROM_PRIMARY_TO_ALL.value],
+)
+def test_a_changed_stream_step_fails_the_stream_level(
+    mutant: Mutant, step_mutant: StepMutant, action: str, abstract: str
+) -> None:
+    """A stream-level step of the model changed (a slip in Crash, Restart, Deliver, compaction,
+    or config-from-primary-to-all's ReceiveConfig) has no counterpart at the stream level,
+    whose states alone are consistent: the step itself is what no abstract action allows."""
+    p = TWO_RESOURCES if mutant is Mutant.CONFIG_FROM_PRIMARY_TO_ALL else SMALL
+    result = simulate((p,), mutant=mutant, step_mutant=step_mutant, per_stratum=1, levels=("stream",))
+    assert result.verdict == "fail" and result.step_mutant is step_mutant
+    assert _failing(result) == {("stream", action)}
+    failed = result.failures()[0]
+    assert failed.tried == abstract and "no abstract counterpart among" in failed.line()
+    assert action == "Compact" or failed.note == "no abstract action allows this step"
 
 
 def test_the_config_mutant_simulates_its_own_encoding() -> None:
@@ -142,12 +200,34 @@ def test_unsatisfiable_premises_are_a_failing_verdict() -> None:
 def test_cli_simulation(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["prove", "--simulation", "--configuration", "2,1,1,1,1", "--per-stratum", "1"]) == 0
     out = capsys.readouterr().out
-    assert "2 nodes, 1 resources, 1/1/1: 2526 steps" in out and "verdict: SIMULATES" in out
+    assert "2,1,1,1,1 (2 nodes, 1 resources, MaxFailures 1, MaxRestarts 1, MaxConfigChanges 1" in out
+    assert "604 states, 1,269 steps, 35 strata" in out
+    assert (
+        "checked: group 80 (every distinct group state and message the logs chain); config 35 of 1,269 steps; "
+        "stream 35 of 1,269 steps and 15 Compacts" in out
+    )
+    assert "covered, every action and message kind it has: group ACCESS, FAIL, JOIN, JOIN_DONE; " in out
+    assert "verdict: SIMULATES" in out
     argv = ["prove", "--simulation", "--configuration", "2,1,1,1,1", "--per-stratum", "1", "--json"]
     assert main([*argv, "--encoding-edit", "hosts-never-crash"]) == 1
     report = json.loads(capsys.readouterr().out)
     assert report["verdict"] == "fail" and report["encoding_edit"] == "hosts-never-crash"
     assert any(f["level"] == "stream" and f["action"] == "Crash" for f in report["failures"])
+    [one] = report["configurations"]
+    assert one["configuration"] == "2,1,1,1,1" and (one["states"], one["steps"], one["strata"]) == (604, 1269, 35)
+    assert one["checked"] == {"group": 80, "config": 35, "stream": 50} and one["stream_compacts"] == 15
+    assert one["uncovered"] == {"group": [], "config": [], "stream": []} and "Compact" in one["covered"]["stream"]
+    assert main([*argv, "--step-mutant", "restart-keeps-incarnation"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["step_mutant"] == "restart-keeps-incarnation"
+    assert {(f["level"], f["action"]) for f in report["failures"]} == {("stream", "Restart")}
+
+
+def test_cli_simulation_names_its_configurations(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["prove", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "2,1,1,1,1; 2,2,1,1,1; 2,1,2,1,1; 3,1,2,0,0; 3,1,1,1,0; 3,1,1,0,1; 3,2,1,0,0" in text
 
 
 @pytest.mark.parametrize(
@@ -157,6 +237,7 @@ def test_cli_simulation(capsys: pytest.CaptureFixture[str]) -> None:
         ["prove", "--simulation", "--nodes", "2", "--resources", "1"],
         ["prove", "--simulation", "--configuration", "2,1"],
         ["prove", "--simulation", "--encoding-edit", "nonsense"],
+        ["prove", "--simulation", "--step-mutant", "nonsense"],
     ],
 )
 def test_cli_simulation_bad_input(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import enum
 import json
 import sys
 from typing import Any
@@ -19,7 +20,16 @@ from pbjoin_model.explorer.bfs import DEADLOCK
 from pbjoin_model.proofs.bmc import BmcResult, BmcVerdict, bmc
 from pbjoin_model.proofs.encoding import EncodingEdit
 from pbjoin_model.proofs.prove import Obligation, ProofResult, prove
-from pbjoin_model.proofs.simulation import CONFIGURATIONS, SimulationResult, StepCheck, simulate
+from pbjoin_model.proofs.simulation import (
+    CONFIGURATIONS,
+    LEVELS,
+    Pass,
+    SimulationResult,
+    StepCheck,
+    StepMutant,
+    name,
+    simulate,
+)
 from pbjoin_model.proofs.symbolic import DATA_PATH_NOT_ENCODED, RESOURCE_FAILURES_NOT_ENCODED
 from pbjoin_model.proofs.symbolic_invariants import SYMBOLIC_INVARIANTS
 from pbjoin_model.protocol.config import ConfigError
@@ -80,11 +90,14 @@ def register_prove(commands: Any) -> None:
     prv.add_argument("--json", action="store_true", help="print a JSON report on stdout instead of text")
     sim = prv.add_argument_group(
         "simulation check",
-        "--simulation: instead of the proof, check that every step of the Python model (with --mutant) is a step "
-        "of the abstract encodings the proof is about (the protocol's, or --encoding-of's, with --encoding-edit): "
-        "each concrete step mapped into each level's vocabulary, s and s' pinned, and Z3 asked for the abstract "
-        "action and the axioms. Exit 0: every step has its counterpart; 1: a step has none (the action named); "
-        "3: Z3 unknown.",
+        "--simulation: instead of the proof, check that every step of the Python model (with --mutant and "
+        "--step-mutant) is a step of the abstract encodings the proof is about (the protocol's, or --encoding-of's, "
+        "with --encoding-edit): each concrete step mapped into each level's vocabulary, s and s' pinned, and Z3 "
+        "asked for the abstract action and the axioms. Every reachable state of each configuration is enumerated "
+        "(up to renaming nodes); of its steps, a sample stratified by action, message kind, phases, sends, drops "
+        "and compaction (every action and message kind at each level); at the group level, every distinct "
+        "(group state, message) that a reachable log chains. "
+        "Exit 0: every step has its counterpart; 1: a step has none (the action named); 3: Z3 unknown.",
     )
     sim.add_argument("--simulation", action="store_true", help="run the simulation check")
     sim.add_argument(
@@ -94,15 +107,13 @@ def register_prove(commands: Any) -> None:
         metavar="MUTANT",
         help="the abstract encodings of this mutant ('none': the protocol's, which pbjoin prove proves)",
     )
+    _add_choice(sim, "--encoding-edit", EncodingEdit, "a deliberately restrictive edit of the encodings")
+    _add_choice(sim, "--step-mutant", StepMutant, "a slip in one stream-level step of the model")
     sim.add_argument(
-        "--encoding-edit",
-        type=_encoding_edit,
-        default=EncodingEdit.NONE,
-        metavar="|".join(e.value for e in EncodingEdit),
-        help="a deliberately restrictive edit of the encodings (the check must reject it)",
-    )
-    sim.add_argument(
-        "--per-stratum", type=natural, default=2, help="steps checked per stratum of the sample (0: every step)"
+        "--per-stratum",
+        type=natural,
+        default=2,
+        help="steps checked per stratum of the sample: the shallowest, and more drawn at random (0: every step)",
     )
     sim.add_argument(
         "--configuration",
@@ -110,7 +121,7 @@ def register_prove(commands: Any) -> None:
         type=_configuration,
         metavar="N,R,F,RS,C",
         help="nodes, resources, MaxFailures, MaxRestarts, MaxConfigChanges (repeatable; without it: "
-        + "; ".join(_configuration_text(c) for c in CONFIGURATIONS)
+        + "; ".join(name(c) for c in CONFIGURATIONS)
         + ")",
         default=argparse.SUPPRESS,
     )
@@ -118,12 +129,22 @@ def register_prove(commands: Any) -> None:
     prv.set_defaults(handler=run_prove)
 
 
-def _encoding_edit(text: str) -> EncodingEdit:
-    try:
-        return EncodingEdit(text)
-    except ValueError:
-        choices = ", ".join(e.value for e in EncodingEdit)
-        raise argparse.ArgumentTypeError(f"unknown encoding edit {text!r} (one of {choices})") from None
+def _add_choice(group: Any, flag: str, kind: type[enum.Enum], what: str) -> None:
+    """An option taking one of an enum's values ('none' by default) that the check must reject."""
+
+    def parse(text: str) -> enum.Enum:
+        try:
+            return kind(text)
+        except ValueError:
+            choices = ", ".join(e.value for e in kind)
+            raise argparse.ArgumentTypeError(
+                f"unknown {flag[2:].replace('-', ' ')} {text!r} (one of {choices})"
+            ) from None
+
+    metavar = "|".join(e.value for e in kind)
+    group.add_argument(
+        flag, type=parse, default=kind("none"), metavar=metavar, help=f"{what} (the check must reject it)"
+    )
 
 
 def _configuration(text: str) -> Params:
@@ -135,10 +156,6 @@ def _configuration(text: str) -> Params:
         return Params(nodes, resources, failures, restarts, changes)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"bad configuration {text!r}: {exc}") from None
-
-
-def _configuration_text(p: Params) -> str:
-    return f"{p.nodes},{p.resources},{p.max_failures},{p.max_restarts},{p.max_config_changes}"
 
 
 def register_bmc(commands: Any) -> None:
@@ -233,6 +250,7 @@ def run_simulation(args: argparse.Namespace) -> int:
         per_stratum=args.per_stratum,
         timeout_ms=int(args.timeout * 1000),
         on_check=None if args.json else show,
+        step_mutant=args.step_mutant,
     )
     if args.json:
         print(json.dumps(simulation_json(result), indent=2))
@@ -242,20 +260,13 @@ def run_simulation(args: argparse.Namespace) -> int:
 
 
 def simulation_summary(result: SimulationResult) -> str:
-    levels = ", ".join(
-        f"{level} {result.count(level)} ({sum(1 for c in result.failures() if c.level == level)} without counterpart)"
-        for level in ("group", "config", "stream")
-    )
-    head = (
-        f"pbjoin prove --simulation (model mutant {result.mutant.value}, encodings of {result.encoding.value}, "
-        f"edit {result.edit.value})"
-    )
-    configurations = "; ".join(f"{name}: {n} steps" for name, n in result.steps.items())
     lines = [
-        head,
-        f"  configurations: {configurations}",
-        f"  sampled: {result.strata} strata; checks per level: {levels}",
+        f"pbjoin prove --simulation (model mutant {result.mutant.value}, step mutant {result.step_mutant.value}, "
+        f"encodings of {result.encoding.value}, edit {result.edit.value})",
+        "  every reachable state of each configuration enumerated (up to renaming nodes); checked of its steps:",
     ]
+    for one in result.passes:
+        lines += _pass_lines(one)
     if result.verdict == "ok":
         lines.append(
             f"  verdict: SIMULATES: every step checked is a step of the abstract encodings ({result.seconds:.1f} s)"
@@ -267,21 +278,73 @@ def simulation_summary(result: SimulationResult) -> str:
             f"({', '.join(actions)}) ({result.seconds:.1f} s)"
         )
     else:
-        lines.append(f"  verdict: UNKNOWN: Z3 could not decide {len(result.failures())} checks")
+        lines.append(
+            f"  verdict: UNKNOWN: Z3 could not decide {len(result.failures())} checks, or a level missed an action"
+        )
     return "\n".join(lines)
+
+
+def _checked(one: Pass, level: str) -> str:
+    """How many steps a level checked of one configuration, and of how many."""
+    if level not in one.levels:
+        return f"{level} not checked"
+    n, compacts = one.count(level), one.count(level, "Compact")
+    text = {
+        "group": f"group {n:,} (every distinct group state and message the logs chain)",
+        "config": f"config {n:,} of {one.steps:,} steps",
+        "stream": f"stream {n - compacts:,} of {one.steps:,} steps and {compacts:,} Compacts",
+    }[level]
+    failed = sum(1 for c in one.checks if c.level == level and c.verdict != "ok")
+    return f"{text} ({failed} without counterpart)" if failed else text
+
+
+def _pass_lines(one: Pass) -> list[str]:
+    checked = "; ".join(_checked(one, level) for level in LEVELS)
+    missing = "; ".join(
+        f"{level}: {', '.join(sorted(one.uncovered(level)))}" for level in LEVELS if one.uncovered(level)
+    )
+    compact = ", and Compact at the stream level" if "Compact" in one.to_cover["stream"] else ""
+    kinds = (
+        f"group {', '.join(sorted(one.to_cover['group']))}; "
+        f"config and stream {', '.join(sorted(one.to_cover['config']))}{compact}"
+    )
+    coverage = f"NOT covered: {missing}" if missing else f"covered, every action and message kind it has: {kinds}"
+    return [
+        f"  {one.name} ({_constants(one.params)}): {one.states:,} states, {one.steps:,} steps, {one.strata} strata",
+        f"    checked: {checked}",
+        f"    {coverage}",
+    ]
 
 
 def simulation_json(result: SimulationResult) -> dict[str, Any]:
     return {
         "mutant": result.mutant.value,
+        "step_mutant": result.step_mutant.value,
         "encoding_of": result.encoding.value,
         "encoding_edit": result.edit.value,
         "verdict": result.verdict,
         "exit_code": result.exit_code,
         "seconds": round(result.seconds, 3),
-        "steps": result.steps,
-        "strata": result.strata,
-        "checks": {level: result.count(level) for level in ("group", "config", "stream")},
+        "configurations": [
+            {
+                "configuration": one.name,
+                "constants": _constants_json(one.params),
+                "states": one.states,
+                "steps": one.steps,
+                "strata": one.strata,
+                "group_pairs": one.pairs,
+                "levels": list(one.levels),
+                "checked": {level: one.count(level) for level in one.levels},
+                "stream_compacts": one.count("stream", "Compact"),
+                "failed": {
+                    level: sum(1 for c in one.checks if c.level == level and c.verdict != "ok") for level in one.levels
+                },
+                "covered": {level: sorted(one.to_cover[level]) for level in one.levels},
+                "uncovered": {level: sorted(one.uncovered(level)) for level in one.levels},
+            }
+            for one in result.passes
+        ],
+        "checks": {level: result.count(level) for level in LEVELS},
         "failures": [dataclasses.asdict(c) for c in result.failures()],
     }
 
@@ -360,6 +423,10 @@ def _constants(p: Params) -> str:
     )
 
 
+def _constants_json(p: Params) -> dict[str, Any]:
+    return dataclasses.asdict(p) | {"mutant": p.mutant.value}
+
+
 def bmc_text(r: BmcResult) -> str:
     lines = [f"pbjoin bmc: {_constants(r.params)}, depth {r.depth}, {r.seconds:.1f} s"]
     if r.verdict is BmcVerdict.VIOLATED:
@@ -388,7 +455,7 @@ def bmc_text(r: BmcResult) -> str:
 def bmc_json(r: BmcResult) -> dict[str, Any]:
     p = r.params
     return {
-        "constants": dataclasses.asdict(p) | {"mutant": p.mutant.value},
+        "constants": _constants_json(p),
         "depth": r.depth,
         "verdict": r.verdict.value,
         "exit_code": r.verdict.exit_code,

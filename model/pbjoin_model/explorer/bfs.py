@@ -395,6 +395,12 @@ def peak_memory_mb() -> float:
 
 def reachable(p: Params, symmetry: bool = False) -> Iterator[State]:
     """Every reachable state (orbit representatives when symmetry is on), BFS order."""
+    for s, _ in reachable_steps(p, symmetry):
+        yield s
+
+
+def reachable_steps(p: Params, symmetry: bool = False) -> Iterator[tuple[State, list[Step]]]:
+    """`reachable`, each state with its steps (computed once, for the search and the caller)."""
     visited = _Visited(False, symmetry)
     queue: deque[State] = deque()
     for s in initial_states(p):
@@ -402,7 +408,8 @@ def reachable(p: Params, symmetry: bool = False) -> Iterator[State]:
             queue.append(s)
     while queue:
         s = queue.popleft()
-        yield s
-        for step in successors(s, p):
+        steps = list(successors(s, p))
+        yield s, steps
+        for step in steps:
             if visited.add(visited.key(step.state), -1) is not None:
                 queue.append(step.state)

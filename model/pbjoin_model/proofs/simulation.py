@@ -2,11 +2,14 @@
 
 `pbjoin prove` proves IndInv of three abstract encodings (the group-state, configuration
 and stream levels), not of protocol.py. This module ties them to it: for the steps
-(s, s') of small configurations (every reachable state; every step, or a sample
-stratified by action, message kind and phases, each stratum kept), the step is mapped
-into each level's vocabulary with s and s' pinned exactly, and Z3 must find the abstract
-action and the axioms satisfiable together. A step for which no candidate abstract action
-is satisfiable is a failing verdict that names the concrete action and the state.
+(s, s') of small configurations (every reachable state up to a renaming of nodes, which
+maps steps to steps and checks to checks; every step, or a sample stratified by action,
+message kind and phases, each stratum kept), the step is mapped into each level's
+vocabulary with s and s' pinned exactly, and Z3 must find the abstract action and the
+axioms satisfiable together. A step for which no candidate abstract action is
+satisfiable is a failing verdict that names the concrete action and the state. Every
+stratum's key starts with the action and the message kind it takes, so every action and
+message kind a configuration has is checked at each level (`Pass.uncovered` says so).
 
 * group level: every (group state, ordered message) pair that some reachable log chains,
   `apply_message` applied: the abstract transition of the message's kind (or a stutter,
@@ -18,12 +21,14 @@ is satisfiable is a failing verdict that names the concrete action and the state
   one message and group-state constant per position and per value.
 
 A model mutant that the encodings do not share fails here (`pbjoin prove` would still say
-PROVED of the unchanged encodings), and so does each restrictive `EncodingEdit`.
+PROVED of the unchanged encodings), and so does each restrictive `EncodingEdit` and each
+`StepMutant` (a stream-level step of the model changed).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 import random
 import time
 from collections.abc import Callable
@@ -31,7 +36,7 @@ from dataclasses import dataclass, field
 
 import z3
 
-from pbjoin_model.explorer.bfs import reachable
+from pbjoin_model.explorer.bfs import reachable, reachable_steps
 from pbjoin_model.proofs.encoding import (
     MI_ACTIVE,
     MI_NONE,
@@ -70,6 +75,8 @@ from pbjoin_model.protocol.machine import (
     State,
     Step,
     apply_message,
+    compact,
+    fold,
     successors,
 )
 
@@ -98,7 +105,8 @@ CONFIG_ACTIONS: dict[str, tuple[str, ...]] = {
 }
 GROUP_ACTIONS = ("ApplyJoin", "Place", "ApplyJoinDone", "ApplyMirrorActive", "ApplyFail")  # by message kind
 
-# The configurations checked by default: 2 and 3 nodes, failures, restarts, configuration changes.
+# The configurations checked by default: 2 and 3 nodes, 2 resources, failures, restarts,
+# configuration changes.
 CONFIGURATIONS = (
     Params(2, 1, 1, 1, 1),
     Params(2, 2, 1, 1, 1),
@@ -106,7 +114,34 @@ CONFIGURATIONS = (
     Params(3, 1, 2, 0, 0),
     Params(3, 1, 1, 1, 0),
     Params(3, 1, 1, 0, 1),
+    Params(3, 2, 1, 0, 0),
 )
+LEVELS = ("group", "config", "stream")
+
+
+class StepMutant(enum.Enum):
+    """Slips in what one stream-level step of the model does (not in the protocol's choices).
+
+    Each makes one action of protocol.py leave a part of the state as it was (or
+    compaction fold too much), as an edit of machine.py would. The check takes the
+    reachable states of the model (with its `Mutant`) and the mutated steps from them:
+    the stream level (and the configuration level, where it sees the part) must reject
+    each. Selected by a parameter, as model mutants are; the explorer does not know them.
+    """
+
+    NONE = "none"
+    CRASH_KEEPS_CHANNELS = "crash-keeps-channels"  # the messages to and from a crashed node stay in flight
+    RESTART_KEEPS_INCARNATION = "restart-keeps-incarnation"  # a restarted node keeps its incarnation
+    DELIVER_SKIPS_CONFIG_READ = "deliver-skips-config-read"  # a host by delivery does not read the configuration
+    COMPACT_FOLDS_EVERYTHING = "compact-folds-everything"  # the whole log folded, what a holder still needs too
+
+
+# A step mutant: the action, and the field of State it leaves as it was.
+STEP_EDITS = {
+    StepMutant.CRASH_KEEPS_CHANNELS: ("Crash", "chan"),
+    StepMutant.RESTART_KEEPS_INCARNATION: ("Restart", "inc"),
+    StepMutant.DELIVER_SKIPS_CONFIG_READ: ("Deliver", "cfg"),
+}
 
 
 @dataclass
@@ -119,6 +154,8 @@ class StepCheck:
     what: str  # the step, readable
     tried: str = ""  # the abstract actions tried
     note: str = ""  # for a failure: whether the states alone already contradict the axioms
+    kind: str = ""  # the message kind the step takes (delivered or received), "" for none
+    configuration: str = ""  # the configuration's name
 
     def line(self) -> str:
         if self.verdict == "ok":
@@ -130,20 +167,56 @@ class StepCheck:
         )
 
 
+def covered(action: str, kind: str) -> str:
+    """An (action, message kind) pair as the coverage reports name it: Deliver(FAIL), Crash."""
+    return f"{action}({kind})" if kind else action
+
+
+@dataclass
+class Pass:
+    """One configuration: what its enumeration found, and what each level checked of it."""
+
+    name: str
+    params: Params
+    states: int  # reachable states enumerated (one per orbit under renaming nodes)
+    steps: int  # concrete steps from them
+    strata: int
+    pairs: int  # distinct (group state, message, wiring) the logs chain: all checked at the group level
+    to_cover: dict[str, set[str]]  # per level: every action and message kind the enumeration has
+    checks: list[StepCheck] = field(default_factory=list)
+    levels: tuple[str, ...] = LEVELS
+
+    def count(self, level: str, action: str | None = None) -> int:
+        return sum(1 for c in self.checks if c.level == level and action in (None, c.action))
+
+    def uncovered(self, level: str) -> set[str]:
+        """What the configuration has that no check of the level took (empty: all covered)."""
+        if level not in self.levels:
+            return set()
+        return self.to_cover[level] - {covered(c.action, c.kind) for c in self.checks if c.level == level}
+
+
 @dataclass
 class SimulationResult:
     mutant: Mutant  # of the model
     encoding: Mutant  # whose abstract encodings
     edit: EncodingEdit
+    step_mutant: StepMutant
     configurations: list[Params]
-    checks: list[StepCheck] = field(default_factory=list)
-    steps: dict[str, int] = field(default_factory=dict)  # per configuration: concrete steps enumerated
-    strata: int = 0
+    passes: list[Pass] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
+    def checks(self) -> list[StepCheck]:
+        return [c for p in self.passes for c in p.checks]
+
+    @property
     def verdict(self) -> str:
+        """'fail' when a step has no counterpart; 'unknown' when Z3 could not decide one, or
+        (which the sample rules out by construction) an action or message kind went unchecked."""
         verdicts = {c.verdict for c in self.checks}
+        if any(p.uncovered(level) for p in self.passes for level in p.levels):
+            verdicts.add("unknown")
         return "fail" if "fail" in verdicts else "unknown" if "unknown" in verdicts else "ok"
 
     @property
@@ -154,20 +227,25 @@ class SimulationResult:
         return [c for c in self.checks if c.verdict != "ok"]
 
     def count(self, level: str) -> int:
-        return sum(1 for c in self.checks if c.level == level)
+        return sum(p.count(level) for p in self.passes)
 
 
-# Short tries under different random seeds before the full timeout: Z3's model search on
-# the stream level's quantifiers either succeeds at once or wanders, depending on the seed.
+# Short tries under different random seeds before a long one: Z3's model search on the
+# stream level's quantifiers either succeeds at once or wanders, depending on the seed. The
+# tries are bounded by Z3's resource count, not the clock, so that a loaded machine (a CI
+# runner, a parallel suite) reaches the same verdicts as an idle one; about 50 M units are a
+# second here. The wall-clock timeout stays as the user's bound on a single check.
 SAT_TRIES = (0, 1, 2)
-SAT_TRY_MS = 5_000
+SAT_TRY_RLIMIT = 250_000_000
+SAT_LAST_RLIMIT = 2_000_000_000
 
 
 def _sat(facts: list[Term], timeout_ms: int) -> str:
     """'ok' when the facts have a model, 'fail' when they have none."""
     for seed in (*SAT_TRIES, None):
         solver = z3.Solver()
-        solver.set("timeout", timeout_ms if seed is None else min(timeout_ms, SAT_TRY_MS))
+        solver.set("timeout", timeout_ms)
+        solver.set("rlimit", SAT_LAST_RLIMIT if seed is None else SAT_TRY_RLIMIT)
         if seed:
             solver.set("random_seed", seed)
         solver.add(*facts)
@@ -325,9 +403,10 @@ def check_config_step(
         pins = config_pins(voc, pre, s, p, post, step, abstract_params)
         verdict = _sat([*base, *constraints, *pins], timeout_ms)
         if verdict == "ok":
-            return StepCheck("config", step.action, action, "ok", time.monotonic() - t0, _describe(s, step))
-    tried = "/".join(candidates)
-    return StepCheck("config", step.action, "", verdict, time.monotonic() - t0, _describe(s, step), tried)
+            break
+    found, tried = (action, "") if verdict == "ok" else ("", "/".join(candidates))
+    what, kind = _describe(s, step), step_kind(s, step, p)
+    return StepCheck("config", step.action, found, verdict, time.monotonic() - t0, what, tried, kind=kind)
 
 
 # ---------------------------------------------------------------- stream level
@@ -339,11 +418,26 @@ def uncompacted(s: State, step: Step, p: Params) -> State:
     return next(t.state for t in successors(s, pu) if t.action == step.action and t.params == step.params)
 
 
-def stream_pins(sm: Stream, s: State, step: Step | None, p: Params, act: StreamAction | StreamState) -> list[Term]:
+def model_step(s: State, step: Step, p: Params, mutant: StepMutant = StepMutant.NONE) -> tuple[Step, State]:
+    """The step as the model with the step mutant takes it, and its successor before compaction."""
+    grown = uncompacted(s, step, p)
+    if mutant is StepMutant.COMPACT_FOLDS_EVERYTHING:
+        return step._replace(state=fold(grown, p, len(grown.log))), grown
+    if mutant in STEP_EDITS and step.action == STEP_EDITS[mutant][0]:
+        part = STEP_EDITS[mutant][1]
+        grown = grown._replace(**{part: getattr(s, part)})
+        return step._replace(state=compact(grown, p)), grown
+    return step, grown
+
+
+def stream_pins(
+    sm: Stream, s: State, step: Step | None, p: Params, act: StreamAction | StreamState, grown: State | None = None
+) -> list[Term]:
     """The stream level pinned to s (ghosts included) when `act` is a state, or to the step
-    as `act`: the step on the uncompacted successor, or for Compact the fold from it to
-    the successor."""
-    grown = uncompacted(s, step, p) if step is not None else s
+    as `act`: the step on its successor before compaction (`grown`, by default protocol.py's),
+    or for Compact the fold from it to the successor."""
+    if grown is None:
+        grown = uncompacted(s, step, p) if step is not None else s
     history = History(sm, p, s.durable, grown.log)
     if isinstance(act, StreamState):
         return history.encode(act, s) + history.facts()
@@ -362,10 +456,12 @@ def stream_pins(sm: Stream, s: State, step: Step | None, p: Params, act: StreamA
     return out + history.facts()
 
 
-def check_stream_step(s: State, step: Step, p: Params, edit: EncodingEdit, timeout_ms: int) -> list[StepCheck]:
-    """The step as a stream-level action, then (if protocol.py compacted) as Compact."""
+def check_stream_step(
+    s: State, step: Step, grown: State, p: Params, edit: EncodingEdit, timeout_ms: int
+) -> list[StepCheck]:
+    """The step (whose successor before compaction is `grown`) as a stream-level action,
+    then (if the model compacted) as Compact."""
     t0 = time.monotonic()
-    grown = uncompacted(s, step, p)
     after = step.state
     low = len(grown.log) - len(after.log)
     sm = Stream()
@@ -377,30 +473,31 @@ def check_stream_step(s: State, step: Step, p: Params, edit: EncodingEdit, timeo
     for act in level.transitions(pre):
         if act.action not in STREAM_ACTIONS[step.action]:
             continue
-        verdict = _sat([*axioms, *act.constraints, *stream_pins(sm, s, step, p, act)], timeout_ms)
+        verdict = _sat([*axioms, *act.constraints, *stream_pins(sm, s, step, p, act, grown)], timeout_ms)
         if verdict == "ok":
             found = act.action
             break
     tried = "/".join(STREAM_ACTIONS[step.action])
-    check = StepCheck("stream", step.action, found, verdict, time.monotonic() - t0, _describe(s, step), tried)
+    what, kind = _describe(s, step), step_kind(s, step, p)
+    check = StepCheck("stream", step.action, found, verdict, time.monotonic() - t0, what, tried, kind=kind)
     if verdict == "fail":
-        check.note = _stream_note(sm, axioms, s, step, p, timeout_ms)
+        check.note = _stream_note(sm, axioms, s, grown, p, timeout_ms)
     out.append(check)
     if low > 0:
         t1 = time.monotonic()
         mid = StreamState.fresh("grown")
-        compact = next(a for a in StreamLevel(sm, edit).transitions(mid) if a.action == "Compact")
-        verdict = _sat([*axioms, *compact.constraints, *stream_pins(sm, s, step, p, compact)], timeout_ms)
+        folding = next(a for a in StreamLevel(sm, edit).transitions(mid) if a.action == "Compact")
+        verdict = _sat([*axioms, *folding.constraints, *stream_pins(sm, s, step, p, folding, grown)], timeout_ms)
         what = f"{_describe(s, step)}, then Compact(low={low})"
         found = "Compact" if verdict == "ok" else ""
         out.append(StepCheck("stream", "Compact", found, verdict, time.monotonic() - t1, what, "Compact"))
     return out
 
 
-def _stream_note(sm: Stream, axioms: list[Term], s: State, step: Step, p: Params, timeout_ms: int) -> str:
+def _stream_note(sm: Stream, axioms: list[Term], s: State, grown: State, p: Params, timeout_ms: int) -> str:
     """Why a stream step has no counterpart: its states contradict the axioms about apply
     (protocol.py's apply_message breaks a group-level lemma), or no action allows it."""
-    for name, state in (("pre-state", s), ("post-state", uncompacted(s, step, p))):
+    for name, state in (("pre-state", s), ("post-state", grown)):
         if _sat([*axioms, *stream_pins(sm, state, None, p, StreamState.fresh("alone"))], timeout_ms) == "fail":
             return f"the {name} alone contradicts the axioms about apply (a group-level lemma fails for the model)"
     return "no abstract action allows this step"
@@ -414,63 +511,92 @@ def _describe(s: State, step: Step) -> str:
     return f"{step.label()} from phases {phases}, log length {len(s.log)}"
 
 
+def step_kind(s: State, step: Step, p: Params) -> str:
+    """The kind of the message the step takes: delivered from the log, or the head it receives."""
+    params = dict(step.params)
+    if step.action == "Deliver":
+        return MSG_NAMES[s.log[s.cursor[params["n"]]].kind]
+    if "src" in params:
+        return P2P_NAMES[s.chan[params["src"] * p.nodes + params["n"]][0].kind]
+    return ""
+
+
 def stratum(s: State, step: Step, p: Params) -> tuple[object, ...]:
     """What distinguishes steps for the sample: the action, the message it takes (kind, own or
-    not), the acting node's phase before and after, whether the log was compacted."""
+    not), the acting node's phase before and after, whether the log did not grow by one
+    (compacted, or nothing appended), the kinds sent, whether messages were dropped. It
+    starts with the action and the kind."""
     params = dict(step.params)
     n = params["n"]
     t = step.state
-    what: tuple[object, ...] = ()
+    own = None  # for a Deliver: whether the message is the node's own
     if step.action == "Deliver":
         msg = s.log[s.cursor[n]]
-        what = (MSG_NAMES[msg.kind], msg.node == n and msg.inc == s.inc[n])
-    elif "src" in params:
-        head = s.chan[params["src"] * p.nodes + n][0]
-        what = (P2P_NAMES[head.kind],)
+        own = msg.node == n and msg.inc == s.inc[n]
     sends = tuple(sorted({P2P_NAMES[m.kind] for q, q2 in zip(s.chan, t.chan, strict=True) for m in q2[len(q) :]}))
     dropped = sum(len(q) for q in s.chan) > sum(len(q) for q in t.chan) + ("src" in params)
-    return (step.action, *what, s.phase[n], t.phase[n], len(t.log) < len(s.log) + 1, sends, dropped)
+    compacted = len(t.log) < len(s.log) + 1
+    return (step.action, step_kind(s, step, p), own, s.phase[n], t.phase[n], compacted, sends, dropped)
 
 
 @dataclass
 class Sample:
-    """What one configuration contributes: the sampled steps and the group-level pairs."""
+    """What one configuration contributes: the sampled steps (each with its successor before
+    compaction) and the group-level pairs."""
 
-    steps: list[tuple[State, Step]]
+    steps: list[tuple[State, Step, State]]
     pairs: list[tuple[GroupState, Msg, State]]
+    states: int  # reachable states enumerated (orbit representatives)
     total: int  # concrete steps enumerated
     strata: int
+    to_cover: dict[str, set[str]]  # per level: the actions and message kinds the steps have
 
 
-def sample(p: Params, per_stratum: int, seed: int = 0) -> Sample:
-    """One pass over every reachable state: up to `per_stratum` steps of every stratum
-    (reservoir-sampled, so every stratum is represented; 0: every step), and every distinct
-    (group state, message, wiring) that the log of a reachable state chains."""
+def sample(p: Params, per_stratum: int, seed: int = 0, mutant: StepMutant = StepMutant.NONE) -> Sample:
+    """One pass over every reachable state up to renaming nodes: of every stratum the first
+    step in BFS order (the shallowest, cheapest for Z3) and up to `per_stratum` - 1 more
+    (reservoir-sampled; 0: every step), the steps as the model with the step mutant takes
+    them; and every distinct (group state, message, wiring) that a reachable log chains."""
     rng = random.Random(seed)
-    kept: dict[tuple[object, ...], list[tuple[State, Step]]] = {}
+    kept: dict[tuple[object, ...], list[tuple[State, Step, State | None]]] = {}
     seen: dict[tuple[object, ...], int] = {}
     pairs: dict[tuple[GroupState, Msg, tuple[int, ...]], State] = {}
-    total = 0
-    for s in reachable(p):
+    to_cover: dict[str, set[str]] = {level: set() for level in LEVELS}
+    states = total = 0
+    for s, steps in reachable_steps(p, symmetry=True):
+        states += 1
         gs = s.durable
         for msg in s.log:
             pairs.setdefault((gs, msg, s.access), s)
             gs = apply_message(gs, msg, p)
-        for step in successors(s, p):
+        for step in steps:
             if step.action in DATA_PATH_ACTIONS:
                 continue
+            grown = None
+            if mutant is not StepMutant.NONE:
+                step, grown = model_step(s, step, p, mutant)
             total += 1
             key = stratum(s, step, p)
             seen[key] = seen.get(key, 0) + 1
             bucket = kept.setdefault(key, [])
             if len(bucket) < per_stratum or not per_stratum:
-                bucket.append((s, step))
+                bucket.append((s, step, grown))
             else:
-                i = rng.randrange(seen[key])
+                i = rng.randrange(1, seen[key])
                 if i < per_stratum:
-                    bucket[i] = (s, step)
-    steps = [pair for bucket in kept.values() for pair in bucket]
-    return Sample(steps, [(gs, msg, s) for (gs, msg, _), s in pairs.items()], total, len(kept))
+                    bucket[i] = (s, step, grown)
+    for key in kept:
+        to_cover["config"].add(covered(str(key[0]), str(key[1])))
+        if key[5]:  # compacted
+            to_cover["stream"].add("Compact")
+    to_cover["stream"] |= to_cover["config"]
+    to_cover["group"] = {MSG_NAMES[msg.kind] for _, msg, _ in pairs}
+    chosen = [
+        (s, step, uncompacted(s, step, p) if grown is None else grown)
+        for bucket in kept.values()
+        for s, step, grown in bucket
+    ]
+    return Sample(chosen, [(gs, msg, s) for (gs, msg, _), s in pairs.items()], states, total, len(kept), to_cover)
 
 
 def simulate(
@@ -479,38 +605,45 @@ def simulate(
     encoding: Mutant = Mutant.NONE,
     edit: EncodingEdit = EncodingEdit.NONE,
     per_stratum: int = 2,
-    levels: tuple[str, ...] = ("group", "config", "stream"),
-    timeout_ms: int = 30_000,
+    levels: tuple[str, ...] = LEVELS,
+    timeout_ms: int = 120_000,
     on_check: Callable[[StepCheck], None] | None = None,
+    step_mutant: StepMutant = StepMutant.NONE,
 ) -> SimulationResult:
-    """The model with `mutant` against the encodings of `encoding` (with `edit`), on each configuration."""
+    """The model with `mutant` (and `step_mutant`) against the encodings of `encoding` (with
+    `edit`), on each configuration. The group level checks apply_message, which a step
+    mutant leaves alone."""
     start = time.monotonic()
-    result = SimulationResult(mutant, encoding, edit, [dataclasses.replace(c, mutant=mutant) for c in configurations])
-
-    def record(c: StepCheck) -> None:
-        result.checks.append(c)
-        if on_check is not None:
-            on_check(c)
-
+    configured = [dataclasses.replace(c, mutant=mutant) for c in configurations]
+    result = SimulationResult(mutant, encoding, edit, step_mutant, configured)
     for p in result.configurations:
-        found = sample(p, per_stratum)
-        result.steps[_name(p)] = found.total
-        result.strata += found.strata
+        found = sample(p, per_stratum, mutant=step_mutant)
+        one = Pass(name(p), p, found.states, found.total, found.strata, len(found.pairs), found.to_cover)
+        one.levels = tuple(level for level in LEVELS if level in levels)
+        result.passes.append(one)
+
+        def record(c: StepCheck, one: Pass = one) -> None:
+            c.configuration = one.name
+            one.checks.append(c)
+            if on_check is not None:
+                on_check(c)
+
         if "group" in levels:
             for gs, msg, s in found.pairs:
                 record(check_group_step(gs, msg, s, p, encoding, edit, timeout_ms))
-        for s, step in found.steps:
+        for s, step, grown in found.steps:
             if "config" in levels:
                 record(check_config_step(s, step, p, encoding, edit, timeout_ms))
             if "stream" in levels:
-                for c in check_stream_step(s, step, p, edit, timeout_ms):
+                for c in check_stream_step(s, step, grown, p, edit, timeout_ms):
                     record(c)
     result.seconds = time.monotonic() - start
     return result
 
 
-def _name(p: Params) -> str:
-    return f"{p.nodes} nodes, {p.resources} resources, {p.max_failures}/{p.max_restarts}/{p.max_config_changes}"
+def name(p: Params) -> str:
+    """A configuration as --configuration takes it: nodes, resources, MaxFailures, MaxRestarts, MaxConfigChanges."""
+    return f"{p.nodes},{p.resources},{p.max_failures},{p.max_restarts},{p.max_config_changes}"
 
 
 # ---------------------------------------------------------------- witnesses for the premises

@@ -784,6 +784,11 @@ def compact(s: State, p: Params) -> State:
         for msg in q:
             if msg.kind == GROUP_STATE:
                 low = min(low, msg.cur)
+    return fold(s, p, low)
+
+
+def fold(s: State, p: Params, low: int) -> State:
+    """The first `low` messages of the log folded into `durable`, positions renumbered."""
     if low == 0:
         return s
     durable = s.durable
