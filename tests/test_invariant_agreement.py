@@ -162,6 +162,17 @@ def test_weakened_tla_bodies_disagree_with_python() -> None:
     assert {name for _, name in step_disagreements(steps, verdicts.steps)} == {"PlacementStep"}
 
 
+@pytest.mark.tlc
+def test_a_spec_failing_over_to_the_last_synced_backup_disagrees_on_three_resources() -> None:
+    """Only the three-resource corpus has a failover with two synchronised backups: TLC replays
+    its logs through the edited ApplyFail, and its FailoverToFirstSynced disagrees with Python's."""
+    states, steps = corpus_of("three resources")
+    p = CORPORA["three resources"][0]
+    edited = SPEC_MUTANTS["failover-to-last-synced"].text()
+    verdicts = tlc_verdicts(states, p, steps, spec_text=edited, timeout=600)
+    assert {d.invariant for d in disagreements(states, p, verdicts.states)} == {"FailoverToFirstSynced"}
+
+
 def test_the_corpus_is_made_of_states_of_its_configuration() -> None:
     for name, (p, *_) in CORPORA.items():
         states = states_of(name)
