@@ -431,8 +431,9 @@ Subject = Mutant | SpecMutant
 
 
 def subjects() -> dict[str, Subject]:
+    """Every mutant by its row's name: a spec mutant's is prefixed (several share a model mutant's name)."""
     out: dict[str, Subject] = {m.value: m for m in MODEL_MUTANTS}
-    out.update(SPEC_MUTANTS)
+    out.update({f"spec:{name}": m for name, m in SPEC_MUTANTS.items()})
     return out
 
 
