@@ -499,7 +499,7 @@ def markdown(matrix: Matrix, names: list[str]) -> str:
     rows, notes = render(matrix, names)
     out = ["| mutant | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     out += ["| " + " | ".join(row) + " |" for row in rows]
-    out += [""] + [f"[{i}] {note}" for i, note in enumerate(notes, start=1)]
+    out += [""] + [f"- [{i}] {note}" for i, note in enumerate(notes, start=1)]
     return "\n".join(out) + "\n"
 
 
