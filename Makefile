@@ -65,7 +65,7 @@ campaign: $(STAMP) etcd
 ## without and with writes, seeded lockstep): which method kills which mutant, and how fast; then
 ## every model and spec mutant against every model-side method (explorer on each configuration,
 ## liveness, IndInv on reachable states, the unbounded proof, BMC, TLC, invariant and symbolic
-## agreement, simulation; about an hour: bench/adequacy_model.py --quick for a part of it)
+## agreement, simulation; 83 min here, bench/adequacy_model.py --quick for a part of it)
 adequacy: $(STAMP) java
 	$(BIN)/python bench/adequacy.py --json bench/adequacy.json
 	$(BIN)/python bench/adequacy_model.py --json bench/adequacy_model.json
