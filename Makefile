@@ -63,9 +63,13 @@ campaign: $(STAMP) etcd
 	$(BIN)/python tests/campaign.py --minutes $(CAMPAIGN_MINUTES) --seed $(SEED)
 
 ## adequacy: every implementation mutant against every conformance method (demo, exhaustive replay
-## without and with writes, seeded lockstep): which method kills which mutant, and how fast
-adequacy: $(STAMP)
+## without and with writes, seeded lockstep): which method kills which mutant, and how fast; then
+## every model and spec mutant against every model-side method (explorer on each configuration,
+## liveness, IndInv on reachable states, the unbounded proof, BMC, TLC, invariant and symbolic
+## agreement, simulation; 83 min here, bench/adequacy_model.py --quick for a part of it)
+adequacy: $(STAMP) java
 	$(BIN)/python bench/adequacy.py --json bench/adequacy.json
+	$(BIN)/python bench/adequacy_model.py --json bench/adequacy_model.json
 
 ## bench: pbjoin check against TLC at 1 and 2 workers (wall and CPU ratios), checker states/s and peak
 ## memory on larger configurations; conformance throughput; write latency,

@@ -269,20 +269,26 @@ def _spread(states: list[State], count: int) -> list[State]:
 
 
 def corpus(
-    p: Params, mutants: Iterable[Mutant], per_source: int, perturbed: int, seed: int = 17
+    p: Params,
+    mutants: Iterable[Mutant],
+    per_source: int,
+    perturbed: int,
+    seed: int = 17,
+    wirings: tuple[tuple[int, ...], ...] | None = None,
 ) -> tuple[list[State], list[StreamStep]]:
     """Reachable states of the protocol and of `mutants` on p (each mutant's violating states
     first), the explorer's counterexample of each mutant, and perturbed states; and the
     stream steps of all of them, with as many perturbed ones. With `per_source` 0 no
     reachable set is enumerated: the counterexamples are the states, and the perturbed
-    states are theirs."""
+    states are theirs. `wirings` fixes the mutants' searches to those wirings (for a
+    configuration whose every wiring is too many to search)."""
     rng = random.Random(seed)
     base = list(reachable(p, symmetry=True)) if per_source else []
     states = _spread(base, per_source) if per_source else []
     steps = [step for s in states for step in stream_steps(s, p)]
     for mutant in mutants:
         q = dataclasses.replace(p, mutant=mutant)
-        chosen = [step.state for step in check(q, Options()).trace]
+        chosen = [step.state for step in check(q, Options(wirings=wirings)).trace]
         if per_source:
             reached = list(reachable(q, symmetry=True))
             bad = [s for s in reached if any(not inv(s, q) for _, inv in INVARIANTS)]

@@ -15,7 +15,6 @@ from functools import cache
 
 import pytest
 from invariant_corpus import corpus
-from pbjoin_model.protocol.config import SPEC_DIR
 from pbjoin_model.protocol.invariants import INVARIANTS, STREAM_RULES, holders, placement_step
 from pbjoin_model.protocol.machine import ACCESS, GroupState, Msg, Mutant, Params, State, bits, is_primary_host
 from pbjoin_model.traces.tlc_invariants import (
@@ -25,10 +24,13 @@ from pbjoin_model.traces.tlc_invariants import (
     step_disagreements,
     tlc_verdicts,
 )
+from spec_mutants import SPEC_MUTANTS
+from test_mutants import ONE_NODE_PER_RESOURCE
 
 SMALL = Params(2, 2, 1, 1, 1)
-# name -> (constants, mutants whose states join the corpus, reachable states per source, perturbed)
-CORPORA: dict[str, tuple[Params, tuple[Mutant, ...], int, int]] = {
+# name -> (constants, mutants whose states join the corpus, reachable states per source, perturbed,
+# the wirings the mutants' searches start from (None: all))
+CORPORA: dict[str, tuple[Params, tuple[Mutant, ...], int, int, tuple[tuple[int, ...], ...] | None]] = {
     "small": (
         SMALL,
         (
@@ -42,12 +44,14 @@ CORPORA: dict[str, tuple[Params, tuple[Mutant, ...], int, int]] = {
         ),
         60,
         500,
+        None,
     ),
     "writes": (
         Params(2, 2, 1, 0, 0, max_writes=2),
         (Mutant.ASYNC_ACK, Mutant.NO_FENCING, Mutant.NO_EPOCH_BUMP, Mutant.ACK_BEFORE_APPLY),
         60,
         400,
+        None,
     ),
     # three nodes: the mutants' counterexamples and perturbations of their states only
     # (the reachable sets take half a minute each)
@@ -61,6 +65,7 @@ CORPORA: dict[str, tuple[Params, tuple[Mutant, ...], int, int]] = {
         ),
         0,
         300,
+        None,
     ),
     # resource failures: a failed backup kept as a mirror, a joiner placed on a failed resource,
     # no failover, a repaired copy counted at once
@@ -74,7 +79,11 @@ CORPORA: dict[str, tuple[Params, tuple[Mutant, ...], int, int]] = {
         ),
         60,
         400,
+        None,
     ),
+    # three resources: a failover with two synchronised backups to choose from (the one wiring
+    # the failover-to-last-synced mutant is caught on; every wiring of 3 x 3 is too many)
+    "three resources": (Params(3, 3, 1, 0, 0), (Mutant.FAILOVER_TO_LAST_SYNCED,), 0, 150, ONE_NODE_PER_RESOURCE),
 }
 
 
@@ -85,8 +94,8 @@ STREAM_INVARIANTS = {"FailoverToFirstSynced", "PlacementFirstReachable", "Resour
 
 @cache
 def corpus_of(name: str) -> tuple[list[State], list[StreamStep]]:
-    p, mutants, per_source, perturbed = CORPORA[name]
-    return corpus(p, mutants, per_source, perturbed)
+    p, mutants, per_source, perturbed, wirings = CORPORA[name]
+    return corpus(p, mutants, per_source, perturbed, wirings=wirings)
 
 
 def states_of(name: str) -> list[State]:
@@ -160,20 +169,26 @@ def test_weakened_python_bodies_disagree_with_tlc() -> None:
 def test_weakened_tla_bodies_disagree_with_python() -> None:
     """NoSplitBrain tolerating two primary hosts of one resource, and PlacementStep without
     the order: one TLC run on the weakened spec, each weakening seen and nothing else."""
-    text = (SPEC_DIR / "JoinProtocol.tla").read_text()
-    split_brain = "(BelievesPrimary(n1, view[n1]) /\\ BelievesPrimary(n2, view[n2])) => n1 = n2"
-    order = "        /\\ \\A r2 \\in m.rset \\ P.lost : ~Before(P, r2, r)\n"
-    assert text.count(split_brain) == 1 and text.count(order) == 1
-    weak = text.replace(split_brain, split_brain.replace("n1 = n2", "view[n1].prim = view[n2].prim"))
-    weak = weak.replace(order, "")
+    weak = SPEC_MUTANTS["placement-step-any-order"].apply(SPEC_MUTANTS["no-split-brain-same-resource"].text())
     states, steps = corpus_of("small")
     verdicts = tlc_verdicts(states, CORPORA["small"][0], steps, spec_text=weak, timeout=600)
     assert _split_brain_disagreements(verdicts.states, None) == {"NoSplitBrain"}
     assert {name for _, name in step_disagreements(steps, verdicts.steps)} == {"PlacementStep"}
 
 
+@pytest.mark.tlc
+def test_a_spec_failing_over_to_the_last_synced_backup_disagrees_on_three_resources() -> None:
+    """Only the three-resource corpus has a failover with two synchronised backups: TLC replays
+    its logs through the edited ApplyFail, and its FailoverToFirstSynced disagrees with Python's."""
+    states, steps = corpus_of("three resources")
+    p = CORPORA["three resources"][0]
+    edited = SPEC_MUTANTS["failover-to-last-synced"].text()
+    verdicts = tlc_verdicts(states, p, steps, spec_text=edited, timeout=600)
+    assert {d.invariant for d in disagreements(states, p, verdicts.states)} == {"FailoverToFirstSynced"}
+
+
 def test_the_corpus_is_made_of_states_of_its_configuration() -> None:
-    for name, (p, _, _, _) in CORPORA.items():
+    for name, (p, *_) in CORPORA.items():
         states = states_of(name)
         assert len(states) == len(set(states)) > 100
         assert all(len(s.phase) == p.nodes and len(s.resVer) == p.resources for s in states)

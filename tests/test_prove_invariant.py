@@ -7,8 +7,11 @@ from pbjoin_model.explorer.bfs import reachable
 from pbjoin_model.proofs.indinv import CONJUNCTS, IndInv
 from pbjoin_model.protocol.machine import Mutant, Params
 
+# (nodes, resources, failures, restarts, configuration changes) IndInv is checked on
+REACHABLE_CONFIGS = [(2, 2, 1, 1, 1), (3, 1, 1, 0, 1), (2, 1, 2, 2, 1)]
 
-@pytest.mark.parametrize("constants", [(2, 2, 1, 1, 1), (3, 1, 1, 0, 1), (2, 1, 2, 2, 1)], ids=str)
+
+@pytest.mark.parametrize("constants", REACHABLE_CONFIGS, ids=str)
 def test_indinv_holds_on_every_reachable_state(constants: tuple[int, int, int, int, int]) -> None:
     nodes, resources, failures, restarts, changes = constants
     p = Params(nodes, resources, failures, restarts, changes)

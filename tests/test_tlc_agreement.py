@@ -78,16 +78,20 @@ def test_tlc_agrees_with_python_model(p: Params) -> None:
     assert result.states_generated == generated
 
 
+# The configurations whose states TLC dumps and the model's reachable set must equal.
+STATE_SET_CONFIGS = {
+    "small": Params(nodes=2, resources=2, max_failures=1, max_restarts=1, max_config_changes=1),
+    "n2r2f1w1": Params(nodes=2, resources=2, max_failures=1, max_restarts=0, max_config_changes=0, max_writes=1),
+    "n2r2f1rf1": Params(
+        nodes=2, resources=2, max_failures=1, max_restarts=0, max_config_changes=0, max_resource_failures=1
+    ),
+}
+# Three nodes, two resources, every failure-free behaviour: compared by orbits (symmetry on both sides).
+ORBITS_CONFIG = Params(nodes=3, resources=2, max_failures=0, max_restarts=0, max_config_changes=0)
+
+
 @pytest.mark.tlc
-@pytest.mark.parametrize(
-    "p",
-    [
-        Params(nodes=2, resources=2, max_failures=1, max_restarts=1, max_config_changes=1),
-        Params(nodes=2, resources=2, max_failures=1, max_restarts=0, max_config_changes=0, max_writes=1),
-        Params(nodes=2, resources=2, max_failures=1, max_restarts=0, max_config_changes=0, max_resource_failures=1),
-    ],
-    ids=["small", "n2r2f1w1", "n2r2f1rf1"],
-)
+@pytest.mark.parametrize("p", list(STATE_SET_CONFIGS.values()), ids=list(STATE_SET_CONFIGS))
 def test_tlc_finds_exactly_the_models_states(p: Params, tmp_path: Path) -> None:
     """State for state: TLC's dump of distinct states, read back as model states, is the reachable set."""
     dump = tmp_path / "states.dump"
@@ -119,7 +123,7 @@ def test_tlc_finds_the_models_orbits_on_three_nodes_and_two_resources(tmp_path: 
     """3 nodes, 2 resources (every failure-free behaviour: 313,401 states, 52,322 orbits), with
     symmetry on both sides: the same number of orbits and of generated states, and the same
     orbits, TLC's representatives put in the model's canonical form."""
-    p = Params(nodes=3, resources=2, max_failures=0, max_restarts=0, max_config_changes=0)
+    p = ORBITS_CONFIG
     dump = tmp_path / "states.dump"
     result = run_tlc(p, symmetry=True, timeout=600, dump=dump)
     assert result.completed and result.violated == () and result.errors == (), result.output[-2000:]

@@ -126,12 +126,24 @@ def parse_output(output: str, returncode: int) -> TlcResult:
     )
 
 
-def tlc_command(work: Path, p: Params, *, symmetry: bool, workers: int = 1, dump: Path | None = None) -> list[str]:
+def tlc_command(
+    work: Path,
+    p: Params,
+    *,
+    symmetry: bool,
+    workers: int = 1,
+    dump: Path | None = None,
+    spec_text: str | None = None,
+) -> list[str]:
     """Lay the spec and a generated MC.cfg for p into `work`; the TLC command line to run there.
 
-    With `dump`, TLC also writes every distinct state it found to that file (`-dump`).
+    With `dump`, TLC also writes every distinct state it found to that file (`-dump`);
+    `spec_text` replaces spec/JoinProtocol.tla.
     """
-    shutil.copy(SPEC_DIR / f"{MODULE}.tla", work / f"{MODULE}.tla")
+    if spec_text is None:
+        shutil.copy(SPEC_DIR / f"{MODULE}.tla", work / f"{MODULE}.tla")
+    else:
+        (work / f"{MODULE}.tla").write_text(spec_text)
     (work / "MC.cfg").write_text(config_text(p, symmetry))
     cmd = [find_java(), "-XX:+UseParallelGC", "-cp", str(find_jar()), "tlc2.TLC"]
     cmd += ["-workers", str(workers), "-deadlock", "-cleanup", "-metadir", str(work / "states")]
@@ -140,10 +152,17 @@ def tlc_command(work: Path, p: Params, *, symmetry: bool, workers: int = 1, dump
     return [*cmd, "-config", "MC.cfg", f"{MODULE}.tla"]
 
 
-def run_tlc(p: Params, *, symmetry: bool = False, timeout: float | None = None, dump: Path | None = None) -> TlcResult:
-    """Model-check spec/JoinProtocol.tla for the constants of p with one TLC worker."""
+def run_tlc(
+    p: Params,
+    *,
+    symmetry: bool = False,
+    timeout: float | None = None,
+    dump: Path | None = None,
+    spec_text: str | None = None,
+) -> TlcResult:
+    """Model-check spec/JoinProtocol.tla (or `spec_text` in its place) for the constants of p with one TLC worker."""
     with tempfile.TemporaryDirectory(prefix="tlc-") as tmp:
         work = Path(tmp)
-        cmd = tlc_command(work, p, symmetry=symmetry, dump=dump)
+        cmd = tlc_command(work, p, symmetry=symmetry, dump=dump, spec_text=spec_text)
         proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=timeout, check=False)
     return parse_output(proc.stdout + proc.stderr, proc.returncode)
