@@ -9,7 +9,10 @@ Properties (the model checked against what it must satisfy):
   configurations small and writes, on 3 nodes and 2 resources with one failure
   (tests/test_mutants.py's THREE), on 3 nodes and 3 resources wired one node per resource (where
   the failover choice shows), and on the shipped failures, default and reference configurations
-  cut after --max-states distinct states;
+  cut after --max-states distinct states; explore resources: the configurations of
+  tests/test_mutants.py's RESOURCE_CASES (one resource failure and repair: the shipped resources
+  configuration, and 3 nodes by 3 resources wired one node per resource, cut after 250,000
+  distinct states);
 - liveness: the liveness properties under weak fairness on the configurations of
   tests/test_liveness.py, smallest first, until one fails;
 - IndInv reachable: the proof's IndInv on every reachable state of
@@ -52,7 +55,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache, partial
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
@@ -62,19 +65,27 @@ from pbjoin_model.proofs.bmc import BmcVerdict, bmc
 from pbjoin_model.proofs.indinv import CONJUNCTS
 from pbjoin_model.proofs.prove import prove
 from pbjoin_model.proofs.simulation import simulate
-from pbjoin_model.proofs.symbolic import DATA_PATH_NOT_ENCODED, Actions, GroupOps
+from pbjoin_model.proofs.symbolic import DATA_PATH_NOT_ENCODED, RESOURCE_FAILURES_NOT_ENCODED, Actions, GroupOps
 from pbjoin_model.proofs.symbolic_invariants import SYMBOLIC_INVARIANTS
 from pbjoin_model.protocol.config import load
 from pbjoin_model.protocol.invariants import INVARIANTS
-from pbjoin_model.protocol.machine import CHOICE_MUTANTS, DATA_PATH_MUTANTS, Mutant, Params, State, successors
+from pbjoin_model.protocol.machine import (
+    CHOICE_MUTANTS,
+    DATA_PATH_MUTANTS,
+    RESOURCE_FAILURE_MUTANTS,
+    Mutant,
+    Params,
+    State,
+    successors,
+)
 from pbjoin_model.protocol.spec_state import decode_state
 from pbjoin_model.traces.tlc import TlcResult, run_tlc
 from pbjoin_model.traces.tlc_invariants import TlcEvaluationError, disagreements, step_disagreements, tlc_verdicts
 from pbjoin_model.traces.tlc_trace import parse_states
 from spec_mutants import SPEC_MUTANTS, SpecMutant
 from test_invariant_agreement import CORPORA, corpus_of, verdicts_of
-from test_liveness import LIVENESS_MUTANTS
-from test_mutants import CHOICE_CASES, THREE, params
+from test_liveness import LIVENESS_MUTANTS, RESOURCE_LIVENESS
+from test_mutants import CHOICE_CASES, RESOURCE_CASES, THREE, params
 from test_prove_invariant import REACHABLE_CONFIGS
 from test_prove_simulation import SMALL as SIMULATION_SMALL
 from test_prove_simulation import TWO_RESOURCES
@@ -90,12 +101,19 @@ PROPERTY, AGREEMENT = "property", "agreement"
 TLC_TIMEOUT = 900.0
 
 NO_WRITES = "data-path mutant: the configuration has no writes, where the mutant is the protocol itself"
+NO_RESOURCE_FAILURES = (
+    "resource-failure mutant: the configurations have no resource failures, where the mutant is the protocol itself"
+)
 NOT_ENCODED = f"data-path mutant: {DATA_PATH_NOT_ENCODED}"
+RESOURCES_NOT_ENCODED = f"resource-failure mutant: {RESOURCE_FAILURES_NOT_ENCODED}"
 CHOICE_NOT_PROVED = (
     "choice mutant: the proof's group level encodes the protocol's choices and IndInv states safety only "
     "(pbjoin prove refuses it)"
 )
 INDINV_NO_WRITES = "data-path mutant: IndInv states no data-path property (its configurations have no writes)"
+INDINV_NO_RESOURCE_FAILURES = (
+    "resource-failure mutant: IndInv's configurations have no resource failures (the proof does not encode them)"
+)
 SPEC_NOT_RUN = "spec mutant: the method runs the Python model, not the spec (TLC runs the spec: TLC agreement)"
 SPEC_NOT_COMPARED = "spec mutant: the method compares the Python model with the Z3 encodings; neither reads the spec"
 
@@ -141,12 +159,31 @@ class Budget:
 def label(p: Params) -> str:
     """(nodes, resources, failures, restarts, configuration changes[, writes]), as the tests write them."""
     values = [p.nodes, p.resources, p.max_failures, p.max_restarts, p.max_config_changes]
-    return str(tuple(values + ([p.max_writes] if p.max_writes else [])))
+    text = str(tuple(values + ([p.max_writes] if p.max_writes else [])))
+    if p.max_resource_failures:
+        text += f" with {p.max_resource_failures} resource failure{'s' if p.max_resource_failures > 1 else ''}"
+    return text
 
 
 def is_protocol_on(m: Mutant, p: Params) -> bool:
-    """A data-path mutant without writes is the protocol itself."""
-    return m in DATA_PATH_MUTANTS and p.max_writes == 0
+    """A data-path mutant without writes, or a resource-failure mutant without resource
+    failures, is the protocol itself."""
+    return (m in DATA_PATH_MUTANTS and p.max_writes == 0) or (
+        m in RESOURCE_FAILURE_MUTANTS and p.max_resource_failures == 0
+    )
+
+
+def why_protocol(m: Mutant) -> str:
+    return NO_WRITES if m in DATA_PATH_MUTANTS else NO_RESOURCE_FAILURES
+
+
+def not_encoded(m: Mutant) -> str | None:
+    """Why the Z3 encodings cannot express m's bug, if they cannot."""
+    if m in DATA_PATH_MUTANTS:
+        return NOT_ENCODED
+    if m in RESOURCE_FAILURE_MUTANTS:
+        return RESOURCES_NOT_ENCODED
+    return None
 
 
 def progress(line: str) -> None:
@@ -172,7 +209,7 @@ def timed(what: str, work: Callable[[], T]) -> T:
 def by_explorer(p: Params, options: Options) -> ModelMethod:
     def method(m: Mutant) -> Finding:
         if is_protocol_on(m, p):
-            return not_applicable(NO_WRITES)
+            return not_applicable(why_protocol(m))
         result = check(dataclasses.replace(p, mutant=m), options)
         if result.verdict is Verdict.VIOLATED:
             return killed(f"{result.violated} after {len(result.trace) - 1} steps")
@@ -183,14 +220,41 @@ def by_explorer(p: Params, options: Options) -> ModelMethod:
     return method
 
 
-LIVENESS_CONFIGS = sorted({constants for constants, _ in LIVENESS_MUTANTS.values()})
+RESOURCE_CONFIGS = sorted(
+    {(p, wirings) for p, wirings, *_ in RESOURCE_CASES.values()}, key=lambda c: (c[0].nodes, c[0].resources)
+)
+# 3 nodes by 3 resources with a resource failure does not finish in minutes (past 2 million
+# states); its mutant's counterexample is found after 178,181.
+WIRED_RESOURCE_STATES = 250_000
+
+
+def by_resource_explorer(m: Mutant) -> Finding:
+    """The explorer on each configuration with a resource failure, until one kills m."""
+    held = []
+    for protocol, wirings in RESOURCE_CONFIGS:
+        p = dataclasses.replace(protocol, mutant=m)
+        if is_protocol_on(m, p):
+            continue
+        wired = " wired" if wirings else ""
+        result = check(p, Options(wirings=wirings, max_states=WIRED_RESOURCE_STATES if wirings else None))
+        if result.verdict is Verdict.VIOLATED:
+            return killed(f"{result.violated} after {len(result.trace) - 1} steps on {label(p)}{wired}")
+        cut = f", cut by {result.cut_by}" if result.cut_by else ""
+        held.append(f"{label(p)}{wired} ({result.distinct:,} states{cut})")
+    return survived(f"holds on {', '.join(held)}")
+
+
+# smallest first; the last has a resource failure and a repair (tests/test_liveness.py)
+LIVENESS_CONFIGS = [params(c) for c in sorted({constants for constants, _ in LIVENESS_MUTANTS.values()})] + [
+    RESOURCE_LIVENESS
+]
 
 
 def by_liveness(max_states: int) -> ModelMethod:
     def method(m: Mutant) -> Finding:
         held = []
-        for constants in LIVENESS_CONFIGS:
-            p = params(constants, m)
+        for protocol in LIVENESS_CONFIGS:
+            p = dataclasses.replace(protocol, mutant=m)
             if is_protocol_on(m, p):
                 continue
             result = check_liveness(p, max_states)
@@ -206,6 +270,8 @@ def by_liveness(max_states: int) -> ModelMethod:
 def by_indinv(m: Mutant) -> Finding:
     if m in DATA_PATH_MUTANTS:
         return not_applicable(INDINV_NO_WRITES)
+    if m in RESOURCE_FAILURE_MUTANTS:
+        return not_applicable(INDINV_NO_RESOURCE_FAILURES)
     for constants in REACHABLE_CONFIGS:
         p = Params(*constants, mutant=m)
         for s in reachable(p, symmetry=True):
@@ -216,8 +282,8 @@ def by_indinv(m: Mutant) -> Finding:
 
 
 def by_proof(m: Mutant) -> Finding:
-    if m in DATA_PATH_MUTANTS:
-        return not_applicable(NOT_ENCODED)
+    if (reason := not_encoded(m)) is not None:
+        return not_applicable(reason)
     if m in CHOICE_MUTANTS:
         return not_applicable(CHOICE_NOT_PROVED)
     result = prove(m)
@@ -229,8 +295,8 @@ def by_proof(m: Mutant) -> Finding:
 
 def by_bmc(depth: int) -> ModelMethod:
     def method(m: Mutant) -> Finding:
-        if m in DATA_PATH_MUTANTS:
-            return not_applicable(NOT_ENCODED)
+        if (reason := not_encoded(m)) is not None:
+            return not_applicable(reason)
         p = dataclasses.replace(load("small").params, mutant=m)
         result = bmc(p, depth)
         if result.verdict is BmcVerdict.VIOLATED:
@@ -361,8 +427,8 @@ def by_invariants_spec(sm: SpecMutant) -> Finding:
 
 
 def by_symbolic(m: Mutant) -> Finding:
-    if m in DATA_PATH_MUTANTS:
-        return not_applicable(NOT_ENCODED)
+    if (reason := not_encoded(m)) is not None:
+        return not_applicable(reason)
     for constants in sorted({constants for constants, _ in SYMBOLIC_CONFIGS}):
         protocol = Params(*constants)
         p = dataclasses.replace(protocol, mutant=m)
@@ -384,8 +450,8 @@ def by_symbolic(m: Mutant) -> Finding:
 
 
 def by_simulation(m: Mutant) -> Finding:
-    if m in DATA_PATH_MUTANTS:
-        return not_applicable(NOT_ENCODED)
+    if (reason := not_encoded(m)) is not None:
+        return not_applicable(reason)
     result = simulate((SIMULATION_SMALL, TWO_RESOURCES), mutant=m, per_stratum=1)
     failed = result.failures()
     if result.verdict == "fail":
@@ -415,6 +481,7 @@ def methods(budget: Budget) -> list[Method]:
             Method(f"explore {name}", PROPERTY, False, by_explorer(load(name).params, cut), SPEC_NOT_RUN)
             for name in ("failures", "default", "reference")
         ),
+        Method("explore resources", PROPERTY, False, by_resource_explorer, SPEC_NOT_RUN),
         Method("liveness", PROPERTY, False, by_liveness(budget.liveness_states), SPEC_NOT_RUN),
         Method("IndInv reachable", PROPERTY, True, by_indinv, SPEC_NOT_RUN),
         Method("unbounded proof", PROPERTY, False, by_proof, SPEC_NOT_COMPARED),
@@ -508,7 +575,18 @@ def main() -> int:
         description=__doc__.split("\n\n")[0], epilog="Methods: " + ", ".join(m.name for m in methods(Budget(1, 1, 1)))
     )
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the matrix as JSON")
-    parser.add_argument("--markdown", type=Path, metavar="FILE", help="also write the matrix as a Markdown table")
+    parser.add_argument(
+        "--update",
+        type=Path,
+        metavar="FILE",
+        help="run only the chosen cells and write them into this earlier --json report, keeping its other cells",
+    )
+    parser.add_argument(
+        "--markdown",
+        type=Path,
+        metavar="FILE",
+        help="also write the matrix as a Markdown table (with --update: the whole updated report's)",
+    )
     parser.add_argument("--quick", action="store_true", help="only the methods that take seconds per mutant")
     parser.add_argument("--method", action="append", metavar="NAME", help="run only this method (repeatable)")
     parser.add_argument("--mutant", action="append", metavar="NAME", help="run only this mutant (repeatable)")
@@ -522,6 +600,14 @@ def main() -> int:
     )
     args = parser.parse_args()
     budget = Budget(args.max_states, args.bmc_depth, args.liveness_states)
+    earlier: dict[str, Any] | None = None
+    if args.update is not None:
+        try:
+            earlier = json.loads(args.update.read_text())
+        except (OSError, ValueError) as e:
+            parser.error(f"--update {args.update}: not a report this script wrote ({e})")
+        if earlier.get("budget") != dataclasses.asdict(budget):
+            parser.error(f"--update {args.update}: its budget {earlier.get('budget')} is not this run's")
     every = methods(budget)
     known = subjects()
     for name in args.method or []:
@@ -569,8 +655,19 @@ def main() -> int:
             "seconds": round(wall),
         }
         args.json.write_text(json.dumps(report, indent=2) + "\n")
+    if earlier is not None:
+        earlier["methods"].update({m.name: {"kind": m.kind, "quick": m.quick} for m in chosen})
+        for subject_name, cells in matrix.items():
+            row_of = earlier["mutants"].setdefault(subject_name, {"kind": kinds[subject_name], "cells": {}})
+            row_of["cells"].update(cells)
+        earlier["seconds"] += round(wall)
+        args.update.write_text(json.dumps(earlier, indent=2) + "\n")
     if args.markdown is not None:
-        args.markdown.write_text(markdown(matrix, names))
+        if earlier is None:
+            args.markdown.write_text(markdown(matrix, names))
+        else:  # the whole updated report, methods in their usual order
+            merged = {name: row["cells"] for name, row in earlier["mutants"].items()}
+            args.markdown.write_text(markdown(merged, [m.name for m in every if m.name in earlier["methods"]]))
     return 1 if unkilled(matrix, kinds, method_kinds) else 0
 
 

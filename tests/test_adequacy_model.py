@@ -15,7 +15,7 @@ from pbjoin_model.protocol.machine import CHOICE_MUTANTS, DATA_PATH_MUTANTS, Mut
 from spec_mutants import SPEC_MUTANTS
 from test_bmc import SHORT
 from test_liveness import LIVENESS_MUTANTS
-from test_mutants import CHOICE_CASES, EXPECTED, SMALL, THREE
+from test_mutants import CHOICE_CASES, EXPECTED, RESOURCE_CASES, SMALL, THREE
 from test_prove import CAUGHT, PASSING
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
@@ -63,6 +63,9 @@ def test_the_matrix_agrees_with_the_suites_expectations() -> None:
     _, _, invariant, length = CHOICE_CASES[Mutant.FAILOVER_TO_LAST_SYNCED]
     wired = cell(Mutant.FAILOVER_TO_LAST_SYNCED.value, "explore 3n3r wired")
     assert wired["how"] == f"{invariant} after {length} steps"
+    for m, (p, wirings, invariant, length) in RESOURCE_CASES.items():
+        where = am.label(p) + (" wired" if wirings else "")
+        assert cell(m.value, "explore resources")["how"] == f"{invariant} after {length} steps on {where}", m
     for m in CAUGHT:
         assert cell(m.value, "unbounded proof")["verdict"] == am.KILLED, m
     for m in PASSING:
@@ -88,6 +91,7 @@ AGAIN = [
     ("placement-ignores-access", "IndInv reachable"),
     ("rejected-left-joining", "BMC"),
     ("no-state-resend", "liveness"),
+    ("placement-on-lost-resource", "explore resources"),
     ("spec:no-split-brain-same-resource", "explore small"),
 ]
 
