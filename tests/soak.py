@@ -18,7 +18,12 @@ Faults (one at a time, a random pause between them):
 - etcd_leader_loss: kill the Raft leader (never more than one server down, so quorum
   holds); it is restarted on its data directory one to three faults later, and always
   before the next etcd fault;
-- idle: no fault for the auth token lifetime plus 2 s, so every member's token expires.
+- idle: no fault for the auth token lifetime plus 2 s, so every member's token expires;
+- resource_loss: a resource's directory is lost under its live members, the primary
+  resource and another in turn, removed or its identity overwritten in turn: its host must
+  report it and the group fail over from it or stop mirroring to it. It is repaired (put
+  back as it was, now stale) one to three faults later, and always before the next loss;
+  the group must then notice the repair wherever a live member hosts it.
 
 A member process may end only because of a fault aimed at it, with that fault's
 outcome; anything else (a traceback, an unexpected exit code, a member that exits by
@@ -63,7 +68,8 @@ WIRING = {"a": ("r0",), "b": ("r1",), "c": ("r0", "r1"), "d": ("r2", "r1"), "e":
 
 JOIN, LEAVE, KILL, PRIMARY_KILL = "join", "leave", "kill", "primary_kill"
 PAUSE, ETCD_LEADER_LOSS, IDLE = "pause", "etcd_leader_loss", "idle"
-KINDS = (JOIN, LEAVE, KILL, PRIMARY_KILL, PAUSE, ETCD_LEADER_LOSS, IDLE)
+RESOURCE_LOSS = "resource_loss"
+KINDS = (JOIN, LEAVE, KILL, PRIMARY_KILL, PAUSE, ETCD_LEADER_LOSS, IDLE, RESOURCE_LOSS)
 PRIMARY_PAUSE = "primary_pause"  # the data campaign's (tests/campaign.py): SIGSTOP the primary host
 LABELS = {
     JOIN: "joins",
@@ -73,6 +79,7 @@ LABELS = {
     PAUSE: "pauses",
     ETCD_LEADER_LOSS: "etcd leader losses",
     IDLE: "idle stretches",
+    RESOURCE_LOSS: "resource losses",
     PRIMARY_PAUSE: "primary pauses",
 }
 REMOVALS = (LEAVE, KILL, PRIMARY_KILL, PAUSE)
@@ -115,6 +122,8 @@ class Summary:
     total_faults: int = 0
     pauses_declared_failed: int = 0
     etcd_restarts: int = 0
+    resource_repairs: int = 0
+    repairs_noticed: int = 0
     failovers: int = 0
     primary_host_changes: int = 0
     etcd_leader_changes: int = 0
@@ -135,6 +144,7 @@ class Summary:
             *(f"    {LABELS[k]:<23}{self.faults[k]}" for k in self.kinds),
             f"  pauses declared failed:    {self.pauses_declared_failed}",
             f"  etcd server restarts:      {self.etcd_restarts}",
+            f"  resource repairs:          {self.resource_repairs} ({self.repairs_noticed} noticed by a live host)",
             f"  failovers observed:        {self.failovers} (primary resource changes)",
             f"  primary host changes:      {self.primary_host_changes}",
             f"  etcd leader changes:       {self.etcd_leader_changes}",
@@ -174,6 +184,10 @@ class Campaign:
         self.started = time.monotonic()
         self.leader: int | None = None
         self.primary: tuple[str, str] | None = None  # (primary resource, its host) at the last convergence
+        self.lost: set[str] = set()  # the group's failed resources at the last observation
+        self.damaged: tuple[str, Callable[[], object]] | None = None  # a lost resource and how to repair it
+        self.repair_in = 0  # faults left before the lost resource is repaired
+        self.losses = 0
 
     # ------------------------------------------------------------ checks
 
@@ -244,6 +258,7 @@ class Campaign:
         except EtcdError:
             return
         assert isinstance(state, dict)
+        self.lost = {str(r) for r in state["lost"]}
         primary = str(state["primary"])
         host = next(str(s["host"]) for s in state["subgroups"] if s["resource"] == primary)
         if self.primary is not None:
@@ -267,7 +282,9 @@ class Campaign:
     def applicable(self, kind: str) -> bool:
         running = len(self.running())
         if kind == JOIN:
-            return running < len(WIRING)
+            return bool(self.joinable())
+        if kind == RESOURCE_LOSS:
+            return self.damaged is None and not self.lost
         if kind == PRIMARY_KILL:
             return running > 1 and self.primary_host() is not None
         if kind in REMOVALS:
@@ -295,9 +312,15 @@ class Campaign:
         fault: Callable[[], tuple[str, str]] = getattr(self, kind)
         return fault()
 
+    def joinable(self) -> list[str]:
+        """Nodes not running that reach a resource the group has not lost: a node that reaches
+        only lost ones would be rejected, and a rejected node may never rejoin."""
+        up = {p.node for p in self.running()}
+        lost = self.lost | ({self.damaged[0]} if self.damaged else set())
+        return sorted(n for n in set(WIRING) - up if set(WIRING[n]) - lost)
+
     def join(self) -> tuple[str, str]:
-        down = sorted(set(WIRING) - {p.node for p in self.running()})
-        node = self.rng.choice(down)
+        node = self.rng.choice(self.joinable())
         self.start(node)
         return node, "started"
 
@@ -399,6 +422,85 @@ class Campaign:
         time.sleep(idle_for)
         return "-", f"idle {idle_for:.0f} s"
 
+    def resource_loss(self) -> tuple[str, str]:
+        """Lose the primary resource and another one in turn; remove the directory and overwrite
+        its identity in turn. Repaired (put back as it was) a few faults later."""
+        primary = self.primary[0] if self.primary is not None else RESOURCES[0]
+        self.losses += 1
+        resource = primary if self.losses % 2 else self.rng.choice([r for r in RESOURCES if r != primary])
+        path = self.members.site.path(resource)
+        if self.losses % 4 in (1, 2):
+            away = path.with_name(f"{resource}.lost")
+            path.rename(away)
+            self.damaged = (resource, lambda: away.rename(path))
+            how = "directory removed"
+        else:
+            identity = (path / "identity.json").read_bytes()
+            another = {"resource": resource, "site": "elsewhere", "id": "another disk"}
+            (path / "identity.json").write_text(json.dumps(another))
+            self.damaged = (resource, lambda: (path / "identity.json").write_bytes(identity))
+            how = "identity overwritten"
+        self.repair_in = self.rng.randint(1, 3)
+        role = "the primary resource" if resource == primary else "a backup resource"
+        wait_for_loss = self.wait_reported_lost(resource)
+        return resource, f"{role}, {how}; {wait_for_loss}"
+
+    def wait_reported_lost(self, resource: str) -> str:
+        """Wait for the group to have `resource` lost, if a running member hosts it (nobody else can tell)."""
+
+        def reported() -> bool:
+            try:
+                state = group_status(self.cluster, GROUP)["state"]
+            except EtcdError:
+                return False
+            assert isinstance(state, dict)
+            return resource in state["lost"]
+
+        if not self.hosted(resource):
+            return "no live host to notice"
+        start = time.monotonic()
+        while time.monotonic() - start < self.config.deadline:
+            if reported():
+                return f"reported lost in {time.monotonic() - start:.1f} s"
+            time.sleep(POLL)
+        self.check(False, f"{resource}, lost under a live host, not reported in {self.config.deadline:.0f} s")
+        return "never reported"
+
+    def hosted(self, resource: str) -> bool:
+        """Whether a running member belongs to `resource`'s subgroup."""
+        try:
+            state = group_status(self.cluster, GROUP)["state"]
+        except EtcdError:
+            return False
+        assert isinstance(state, dict)
+        running = {p.node for p in self.running()}
+        return any(s["resource"] == resource and set(s["members"]) & running for s in state["subgroups"])
+
+    def repair_resource(self) -> None:
+        """Put the lost resource back as it was; a live host must notice and resynchronise it."""
+        assert self.damaged is not None
+        (resource, repair), self.damaged = self.damaged, None
+        repair()
+        self.summary.resource_repairs += 1
+        hosted = self.hosted(resource)
+        took = self.settle(f"repairing {resource}")
+        self.audit(f"the repair of {resource}")
+        if hosted:
+            start = time.monotonic()
+            while time.monotonic() - start < self.config.deadline:
+                self.observe()
+                if resource not in self.lost:
+                    self.summary.repairs_noticed += 1
+                    break
+                time.sleep(POLL)
+            else:
+                self.check(
+                    False, f"{resource}, repaired under a live host, still lost after {self.config.deadline:.0f} s"
+                )
+        self.observe()
+        noticed = "noticed" if resource not in self.lost else "not noticed (no live host)"
+        self.say(f"{resource} repaired, {noticed}; {outcome_of(took, self.config.deadline)}")
+
     def restart_etcd(self) -> None:
         """Bring the killed etcd server back on its data directory, then let the group settle on three again."""
         assert self.etcd_down is not None
@@ -450,11 +552,17 @@ class Campaign:
                 self.restart_etcd_in -= 1
                 if self.restart_etcd_in <= 0:
                     self.restart_etcd()
+            if self.damaged is not None and kind != RESOURCE_LOSS:
+                self.repair_in -= 1
+                if self.repair_in <= 0:
+                    self.repair_resource()
 
     def finish(self) -> None:
         """Churn over: everything restarted and converged, then the checks on the whole run."""
         if self.etcd_down is not None:
             self.restart_etcd()
+        if self.damaged is not None:
+            self.repair_resource()
         self.settle("the end of the churn")
         self.audit("the end of the churn")
         self.check(
@@ -520,9 +628,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description=(
             "Churn a pbjoin group of 5 nodes (a..e) over 3 resources on a 3-server etcd cluster with "
             "authentication on: joins, clean leaves, kills, kills of the primary host, pauses past the lease, "
-            "etcd leader losses and idle stretches past the auth token lifetime, one at a time. After each "
-            "fault the group must converge; at the end every member exit must be explained by a fault aimed "
-            "at it, no data may be lost, no member may have printed a traceback, and the merged step logs "
+            "etcd leader losses, idle stretches past the auth token lifetime, and resource directories lost "
+            "under live members (and put back later), one at a time. After each fault the group must converge; "
+            "at the end every member exit must be explained by a fault aimed at it, no data may be lost, "
+            "no member may have printed a traceback, and the merged step logs "
             "must conform to the model. Exit 0: every check passed; 1: a check failed; 2: bad arguments "
             "(or etcd not installed)."
         ),

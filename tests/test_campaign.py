@@ -1,8 +1,8 @@
 """The data-path fault campaign: its checker on histories that break each promise, and a short run.
 
 `make campaign` runs the same campaign for 10 minutes; here the churn lasts about 80 s, enough
-for every kind of fault once (the primary host killed and paused among them) while three
-clients write.
+for every kind of fault once (the primary host killed and paused, and the primary resource's
+directory lost, among them) while three clients write.
 """
 
 from __future__ import annotations
@@ -107,6 +107,8 @@ def test_a_short_campaign_loses_no_acknowledged_write(tmp_path: Path) -> None:
     assert summary.primary_host_changes >= 2  # the primary host killed and paused: writes went on under new epochs
     assert data.epochs_seen >= 2
     assert summary.conformance_steps > 0
+    # the first resource loss is the primary resource's: failed over (or halted) with every acked write
+    assert summary.resource_repairs == summary.faults[soak.RESOURCE_LOSS] >= 1
 
 
 @pytest.mark.parametrize("argv", [["--minutes", "0"], ["--writers", "0"], ["--lease-ttl", "0"]])

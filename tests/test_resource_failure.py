@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 from collections.abc import Callable
@@ -11,7 +12,9 @@ import pytest
 from test_etcd_stream import KEYS, History
 from test_member_engine import act, cluster, settle
 
+import pbjoin.cli.node as node_cli
 from pbjoin.engine import InMemoryEngine
+from pbjoin.etcd.node import NodeError
 from pbjoin.group import GroupState
 from pbjoin.member import Phase
 from pbjoin.resources import (
@@ -310,3 +313,45 @@ def test_a_stale_start_mirror_is_dropped_and_a_future_one_refused() -> None:
     (action,) = [a for a in engine.enabled() if dict(a.params).get("src") == "n1"]
     assert action.name == "Refuse"
     assert engine.step(action).notes == ["refused START_MIRROR for r2 from n1 names round 7; the group is at 1"]
+
+
+def _node_args(tmp_path: Path, wired: list[Path], linked: list[Path]) -> argparse.Namespace:
+    return argparse.Namespace(
+        node_dir=str(tmp_path / "n1"), resource=[str(p) for p in wired], link=[str(p) for p in linked]
+    )
+
+
+def test_a_node_starts_without_a_disk_that_is_gone_and_sees_it_when_back(
+    tmp_path: Path, site: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A node restarted while one of its disks is lost must still join with the others, and
+    find the disk (wired and over the replication network) once it is put back."""
+    away = tmp_path / "r2-away"
+    site["r2"].rename(away)
+    disks = node_cli._disks(_node_args(tmp_path, [site["r1"], site["r2"]], list(site.values())))
+    warning = f"pbjoin node: warning: resource directory {site['r2']} is gone: treated as a failed disk\n"
+    assert capsys.readouterr().err == warning  # once, though it is both wired and linked
+    assert disks.probe(("r1", "r2")) == ("r1",)
+    with pytest.raises(ResourceError, match="no replication link to resource r2"):
+        disks.audit_data("r2")
+    away.rename(site["r2"])
+    assert disks.probe(("r1", "r2")) == ("r1", "r2") and disks.check("r2") is None
+    assert disks.audit_data("r2") == {}
+    disks.sync_mirror("r2", "r1")
+    assert disks.audit_data("r2") == {"orders.csv": "1,disk\n"}
+
+
+@pytest.mark.parametrize(
+    ("wired", "linked", "wrong"),
+    [
+        (["r1-gone"], [], "r1-gone"),  # gone, but the node would reach nothing: the paths are wrong
+        (["r1", "nowhere/r2"], [], "nowhere/r2"),  # its parent is missing too: not a failed disk
+        (["r1"], ["."], "."),  # a directory that is not a resource
+    ],
+)
+def test_a_path_that_cannot_be_a_failed_disk_is_refused(
+    tmp_path: Path, site: dict[str, Path], wired: list[str], linked: list[str], wrong: str
+) -> None:
+    root = tmp_path / "resources"
+    with pytest.raises(NodeError, match=f"unknown resource path {root / wrong}"):
+        node_cli._disks(_node_args(tmp_path, [root / w for w in wired], [root / w for w in linked]))

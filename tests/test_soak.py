@@ -20,4 +20,6 @@ def test_a_short_soak_injects_every_kind_of_fault_and_passes_every_check(tmp_pat
     assert [k for k in soak.KINDS if summary.faults[k] == 0] == [], f"kinds never injected: {summary.faults}"
     assert summary.members_lost_unexpectedly == 0
     assert summary.conformance_steps > 0
+    # every lost resource directory was put back, and a live host noticed at least one repair
+    assert summary.resource_repairs == summary.faults[soak.RESOURCE_LOSS] and summary.repairs_noticed >= 1
     assert summary.checks_passed > summary.total_faults  # a convergence check per fault, and the final checks

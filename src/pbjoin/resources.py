@@ -258,15 +258,18 @@ class DirectoryDisks:
     """A node's view of directory resources.
 
     `wiring` is the node's physical access: the resource directories it is cabled to.
-    `links` is an optional shared replication network (resource directories) that a
-    synchronised mirror also copies the production copy's data/ files over; without
+    `links` is an optional shared replication network (resource directories by name) that
+    a synchronised mirror also copies the production copy's data/ files over; without
     links, a mirror holds the data path's writes only (streamed by the primary host).
+    `pending_links` are link directories that could not be identified yet (a failed disk
+    when the node started): each is looked at again when a resource is not among `links`.
     """
 
     node_dir: Path
     wiring: tuple[Path, ...]
     links: dict[str, Path]
     failpoints: Failpoints = field(default_factory=Failpoints)
+    pending_links: tuple[Path, ...] = ()
 
     def __post_init__(self) -> None:
         # Per resource: the wired directory it was first found in and its identity there.
@@ -360,19 +363,35 @@ class DirectoryDisks:
         """The configuration version on a resource, read over the storage network (for audits)."""
         return self.audit_config(resource)[0]
 
+    def _link(self, resource: str) -> Path | None:
+        """The resource's directory on the replication network, if it has been identified."""
+        if resource not in self.links:
+            for path in self.pending_links:
+                try:
+                    self.links.setdefault(resource_identity(path), path)
+                except ResourceError:
+                    continue
+        return self.links.get(resource)
+
+    def _linked(self, resource: str) -> Path:
+        path = self._link(resource)
+        if path is None:
+            raise ResourceError(f"no replication link to resource {resource}")
+        return path
+
     def audit_config(self, resource: str) -> tuple[int, str]:
         """The configuration on a resource (version and text), read over the storage network."""
-        path = self.links[resource] / CONFIG
+        path = self._linked(resource) / CONFIG
         return _config_of(_read_json(path), path)
 
     def audit_data(self, resource: str) -> dict[str, str]:
         """A resource's data files, read over the storage network (for audits)."""
-        return read_data(self.links[resource])
+        return read_data(self._linked(resource))
 
     def sync_mirror(self, backup: str, production: str) -> None:
-        if not self.links:
+        if not self.links and not self.pending_links:
             return  # no shared replication network: the data path alone mirrors
-        source = self.links.get(production)
+        source = self._link(production)
         if source is None:
             raise ResourceError(f"no replication link to production resource {production}")
         try:
@@ -389,7 +408,7 @@ class DirectoryDisks:
     def mirror_digests(self, backup: str, production: str) -> dict[str, str]:
         """The data digests of a synchronised mirror and of its production copy, read back
         (none without a replication network: the data files are then not mirrored)."""
-        source = self.links.get(production)
+        source = self._link(production)
         if source is None:
             return {}
         try:
@@ -428,7 +447,7 @@ class DirectoryDisks:
 
     def audit_copy(self, resource: str) -> tuple[int, tuple[WriteRecord, ...]]:
         """A resource's fence and writes, read over the storage network (for audits)."""
-        copy_ = read_copy_file(self.links[resource] / COPY)
+        copy_ = read_copy_file(self._linked(resource) / COPY)
         return copy_.fence, tuple(copy_.writes)
 
     def take_epoch(self, resource: str) -> int:

@@ -99,17 +99,34 @@ def _credentials(args: argparse.Namespace) -> Credentials | None:
     return Credentials(args.user or args.node_id, password)
 
 
+def _unusable(path: Path) -> str | None:
+    """Why a resource directory cannot be identified now, or None."""
+    if not path.is_dir():
+        return "not a directory"
+    try:
+        resource_identity(path)
+    except ResourceError as exc:
+        return str(exc)
+    return None
+
+
 def _disks(args: argparse.Namespace) -> DirectoryDisks:
+    """The node's disks. A directory that is gone from a place that exists is a failed disk:
+    the node starts without it (a warning) and sees it once it is back, unless no wired
+    directory is usable, when the node could only be rejected. Any other unusable path (its
+    parent missing too, or a directory that is not a resource) is a mistake in the command."""
     wiring = tuple(Path(p) for p in args.resource)
-    links: dict[str, Path] = {}
-    for path in (*wiring, *(Path(p) for p in args.link)):
-        if not path.is_dir():
-            raise NodeError(f"unknown resource path {path}: not a directory")
-        try:
-            links[resource_identity(path)] = path
-        except ResourceError as exc:
-            raise NodeError(f"unknown resource path {path}: {exc}") from None
-    return DirectoryDisks(Path(args.node_dir), wiring, links if args.link else {})
+    linked = tuple(Path(p) for p in args.link)
+    unusable = {path: why for path in (*wiring, *linked) if (why := _unusable(path))}
+    for path, why in unusable.items():
+        failed_disk = not path.exists() and path.parent.is_dir()
+        if not failed_disk or all(p in unusable for p in wiring):
+            raise NodeError(f"unknown resource path {path}: {why}")
+    for path in unusable:
+        sys.stderr.write(f"pbjoin node: warning: resource directory {path} is gone: treated as a failed disk\n")
+    links = {resource_identity(path): path for path in (*wiring, *linked) if path not in unusable}
+    pending = tuple(path for path in linked if path in unusable)
+    return DirectoryDisks(Path(args.node_dir), wiring, links if args.link else {}, pending_links=pending)
 
 
 def run_node(args: argparse.Namespace) -> int:
