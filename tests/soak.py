@@ -44,6 +44,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from etcd_cluster import (
     EtcdCluster,
@@ -253,11 +254,9 @@ class Campaign:
             if self.leader is not None and leader != self.leader:
                 self.summary.etcd_leader_changes += 1
             self.leader = leader
-        try:
-            state = group_status(self.cluster, GROUP)["state"]
-        except EtcdError:
+        state = self.group_state()
+        if state is None:
             return
-        assert isinstance(state, dict)
         self.lost = {str(r) for r in state["lost"]}
         primary = str(state["primary"])
         host = next(str(s["host"]) for s in state["subgroups"] if s["resource"] == primary)
@@ -391,13 +390,27 @@ class Campaign:
             in_group = any(m["node"] == member.node for m in state["members"])
             return not in_group and not any(k.startswith(f"{member.node}#") for k in live)
 
+        failure = f"{member.node}, paused past its lease, not declared failed in {self.config.deadline:.0f} s"
+        return self.wait_until(declared, failure) is not None
+
+    def wait_until(self, condition: Callable[[], bool], failure: str) -> float | None:
+        """Poll `condition` up to the deadline: the seconds it took, or None and a failed check."""
         start = time.monotonic()
         while time.monotonic() - start < self.config.deadline:
-            if declared():
-                return True
+            if condition():
+                return time.monotonic() - start
             time.sleep(POLL)
-        self.check(False, f"{member.node}, paused past its lease, not declared failed in {self.config.deadline:.0f} s")
-        return False
+        self.check(False, failure)
+        return None
+
+    def group_state(self) -> dict[str, Any] | None:
+        """The group state etcd holds now; None while etcd cannot answer."""
+        try:
+            state = group_status(self.cluster, GROUP)["state"]
+        except EtcdError:
+            return None
+        assert isinstance(state, dict)
+        return state
 
     def etcd_leader_loss(self) -> tuple[str, str]:
         if self.etcd_down is not None:
@@ -429,7 +442,7 @@ class Campaign:
         self.losses += 1
         resource = primary if self.losses % 2 else self.rng.choice([r for r in RESOURCES if r != primary])
         path = self.members.site.path(resource)
-        if self.losses % 4 in (1, 2):
+        if self.losses % 4 in (0, 1):  # removed, overwritten, overwritten, removed: both by the second loss
             away = path.with_name(f"{resource}.lost")
             path.rename(away)
             self.damaged = (resource, lambda: away.rename(path))
@@ -449,32 +462,22 @@ class Campaign:
         """Wait for the group to have `resource` lost, if a running member hosts it (nobody else can tell)."""
 
         def reported() -> bool:
-            try:
-                state = group_status(self.cluster, GROUP)["state"]
-            except EtcdError:
-                return False
-            assert isinstance(state, dict)
-            return resource in state["lost"]
+            state = self.group_state()
+            return state is not None and resource in state["lost"]
 
         if not self.hosted(resource):
             return "no live host to notice"
-        start = time.monotonic()
-        while time.monotonic() - start < self.config.deadline:
-            if reported():
-                return f"reported lost in {time.monotonic() - start:.1f} s"
-            time.sleep(POLL)
-        self.check(False, f"{resource}, lost under a live host, not reported in {self.config.deadline:.0f} s")
-        return "never reported"
+        failure = f"{resource}, lost under a live host, not reported in {self.config.deadline:.0f} s"
+        took = self.wait_until(reported, failure)
+        return "never reported" if took is None else f"reported lost in {took:.1f} s"
 
     def hosted(self, resource: str) -> bool:
         """Whether a running member belongs to `resource`'s subgroup."""
-        try:
-            state = group_status(self.cluster, GROUP)["state"]
-        except EtcdError:
-            return False
-        assert isinstance(state, dict)
+        state = self.group_state()
         running = {p.node for p in self.running()}
-        return any(s["resource"] == resource and set(s["members"]) & running for s in state["subgroups"])
+        return state is not None and any(
+            s["resource"] == resource and set(s["members"]) & running for s in state["subgroups"]
+        )
 
     def repair_resource(self) -> None:
         """Put the lost resource back as it was; a live host must notice and resynchronise it."""
@@ -486,17 +489,14 @@ class Campaign:
         took = self.settle(f"repairing {resource}")
         self.audit(f"the repair of {resource}")
         if hosted:
-            start = time.monotonic()
-            while time.monotonic() - start < self.config.deadline:
+
+            def repair_noticed() -> bool:
                 self.observe()
-                if resource not in self.lost:
-                    self.summary.repairs_noticed += 1
-                    break
-                time.sleep(POLL)
-            else:
-                self.check(
-                    False, f"{resource}, repaired under a live host, still lost after {self.config.deadline:.0f} s"
-                )
+                return resource not in self.lost
+
+            failure = f"{resource}, repaired under a live host, still lost after {self.config.deadline:.0f} s"
+            if self.wait_until(repair_noticed, failure) is not None:
+                self.summary.repairs_noticed += 1
         self.observe()
         noticed = "noticed" if resource not in self.lost else "not noticed (no live host)"
         self.say(f"{resource} repaired, {noticed}; {outcome_of(took, self.config.deadline)}")
