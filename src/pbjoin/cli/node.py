@@ -99,15 +99,14 @@ def _credentials(args: argparse.Namespace) -> Credentials | None:
     return Credentials(args.user or args.node_id, password)
 
 
-def _unusable(path: Path) -> str | None:
-    """Why a resource directory cannot be identified now, or None."""
+def _identify(path: Path) -> tuple[str | None, str | None]:
+    """The resource a directory says it is, or None and why it cannot be identified now."""
     if not path.is_dir():
-        return "not a directory"
+        return None, "not a directory"
     try:
-        resource_identity(path)
+        return resource_identity(path), None
     except ResourceError as exc:
-        return str(exc)
-    return None
+        return None, str(exc)
 
 
 def _disks(args: argparse.Namespace) -> DirectoryDisks:
@@ -117,14 +116,20 @@ def _disks(args: argparse.Namespace) -> DirectoryDisks:
     parent missing too, or a directory that is not a resource) is a mistake in the command."""
     wiring = tuple(Path(p) for p in args.resource)
     linked = tuple(Path(p) for p in args.link)
-    unusable = {path: why for path in (*wiring, *linked) if (why := _unusable(path))}
+    links: dict[str, Path] = {}
+    unusable: dict[Path, str] = {}
+    for path in (*wiring, *linked):
+        resource, why = _identify(path)
+        if resource is not None:
+            links[resource] = path
+        elif why is not None:
+            unusable[path] = why
     for path, why in unusable.items():
         failed_disk = not path.exists() and path.parent.is_dir()
         if not failed_disk or all(p in unusable for p in wiring):
             raise NodeError(f"unknown resource path {path}: {why}")
     for path in unusable:
         sys.stderr.write(f"pbjoin node: warning: resource directory {path} is gone: treated as a failed disk\n")
-    links = {resource_identity(path): path for path in (*wiring, *linked) if path not in unusable}
     pending = tuple(path for path in linked if path in unusable)
     return DirectoryDisks(Path(args.node_dir), wiring, links if args.link else {}, pending_links=pending)
 
