@@ -122,3 +122,19 @@ def test_the_script_prints_a_matrix_and_writes_its_json(tmp_path: Path) -> None:
     )
     bad = subprocess.run([*script, "--method", "nothing"], capture_output=True, text=True)
     assert bad.returncode == 2 and "no method 'nothing'" in bad.stderr
+
+
+def test_update_reruns_cells_into_an_earlier_report_and_keeps_the_others(tmp_path: Path) -> None:
+    script = [sys.executable, str(BENCH / "adequacy_model.py"), "--bmc-depth", "3"]
+    out = tmp_path / "m.json"
+    first = ["--method", "explore small", "--mutant", "no-host-replacement", "--json", str(out)]
+    assert subprocess.run([*script, *first], capture_output=True, text=True, timeout=300).returncode == 0
+    table = tmp_path / "m.md"
+    again = ["--method", "BMC", "--mutant", "no-host-replacement", "--update", str(out), "--markdown", str(table)]
+    assert subprocess.run([*script, *again], capture_output=True, text=True, timeout=300).returncode == 0
+    cells = json.loads(out.read_text())["mutants"]["no-host-replacement"]["cells"]
+    assert cells["explore small"]["how"] == "HostSuccession after 3 steps"
+    assert cells["BMC"]["how"] == "HostSuccession at depth 3 on (2, 2, 1, 1, 1)"
+    assert table.read_text().startswith("| mutant | explore small | BMC |")
+    other = subprocess.run([*script[:-1], "4", "--method", "BMC", "--update", str(out)], capture_output=True, text=True)
+    assert other.returncode == 2 and "is not this run's" in other.stderr
