@@ -175,18 +175,18 @@ class _Visited:
         return self.encoded(s)[0]
 
     def admit(self, s: State, parent: int) -> tuple[int, bytes] | None:
-        """Record s if new: its index and its encoding for the queue; None if it was already seen."""
+        """Record s if new: its index and the encoding of its orbit's representative for the queue
+        (which expands to the same successors, renamed); None if it was already seen."""
         key, code = self.encoded(s)
         i = self.add(key, parent)
         if i is None:
             return None
-        return i, code if code is not None else encode(s)
+        return i, code
 
-    def encoded(self, s: State) -> tuple[Key, bytes | None]:
-        """s's seen-set key, and s's own encoding when computing the key made it (s is canonical)."""
-        c = canonical(s) if self.symmetry else s
-        code = encode(c)
-        return digest(code) if self.fingerprints else code, code if c is s else None
+    def encoded(self, s: State) -> tuple[Key, bytes]:
+        """s's seen-set key, and the encoding of s's orbit representative."""
+        code = encode(canonical(s) if self.symmetry else s)
+        return digest(code) if self.fingerprints else code, code
 
     def add(self, key: Key, parent: int) -> int | None:
         """Record a new state; None if it was already seen."""
@@ -327,6 +327,7 @@ def _check(p: Params, opts: Options, visited: _Visited, queue: deque[Entry] | Di
             return finish(Verdict.INCOMPLETE)
 
     expanded = 0
+    admit = visited.admit
     while queue:
         if expanded % MEMORY_CHECK_EVERY == 0:
             over = memory_cut(opts)
@@ -341,12 +342,13 @@ def _check(p: Params, opts: Options, visited: _Visited, queue: deque[Entry] | Di
             if any(True for _ in successors(s, p)):
                 cut_by = f"max depth {opts.max_depth}"
             continue
-        enabled: set[str] = set()
-        for step in successors(s, p):
-            enabled.add(step.action)
-            generated += 1
-            counts[step.action] += 1
-            admitted = visited.admit(step.state, i)
+        steps = list(successors(s, p))
+        actions = [step.action for step in steps]
+        generated += len(steps)
+        counts.update(actions)
+        enabled_counts.update(set(actions))
+        for step in steps:
+            admitted = admit(step.state, i)
             if admitted is None:
                 continue
             j, code = admitted
@@ -355,8 +357,7 @@ def _check(p: Params, opts: Options, visited: _Visited, queue: deque[Entry] | Di
                 max_depth_seen = max(max_depth_seen, depth + 1)
                 return finish(Verdict.VIOLATED, bad, j)
             queue.append((code, j, depth + 1))
-        enabled_counts.update(enabled)
-        if not enabled:
+        if not steps:
             if is_intended_end(s):
                 intended_ends += 1
             else:

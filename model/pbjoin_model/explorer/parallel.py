@@ -44,11 +44,10 @@ from pbjoin_model.protocol.symmetry import canonical
 _CHUNK = 2000  # states per message between workers
 
 
-def encoded(s: State, symmetry: bool) -> tuple[int, bytes | None]:
-    """s's fingerprint, and s's own encoding when computing the fingerprint made it (s is canonical)."""
-    c = canonical(s) if symmetry else s
-    code = encode(c)
-    return digest(code), code if c is s else None
+def encoded(s: State, symmetry: bool) -> tuple[int, bytes]:
+    """s's fingerprint, and the encoding of s's orbit representative (which is what is expanded)."""
+    code = encode(canonical(s) if symmetry else s)
+    return digest(code), code
 
 
 def fingerprint(s: State, symmetry: bool) -> int:
@@ -85,8 +84,8 @@ def _worker(
     report = _LevelReport(me)
     depth = 0  # of the states in `frontier`
 
-    def admit(s: State, code: bytes | None, fp: int, parent_fp: int) -> None:
-        """Record s if new and check it; `code` is s's encoding if already made."""
+    def admit(s: State, code: bytes, fp: int, parent_fp: int) -> None:
+        """Record s if new and check it; `code` encodes its orbit's representative."""
         if fp in parent:
             return
         parent[fp] = parent_fp
@@ -94,7 +93,7 @@ def _worker(
         bad = first_violation(s, p, invariants)
         if bad:
             report.violations.append((depth, fp, bad))
-        frontier.append((code if code is not None else encode(s), fp))
+        frontier.append((code, fp))
 
     for s in initial_states(p):
         fp, code = encoded(s, opts.symmetry)
@@ -130,7 +129,7 @@ def _worker(
                 if owner == me:
                     admit(step.state, code, fp, fp_s)
                 else:
-                    outgoing[owner].append((code if code is not None else encode(step.state), fp, fp_s))
+                    outgoing[owner].append((code, fp, fp_s))
                     if len(outgoing[owner]) >= _CHUNK:
                         inboxes[owner].put(outgoing[owner])
                         outgoing[owner] = []

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from array import array
 from hashlib import blake2b
-from itertools import chain, islice
+from itertools import chain
 
 from pbjoin_model.protocol.machine import NO_VIEW, P2P, DataMsg, GroupState, Msg, State, View, WriteRec
 
@@ -107,95 +107,135 @@ def digest(code: bytes) -> int:
     return int.from_bytes(blake2b(code, digest_size=8).digest(), "little", signed=True)
 
 
-class _Reader:
-    """The ints of an encoding, read front to back.
+# Decoded group states are memoised by their codes, for the same reason: most states in the
+# queue hold a few of the same group states. The table is dropped whole past a bound.
+_VIEWS_BY_CODE: dict[tuple[int, ...], GroupState] = {}
+_VIEWS_BY_CODE_MAX = 1 << 18
 
-    A class, not closures inside `decode`: mypyc turns closures into an environment object
-    that references them back, a cycle that the checker (which runs with the cyclic
-    collector off) would leak on every state it decodes.
-    """
 
-    def __init__(self, data: bytes) -> None:
-        ints = array("b" if data[:1] == _NARROW else "q")
-        ints.frombytes(data[1:])
-        self.ints = iter(ints.tolist())
-
-    def one(self) -> int:
-        return next(self.ints)
-
-    def many(self, count: int) -> tuple[int, ...]:
-        return tuple(islice(self.ints, count))
-
-    def view(self, nodes: int, resources: int) -> View:
-        if not self.one():
-            return NO_VIEW
-        prim = self.one()
-        sub = tuple(self.many(self.one()) for _ in range(resources))
-        many = self.many
-        return GroupState(
-            prim,
-            sub,
-            many(resources),
-            many(resources),
-            many(nodes),
-            many(nodes),
-            many(nodes),
-            self.one(),
-            many(resources),
-        )
+def _decode_view(ints: list[int], i: int, nodes: int, resources: int) -> tuple[View, int]:
+    """The view whose code starts at ints[i], and the position after it."""
+    if not ints[i]:
+        return NO_VIEW, i + 1
+    end = i + 2
+    for _ in range(resources):
+        end += 1 + ints[end]
+    end += 3 * resources + 3 * nodes + 1
+    key = tuple(ints[i:end])
+    gs = _VIEWS_BY_CODE.get(key)
+    if gs is None:
+        j = i + 2
+        sub = []
+        for _ in range(resources):
+            size = ints[j]
+            sub.append(tuple(ints[j + 1 : j + 1 + size]))
+            j += 1 + size
+        host = tuple(ints[j : j + resources])
+        mirror = tuple(ints[j + resources : j + 2 * resources])
+        j += 2 * resources
+        status = tuple(ints[j : j + nodes])
+        acc = tuple(ints[j + nodes : j + 2 * nodes])
+        inc = tuple(ints[j + 2 * nodes : j + 3 * nodes])
+        j += 3 * nodes
+        gs = GroupState(ints[i + 1], tuple(sub), host, mirror, status, acc, inc, ints[j], tuple(ints[j + 1 : end]))
+        if len(_VIEWS_BY_CODE) >= _VIEWS_BY_CODE_MAX:
+            _VIEWS_BY_CODE.clear()
+        _VIEWS_BY_CODE[key] = gs
+    return gs, end
 
 
 def decode(data: bytes) -> State:
     """The state that `encode` turned into `data`."""
-    reader = _Reader(data)
-    one, many = reader.one, reader.many
-    n, r, w = one(), one(), one()
-    access, phase, cursor = many(n), many(n), many(n)
-    views = tuple(reader.view(n, r) for _ in range(n))
-    log = tuple(Msg(*many(6)) for _ in range(one()))
-    chan = []
-    for length in many(n * n):
+    codes = array("b" if data[:1] == _NARROW else "q")
+    codes.frombytes(data[1:])
+    ints: list[int] = codes.tolist()
+    n, r, w = ints[0], ints[1], ints[2]
+    i = 3
+    access, phase, cursor = tuple(ints[i : i + n]), tuple(ints[i + n : i + 2 * n]), tuple(ints[i + 2 * n : i + 3 * n])
+    i += 3 * n
+    views = []
+    for _ in range(n):
+        gs, i = _decode_view(ints, i, n, r)
+        views.append(gs)
+    log = []
+    for _ in range(ints[i]):
+        log.append(Msg(ints[i + 1], ints[i + 2], ints[i + 3], ints[i + 4], ints[i + 5], ints[i + 6]))
+        i += 6
+    i += 1
+    lengths = ints[i : i + n * n]
+    i += n * n
+    chan: list[tuple[P2P, ...]] = []
+    for length in lengths:
+        if not length:
+            chan.append(())
+            continue
         queue = []
         for _ in range(length):
-            kind, res, ver = many(3)
-            gs = reader.view(n, r)
-            cur = one()
-            queue.append(P2P(kind, res, ver, gs, cur, many(one()), one()))
+            kind, res, ver = ints[i], ints[i + 1], ints[i + 2]
+            gs, i = _decode_view(ints, i + 3, n, r)
+            cur, size = ints[i], ints[i + 1]
+            copy = tuple(ints[i + 2 : i + 2 + size])
+            i += 2 + size
+            queue.append(P2P(kind, res, ver, gs, cur, copy, ints[i]))
+            i += 1
         chan.append(tuple(queue))
-    cfg = tuple(many(r) for _ in range(n))
-    res_ver = many(r)
-    data_current = tuple(bool(x) for x in many(r))
-    crashes, restarts, cfg_changes = many(3)
-    durable = reader.view(n, r)
+    cfg = []
+    for _ in range(n):
+        cfg.append(tuple(ints[i : i + r]))
+        i += r
+    res_ver = tuple(ints[i : i + r])
+    data_current = tuple([bool(x) for x in ints[i + r : i + 2 * r]])
+    i += 2 * r
+    crashes, restarts, cfg_changes = ints[i], ints[i + 1], ints[i + 2]
+    durable, i = _decode_view(ints, i + 3, n, r)
     assert isinstance(durable, GroupState), "the durable group state is never empty"
-    inc = many(n)
-    copies = tuple(many(one()) for _ in range(r))
-    fence, epoch = many(r), many(n)
-    stale = tuple(reader.view(n, r) for _ in range(n))
-    dchan = tuple(tuple(DataMsg(*many(6)) for _ in range(length)) for length in many(n * n))
-    writes = tuple(WriteRec(*many(5)) for _ in range(w))
-    broken, res_failures = many(2)
+    inc = tuple(ints[i : i + n])
+    i += n
+    copies = []
+    for _ in range(r):
+        size = ints[i]
+        copies.append(tuple(ints[i + 1 : i + 1 + size]))
+        i += 1 + size
+    fence, epoch = tuple(ints[i : i + r]), tuple(ints[i + r : i + r + n])
+    i += r + n
+    stale = []
+    for _ in range(n):
+        gs, i = _decode_view(ints, i, n, r)
+        stale.append(gs)
+    lengths = ints[i : i + n * n]
+    i += n * n
+    dchan: list[tuple[DataMsg, ...]] = []
+    for length in lengths:
+        dqueue = []
+        for _ in range(length):
+            dqueue.append(DataMsg(ints[i], ints[i + 1], ints[i + 2], ints[i + 3], ints[i + 4], ints[i + 5]))
+            i += 6
+        dchan.append(tuple(dqueue))
+    writes = []
+    for _ in range(w):
+        writes.append(WriteRec(ints[i], ints[i + 1], ints[i + 2], ints[i + 3], ints[i + 4]))
+        i += 5
     return State(
-        access=access,
-        phase=phase,
-        cursor=cursor,
-        view=views,
-        log=log,
-        chan=tuple(chan),
-        cfg=cfg,
-        resVer=res_ver,
-        dataCurrent=data_current,
-        crashes=crashes,
-        restarts=restarts,
-        cfgChanges=cfg_changes,
-        durable=durable,
-        inc=inc,
-        data=copies,
-        fence=fence,
-        epoch=epoch,
-        stale=stale,
-        dchan=dchan,
-        writes=writes,
-        broken=broken,
-        resFailures=res_failures,
+        access,
+        phase,
+        cursor,
+        tuple(views),
+        tuple(log),
+        tuple(chan),
+        tuple(cfg),
+        res_ver,
+        data_current,
+        crashes,
+        restarts,
+        cfg_changes,
+        durable,
+        inc,
+        tuple(copies),
+        fence,
+        epoch,
+        tuple(stale),
+        tuple(dchan),
+        tuple(writes),
+        ints[i],
+        ints[i + 1],
     )

@@ -46,7 +46,6 @@ from pbjoin_model.protocol.machine import (
     bits,
     has,
     is_primary_host,
-    replay,
     res_of,
 )
 
@@ -206,7 +205,7 @@ def NoAckedWriteLost(s: State, p: Params) -> bool:
     """Data path: every acknowledged write is in the group's primary copy, at the position it was acknowledged."""
     if not p.max_writes:
         return True
-    prod = s.data[replay(s, len(s.log), p).prim]
+    prod = s.data[stream_end(s, p).prim]
     return all(pos <= len(prod) and prod[pos - 1] == w for w, pos in _acked(s))
 
 
@@ -215,7 +214,7 @@ def MirrorIsPrefix(s: State, p: Params) -> bool:
     production copy that lacks at most writes not yet acknowledged."""
     if not p.max_writes:
         return True
-    end = replay(s, len(s.log), p)
+    end = stream_end(s, p)
     if end.host[end.prim] == NO_NODE:
         return True
     prod = s.data[end.prim]
@@ -283,15 +282,49 @@ def ActiveHasConfig(s: State, p: Params) -> bool:
 StreamRule = Callable[[GroupState, Msg, GroupState], bool]
 
 
-def every_stream_step(s: State, p: Params, rule: StreamRule) -> bool:
-    """Message log[i] takes the group state after the first i - 1 messages to the next one."""
+StreamStep = tuple[GroupState, Msg, GroupState]
+
+
+class _LastWalk:
+    """The stream steps of the state the invariants were last evaluated on.
+
+    Five invariants walk the same steps of one state's log, one after the other: the walk
+    is made once. Holding the state keeps it alive, so `is` cannot match a new state.
+    """
+
+    def __init__(self) -> None:
+        self.state: State | None = None
+        self.params: Params | None = None
+        self.steps: tuple[StreamStep, ...] = ()
+
+
+_LAST_WALK = _LastWalk()
+
+
+def stream_steps(s: State, p: Params) -> tuple[StreamStep, ...]:
+    """Each message of the log with the group state before it (after the messages ahead of it) and after it."""
+    last = _LAST_WALK
+    if last.state is s and last.params is p:
+        return last.steps
+    steps = []
     before = s.durable
     for m in s.log:
         after = apply_message(before, m, p)
-        if not rule(before, m, after):
-            return False
+        steps.append((before, m, after))
         before = after
-    return True
+    last.state, last.params, last.steps = s, p, tuple(steps)
+    return last.steps
+
+
+def stream_end(s: State, p: Params) -> GroupState:
+    """The group state after every message in the log."""
+    steps = stream_steps(s, p)
+    return steps[-1][2] if steps else s.durable
+
+
+def every_stream_step(s: State, p: Params, rule: StreamRule) -> bool:
+    """Message log[i] takes the group state after the first i - 1 messages to the next one."""
+    return all(rule(before, m, after) for before, m, after in stream_steps(s, p))
 
 
 def _fail_of_member(before: GroupState, m: Msg) -> bool:
@@ -411,7 +444,10 @@ def rejection_step(before: GroupState, m: Msg, after: GroupState) -> bool:
     """RejectionLeavesNothing's rule on one step of the ordered stream."""
     if m.kind != ACCESS or before.status[m.node] != JOINING or m.rset & ~before.lost:
         return True
-    return after == before._replace(status=tuple(ABSENT if x == m.node else st for x, st in enumerate(before.status)))
+    status = tuple(ABSENT if x == m.node else st for x, st in enumerate(before.status))
+    return after == GroupState(
+        before.prim, before.sub, before.host, before.mirror, status, before.acc, before.inc, before.lost, before.rounds
+    )
 
 
 def RejectionLeavesNothing(s: State, p: Params) -> bool:

@@ -447,23 +447,31 @@ def resynced(lost: int, host: tuple[int, ...], prim: int, b: int) -> int:
     return M_SYNCING if live else M_NONE
 
 
+# The successor functions build tuples positionally: NamedTuple._replace is interpreted
+# Python (a dict of keywords and a map per call) and was a fifth of the checker's time.
+def _with_status(gs: GroupState, status: tuple[int, ...]) -> GroupState:
+    return GroupState(gs.prim, gs.sub, gs.host, gs.mirror, status, gs.acc, gs.inc, gs.lost, gs.rounds)
+
+
 def apply_message(gs: GroupState, m: Msg, p: Params) -> GroupState:
     """The deterministic effect of delivering one ordered message on a group state."""
     if m.kind == JOIN:
         if gs.status[m.node] != ABSENT:
             return gs
-        return gs._replace(status=_set(gs.status, m.node, JOINING), inc=_set(gs.inc, m.node, m.inc))
+        status, inc = _set(gs.status, m.node, JOINING), _set(gs.inc, m.node, m.inc)
+        return GroupState(gs.prim, gs.sub, gs.host, gs.mirror, status, gs.acc, inc, gs.lost, gs.rounds)
     if m.kind == ACCESS:
         return _apply_access(gs, m, p)
     if m.kind == JOIN_DONE:
         if gs.status[m.node] != PLACED:
             return gs
-        return gs._replace(status=_set(gs.status, m.node, ACTIVE))
+        return _with_status(gs, _set(gs.status, m.node, ACTIVE))
     if m.kind == MIRROR_ACTIVE:
         r = m.res
         # A MIRROR_ACTIVE of an earlier round answers a resynchronisation that a repair has made stale.
         if gs.host[r] == m.node and r != gs.prim and gs.mirror[r] == M_SYNCING and m.ver == gs.rounds[r]:
-            return gs._replace(mirror=_set(gs.mirror, r, M_ACTIVE))
+            mirror = _set(gs.mirror, r, M_ACTIVE)
+            return GroupState(gs.prim, gs.sub, gs.host, mirror, gs.status, gs.acc, gs.inc, gs.lost, gs.rounds)
         return gs
     if m.kind == FAIL:
         return _apply_fail(gs, m.node, p)
@@ -497,7 +505,7 @@ def _apply_resource_failure(gs: GroupState, m: Msg, p: Params) -> GroupState:
                 restart_mirrors(lost, mirror, gs.host, prim)
         else:  # the production copy is out of reach: mirroring from it stops
             mirror = [M_NONE] * len(mirror)
-    return gs._replace(prim=prim, mirror=tuple(mirror), lost=lost, rounds=rounds)
+    return GroupState(prim, gs.sub, gs.host, tuple(mirror), gs.status, gs.acc, gs.inc, lost, rounds)
 
 
 def _apply_resource_repair(gs: GroupState, m: Msg, p: Params) -> GroupState:
@@ -516,7 +524,7 @@ def _apply_resource_repair(gs: GroupState, m: Msg, p: Params) -> GroupState:
         mirror[r] = M_ACTIVE
     else:
         mirror[r] = resynced(lost, gs.host, gs.prim, r)
-    return gs._replace(mirror=tuple(mirror), lost=lost, rounds=rounds)
+    return GroupState(gs.prim, gs.sub, gs.host, tuple(mirror), gs.status, gs.acc, gs.inc, lost, rounds)
 
 
 def _apply_access(gs: GroupState, m: Msg, p: Params) -> GroupState:
@@ -526,13 +534,12 @@ def _apply_access(gs: GroupState, m: Msg, p: Params) -> GroupState:
     r = placement(gs, m.rset, p)
     if r < 0:
         if p.mutant is Mutant.REJECTED_STAYS_IN_SUBGROUP:
-            return gs._replace(
-                status=_set(gs.status, j, ABSENT),
-                sub=_set(gs.sub, gs.prim, gs.sub[gs.prim] + (j,)),
-            )
+            sub = _set(gs.sub, gs.prim, gs.sub[gs.prim] + (j,))
+            status = _set(gs.status, j, ABSENT)
+            return GroupState(gs.prim, sub, gs.host, gs.mirror, status, gs.acc, gs.inc, gs.lost, gs.rounds)
         if p.mutant is Mutant.REJECTED_LEFT_JOINING:
             return gs
-        return gs._replace(status=_set(gs.status, j, ABSENT))
+        return _with_status(gs, _set(gs.status, j, ABSENT))
     host = gs.host
     claims_host = m.res == 1 if p.mutant is Mutant.HOST_CHOSEN_BY_LAGGING_VIEW else host[r] == NO_NODE
     if claims_host:
@@ -543,13 +550,9 @@ def _apply_access(gs: GroupState, m: Msg, p: Params) -> GroupState:
             restart_mirrors(gs.lost, mirror, host, gs.prim)
         else:
             mirror[r] = resynced(gs.lost, host, gs.prim, r)
-    return gs._replace(
-        sub=_set(gs.sub, r, gs.sub[r] + (j,)),
-        host=host,
-        mirror=tuple(mirror),
-        status=_set(gs.status, j, PLACED),
-        acc=_set(gs.acc, j, m.rset),
-    )
+    sub = _set(gs.sub, r, gs.sub[r] + (j,))
+    status, acc = _set(gs.status, j, PLACED), _set(gs.acc, j, m.rset)
+    return GroupState(gs.prim, sub, host, tuple(mirror), status, acc, gs.inc, gs.lost, gs.rounds)
 
 
 def _apply_fail(gs: GroupState, f: int, p: Params) -> GroupState:
@@ -559,7 +562,7 @@ def _apply_fail(gs: GroupState, f: int, p: Params) -> GroupState:
     acc = _set(gs.acc, f, 0)
     r = res_of(gs, f)
     if r < 0:
-        return gs._replace(status=status, acc=acc)
+        return GroupState(gs.prim, gs.sub, gs.host, gs.mirror, status, acc, gs.inc, gs.lost, gs.rounds)
     sub = _set(gs.sub, r, tuple(x for x in gs.sub[r] if x != f))
     host = gs.host
     mirror = list(gs.mirror)
@@ -728,23 +731,41 @@ class _Effects:
     def set_cfg(self, n: int, r: int, v: int) -> None:
         self.cfg[n] = _set(self.cfg[n], r, v)
 
-    def build(self, **changes: Any) -> State:
+    def build(
+        self,
+        *,
+        res_ver: tuple[int, ...] | None = None,
+        crashes: int | None = None,
+        restarts: int | None = None,
+        cfg_changes: int | None = None,
+        inc: tuple[int, ...] | None = None,
+    ) -> State:
+        """The successor: every field this step may change, the rest taken from the state it left."""
+        s = self.s
         return compact(
-            self.s._replace(
-                phase=tuple(self.phase),
-                cursor=tuple(self.cursor),
-                view=tuple(self.view),
-                log=self.log,
-                chan=tuple(self.chan),
-                cfg=tuple(self.cfg),
-                dataCurrent=tuple(self.dataCurrent),
-                data=tuple(self.data),
-                fence=tuple(self.fence),
-                epoch=tuple(self.epoch),
-                stale=tuple(self.stale),
-                dchan=tuple(self.dchan),
-                writes=tuple(self.writes),
-                **changes,
+            State(
+                s.access,
+                tuple(self.phase),
+                tuple(self.cursor),
+                tuple(self.view),
+                self.log,
+                tuple(self.chan),
+                tuple(self.cfg),
+                s.resVer if res_ver is None else res_ver,
+                tuple(self.dataCurrent),
+                s.crashes if crashes is None else crashes,
+                s.restarts if restarts is None else restarts,
+                s.cfgChanges if cfg_changes is None else cfg_changes,
+                s.durable,
+                s.inc if inc is None else inc,
+                tuple(self.data),
+                tuple(self.fence),
+                tuple(self.epoch),
+                tuple(self.stale),
+                tuple(self.dchan),
+                tuple(self.writes),
+                s.broken,
+                s.resFailures,
             ),
             self.p,
         )
@@ -794,12 +815,44 @@ def fold(s: State, p: Params, low: int) -> State:
     durable = s.durable
     for m in s.log[:low]:
         durable = apply_message(durable, m, p)
-    chan = tuple(tuple(msg._replace(cur=max(msg.cur - low, 0)) for msg in q) if q else q for q in s.chan)
+    chan = tuple(tuple(_renumbered(msg, low) for msg in q) if q else q for q in s.chan)
     dchan = s.dchan
     if any(s.dchan):
-        dchan = tuple(tuple(msg._replace(cur=max(msg.cur - low, 0)) for msg in q) if q else q for q in s.dchan)
+        dchan = tuple(tuple(_renumbered_data(msg, low) for msg in q) if q else q for q in s.dchan)
     cursor = tuple(c - low if s.view[n] else c for n, c in enumerate(s.cursor))
-    return s._replace(log=s.log[low:], cursor=cursor, chan=chan, dchan=dchan, durable=durable)
+    return State(
+        s.access,
+        s.phase,
+        cursor,
+        s.view,
+        s.log[low:],
+        chan,
+        s.cfg,
+        s.resVer,
+        s.dataCurrent,
+        s.crashes,
+        s.restarts,
+        s.cfgChanges,
+        durable,
+        s.inc,
+        s.data,
+        s.fence,
+        s.epoch,
+        s.stale,
+        dchan,
+        s.writes,
+        s.broken,
+        s.resFailures,
+    )
+
+
+def _renumbered(msg: P2P, low: int) -> P2P:
+    """msg once `low` messages have left the front of the log."""
+    return P2P(msg.kind, msg.res, msg.ver, msg.gs, max(msg.cur - low, 0), msg.data, msg.ep)
+
+
+def _renumbered_data(msg: DataMsg, low: int) -> DataMsg:
+    return DataMsg(msg.kind, msg.w, msg.res, msg.pos, msg.ep, max(msg.cur - low, 0))
 
 
 def Join(s: State, p: Params, n: int) -> State | None:
@@ -1067,7 +1120,7 @@ def ChangeConfig(s: State, p: Params, n: int, r: int) -> State | None:
     for x in gs.sub[r]:
         if x != n:
             e.send(n, x, gs.inc[x], P2P(CONFIG, res=r, ver=v, cur=s.cursor[n]))
-    return e.build(resVer=_set(s.resVer, r, v), cfgChanges=s.cfgChanges + 1)
+    return e.build(res_ver=_set(s.resVer, r, v), cfg_changes=s.cfgChanges + 1)
 
 
 def _fail(e: _Effects, n: int) -> None:

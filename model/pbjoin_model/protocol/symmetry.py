@@ -13,22 +13,22 @@ from __future__ import annotations
 
 from itertools import permutations, product
 
-from pbjoin_model.protocol.machine import NO_NODE, P2P, DataMsg, GroupState, Params, State, View
+from pbjoin_model.protocol.machine import NO_NODE, P2P, DataMsg, GroupState, Msg, Params, State, View
 
 
 def _permute_view(gs: View, pi: tuple[int, ...], inv: tuple[int, ...]) -> View:
     if not isinstance(gs, GroupState):
         return gs
     return GroupState(
-        prim=gs.prim,
-        sub=tuple(tuple(pi[x] for x in members) for members in gs.sub),
-        host=tuple(pi[h] if h != NO_NODE else NO_NODE for h in gs.host),
-        mirror=gs.mirror,
-        status=tuple(gs.status[o] for o in inv),
-        acc=tuple(gs.acc[o] for o in inv),
-        inc=tuple(gs.inc[o] for o in inv),
-        lost=gs.lost,
-        rounds=gs.rounds,
+        gs.prim,
+        tuple(tuple(pi[x] for x in members) for members in gs.sub),
+        tuple(pi[h] if h != NO_NODE else NO_NODE for h in gs.host),
+        gs.mirror,
+        tuple(gs.status[o] for o in inv),
+        tuple(gs.acc[o] for o in inv),
+        tuple(gs.inc[o] for o in inv),
+        gs.lost,
+        gs.rounds,
     )
 
 
@@ -49,7 +49,9 @@ def _view(gs: View, pi: tuple[int, ...], inv: tuple[int, ...]) -> View:
 
 
 def _p2p(m: P2P, pi: tuple[int, ...], inv: tuple[int, ...]) -> P2P:
-    return m._replace(gs=_view(m.gs, pi, inv)) if isinstance(m.gs, GroupState) else m
+    if not isinstance(m.gs, GroupState):
+        return m
+    return P2P(m.kind, m.res, m.ver, _view(m.gs, pi, inv), m.cur, m.data, m.ep)
 
 
 # Helpers are module functions, not closures inside `permute`: mypyc makes closures share an
@@ -75,28 +77,28 @@ def permute(s: State, pi: tuple[int, ...]) -> State:
     durable = _view(s.durable, pi, inv)
     assert isinstance(durable, GroupState)
     return State(
-        access=tuple(s.access[o] for o in inv),
-        phase=tuple(s.phase[o] for o in inv),
-        cursor=tuple(s.cursor[o] for o in inv),
-        view=tuple(_view(s.view[o], pi, inv) for o in inv),
-        log=tuple(m._replace(node=pi[m.node]) for m in s.log),
-        chan=tuple(chan),
-        cfg=tuple(s.cfg[o] for o in inv),
-        resVer=s.resVer,
-        dataCurrent=s.dataCurrent,
-        crashes=s.crashes,
-        restarts=s.restarts,
-        cfgChanges=s.cfgChanges,
-        durable=durable,
-        inc=tuple(s.inc[o] for o in inv),
-        data=s.data,
-        fence=s.fence,
-        epoch=tuple(s.epoch[o] for o in inv),
-        stale=tuple(_view(s.stale[o], pi, inv) for o in inv),
-        dchan=dchan,
-        writes=tuple(rec._replace(by=pi[rec.by]) if rec.by != NO_NODE else rec for rec in s.writes),
-        broken=s.broken,
-        resFailures=s.resFailures,
+        tuple(s.access[o] for o in inv),
+        tuple(s.phase[o] for o in inv),
+        tuple(s.cursor[o] for o in inv),
+        tuple(_view(s.view[o], pi, inv) for o in inv),
+        tuple(Msg(m.kind, pi[m.node], m.inc, m.res, m.rset, m.ver) for m in s.log),
+        tuple(chan),
+        tuple(s.cfg[o] for o in inv),
+        s.resVer,
+        s.dataCurrent,
+        s.crashes,
+        s.restarts,
+        s.cfgChanges,
+        durable,
+        tuple(s.inc[o] for o in inv),
+        s.data,
+        s.fence,
+        tuple(s.epoch[o] for o in inv),
+        tuple(_view(s.stale[o], pi, inv) for o in inv),
+        dchan,
+        tuple(rec._replace(by=pi[rec.by]) if rec.by != NO_NODE else rec for rec in s.writes),
+        s.broken,
+        s.resFailures,
     )
 
 
