@@ -3,9 +3,11 @@
 `encode` writes a state as a flat sequence of ints: a header (nodes, resources, writes)
 fixes the length of every per-node and per-resource field, and each field of variable
 length (the log, a channel, a subgroup, a copy's writes) is preceded by its length, so
-the sequence is self-delimiting and `decode` inverts it exactly. The ints go out as one
-signed byte each when they all fit (they do in every exhaustive run: the log is compacted
-and the bounds are small), else as eight bytes each; a leading format byte says which.
+the sequence is self-delimiting and `decode` inverts it exactly. The fields that may hold
+-1 (no node, no resource) are stored plus one, so that every int is at least 0. The ints go
+out as one byte each when they all fit (they do in every exhaustive run: the log is
+compacted and the bounds are small), else as eight bytes each; a leading format byte says
+which.
 
 Equal states have equal encodings whatever objects they share, so the encoding can stand
 for the state in an exact seen-set (about a hundred bytes instead of a tree of tuples), and
@@ -20,8 +22,8 @@ from itertools import chain
 
 from pbjoin_model.protocol.machine import NO_VIEW, P2P, DataMsg, GroupState, Msg, State, View, WriteRec
 
-_NARROW = b"\x00"  # one signed byte per int
-_WIDE = b"\x01"  # eight bytes per int
+_NARROW = b"\x00"  # one byte per int
+_WIDE = b"\x01"  # eight bytes per int (signed, should a field ever be below -1)
 
 
 # Group states are shared by many states and messages: their encodings are memoised,
@@ -39,7 +41,7 @@ def _view_code(gs: View) -> list[int]:
         for members in gs.sub:
             code.append(len(members))
             code.extend(members)
-        code.extend(gs.host)
+        code.extend([h + 1 for h in gs.host])
         code.extend(gs.mirror)
         code.extend(gs.status)
         code.extend(gs.acc)
@@ -61,13 +63,14 @@ def encode(s: State) -> bytes:
     for gs in s.view:
         out.extend(_view_code(gs))
     out.append(len(s.log))
-    out.extend(chain.from_iterable(s.log))
+    for m in s.log:
+        out.extend((m.kind, m.node, m.inc, m.res + 1, m.rset, m.ver))
     # Every channel's length first, then the messages of the non-empty ones (most are empty).
     out.extend(map(len, s.chan))
     for msg in chain.from_iterable(s.chan):
-        out.extend((msg.kind, msg.res, msg.ver))
+        out.extend((msg.kind, msg.res + 1, msg.ver + 1))
         out.extend(_view_code(msg.gs))
-        out.extend((msg.cur, len(msg.data)))
+        out.extend((msg.cur + 1, len(msg.data)))
         out.extend(msg.data)
         out.append(msg.ep)
     out.extend(chain.from_iterable(s.cfg))
@@ -89,11 +92,13 @@ def encode(s: State) -> bytes:
     out.extend(map(len, s.dchan))
     for dm in chain.from_iterable(s.dchan):
         out.extend(dm)
-    out.extend(chain.from_iterable(s.writes))
+    for rec in s.writes:
+        out.extend((rec.st, rec.by + 1, rec.pos, rec.ep, rec.wait))
     out.extend((s.broken, s.resFailures))
     try:
-        return _NARROW + array("b", out).tobytes()
-    except OverflowError:
+        # bytes() of a list of ints is one C loop; array("b", ...) parses each int on its own.
+        return _NARROW + bytes(out)
+    except ValueError:  # an int above 255 (or below 0)
         return _WIDE + array("q", out).tobytes()
 
 
@@ -130,7 +135,7 @@ def _decode_view(ints: list[int], i: int, nodes: int, resources: int) -> tuple[V
             size = ints[j]
             sub.append(tuple(ints[j + 1 : j + 1 + size]))
             j += 1 + size
-        host = tuple(ints[j : j + resources])
+        host = tuple([h - 1 for h in ints[j : j + resources]])
         mirror = tuple(ints[j + resources : j + 2 * resources])
         j += 2 * resources
         status = tuple(ints[j : j + nodes])
@@ -146,9 +151,12 @@ def _decode_view(ints: list[int], i: int, nodes: int, resources: int) -> tuple[V
 
 def decode(data: bytes) -> State:
     """The state that `encode` turned into `data`."""
-    codes = array("b" if data[:1] == _NARROW else "q")
-    codes.frombytes(data[1:])
-    ints: list[int] = codes.tolist()
+    if data[:1] == _NARROW:
+        ints = list(data[1:])
+    else:
+        codes = array("q")
+        codes.frombytes(data[1:])
+        ints = codes.tolist()
     n, r, w = ints[0], ints[1], ints[2]
     i = 3
     access, phase, cursor = tuple(ints[i : i + n]), tuple(ints[i + n : i + 2 * n]), tuple(ints[i + 2 * n : i + 3 * n])
@@ -159,7 +167,7 @@ def decode(data: bytes) -> State:
         views.append(gs)
     log = []
     for _ in range(ints[i]):
-        log.append(Msg(ints[i + 1], ints[i + 2], ints[i + 3], ints[i + 4], ints[i + 5], ints[i + 6]))
+        log.append(Msg(ints[i + 1], ints[i + 2], ints[i + 3], ints[i + 4] - 1, ints[i + 5], ints[i + 6]))
         i += 6
     i += 1
     lengths = ints[i : i + n * n]
@@ -171,9 +179,9 @@ def decode(data: bytes) -> State:
             continue
         queue = []
         for _ in range(length):
-            kind, res, ver = ints[i], ints[i + 1], ints[i + 2]
+            kind, res, ver = ints[i], ints[i + 1] - 1, ints[i + 2] - 1
             gs, i = _decode_view(ints, i + 3, n, r)
-            cur, size = ints[i], ints[i + 1]
+            cur, size = ints[i] - 1, ints[i + 1]
             copy = tuple(ints[i + 2 : i + 2 + size])
             i += 2 + size
             queue.append(P2P(kind, res, ver, gs, cur, copy, ints[i]))
@@ -213,7 +221,7 @@ def decode(data: bytes) -> State:
         dchan.append(tuple(dqueue))
     writes = []
     for _ in range(w):
-        writes.append(WriteRec(ints[i], ints[i + 1], ints[i + 2], ints[i + 3], ints[i + 4]))
+        writes.append(WriteRec(ints[i], ints[i + 1] - 1, ints[i + 2], ints[i + 3], ints[i + 4]))
         i += 5
     return State(
         access,

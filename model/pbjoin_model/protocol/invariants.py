@@ -282,38 +282,55 @@ def ActiveHasConfig(s: State, p: Params) -> bool:
 StreamRule = Callable[[GroupState, Msg, GroupState], bool]
 
 
-StreamStep = tuple[GroupState, Msg, GroupState]
+# One step of the ordered stream: the group state before it, the message, the group state
+# after it, and the rules of STREAM_RULES that the step satisfies (bit i for rule i).
+StreamStep = tuple[GroupState, Msg, GroupState, int]
 
 
-class _LastWalk:
-    """The stream steps of the state the invariants were last evaluated on.
+class _Walks:
+    """What the stream-step invariants have learnt, kept between their evaluations.
 
-    Five invariants walk the same steps of one state's log, one after the other: the walk
-    is made once. Holding the state keeps it alive, so `is` cannot match a new state.
+    The five of them walk the same steps of one state's log, one after the other: the walk
+    of the state evaluated last is kept (holding the state keeps it alive, so `is` cannot
+    match a new one). And a step recurs in the logs of many states, a parent's and its
+    children's: each step's successor group state and rule verdicts are memoised, for one
+    Params at a time (a mutant changes the steps), the table dropped whole past a bound.
     """
 
     def __init__(self) -> None:
         self.state: State | None = None
         self.params: Params | None = None
         self.steps: tuple[StreamStep, ...] = ()
+        self.known: dict[tuple[GroupState, Msg], tuple[GroupState, int]] = {}
 
 
-_LAST_WALK = _LastWalk()
+_WALKS = _Walks()
+_KNOWN_STEPS_MAX = 1 << 18
 
 
 def stream_steps(s: State, p: Params) -> tuple[StreamStep, ...]:
     """Each message of the log with the group state before it (after the messages ahead of it) and after it."""
-    last = _LAST_WALK
-    if last.state is s and last.params is p:
-        return last.steps
+    walks = _WALKS
+    if walks.state is s and walks.params is p:
+        return walks.steps
+    if walks.params is not p or len(walks.known) >= _KNOWN_STEPS_MAX:
+        walks.known = {}
+    known = walks.known
     steps = []
     before = s.durable
     for m in s.log:
-        after = apply_message(before, m, p)
-        steps.append((before, m, after))
-        before = after
-    last.state, last.params, last.steps = s, p, tuple(steps)
-    return last.steps
+        step = known.get((before, m))
+        if step is None:
+            after = apply_message(before, m, p)
+            holds = 0
+            for bit, (_, rule) in enumerate(STREAM_RULES):
+                if rule(before, m, after):
+                    holds |= 1 << bit
+            step = known[(before, m)] = (after, holds)
+        steps.append((before, m, step[0], step[1]))
+        before = step[0]
+    walks.state, walks.params, walks.steps = s, p, tuple(steps)
+    return walks.steps
 
 
 def stream_end(s: State, p: Params) -> GroupState:
@@ -324,7 +341,10 @@ def stream_end(s: State, p: Params) -> GroupState:
 
 def every_stream_step(s: State, p: Params, rule: StreamRule) -> bool:
     """Message log[i] takes the group state after the first i - 1 messages to the next one."""
-    return all(rule(before, m, after) for before, m, after in stream_steps(s, p))
+    bit = _RULE_BITS.get(rule)
+    if bit is None:
+        return all(rule(before, m, after) for before, m, after, _ in stream_steps(s, p))
+    return all(step[3] >> bit & 1 for step in stream_steps(s, p))
 
 
 def _fail_of_member(before: GroupState, m: Msg) -> bool:
@@ -525,6 +545,8 @@ STREAM_RULES: tuple[tuple[str, StreamRule], ...] = (
     ("RejectionStep", rejection_step),
     ("ResourceFailureStep", resource_failure_step),
 )
+
+_RULE_BITS: dict[StreamRule, int] = {rule: bit for bit, (_, rule) in enumerate(STREAM_RULES)}
 
 INVARIANTS: tuple[tuple[str, Invariant], ...] = (
     ("TypeOK", TypeOK),
