@@ -25,10 +25,10 @@ from enum import Enum
 from pathlib import Path
 
 from pbjoin_model.explorer.diskqueue import DiskQueue, Entry
-from pbjoin_model.protocol.encoding import decode, digest, encode
+from pbjoin_model.protocol.encoding import decode, digest
+from pbjoin_model.protocol.expansion import expand, first_violation, orbit_code
 from pbjoin_model.protocol.invariants import INVARIANTS, Invariant
 from pbjoin_model.protocol.machine import Params, State, Step, initial_states, is_intended_end, successors
-from pbjoin_model.protocol.symmetry import canonical
 
 DEADLOCK = "Deadlock"
 
@@ -146,13 +146,6 @@ class Result:
         return min(1.0, self.distinct * self.distinct / 2.0**65)
 
 
-def first_violation(s: State, p: Params, invariants: tuple[Invariant, ...]) -> str | None:
-    for predicate in invariants:
-        if not predicate(s, p):
-            return predicate.__name__
-    return None
-
-
 def selected_invariants(names: tuple[str, ...] | None) -> tuple[Invariant, ...]:
     return tuple(inv for name, inv in INVARIANTS if names is None or name in names)
 
@@ -185,7 +178,7 @@ class _Visited:
 
     def encoded(self, s: State) -> tuple[Key, bytes]:
         """s's seen-set key, and the encoding of s's orbit representative."""
-        code = encode(canonical(s) if self.symmetry else s)
+        code = orbit_code(s, self.symmetry)
         return digest(code) if self.fingerprints else code, code
 
     def add(self, key: Key, parent: int) -> int | None:
@@ -327,7 +320,7 @@ def _check(p: Params, opts: Options, visited: _Visited, queue: deque[Entry] | Di
             return finish(Verdict.INCOMPLETE)
 
     expanded = 0
-    admit = visited.admit
+    add = visited.add
     while queue:
         if expanded % MEMORY_CHECK_EVERY == 0:
             over = memory_cut(opts)
@@ -342,17 +335,16 @@ def _check(p: Params, opts: Options, visited: _Visited, queue: deque[Entry] | Di
             if any(True for _ in successors(s, p)):
                 cut_by = f"max depth {opts.max_depth}"
             continue
-        steps = list(successors(s, p))
-        actions = [step.action for step in steps]
+        steps = expand(s, p, opts.symmetry, opts.fingerprints)
+        actions = [action for action, _, _, _ in steps]
         generated += len(steps)
         counts.update(actions)
         enabled_counts.update(set(actions))
-        for step in steps:
-            admitted = admit(step.state, i)
-            if admitted is None:
+        for _, t, code, key in steps:
+            j = add(key, i)
+            if j is None:
                 continue
-            j, code = admitted
-            bad = first_violation(step.state, p, invariants)
+            bad = first_violation(t, p, invariants)
             if bad:
                 max_depth_seen = max(max_depth_seen, depth + 1)
                 return finish(Verdict.VIOLATED, bad, j)

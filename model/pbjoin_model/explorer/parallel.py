@@ -31,27 +31,26 @@ from pbjoin_model.explorer.bfs import (
     Progress,
     Result,
     Verdict,
-    first_violation,
     memory_cut,
     peak_memory_mb,
     selected_invariants,
     too_large,
 )
-from pbjoin_model.protocol.encoding import decode, digest, encode
+from pbjoin_model.protocol.encoding import decode, digest
+from pbjoin_model.protocol.expansion import expand, first_violation, orbit_code
 from pbjoin_model.protocol.machine import Params, State, Step, initial_states, is_intended_end, successors
-from pbjoin_model.protocol.symmetry import canonical
 
 _CHUNK = 2000  # states per message between workers
 
 
 def encoded(s: State, symmetry: bool) -> tuple[int, bytes]:
     """s's fingerprint, and the encoding of s's orbit representative (which is what is expanded)."""
-    code = encode(canonical(s) if symmetry else s)
+    code = orbit_code(s, symmetry)
     return digest(code), code
 
 
 def fingerprint(s: State, symmetry: bool) -> int:
-    return digest(encode(canonical(s) if symmetry else s))
+    return digest(orbit_code(s, symmetry))
 
 
 @dataclass
@@ -119,22 +118,22 @@ def _worker(
                 if report.memory_cut is not None:
                     break
             s = decode(code_s)
-            enabled: set[str] = set()
-            for step in successors(s, p):
-                enabled.add(step.action)
-                report.generated += 1
-                report.counts[step.action] += 1
-                fp, code = encoded(step.state, opts.symmetry)
+            steps = expand(s, p, opts.symmetry, True)
+            actions = [action for action, _, _, _ in steps]
+            report.generated += len(steps)
+            report.counts.update(actions)
+            report.enabled.update(set(actions))
+            for _, t, code, key in steps:
+                fp = int(key)
                 owner = fp % workers
                 if owner == me:
-                    admit(step.state, code, fp, fp_s)
+                    admit(t, code, fp, fp_s)
                 else:
                     outgoing[owner].append((code, fp, fp_s))
                     if len(outgoing[owner]) >= _CHUNK:
                         inboxes[owner].put(outgoing[owner])
                         outgoing[owner] = []
-            report.enabled.update(enabled)
-            if not enabled:
+            if not steps:
                 if is_intended_end(s):
                     report.intended_ends += 1
                 else:

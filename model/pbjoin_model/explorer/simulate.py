@@ -14,7 +14,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from pbjoin_model.explorer.bfs import DEADLOCK, first_violation, selected_invariants
+from pbjoin_model.explorer.bfs import DEADLOCK, selected_invariants
+from pbjoin_model.protocol.expansion import first_violation
 from pbjoin_model.protocol.machine import ACTION_NAMES, Params, State, Step, initial_state, is_intended_end, successors
 
 

@@ -1,0 +1,39 @@
+"""The explorer's inner step, compiled with the model: a state's successors with their keys.
+
+A search spends its time here: for each state it expands, every successor, its orbit
+representative's encoding (what the queue keeps) and its seen-set key (that encoding, or its
+fingerprint); and for each new state, its first violated invariant. Kept beside the model
+so that `make native` compiles it with the code it calls.
+"""
+
+from __future__ import annotations
+
+from pbjoin_model.protocol.encoding import digest, encode
+from pbjoin_model.protocol.invariants import Invariant
+from pbjoin_model.protocol.machine import Params, State, successors
+from pbjoin_model.protocol.symmetry import canonical
+
+# A successor: the action taken, the successor, its orbit's encoding, and its seen-set key.
+Successor = tuple[str, State, bytes, "bytes | int"]
+
+
+def expand(s: State, p: Params, symmetry: bool, fingerprints: bool) -> list[Successor]:
+    """Every successor of s, in the order of `successors`."""
+    out: list[Successor] = []
+    for step in successors(s, p):
+        code = encode(canonical(step.state) if symmetry else step.state)
+        out.append((step.action, step.state, code, digest(code) if fingerprints else code))
+    return out
+
+
+def orbit_code(s: State, symmetry: bool) -> bytes:
+    """The encoding of s's orbit representative (of s itself without symmetry)."""
+    return encode(canonical(s) if symmetry else s)
+
+
+def first_violation(s: State, p: Params, invariants: tuple[Invariant, ...]) -> str | None:
+    """The name of the first invariant s violates, or None."""
+    for predicate in invariants:
+        if not predicate(s, p):
+            return predicate.__name__
+    return None
