@@ -36,9 +36,9 @@ etcd:
 
 ## check: prove IndInv for every size with Z3, then model-check the default configuration (two
 ## workers, the model compiled by `make native` when a C compiler is there, else pure Python: about
-## 5 minutes here, 17 in pure Python with one worker; the whole target about 7), the data path's, resource failures (with
-## liveness), and liveness on the default configuration without restarts and configuration changes
-## (about 80 s: the full one's unreduced graph would not fit in memory; spec/README.md, Liveness)
+## 2 minutes here, 10 in pure Python with one worker; the whole target about 3.5), the data path's, resource
+## failures' (with liveness), and liveness on the default configuration without restarts and configuration
+## changes (about 30 s: the full one's unreduced graph would not fit in memory; spec/README.md, Liveness)
 ## (exit 0 holds, 1 violated or an obligation fails, 2 bad input, 3 incomplete or Z3 unknown)
 check: $(STAMP)
 	@$(MAKE) --no-print-directory native > .native.log 2>&1 \
@@ -83,7 +83,7 @@ bench: $(STAMP) etcd
 	$(BIN)/python bench/bench_conformance.py -o bench/conformance.json
 	$(BIN)/python bench/bench_writes.py -o bench/writes.json
 
-## native: compile the model's hot modules with mypyc (optional, about 2x faster checks; the pure-Python
+## native: compile the model's hot modules with mypyc (optional, about 3x faster checks; the pure-Python
 ## sources stay, and are used instead whenever one changes after compiling, or with PBJOIN_PURE=1)
 native: $(STAMP)
 	cd model && ../$(BIN)/python build_native.py
