@@ -14,11 +14,11 @@ from pbjoin_model.explorer.bfs import (
     Verdict,
     _DiskVisited,
     check,
-    first_violation,
     reachable,
     selected_invariants,
 )
 from pbjoin_model.explorer.diskqueue import DiskQueue
+from pbjoin_model.protocol.expansion import first_violation
 from pbjoin_model.protocol.machine import Mutant, Params, initial_states, is_intended_end, successors
 from pbjoin_model.protocol.symmetry import canonical, orbit
 
