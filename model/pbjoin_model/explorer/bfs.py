@@ -25,8 +25,8 @@ from enum import Enum
 from pathlib import Path
 
 from pbjoin_model.explorer.diskqueue import DiskQueue, Entry
-from pbjoin_model.protocol.encoding import decode, digest
-from pbjoin_model.protocol.expansion import expand, first_violation, orbit_code
+from pbjoin_model.protocol.encoding import decode
+from pbjoin_model.protocol.expansion import Key, expand, first_violation, orbit_key
 from pbjoin_model.protocol.invariants import INVARIANTS, Invariant
 from pbjoin_model.protocol.machine import Params, State, Step, initial_states, is_intended_end, successors
 
@@ -150,10 +150,6 @@ def selected_invariants(names: tuple[str, ...] | None) -> tuple[Invariant, ...]:
     return tuple(inv for name, inv in INVARIANTS if names is None or name in names)
 
 
-# A seen-set key: the canonical state's encoding (exact) or its fingerprint.
-Key = bytes | int
-
-
 class _Visited:
     """Distinct states by key, with the BFS parent of each, for trace rebuilding."""
 
@@ -178,8 +174,8 @@ class _Visited:
 
     def encoded(self, s: State) -> tuple[Key, bytes]:
         """s's seen-set key, and the encoding of s's orbit representative."""
-        code = orbit_code(s, self.symmetry)
-        return digest(code) if self.fingerprints else code, code
+        code, key = orbit_key(s, self.symmetry, self.fingerprints)
+        return key, code
 
     def add(self, key: Key, parent: int) -> int | None:
         """Record a new state; None if it was already seen."""

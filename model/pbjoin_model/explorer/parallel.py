@@ -36,8 +36,8 @@ from pbjoin_model.explorer.bfs import (
     selected_invariants,
     too_large,
 )
-from pbjoin_model.protocol.encoding import decode, digest
-from pbjoin_model.protocol.expansion import expand, first_violation, orbit_code
+from pbjoin_model.protocol.encoding import decode
+from pbjoin_model.protocol.expansion import expand, first_violation, orbit_key
 from pbjoin_model.protocol.machine import Params, State, Step, initial_states, is_intended_end, successors
 
 _CHUNK = 2000  # states per message between workers
@@ -45,12 +45,12 @@ _CHUNK = 2000  # states per message between workers
 
 def encoded(s: State, symmetry: bool) -> tuple[int, bytes]:
     """s's fingerprint, and the encoding of s's orbit representative (which is what is expanded)."""
-    code = orbit_code(s, symmetry)
-    return digest(code), code
+    code, key = orbit_key(s, symmetry, True)
+    return int(key), code
 
 
 def fingerprint(s: State, symmetry: bool) -> int:
-    return digest(orbit_code(s, symmetry))
+    return encoded(s, symmetry)[0]
 
 
 @dataclass

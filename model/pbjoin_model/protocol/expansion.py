@@ -13,22 +13,26 @@ from pbjoin_model.protocol.invariants import Invariant
 from pbjoin_model.protocol.machine import Params, State, successors
 from pbjoin_model.protocol.symmetry import canonical
 
+# A seen-set key: an orbit's encoding (exact) or its 64-bit fingerprint.
+Key = bytes | int
 # A successor: the action taken, the successor, its orbit's encoding, and its seen-set key.
-Successor = tuple[str, State, bytes, "bytes | int"]
+Successor = tuple[str, State, bytes, Key]
 
 
 def expand(s: State, p: Params, symmetry: bool, fingerprints: bool) -> list[Successor]:
     """Every successor of s, in the order of `successors`."""
     out: list[Successor] = []
     for step in successors(s, p):
-        code = encode(canonical(step.state) if symmetry else step.state)
-        out.append((step.action, step.state, code, digest(code) if fingerprints else code))
+        code, key = orbit_key(step.state, symmetry, fingerprints)
+        out.append((step.action, step.state, code, key))
     return out
 
 
-def orbit_code(s: State, symmetry: bool) -> bytes:
-    """The encoding of s's orbit representative (of s itself without symmetry)."""
-    return encode(canonical(s) if symmetry else s)
+def orbit_key(s: State, symmetry: bool, fingerprints: bool) -> tuple[bytes, Key]:
+    """The encoding of s's orbit representative (of s itself without symmetry), which is what
+    the queue keeps, and its seen-set key: that encoding, or its fingerprint."""
+    code = encode(canonical(s) if symmetry else s)
+    return code, digest(code) if fingerprints else code
 
 
 def first_violation(s: State, p: Params, invariants: tuple[Invariant, ...]) -> str | None:

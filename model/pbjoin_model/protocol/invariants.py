@@ -39,6 +39,7 @@ from pbjoin_model.protocol.machine import (
     Msg,
     Params,
     State,
+    StepMemo,
     abdicated,
     acting_view,
     apply_message,
@@ -287,50 +288,47 @@ StreamRule = Callable[[GroupState, Msg, GroupState], bool]
 StreamStep = tuple[GroupState, Msg, GroupState, int]
 
 
-class _Walks:
-    """What the stream-step invariants have learnt, kept between their evaluations.
+class _LastWalk:
+    """The stream steps of the state the invariants were last evaluated on.
 
-    The five of them walk the same steps of one state's log, one after the other: the walk
-    of the state evaluated last is kept (holding the state keeps it alive, so `is` cannot
-    match a new one). And a step recurs in the logs of many states, a parent's and its
-    children's: each step's successor group state and rule verdicts are memoised, for one
-    Params at a time (a mutant changes the steps), the table dropped whole past a bound.
+    The five stream-step invariants walk the same steps of one state's log, one after the
+    other: the walk is made once. Holding the state keeps it alive, so `is` cannot match a
+    new one.
     """
 
     def __init__(self) -> None:
         self.state: State | None = None
         self.params: Params | None = None
         self.steps: tuple[StreamStep, ...] = ()
-        self.known: dict[tuple[GroupState, Msg], tuple[GroupState, int]] = {}
 
 
-_WALKS = _Walks()
-_KNOWN_STEPS_MAX = 1 << 18
+_LAST_WALK = _LastWalk()
+# A step recurs in the logs of many states, a parent's and its children's: its rule verdicts
+# are memoised beside its successor group state (apply_message's memo).
+_VERDICTS: StepMemo[int] = StepMemo()
 
 
 def stream_steps(s: State, p: Params) -> tuple[StreamStep, ...]:
     """Each message of the log with the group state before it (after the messages ahead of it) and after it."""
-    walks = _WALKS
-    if walks.state is s and walks.params is p:
-        return walks.steps
-    if walks.params is not p or len(walks.known) >= _KNOWN_STEPS_MAX:
-        walks.known = {}
-    known = walks.known
+    last = _LAST_WALK
+    if last.state is s and last.params is p:
+        return last.steps
+    verdicts = _VERDICTS.table_for(p)
     steps = []
     before = s.durable
     for m in s.log:
-        step = known.get((before, m))
-        if step is None:
-            after = apply_message(before, m, p)
+        after = apply_message(before, m, p)
+        holds = verdicts.get((before, m))
+        if holds is None:
             holds = 0
             for bit, (_, rule) in enumerate(STREAM_RULES):
                 if rule(before, m, after):
                     holds |= 1 << bit
-            step = known[(before, m)] = (after, holds)
-        steps.append((before, m, step[0], step[1]))
-        before = step[0]
-    walks.state, walks.params, walks.steps = s, p, tuple(steps)
-    return walks.steps
+            verdicts[(before, m)] = holds
+        steps.append((before, m, after, holds))
+        before = after
+    last.state, last.params, last.steps = s, p, tuple(steps)
+    return last.steps
 
 
 def stream_end(s: State, p: Params) -> GroupState:

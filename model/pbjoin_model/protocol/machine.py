@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 T = TypeVar("T")
 
@@ -453,28 +453,35 @@ def _with_status(gs: GroupState, status: tuple[int, ...]) -> GroupState:
     return GroupState(gs.prim, gs.sub, gs.host, gs.mirror, status, gs.acc, gs.inc, gs.lost, gs.rounds)
 
 
-class _Applied:
-    """apply_message's results, memoised: every member delivers the same messages to the same
-    group states, and a search meets each step in the logs of many states. For one Params at a
-    time (a mutant changes the effect); the table is dropped whole past a bound."""
+StepKey = tuple[GroupState, Msg]
 
-    def __init__(self) -> None:
+
+class StepMemo(Generic[T]):
+    """What is known of steps of the ordered stream (a group state and the message delivered on
+    it): every member delivers the same messages to the same group states, and a search meets
+    each step in the logs of many states. For one Params at a time (a mutant changes the steps);
+    the table is dropped whole past a bound."""
+
+    def __init__(self, bound: int = 1 << 18) -> None:
+        self.bound = bound
         self.params: Params | None = None
-        self.table: dict[tuple[GroupState, Msg], GroupState] = {}
+        self.table: dict[StepKey, T] = {}
+
+    def table_for(self, p: Params) -> dict[StepKey, T]:
+        if self.params is not p or len(self.table) >= self.bound:
+            self.params, self.table = p, {}
+        return self.table
 
 
-_APPLIED = _Applied()
-_APPLIED_MAX = 1 << 18
+_APPLIED: StepMemo[GroupState] = StepMemo()
 
 
 def apply_message(gs: GroupState, m: Msg, p: Params) -> GroupState:
-    """The deterministic effect of delivering one ordered message on a group state."""
-    applied = _APPLIED
-    if applied.params is not p or len(applied.table) >= _APPLIED_MAX:
-        applied.params, applied.table = p, {}
-    after = applied.table.get((gs, m))
+    """The deterministic effect of delivering one ordered message on a group state (memoised)."""
+    applied = _APPLIED.table_for(p)
+    after = applied.get((gs, m))
     if after is None:
-        after = applied.table[(gs, m)] = _delivered(gs, m, p)
+        after = applied[(gs, m)] = _delivered(gs, m, p)
     return after
 
 
