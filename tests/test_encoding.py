@@ -45,6 +45,15 @@ def test_large_values_switch_to_the_wide_format_and_still_round_trip() -> None:
     assert decode(code) == big
 
 
+def test_values_up_to_255_stay_one_byte_each_and_round_trip() -> None:
+    # One byte holds 0..255: fields that may be -1 are stored plus one, the rest as they are.
+    s = next(initial_states(THREE))
+    high = s._replace(cursor=(128, 200, 255), crashes=254)
+    code = encode(high)
+    assert code[0] == 0 and len(code) == len(encode(s))
+    assert decode(code) == high
+
+
 def test_encoding_ignores_object_sharing() -> None:
     """Equal states encode equally whether or not they share their group states."""
     s = next(t.state for t in successors(next(initial_states(SMALL)), SMALL))
