@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pbjoin.etcd.client import Credentials, EtcdConnection, EtcdError
 from pbjoin.etcd.security import add_node_user, define_group, enable_auth
@@ -226,6 +227,14 @@ class Site:
         return self.root / "resources" / resource
 
 
+def log_records(path: Path) -> list[dict[str, Any]]:
+    """The whole lines of a step log that its process may be appending to right now."""
+    if not path.exists():
+        return []
+    whole = path.read_text().rpartition("\n")[0]
+    return [json.loads(line) for line in whole.splitlines() if line.strip()]
+
+
 @dataclass
 class MemberProcess:
     node: str
@@ -235,10 +244,7 @@ class MemberProcess:
     stderr: Path
 
     def steps(self) -> list[dict[str, object]]:
-        if not self.log.exists():
-            return []
-        lines = [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
-        return [r for r in lines if r.get("record") == "step"]
+        return [r for r in log_records(self.log) if r.get("record") == "step"]
 
     def phase(self) -> str | None:
         steps = self.steps()

@@ -9,7 +9,6 @@ configuration version or mirrored data was lost.
 from __future__ import annotations
 
 import base64
-import json
 import signal
 import threading
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from etcd_cluster import (
     assert_no_data_lost,
     converged,
     group_status,
+    log_records,
     running_group,
     wait_for,
 )
@@ -208,7 +208,5 @@ def test_a_host_killed_between_sending_and_logging_still_logged_the_send(members
 
 
 def read_steps(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [r for r in lines if r.get("record") == "step" and not r.get("intent")]  # intents: copies made before
+    # Intents are copies logged before a step's commit; the step's later copy follows them.
+    return [r for r in log_records(path) if r.get("record") == "step" and not r.get("intent")]
