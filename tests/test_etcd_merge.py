@@ -172,3 +172,82 @@ def test_a_crashed_sender_s_undelivered_message_is_dropped_and_its_next_incarnat
     merged_cluster, merged = merge_logs(as_logs(cluster_record, split(cluster_record, records)))
     report = validate_log(merged_cluster, merged)
     assert report.conforms, report.divergence and report.divergence.render()
+
+
+def paused_primary_logs(late_write: bool) -> tuple[ClusterRecord, dict[str, list[StepRecord]]]:
+    """n1, primary host, is paused past its lease; n3 takes over and fences r1; n1 wakes and
+    (with `late_write`) takes one more write, refused as fenced. Split the way etcd members
+    log it: n1 never learns it failed, so it logs no Pause and its later steps show its old view."""
+    from test_member_engine import act, cluster, settle
+
+    engine = cluster({"n1": {"r1"}, "n2": {"r2"}, "n3": {"r1"}})
+    for n in ("n1", "n2", "n3"):
+        engine.step(act("Join", n=n))
+        settle(engine)
+    engine.write("n1", "early", "k", "1")
+    settle(engine)
+    engine.step(act("Pause", n="n1"))
+    settle(engine)
+    if late_write:
+        assert [a.status for a in engine.write("n1", "late", "k", "2").answers] == ["refused"]
+    log = engine.sink
+    assert isinstance(log, MemoryLog)
+    cluster_record, *records = log.records
+    assert isinstance(cluster_record, ClusterRecord)
+    steps = [s for s in records if isinstance(s, StepRecord)]
+    paused_at = next(i for i, r in enumerate(steps) if r.step == "Pause")
+    before = next(r.post for r in reversed(steps[:paused_at]) if r.member == "n1")
+    unaware = [
+        r.model_copy(update={"post": before.model_copy(update={"epoch": r.post.epoch, "pending": r.post.pending})})
+        if r.member == "n1" and i > paused_at
+        else r
+        for i, r in enumerate(steps)
+        if r.step != "Pause"
+    ]
+    return cluster_record, split(cluster_record, unaware)
+
+
+def test_a_paused_primary_host_s_fenced_write_comes_after_a_synthesised_pause_and_the_takeover() -> None:
+    cluster_record, per = paused_primary_logs(late_write=True)
+    _, merged = merge_logs(as_logs(cluster_record, per))
+    report = validate_log(cluster_record, merged)
+    assert report.conforms, report.divergence and report.divergence.render()
+    labels = [(r.step, r.member) for r in merged]
+    pause, late = labels.index(("Pause", "n1")), labels.index(("Write", "n1"), labels.index(("Pause", "n1")))
+    takeover = next(i for i, r in enumerate(merged) if r.member == "n3" and r.post.epoch == 2)
+    assert pause < takeover < late and merged[pause].synthesised
+    assert merged[late].post.paused and merged[late].post.phase == "down"
+
+
+def test_a_failed_primary_host_without_a_fenced_write_is_synthesised_crashed() -> None:
+    cluster_record, per = paused_primary_logs(late_write=False)
+    _, merged = merge_logs(as_logs(cluster_record, per))
+    assert validate_log(cluster_record, merged).conforms
+    assert ("Crash", "n1") in [(r.step, r.member) for r in merged]
+    assert "Pause" not in [r.step for r in merged]
+
+
+def test_a_live_primary_host_s_write_refused_as_fenced_diverges_at_that_write() -> None:
+    """No failure explains that refusal: the merge synthesises no Pause and the model takes the write."""
+    from test_member_engine import act, cluster, settle
+
+    from pbjoin.steplog import AnswerRecord
+
+    engine = cluster({"n1": {"r1"}, "n2": {"r2"}})
+    for n in ("n1", "n2"):
+        engine.step(act("Join", n=n))
+        settle(engine)
+    engine.write("n1", "w", "k", "v")
+    log = engine.sink
+    assert isinstance(log, MemoryLog)
+    cluster_record, *records = log.records
+    assert isinstance(cluster_record, ClusterRecord)
+    steps = [s for s in records if isinstance(s, StepRecord)]
+    fenced = AnswerRecord(id="w", status="refused", position=0, epoch=1, reason="fenced: a newer epoch")
+    post = steps[-1].post.model_copy(update={"pending": {}})
+    steps[-1] = steps[-1].model_copy(update={"answers": [fenced], "data_sent": [], "post": post})
+    _, merged = merge_logs(as_logs(cluster_record, split(cluster_record, steps)))
+    report = validate_log(cluster_record, merged)
+    assert report.divergence is not None and "Pause" not in [r.step for r in merged]
+    assert report.divergence.step == "Write(n=n1)"
+    assert "answers" in [row[0] for row in report.divergence.rows]

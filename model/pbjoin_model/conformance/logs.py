@@ -12,7 +12,15 @@ Under the etcd engine every member process writes its own step log. Trace valida
   the position of its FAIL (which the cluster wrote for it), after all of that
   incarnation's steps and after every receive of a message it sent (a crash drops the
   failed member's channels); a Restart is synthesised before a node's next
-  incarnation starts.
+  incarnation starts;
+- pauses: a primary host stopped past its lease (SIGSTOP) never learns that the group
+  failed it, so it logs no Pause either. When its log shows it ran on after its FAIL (a
+  client write refused as fenced, so a successor had taken over), a Pause is synthesised
+  instead of the Crash, just before that write, and its steps after the Pause are the
+  model's paused member (out of the group, acting on its stale view; its data channels
+  stay open);
+- fencing: a write refused as fenced comes after the first step that took an epoch
+  newer than the write's (the takeover whose fence it ran into).
 
 `merge_logs` builds that sequence by a topological sort; among the steps that may
 come next it takes the one whose knowledge of the total order is smallest, which keeps
@@ -38,13 +46,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pbjoin.steplog import ClusterRecord, MemberSummary, StepRecord, read_log
+from pbjoin.steplog import ClusterRecord, MemberSummary, StepName, StepRecord, read_log
 from pbjoin_model.conformance.refinement import Report, validate_log
 
 Incarnation = tuple[str, int]
 RECEIVES = ("ReceiveGroupState", "ReceiveConfig", "ReceiveStartMirror")
 DATA_RECEIVES = ("ReceiveWrite", "ReceiveAck")
 DOWN = MemberSummary(phase="down", position=0, view=None, configs={})
+# What a member paused past its lease may still do, on its stale view: take client writes
+# (refused once its successor has fenced the copy) and its backups' acknowledgements.
+AFTER_PAUSE = ("Write", "ReceiveAck", "DiscardData")
+FAILURE_NOTES: dict[StepName, str] = {
+    "Crash": "synthesised: the cluster detected this crash",
+    "Pause": "synthesised: the cluster failed this member, which ran on (a write of it was refused as fenced)",
+}
 OUT = MemberSummary(phase="out", position=0, view=None, configs={})
 
 
@@ -99,7 +114,7 @@ def _stream(incarnations: dict[Incarnation, list[StepRecord]]) -> dict[int, dict
 
 def _resolve_pending(inc: Incarnation, recs: list[StepRecord], stream: dict[int, dict[str, Any]]) -> list[StepRecord]:
     """Give each multicasting step its positions; drop a last step whose commit never happened."""
-    own_crash = any(r.step == "Crash" for r in recs)
+    own_crash = any(r.step in ("Crash", "Pause") for r in recs)
     authored = [
         p
         for p, msg in sorted(stream.items())
@@ -119,6 +134,26 @@ def _resolve_pending(inc: Incarnation, recs: list[StepRecord], stream: dict[int,
             raise MergeError(f"{inc[0]}#{inc[1]} step {rec.seq}: its multicast does not match the stream")
         resolved.append(rec.model_copy(update={"multicast_at": taken}))
     return resolved
+
+
+def _fenced_epoch(rec: StepRecord) -> int | None:
+    """The epoch of a client write this step refused as fenced: some newer epoch had reached the copy."""
+    if rec.step != "Write":
+        return None
+    return next((a.epoch for a in rec.answers if a.status == "refused" and a.reason.startswith("fenced")), None)
+
+
+def _resumed_at(recs: list[StepRecord]) -> int | None:
+    """Where a failed incarnation that logged no failure of its own was paused, if its log
+    shows that it ran on after the group failed it: just before its first write refused as
+    fenced (a newer primary host had taken over), provided it is a primary host's view it
+    acted on and every step from there is one a paused member may take."""
+    first = next((i for i, rec in enumerate(recs) if _fenced_epoch(rec) is not None), None)
+    if first is None or first == 0 or recs[first - 1].post.phase != "member":
+        return None
+    if any(rec.step not in AFTER_PAUSE or rec.multicast or rec.intent for rec in recs[first:]):
+        return None
+    return first
 
 
 def merge_logs(logs: list[tuple[ClusterRecord, list[StepRecord]]]) -> tuple[ClusterRecord, list[StepRecord]]:
@@ -146,28 +181,36 @@ def merge_logs(logs: list[tuple[ClusterRecord, list[StepRecord]]]) -> tuple[Clus
 
     # An incarnation whose only step never committed (killed inside its Join) did nothing.
     chains: dict[Incarnation, list[int]] = {inc: [add(r) for r in recs] for inc, recs in incarnations.items() if recs}
-    crashes: dict[Incarnation, int] = {}
+    crashes: dict[Incarnation, int] = {}  # a failed incarnation's Crash or Pause
+    pauses: set[int] = set()
     for p, msg in sorted(stream.items()):
         if p not in owner:
             if msg["kind"] != "FAIL":
                 raise MergeError(f"no log has the step that multicast position {p} ({msg['kind']})")
-            crashed = (msg["node"], msg["inc"])
-            crash = StepRecord(
+            failed = (msg["node"], msg["inc"])
+            chain = chains.setdefault(failed, [])
+            resumed = _resumed_at([nodes[i].record for i in chain])
+            step: StepName = "Crash" if resumed is None else "Pause"
+            failure = StepRecord(
                 seq=0,
-                member=crashed[0],
-                inc=crashed[1],
-                step="Crash",
-                params={"n": crashed[0]},
+                member=failed[0],
+                inc=failed[1],
+                step=step,
+                params={"n": failed[0]},
                 multicast=[msg],
                 multicast_at=[p],
-                notes=["synthesised: the cluster detected this crash"],
+                notes=[FAILURE_NOTES[step]],
                 synthesised=True,
                 post=DOWN,
             )
-            crashes[crashed] = add(crash)
-            chains.setdefault(crashed, []).append(crashes[crashed])
+            crashes[failed] = add(failure)
+            if resumed is None:
+                chain.append(crashes[failed])
+            else:
+                chain.insert(resumed, crashes[failed])
+                pauses.add(crashes[failed])
     for (node, inc), chain in sorted(chains.items()):
-        if nodes[chain[-1]].record.step == "Crash":
+        if nodes[chain[-1]].record.step in ("Crash", "Pause"):
             crashes[(node, inc)] = chain[-1]
         if inc > 0 and (node, inc - 1) in chains:
             restart = add(
@@ -206,8 +249,10 @@ def merge_logs(logs: list[tuple[ClusterRecord, list[StepRecord]]]) -> tuple[Clus
                 edges[owner[rec.post.position - 1]].add(i)
             if owner.get(rec.post.position, i) != i:  # it may multicast that position itself
                 edges[i].add(owner[rec.post.position])
-    _match_channels(nodes, edges, crashes, sends, receives, data=False)
-    _match_channels(nodes, edges, crashes, data_sends, data_receives, data=True)
+    _match_channels(nodes, edges, crashes, sends, receives, data=False, open_after=set())
+    # A Pause leaves the member's data channels open: its WRITEs and ACKs may be taken after it.
+    _match_channels(nodes, edges, crashes, data_sends, data_receives, data=True, open_after=pauses)
+    _fencing_edges(nodes, edges, chains)
     order = _topological(nodes, edges, chains)
     return cluster, _finish(order, cluster)
 
@@ -219,9 +264,11 @@ def _match_channels(
     sends: dict[tuple[str, str, int], list[tuple[int, int]]],
     receives: dict[tuple[str, str, int], list[int]],
     data: bool,
+    open_after: set[int],
 ) -> None:
     """Each receive after the send it took (FIFO per channel), and before its sender's crash,
-    which drops the channel: a discard is the one receive that may come after it."""
+    which drops the channel (but for the failures in `open_after`): a discard is the one
+    receive that may come after it."""
     discard = "DiscardData" if data else "Discard"
     for channel, taken in receives.items():
         # Every incarnation of the sender has its own channel to the receiver: what one had
@@ -249,8 +296,33 @@ def _match_channels(
             i += 1
             edges[send].add(receive)
             sender_crash = crashes.get((sender.member, sender.inc))
-            if sender_crash is not None and nodes[receive].record.step != discard:
+            if sender_crash is not None and sender_crash not in open_after and nodes[receive].record.step != discard:
                 edges[receive].add(sender_crash)
+
+
+def _fencing_edges(nodes: list[_Node], edges: dict[int, set[int]], chains: dict[Incarnation, list[int]]) -> None:
+    """A write refused as fenced after the step that fenced the copy: the first to take an
+    epoch above the write's. Every newer epoch descends from that takeover, so it is the
+    earliest step whose effect the refusal can have seen."""
+    takeovers: list[tuple[int, Incarnation, int]] = []  # (epoch, incarnation, step) where an epoch was taken
+    for incarnation, chain in chains.items():
+        epoch = 0
+        for i in chain:
+            post = nodes[i].record.post.epoch
+            if post > epoch and not nodes[i].record.synthesised:
+                takeovers.append((post, incarnation, i))
+            epoch = post
+    for incarnation, chain in chains.items():
+        for i in chain:
+            refused = _fenced_epoch(nodes[i].record)
+            if refused is None:
+                continue
+            newer = [(epoch, step) for epoch, other, step in takeovers if epoch > refused and other != incarnation]
+            if newer:
+                first = min(epoch for epoch, _ in newer)
+                for epoch, step in newer:
+                    if epoch == first:
+                        edges[step].add(i)
 
 
 def _knowledge(nodes: list[_Node], chains: dict[Incarnation, list[int]]) -> None:
@@ -292,17 +364,33 @@ def _finish(order: list[StepRecord], cluster: ClusterRecord) -> list[StepRecord]
     """Number the steps and recompute which point-to-point messages reached a live incarnation."""
     inc = dict.fromkeys(cluster.nodes, 0)
     down = dict.fromkeys(cluster.nodes, False)
+    last: dict[Incarnation, MemberSummary] = {}
+    paused: set[Incarnation] = set()
     merged: list[StepRecord] = []
     for seq, rec in enumerate(order, 1):
-        if rec.step == "Crash":
+        incarnation = (rec.member, rec.inc)
+        if rec.step in ("Crash", "Pause"):
             down[rec.member] = True
         elif rec.step == "Restart":
             down[rec.member], inc[rec.member] = False, rec.inc
+        if rec.step == "Pause" and rec.synthesised:
+            paused.add(incarnation)
+            rec = rec.model_copy(update={"post": _paused(last[incarnation])})
+        elif incarnation in paused:
+            # The process never learnt that the group failed it: it logged its old view.
+            note = "the merge: taken after the group failed this member, on its stale view"
+            rec = rec.model_copy(update={"post": _paused(rec.post), "notes": [*rec.notes, note]})
+        last[incarnation] = rec.post
         sent = [s.model_copy(update={"delivered": not down[s.to] and inc[s.to] == s.to_inc}) for s in rec.sent]
         # A data channel outlives a group failure (Pause); only the receiver's next incarnation ends it.
         data_sent = [s.model_copy(update={"delivered": inc[s.to] == s.to_inc}) for s in rec.data_sent]
         merged.append(rec.model_copy(update={"seq": seq, "sent": sent, "data_sent": data_sent}))
     return merged
+
+
+def _paused(post: MemberSummary) -> MemberSummary:
+    """A member's state once the group failed it while it ran on: out of the group, acting on its stale view."""
+    return DOWN.model_copy(update={"epoch": post.epoch, "paused": True, "pending": post.pending})
 
 
 def conform_logs(paths: list[Path]) -> tuple[Report, int]:
