@@ -21,9 +21,8 @@ def _replays(p: Params, result_trace: list, violated: str) -> None:  # type: ign
 
 
 # Safety mutants with the explicit checker's shortest counterexample: nodes, its length,
-# the invariant it breaks and the channel slots the search gets. host-chosen-by-lagging-view
-# needs 3 nodes and 10 steps (2-3 minutes of solving), the deadlock-only no-state-resend
-# 9 steps; each has its own test below.
+# the invariant it breaks and the channel slots the search gets. The deadlock-only
+# no-state-resend needs 9 steps and has its own test below.
 SHORT = [
     # the choice properties see these bad decisions as soon as the message is multicast
     (Mutant.PLACEMENT_IGNORES_ACCESS, 2, 2, "PlacementFirstReachable"),
@@ -34,7 +33,6 @@ SHORT = [
 DEEP = [
     (Mutant.PROMOTE_UNSYNCED_MIRROR, 2, 9, "NoDataLoss", 3),
     (Mutant.CONFIG_FROM_PRIMARY_TO_ALL, 2, 10, "ConfigReachable", 2),
-    (Mutant.HOST_CHOSEN_BY_LAGGING_VIEW, 3, 10, "MirrorFromPrimary", 3),
 ]
 
 
@@ -51,6 +49,13 @@ def test_every_safety_mutant_is_covered() -> None:
     # A mirror kept active across a host change needs 3 nodes and 2 failures: the unbounded
     # proof catches it (tests/test_prove.py), BMC's depth does not reach it in the suite.
     beyond_depth = {Mutant.MIRROR_STAYS_ACTIVE_ON_HOST_CHANGE}
+    # host-chosen-by-lagging-view needs 3 nodes and 10 steps: BMC finds it (`pbjoin bmc
+    # --nodes 3 --depth 10 --from-depth 10 --invariant MirrorFromPrimary --chan-slots 3
+    # --mutant host-chosen-by-lagging-view`), but Z3 took 2.5 to 11 minutes here (its time
+    # varies with what the process built before), too long for the suite. The unbounded
+    # proof's CTI (tests/test_prove.py), the simulation check and the explicit checker
+    # catch it in the suite.
+    beyond_suite = {Mutant.HOST_CHOSEN_BY_LAGGING_VIEW}
     # Slips in the protocol's choices that need three nodes, three resources or 18 steps:
     # tests/test_mutants.py catches them, tests/test_prove_symbolic.py checks that the
     # symbolic model takes their steps and its invariants see their slips.
@@ -61,7 +66,7 @@ def test_every_safety_mutant_is_covered() -> None:
         Mutant.EVERY_HOST_SPONSORS,
     }
     refused = DATA_PATH_MUTANTS | RESOURCE_FAILURE_MUTANTS  # the encodings have neither
-    assert covered | liveness | refused | beyond_depth | choices_beyond_depth == set(Mutant)
+    assert covered | liveness | refused | beyond_depth | beyond_suite | choices_beyond_depth == set(Mutant)
 
 
 def test_bmc_refuses_the_data_path_with_a_reason(capsys: pytest.CaptureFixture[str]) -> None:
