@@ -50,8 +50,11 @@ check: $(STAMP)
 	$(BIN)/pbjoin check --config default --max-restarts 0 --max-config-changes 0 --liveness --quiet
 
 ## test: the whole test suite, TLC agreement included: the model and in-memory tests on two workers,
-## then the tests that run etcd and node processes one at a time (the slowest tests listed)
+## then the tests that run etcd and node processes one at a time (the slowest tests listed). The
+## model is compiled first, as for check (tests/test_native.py compares it with the pure-Python one)
 test: $(STAMP) java chromium etcd
+	@$(MAKE) --no-print-directory native > .native.log 2>&1 \
+		|| echo "make native failed (.native.log): the model runs as pure Python, about 3x slower"
 	$(BIN)/python -m pytest -q -n 2 -m "not real_processes" --durations=15
 	$(BIN)/python -m pytest -q -m real_processes --durations=5
 

@@ -81,3 +81,17 @@ def test_an_edited_source_is_run_from_source_not_from_the_stale_build(compiled_m
     with (edited / "pbjoin_model" / "protocol" / "symmetry.py").open("a") as source:
         source.write("\n# edited after compiling\n")
     assert _python(["-c", PROBE], edited, pure=False).stdout.split() == ["False", "True"]
+
+
+def test_compiled_params_pickle(compiled_model: Path) -> None:
+    """A compiled frozen dataclass has no __dict__ for pickle to restore: Params rebuilds itself
+    (the suite's simulation checks hand it to a fresh interpreter)."""
+    program = (
+        "import pickle; from pbjoin_model.protocol import NATIVE;"
+        "from pbjoin_model.protocol.machine import Mutant, Params;"
+        "p = Params(3, 2, 1, 0, 0, Mutant.NO_CAUSAL_WAIT, max_writes=2, max_resource_failures=1, compact_log=False);"
+        "print(NATIVE, pickle.loads(pickle.dumps(p)) == p)"
+    )
+    for pure in (False, True):
+        proc = _python(["-c", program], compiled_model, pure=pure)
+        assert proc.stdout.split() == [str(not pure), "True"], proc.stderr

@@ -14,6 +14,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Generic, NamedTuple, TypeVar
 
 T = TypeVar("T")
@@ -207,6 +208,13 @@ class Params:
     # finite; conformance checking turns it off to compare absolute log positions
     # with an implementation's.
     compact_log: bool = True
+
+    def __reduce__(self) -> tuple[Callable[..., Params], tuple[object, ...]]:
+        """Pickled as a call of the constructor: compiled by mypyc, the class has no __dict__
+        for pickle to restore, and its frozen __setattr__ refuses field by field."""
+        fields = (self.nodes, self.resources, self.max_failures, self.max_restarts, self.max_config_changes)
+        build = partial(Params, max_writes=self.max_writes, max_resource_failures=self.max_resource_failures)
+        return build, (*fields, self.mutant, self.compact_log)
 
     def __post_init__(self) -> None:
         # Model checking is practical for a handful of nodes; the larger bounds serve
