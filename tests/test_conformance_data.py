@@ -115,7 +115,7 @@ def test_lockstep_with_writes_catches_each_data_path_mutant(mutant: str) -> None
         run_state_machine_as_test(Mutated, settings=MUTANT_HUNT)
 
 
-def _story(factory: MemberFactory = Member) -> list[StepRecord]:
+def paused_primary_story(factory: MemberFactory = Member) -> list[StepRecord]:
     """Three nodes, a backup, writes mirrored and acknowledged, a pause and a takeover."""
     wiring = {"n1": {"r1"}, "n2": {"r2"}, "n3": {"r1"}}
     engine = cluster(wiring, member_factory=factory)
@@ -135,7 +135,7 @@ def _story(factory: MemberFactory = Member) -> list[StepRecord]:
 
 
 def test_a_step_log_with_writes_validates_step_by_step() -> None:
-    steps = _story()
+    steps = paused_primary_story()
     assert {"Write", "ReceiveWrite", "ReceiveAck", "Pause"} <= {r.step for r in steps}
     assert {(a.id, a.status) for r in steps for a in r.answers} == {
         ("order-1", "acked"),
@@ -157,13 +157,13 @@ def test_a_step_log_with_writes_validates_step_by_step() -> None:
     ],
 )
 def test_trace_validation_catches_data_path_mutants_in_a_log(mutant: str, shows: str) -> None:
-    report = validate_log(CLUSTER, _story(DATA_PATH_MUTANTS[mutant]))
+    report = validate_log(CLUSTER, paused_primary_story(DATA_PATH_MUTANTS[mutant]))
     assert report.divergence is not None, f"{mutant} passed trace validation"
     assert any(row[0] == shows for row in report.divergence.rows), report.divergence.render()
 
 
 def test_a_write_step_that_does_not_log_its_request_is_a_divergence() -> None:
-    steps = _story()
+    steps = paused_primary_story()
     first = next(i for i, r in enumerate(steps) if r.step == "Write")
     steps[first] = steps[first].model_copy(update={"consumed": None})
     report = validate_log(CLUSTER, steps)

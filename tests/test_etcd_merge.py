@@ -16,6 +16,7 @@ from pbjoin_model.conformance.logs import MergeError, conform_logs, merge_logs
 from pbjoin_model.conformance.refinement import validate_log
 
 from pbjoin.demo import run_demo
+from pbjoin.engine import InMemoryEngine
 from pbjoin.steplog import ClusterRecord, JsonLineLog, MemoryLog, StepRecord, read_log
 
 
@@ -145,6 +146,15 @@ def test_cli_conform_merges_several_logs(tmp_path: Path, capsys: pytest.CaptureF
     assert capsys.readouterr().err.startswith("pbjoin: error: no log has the step that multicast position")
 
 
+def logged(engine: InMemoryEngine) -> tuple[ClusterRecord, list[StepRecord]]:
+    """The in-memory engine's log: its cluster record and its steps."""
+    log = engine.sink
+    assert isinstance(log, MemoryLog)
+    cluster_record, *records = log.records
+    assert isinstance(cluster_record, ClusterRecord)
+    return cluster_record, [r for r in records if isinstance(r, StepRecord)]
+
+
 def test_a_crashed_sender_s_undelivered_message_is_dropped_and_its_next_incarnation_s_comes_next() -> None:
     """n2, backup host, ACKs a write and is killed before n1 takes the ACK; restarted, it ACKs
     the next write. Per channel, the receipts skip the rest of the crashed incarnation's sends."""
@@ -164,37 +174,20 @@ def test_a_crashed_sender_s_undelivered_message_is_dropped_and_its_next_incarnat
     engine.write("n1", "w-2", "k2", "v2")
     settle(engine)
     assert engine.ledger["w-2"].status == "acked"
-    log = engine.sink
-    assert isinstance(log, MemoryLog)
-    cluster_record, *steps = log.records
-    assert isinstance(cluster_record, ClusterRecord)
-    records = [s for s in steps if isinstance(s, StepRecord)]
+    cluster_record, records = logged(engine)
     merged_cluster, merged = merge_logs(as_logs(cluster_record, split(cluster_record, records)))
     report = validate_log(merged_cluster, merged)
     assert report.conforms, report.divergence and report.divergence.render()
 
 
 def paused_primary_logs(late_write: bool) -> tuple[ClusterRecord, dict[str, list[StepRecord]]]:
-    """n1, primary host, is paused past its lease; n3 takes over and fences r1; n1 wakes and
-    (with `late_write`) takes one more write, refused as fenced. Split the way etcd members
-    log it: n1 never learns it failed, so it logs no Pause and its later steps show its old view."""
-    from test_member_engine import act, cluster, settle
+    """test_conformance_data's story (n1, primary host, paused past its lease; n3 takes over
+    and fences r1; n1 wakes and takes one more write, refused as fenced), without that late
+    write unless `late_write`. Split the way etcd members log it: n1 never learns it failed,
+    so it logs no Pause and its later steps show its old view."""
+    from test_conformance_data import CLUSTER, paused_primary_story
 
-    engine = cluster({"n1": {"r1"}, "n2": {"r2"}, "n3": {"r1"}})
-    for n in ("n1", "n2", "n3"):
-        engine.step(act("Join", n=n))
-        settle(engine)
-    engine.write("n1", "early", "k", "1")
-    settle(engine)
-    engine.step(act("Pause", n="n1"))
-    settle(engine)
-    if late_write:
-        assert [a.status for a in engine.write("n1", "late", "k", "2").answers] == ["refused"]
-    log = engine.sink
-    assert isinstance(log, MemoryLog)
-    cluster_record, *records = log.records
-    assert isinstance(cluster_record, ClusterRecord)
-    steps = [s for s in records if isinstance(s, StepRecord)]
+    steps = paused_primary_story()
     paused_at = next(i for i, r in enumerate(steps) if r.step == "Pause")
     before = next(r.post for r in reversed(steps[:paused_at]) if r.member == "n1")
     unaware = [
@@ -202,9 +195,9 @@ def paused_primary_logs(late_write: bool) -> tuple[ClusterRecord, dict[str, list
         if r.member == "n1" and i > paused_at
         else r
         for i, r in enumerate(steps)
-        if r.step != "Pause"
+        if r.step != "Pause" and (late_write or r.member != "n1" or i < paused_at)
     ]
-    return cluster_record, split(cluster_record, unaware)
+    return CLUSTER, split(CLUSTER, unaware)
 
 
 def test_a_paused_primary_host_s_fenced_write_comes_after_a_synthesised_pause_and_the_takeover() -> None:
@@ -238,11 +231,7 @@ def test_a_live_primary_host_s_write_refused_as_fenced_diverges_at_that_write() 
         engine.step(act("Join", n=n))
         settle(engine)
     engine.write("n1", "w", "k", "v")
-    log = engine.sink
-    assert isinstance(log, MemoryLog)
-    cluster_record, *records = log.records
-    assert isinstance(cluster_record, ClusterRecord)
-    steps = [s for s in records if isinstance(s, StepRecord)]
+    cluster_record, steps = logged(engine)
     fenced = AnswerRecord(id="w", status="refused", position=0, epoch=1, reason="fenced: a newer epoch")
     post = steps[-1].post.model_copy(update={"pending": {}})
     steps[-1] = steps[-1].model_copy(update={"answers": [fenced], "data_sent": [], "post": post})
