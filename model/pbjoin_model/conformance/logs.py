@@ -56,6 +56,7 @@ DOWN = MemberSummary(phase="down", position=0, view=None, configs={})
 # What a member paused past its lease may still do, on its stale view: take client writes
 # (refused once its successor has fenced the copy) and its backups' acknowledgements.
 AFTER_PAUSE = ("Write", "ReceiveAck", "DiscardData")
+FAILURES: tuple[StepName, ...] = ("Crash", "Pause")  # the steps that take a member out of the group
 FAILURE_NOTES: dict[StepName, str] = {
     "Crash": "synthesised: the cluster detected this crash",
     "Pause": "synthesised: the cluster failed this member, which ran on (a write of it was refused as fenced)",
@@ -114,7 +115,7 @@ def _stream(incarnations: dict[Incarnation, list[StepRecord]]) -> dict[int, dict
 
 def _resolve_pending(inc: Incarnation, recs: list[StepRecord], stream: dict[int, dict[str, Any]]) -> list[StepRecord]:
     """Give each multicasting step its positions; drop a last step whose commit never happened."""
-    own_crash = any(r.step in ("Crash", "Pause") for r in recs)
+    own_crash = any(r.step in FAILURES for r in recs)
     authored = [
         p
         for p, msg in sorted(stream.items())
@@ -210,7 +211,7 @@ def merge_logs(logs: list[tuple[ClusterRecord, list[StepRecord]]]) -> tuple[Clus
                 chain.insert(resumed, crashes[failed])
                 pauses.add(crashes[failed])
     for (node, inc), chain in sorted(chains.items()):
-        if nodes[chain[-1]].record.step in ("Crash", "Pause"):
+        if nodes[chain[-1]].record.step in FAILURES:
             crashes[(node, inc)] = chain[-1]
         if inc > 0 and (node, inc - 1) in chains:
             restart = add(
@@ -369,7 +370,7 @@ def _finish(order: list[StepRecord], cluster: ClusterRecord) -> list[StepRecord]
     merged: list[StepRecord] = []
     for seq, rec in enumerate(order, 1):
         incarnation = (rec.member, rec.inc)
-        if rec.step in ("Crash", "Pause"):
+        if rec.step in FAILURES:
             down[rec.member] = True
         elif rec.step == "Restart":
             down[rec.member], inc[rec.member] = False, rec.inc
