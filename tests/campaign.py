@@ -315,6 +315,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--minutes", type=float, default=10.0, help="how long the churn runs (default: 10)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the fault schedule (default: 1)")
+    parser.add_argument(
+        "--every-kind", action="store_true", help="go on past --minutes until every kind of fault was injected"
+    )
     parser.add_argument("--writers", type=int, default=3, help="concurrent clients writing (default: 3)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the summaries and schedule as JSON")
     parser.add_argument("--workdir", type=Path, metavar="DIR", help="kept afterwards (default: a temporary one)")
@@ -323,7 +326,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.minutes <= 0 or args.deadline <= 0 or not 1 <= args.writers <= 32 or args.lease_ttl < 1:
         parser.error("--minutes and --deadline must be positive, --writers 1..32, --lease-ttl at least 1")
-    config = soak.Config(args.minutes, args.seed, args.lease_ttl, 3, args.deadline, args.workdir)
+    config = soak.Config(args.minutes, args.seed, args.lease_ttl, 3, args.deadline, args.workdir, args.every_kind)
     outcome = run(config, args.writers)
     print(outcome.text, flush=True)
     if args.json is not None:

@@ -90,7 +90,11 @@ POLL = 0.5  # each status read replays the group's whole history: polling faster
 
 @dataclass(frozen=True)
 class Config:
-    """One campaign: how long, which schedule, and the time constants that compress it."""
+    """One campaign: how long, which schedule, and the time constants that compress it.
+
+    With `every_kind` the churn goes on past `minutes` until every kind was injected once
+    (up to three times `minutes` in all): how many faults fit in a time depends on how fast
+    the machine converges, and a short run must still see every kind."""
 
     minutes: float
     seed: int
@@ -98,6 +102,7 @@ class Config:
     token_ttl: int = 3
     deadline: float = 60.0
     workdir: Path | None = None
+    every_kind: bool = False
 
 
 @dataclass
@@ -189,6 +194,7 @@ class Campaign:
         self.damaged: tuple[str, Callable[[], object]] | None = None  # a lost resource and how to repair it
         self.repair_in = 0  # faults left before the lost resource is repaired
         self.losses = 0
+        self.said_overtime = False
 
     # ------------------------------------------------------------ checks
 
@@ -530,9 +536,16 @@ class Campaign:
         self.observe()
         self.say(f"etcd {self.cluster.etcd_arg}, members {[p.node for p in self.running()]}, work in {workdir}")
 
+    def never_injected(self) -> list[str]:
+        return [k for k in self.kinds if self.summary.faults[k] == 0]
+
     def churn(self) -> None:
         end = time.monotonic() + self.config.minutes * 60
-        while time.monotonic() < end:
+        overtime_end = end + (2 * self.config.minutes * 60 if self.config.every_kind else 0)
+        while time.monotonic() < end or (time.monotonic() < overtime_end and self.never_injected()):
+            if time.monotonic() >= end and not self.said_overtime:
+                self.said_overtime = True
+                self.say(f"--minutes is up; the churn goes on until {', '.join(self.never_injected())} was injected")
             time.sleep(self.rng.uniform(0.5, 2.5))
             kind = self.next_kind()
             at = time.monotonic() - self.started
@@ -644,6 +657,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="seed of the fault schedule: the same seed draws the same kinds, targets and pauses (which process "
         "a target is still depends on the group at that moment) (default: 1)",
     )
+    parser.add_argument(
+        "--every-kind",
+        action="store_true",
+        help="go on past --minutes until every kind of fault was injected once (up to 3x --minutes in all)",
+    )
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the summary and schedule as JSON")
     parser.add_argument(
         "--workdir",
@@ -682,7 +700,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    config = Config(args.minutes, args.seed, args.lease_ttl, args.token_ttl, args.deadline, args.workdir)
+    config = Config(
+        args.minutes, args.seed, args.lease_ttl, args.token_ttl, args.deadline, args.workdir, args.every_kind
+    )
     summary = run(config)
     print(summary.render(), flush=True)
     if args.json is not None:

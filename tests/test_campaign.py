@@ -97,7 +97,7 @@ def test_a_write_acked_under_an_older_epoch_after_a_newer_one_acked_is_deposed()
 
 
 def test_a_short_campaign_loses_no_acknowledged_write(tmp_path: Path) -> None:
-    outcome = campaign.run(soak.Config(minutes=1.35, seed=3, workdir=tmp_path), writers=3)
+    outcome = campaign.run(soak.Config(minutes=1.35, seed=3, workdir=tmp_path, every_kind=True), writers=3)
     print(outcome.text)
     summary, data = outcome.summary, outcome.data
     assert summary.failures == [], "\n".join(summary.failures)

@@ -14,7 +14,7 @@ import soak
 
 
 def test_a_short_soak_injects_every_kind_of_fault_and_passes_every_check(tmp_path: Path) -> None:
-    summary = soak.run(soak.Config(minutes=1.25, seed=1, workdir=tmp_path))
+    summary = soak.run(soak.Config(minutes=1.25, seed=1, workdir=tmp_path, every_kind=True))
     print(summary.render())
     assert summary.failures == [], "\n".join(summary.failures)
     assert [k for k in soak.KINDS if summary.faults[k] == 0] == [], f"kinds never injected: {summary.faults}"
