@@ -569,6 +569,8 @@ class Campaign:
                 self.repair_in -= 1
                 if self.repair_in <= 0:
                     self.repair_resource()
+        if self.config.every_kind and self.never_injected():
+            self.say(f"the churn stopped at 3x --minutes; never injected: {', '.join(self.never_injected())}")
 
     def finish(self) -> None:
         """Churn over: everything restarted and converged, then the checks on the whole run."""
