@@ -19,23 +19,22 @@ from __future__ import annotations
 from array import array
 from hashlib import blake2b
 from itertools import chain
+from typing import Final
 
-from pbjoin_model.protocol.machine import NO_VIEW, P2P, DataMsg, GroupState, Msg, State, View, WriteRec
+from pbjoin_model.protocol.machine import NO_VIEW, P2P, DataMsg, GroupState, GroupStateMemo, Msg, State, View, WriteRec
 
-_NARROW = b"\x00"  # one byte per int
-_WIDE = b"\x01"  # eight bytes per int (signed, should a field ever be below -1)
+_NARROW: Final = b"\x00"  # one byte per int
+_WIDE: Final = b"\x01"  # eight bytes per int (signed, should a field ever be below -1)
 
 
-# Group states are shared by many states and messages: their encodings are memoised,
-# and the table is dropped whole when it grows past a bound.
-_VIEW_CODES: dict[GroupState, list[int]] = {}
-_VIEW_CODES_MAX = 1 << 18
+# Group states are shared by many states and messages: their encodings are memoised.
+_VIEW_CODES: Final[GroupStateMemo[list[int]]] = GroupStateMemo()
 
 
 def _view_code(gs: View) -> list[int]:
     if not isinstance(gs, GroupState):
         return [0]
-    code = _VIEW_CODES.get(gs)
+    code = _VIEW_CODES.get(gs, ())
     if code is None:
         code = [1, gs.prim]
         for members in gs.sub:
@@ -48,9 +47,7 @@ def _view_code(gs: View) -> list[int]:
         code.extend(gs.inc)
         code.append(gs.lost)
         code.extend(gs.rounds)
-        if len(_VIEW_CODES) >= _VIEW_CODES_MAX:
-            _VIEW_CODES.clear()
-        _VIEW_CODES[gs] = code
+        _VIEW_CODES.put(gs, (), code)
     return code
 
 
@@ -114,8 +111,8 @@ def digest(code: bytes) -> int:
 
 # Decoded group states are memoised by their codes, for the same reason: most states in the
 # queue hold a few of the same group states. The table is dropped whole past a bound.
-_VIEWS_BY_CODE: dict[tuple[int, ...], GroupState] = {}
-_VIEWS_BY_CODE_MAX = 1 << 18
+_VIEWS_BY_CODE: Final[dict[tuple[int, ...], GroupState]] = {}
+_VIEWS_BY_CODE_MAX: Final = 1 << 18
 
 
 def _decode_view(ints: list[int], i: int, nodes: int, resources: int) -> tuple[View, int]:
@@ -167,7 +164,9 @@ def decode(data: bytes) -> State:
         views.append(gs)
     log = []
     for _ in range(ints[i]):
-        log.append(Msg(ints[i + 1], ints[i + 2], ints[i + 3], ints[i + 4] - 1, ints[i + 5], ints[i + 6]))
+        log.append(
+            tuple.__new__(Msg, (ints[i + 1], ints[i + 2], ints[i + 3], ints[i + 4] - 1, ints[i + 5], ints[i + 6]))
+        )
         i += 6
     i += 1
     lengths = ints[i : i + n * n]
@@ -184,7 +183,7 @@ def decode(data: bytes) -> State:
             cur, size = ints[i] - 1, ints[i + 1]
             copy = tuple(ints[i + 2 : i + 2 + size])
             i += 2 + size
-            queue.append(P2P(kind, res, ver, gs, cur, copy, ints[i]))
+            queue.append(tuple.__new__(P2P, (kind, res, ver, gs, cur, copy, ints[i])))
             i += 1
         chan.append(tuple(queue))
     cfg = []
@@ -223,27 +222,30 @@ def decode(data: bytes) -> State:
     for _ in range(w):
         writes.append(WriteRec(ints[i], ints[i + 1] - 1, ints[i + 2], ints[i + 3], ints[i + 4]))
         i += 5
-    return State(
-        access,
-        phase,
-        cursor,
-        tuple(views),
-        tuple(log),
-        tuple(chan),
-        tuple(cfg),
-        res_ver,
-        data_current,
-        crashes,
-        restarts,
-        cfg_changes,
-        durable,
-        inc,
-        tuple(copies),
-        fence,
-        epoch,
-        tuple(stale),
-        tuple(dchan),
-        tuple(writes),
-        ints[i],
-        ints[i + 1],
+    return tuple.__new__(
+        State,
+        (
+            access,
+            phase,
+            cursor,
+            tuple(views),
+            tuple(log),
+            tuple(chan),
+            tuple(cfg),
+            res_ver,
+            data_current,
+            crashes,
+            restarts,
+            cfg_changes,
+            durable,
+            inc,
+            tuple(copies),
+            fence,
+            epoch,
+            tuple(stale),
+            tuple(dchan),
+            tuple(writes),
+            ints[i],
+            ints[i + 1],
+        ),
     )

@@ -8,6 +8,7 @@ order spec/MC_*.cfg names them), so the first violated one is reported.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Final
 
 from pbjoin_model.protocol.machine import (
     ABSENT,
@@ -302,10 +303,10 @@ class _LastWalk:
         self.steps: tuple[StreamStep, ...] = ()
 
 
-_LAST_WALK = _LastWalk()
-# A step recurs in the logs of many states, a parent's and its children's: its rule verdicts
-# are memoised beside its successor group state (apply_message's memo).
-_VERDICTS: StepMemo[int] = StepMemo()
+_LAST_WALK: Final = _LastWalk()
+# A step recurs in the logs of many states, a parent's and its children's: its successor group
+# state and its rule verdicts are memoised together, one lookup per step of a walk.
+_STEPS: Final[StepMemo[tuple[GroupState, int]]] = StepMemo()
 
 
 def stream_steps(s: State, p: Params) -> tuple[StreamStep, ...]:
@@ -313,20 +314,21 @@ def stream_steps(s: State, p: Params) -> tuple[StreamStep, ...]:
     last = _LAST_WALK
     if last.state is s and last.params is p:
         return last.steps
-    verdicts = _VERDICTS.table_for(p)
+    known_steps = _STEPS.table_for(p)
     steps = []
     before = s.durable
     for m in s.log:
-        after = apply_message(before, m, p)
-        holds = verdicts.get((before, m))
-        if holds is None:
+        known = known_steps.get(before, m)
+        if known is None:
+            after = apply_message(before, m, p)
             holds = 0
             for bit, (_, rule) in enumerate(STREAM_RULES):
                 if rule(before, m, after):
                     holds |= 1 << bit
-            verdicts[(before, m)] = holds
-        steps.append((before, m, after, holds))
-        before = after
+            known = (after, holds)
+            known_steps.put(before, m, known)
+        steps.append((before, m, known[0], known[1]))
+        before = known[0]
     last.state, last.params, last.steps = s, p, tuple(steps)
     return last.steps
 
@@ -536,7 +538,7 @@ def FailedNotMirrored(s: State, p: Params) -> bool:
 
 # The rules of the stream-step invariants, by their TLA+ operator names: the invariants
 # hold when every logged step satisfies them (EveryStreamStep).
-STREAM_RULES: tuple[tuple[str, StreamRule], ...] = (
+STREAM_RULES: Final[tuple[tuple[str, StreamRule], ...]] = (
     ("HostSuccessionStep", host_succession_step),
     ("FailoverStep", failover_step),
     ("PlacementStep", placement_step),
@@ -544,7 +546,7 @@ STREAM_RULES: tuple[tuple[str, StreamRule], ...] = (
     ("ResourceFailureStep", resource_failure_step),
 )
 
-_RULE_BITS: dict[StreamRule, int] = {rule: bit for bit, (_, rule) in enumerate(STREAM_RULES)}
+_RULE_BITS: Final[dict[StreamRule, int]] = {rule: bit for bit, (_, rule) in enumerate(STREAM_RULES)}
 
 INVARIANTS: tuple[tuple[str, Invariant], ...] = (
     ("TypeOK", TypeOK),

@@ -15,48 +15,72 @@ import enum
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, Final, Generic, NamedTuple, TypeVar
 
 T = TypeVar("T")
 
-NO_NODE = -1
+NO_NODE: Final = -1
 
 # Enumerations are small ints, not strings: states then hash the same in every
 # process (str hashes are salted) and compare totally (for symmetry reduction).
 # The *_NAMES tables give the spec's string for each value.
 
 # Node phases (the node's own, local progress).
-OUT, WAIT_STATE, WAIT_PLACE, WAIT_CONFIG, MEMBER, REJECTED, DOWN = range(7)
+OUT: Final = 0
+WAIT_STATE: Final = 1
+WAIT_PLACE: Final = 2
+WAIT_CONFIG: Final = 3
+MEMBER: Final = 4
+REJECTED: Final = 5
+DOWN: Final = 6
 PHASE_NAMES = ("out", "waitState", "waitPlace", "waitConfig", "member", "rejected", "down")
-HOLDS_VIEW = (WAIT_PLACE, WAIT_CONFIG, MEMBER)
-IN_GROUP = (WAIT_STATE, WAIT_PLACE, WAIT_CONFIG, MEMBER)
+HOLDS_VIEW: Final = (WAIT_PLACE, WAIT_CONFIG, MEMBER)
+IN_GROUP: Final = (WAIT_STATE, WAIT_PLACE, WAIT_CONFIG, MEMBER)
 
 # Member status inside a replicated group state.
-ABSENT, JOINING, PLACED, ACTIVE = range(4)
+ABSENT: Final = 0
+JOINING: Final = 1
+PLACED: Final = 2
+ACTIVE: Final = 3
 STATUS_NAMES = ("absent", "joining", "placed", "active")
 
 # Mirroring status of a resource inside a replicated group state (M_NONE for the primary).
-M_NONE, M_SYNCING, M_ACTIVE = range(3)
+M_NONE: Final = 0
+M_SYNCING: Final = 1
+M_ACTIVE: Final = 2
 MIRROR_NAMES = ("none", "syncing", "active")
 
 # Ordered (group) message kinds. RES_FAIL and RES_REPAIR: a resource's host reports that
 # the resource failed (an I/O error) or came back.
-JOIN, ACCESS, JOIN_DONE, MIRROR_ACTIVE, FAIL, RES_FAIL, RES_REPAIR = range(7)
+JOIN: Final = 0
+ACCESS: Final = 1
+JOIN_DONE: Final = 2
+MIRROR_ACTIVE: Final = 3
+FAIL: Final = 4
+RES_FAIL: Final = 5
+RES_REPAIR: Final = 6
 MSG_NAMES = ("JOIN", "ACCESS", "JOIN_DONE", "MIRROR_ACTIVE", "FAIL", "RES_FAIL", "RES_REPAIR")
 # The message kinds that exist only with resource failures (max_resource_failures > 0).
 RESOURCE_MSG_NAMES = ("RES_FAIL", "RES_REPAIR")
 
 # Point-to-point message kinds.
-GROUP_STATE, CONFIG, START_MIRROR = range(3)
+GROUP_STATE: Final = 0
+CONFIG: Final = 1
+START_MIRROR: Final = 2
 P2P_NAMES = ("GROUP_STATE", "CONFIG", "START_MIRROR")
 
 # Data-path message kinds (primary host <-> backup hosts, outside the group channel).
-WRITE, ACK = range(2)
+WRITE: Final = 0
+ACK: Final = 1
 DATA_NAMES = ("WRITE", "ACK")
 
 # What became of a client write.
 # W_UNKNOWN: its writer failed before answering, so the client never learns the outcome.
-W_NONE, W_PENDING, W_ACKED, W_REFUSED, W_UNKNOWN = range(5)
+W_NONE: Final = 0
+W_PENDING: Final = 1
+W_ACKED: Final = 2
+W_REFUSED: Final = 3
+W_UNKNOWN: Final = 4
 WRITE_STATUS_NAMES = ("none", "pending", "acked", "refused", "unknown")
 
 
@@ -250,7 +274,7 @@ class GroupState(NamedTuple):
 
 # A replicated group state, or NO_VIEW for a node that holds none.
 View = GroupState | tuple[()]
-NO_VIEW: tuple[()] = ()
+NO_VIEW: Final[tuple[()]] = ()
 
 
 class Msg(NamedTuple):
@@ -461,35 +485,63 @@ def _with_status(gs: GroupState, status: tuple[int, ...]) -> GroupState:
     return GroupState(gs.prim, gs.sub, gs.host, gs.mirror, status, gs.acc, gs.inc, gs.lost, gs.rounds)
 
 
-StepKey = tuple[GroupState, Msg]
+class GroupStateMemo(Generic[T]):
+    """A memo keyed by a group state and a small tuple of ints, dropped whole past a bound.
+
+    Looked up by the group state's identity first: a tuple's hash walks all of it (a dozen
+    tuples for a group state) on every lookup, an id's does not, and the same group state
+    objects recur (they come from memoised steps, images and decodings). An equal group
+    state that is another object falls back to the lookup by value, which keeps sharing.
+    Each identity entry holds its group state, so its id cannot be reused while it is there.
+    """
+
+    def __init__(self, bound: int = 1 << 18) -> None:
+        self.bound = bound
+        self.by_value: dict[tuple[GroupState, tuple[int, ...]], T] = {}
+        self.by_identity: dict[tuple[int, tuple[int, ...]], tuple[GroupState, T]] = {}
+
+    def get(self, gs: GroupState, key: tuple[int, ...]) -> T | None:
+        hit = self.by_identity.get((id(gs), key))
+        if hit is not None and hit[0] is gs:
+            return hit[1]
+        known = self.by_value.get((gs, key))
+        if known is not None:
+            self.by_identity[(id(gs), key)] = (gs, known)
+        return known
+
+    def put(self, gs: GroupState, key: tuple[int, ...], value: T) -> None:
+        if len(self.by_identity) >= self.bound:
+            self.by_value.clear()
+            self.by_identity.clear()
+        self.by_value[(gs, key)] = value
+        self.by_identity[(id(gs), key)] = (gs, value)
 
 
 class StepMemo(Generic[T]):
     """What is known of steps of the ordered stream (a group state and the message delivered on
     it): every member delivers the same messages to the same group states, and a search meets
-    each step in the logs of many states. For one Params at a time (a mutant changes the steps);
-    the table is dropped whole past a bound."""
+    each step in the logs of many states. For one Params at a time (a mutant changes the steps)."""
 
-    def __init__(self, bound: int = 1 << 18) -> None:
-        self.bound = bound
+    def __init__(self) -> None:
         self.params: Params | None = None
-        self.table: dict[StepKey, T] = {}
+        self.memo: GroupStateMemo[T] = GroupStateMemo()
 
-    def table_for(self, p: Params) -> dict[StepKey, T]:
-        if self.params is not p or len(self.table) >= self.bound:
-            self.params, self.table = p, {}
-        return self.table
+    def table_for(self, p: Params) -> GroupStateMemo[T]:
+        if self.params is not p:
+            self.params, self.memo = p, GroupStateMemo()
+        return self.memo
 
 
-_APPLIED: StepMemo[GroupState] = StepMemo()
+_APPLIED: Final[StepMemo[GroupState]] = StepMemo()
 
 
 def apply_message(gs: GroupState, m: Msg, p: Params) -> GroupState:
     """The deterministic effect of delivering one ordered message on a group state (memoised)."""
     applied = _APPLIED.table_for(p)
-    after = applied.get((gs, m))
+    after = applied.get(gs, m)
     if after is None:
-        after = applied[(gs, m)] = _delivered(gs, m, p)
+        after = _delivered(gs, m, p)
+        applied.put(gs, m, after)
     return after
 
 
@@ -782,29 +834,32 @@ class _Effects:
         """The successor: every field this step may change, the rest taken from the state it left."""
         s = self.s
         return compact(
-            State(
-                s.access,
-                tuple(self.phase),
-                tuple(self.cursor),
-                tuple(self.view),
-                self.log,
-                tuple(self.chan),
-                tuple(self.cfg),
-                s.resVer if res_ver is None else res_ver,
-                tuple(self.dataCurrent),
-                s.crashes if crashes is None else crashes,
-                s.restarts if restarts is None else restarts,
-                s.cfgChanges if cfg_changes is None else cfg_changes,
-                s.durable,
-                s.inc if inc is None else inc,
-                tuple(self.data),
-                tuple(self.fence),
-                tuple(self.epoch),
-                tuple(self.stale),
-                tuple(self.dchan),
-                tuple(self.writes),
-                s.broken,
-                s.resFailures,
+            tuple.__new__(
+                State,
+                (
+                    s.access,
+                    tuple(self.phase),
+                    tuple(self.cursor),
+                    tuple(self.view),
+                    self.log,
+                    tuple(self.chan),
+                    tuple(self.cfg),
+                    s.resVer if res_ver is None else res_ver,
+                    tuple(self.dataCurrent),
+                    s.crashes if crashes is None else crashes,
+                    s.restarts if restarts is None else restarts,
+                    s.cfgChanges if cfg_changes is None else cfg_changes,
+                    s.durable,
+                    s.inc if inc is None else inc,
+                    tuple(self.data),
+                    tuple(self.fence),
+                    tuple(self.epoch),
+                    tuple(self.stale),
+                    tuple(self.dchan),
+                    tuple(self.writes),
+                    s.broken,
+                    s.resFailures,
+                ),
             ),
             self.p,
         )
@@ -859,29 +914,32 @@ def fold(s: State, p: Params, low: int) -> State:
     if any(s.dchan):
         dchan = tuple(tuple(_renumbered_data(msg, low) for msg in q) if q else q for q in s.dchan)
     cursor = tuple(c - low if s.view[n] else c for n, c in enumerate(s.cursor))
-    return State(
-        s.access,
-        s.phase,
-        cursor,
-        s.view,
-        s.log[low:],
-        chan,
-        s.cfg,
-        s.resVer,
-        s.dataCurrent,
-        s.crashes,
-        s.restarts,
-        s.cfgChanges,
-        durable,
-        s.inc,
-        s.data,
-        s.fence,
-        s.epoch,
-        s.stale,
-        dchan,
-        s.writes,
-        s.broken,
-        s.resFailures,
+    return tuple.__new__(
+        State,
+        (
+            s.access,
+            s.phase,
+            cursor,
+            s.view,
+            s.log[low:],
+            chan,
+            s.cfg,
+            s.resVer,
+            s.dataCurrent,
+            s.crashes,
+            s.restarts,
+            s.cfgChanges,
+            durable,
+            s.inc,
+            s.data,
+            s.fence,
+            s.epoch,
+            s.stale,
+            dchan,
+            s.writes,
+            s.broken,
+            s.resFailures,
+        ),
     )
 
 

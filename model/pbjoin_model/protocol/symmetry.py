@@ -12,13 +12,12 @@ orbit, so the representative is exact, not a hash-based approximation.
 from __future__ import annotations
 
 from itertools import permutations, product
+from typing import Final
 
-from pbjoin_model.protocol.machine import NO_NODE, P2P, DataMsg, GroupState, Msg, Params, State, View
+from pbjoin_model.protocol.machine import NO_NODE, P2P, DataMsg, GroupState, GroupStateMemo, Msg, Params, State, View
 
 
-def _permute_view(gs: View, pi: tuple[int, ...], inv: tuple[int, ...]) -> View:
-    if not isinstance(gs, GroupState):
-        return gs
+def _permute_view(gs: GroupState, pi: tuple[int, ...], inv: tuple[int, ...]) -> GroupState:
     return GroupState(
         gs.prim,
         tuple(tuple(pi[x] for x in members) for members in gs.sub),
@@ -32,26 +31,24 @@ def _permute_view(gs: View, pi: tuple[int, ...], inv: tuple[int, ...]) -> View:
     )
 
 
-# Group states are shared by many states and messages, so their images are
-# memoised; the table is dropped whole when it grows past a bound.
-_VIEW_IMAGES: dict[tuple[View, tuple[int, ...]], View] = {}
-_VIEW_IMAGES_MAX = 1 << 20
+# Group states are shared by many states and messages, so their images are memoised.
+_VIEW_IMAGES: Final[GroupStateMemo[GroupState]] = GroupStateMemo(1 << 20)
 
 
 def _view(gs: View, pi: tuple[int, ...], inv: tuple[int, ...]) -> View:
-    key = (gs, pi)
-    image = _VIEW_IMAGES.get(key)
+    if not isinstance(gs, GroupState):
+        return gs
+    image = _VIEW_IMAGES.get(gs, pi)
     if image is None:
-        if len(_VIEW_IMAGES) >= _VIEW_IMAGES_MAX:
-            _VIEW_IMAGES.clear()
-        image = _VIEW_IMAGES[key] = _permute_view(gs, pi, inv)
+        image = _permute_view(gs, pi, inv)
+        _VIEW_IMAGES.put(gs, pi, image)
     return image
 
 
 def _p2p(m: P2P, pi: tuple[int, ...], inv: tuple[int, ...]) -> P2P:
     if not isinstance(m.gs, GroupState):
         return m
-    return P2P(m.kind, m.res, m.ver, _view(m.gs, pi, inv), m.cur, m.data, m.ep)
+    return tuple.__new__(P2P, (m.kind, m.res, m.ver, _view(m.gs, pi, inv), m.cur, m.data, m.ep))
 
 
 # Helpers are module functions, not closures inside `permute`: mypyc makes closures share an
@@ -76,29 +73,32 @@ def permute(s: State, pi: tuple[int, ...]) -> State:
         dchan = tuple(moved)
     durable = _view(s.durable, pi, inv)
     assert isinstance(durable, GroupState)
-    return State(
-        tuple(s.access[o] for o in inv),
-        tuple(s.phase[o] for o in inv),
-        tuple(s.cursor[o] for o in inv),
-        tuple(_view(s.view[o], pi, inv) for o in inv),
-        tuple(Msg(m.kind, pi[m.node], m.inc, m.res, m.rset, m.ver) for m in s.log),
-        tuple(chan),
-        tuple(s.cfg[o] for o in inv),
-        s.resVer,
-        s.dataCurrent,
-        s.crashes,
-        s.restarts,
-        s.cfgChanges,
-        durable,
-        tuple(s.inc[o] for o in inv),
-        s.data,
-        s.fence,
-        tuple(s.epoch[o] for o in inv),
-        tuple(_view(s.stale[o], pi, inv) for o in inv),
-        dchan,
-        tuple(rec._replace(by=pi[rec.by]) if rec.by != NO_NODE else rec for rec in s.writes),
-        s.broken,
-        s.resFailures,
+    return tuple.__new__(
+        State,
+        (
+            tuple(s.access[o] for o in inv),
+            tuple(s.phase[o] for o in inv),
+            tuple(s.cursor[o] for o in inv),
+            tuple(_view(s.view[o], pi, inv) for o in inv),
+            tuple([tuple.__new__(Msg, (m.kind, pi[m.node], m.inc, m.res, m.rset, m.ver)) for m in s.log]),
+            tuple(chan),
+            tuple(s.cfg[o] for o in inv),
+            s.resVer,
+            s.dataCurrent,
+            s.crashes,
+            s.restarts,
+            s.cfgChanges,
+            durable,
+            tuple(s.inc[o] for o in inv),
+            s.data,
+            s.fence,
+            tuple(s.epoch[o] for o in inv),
+            tuple(_view(s.stale[o], pi, inv) for o in inv),
+            dchan,
+            tuple(rec._replace(by=pi[rec.by]) if rec.by != NO_NODE else rec for rec in s.writes),
+            s.broken,
+            s.resFailures,
+        ),
     )
 
 
