@@ -8,8 +8,10 @@ import subprocess
 import sys
 
 from pbjoin_model.explorer.bfs import Options, check, reachable
-from pbjoin_model.protocol.encoding import decode, encode, fingerprint
+from pbjoin_model.protocol.encoding import decode, encode, encode_renamed, fingerprint
+from pbjoin_model.protocol.expansion import canonical_code
 from pbjoin_model.protocol.machine import GroupState, Params, State, initial_states, successors
+from pbjoin_model.protocol.symmetry import canonical, inverse, permute
 
 SMALL = Params(nodes=2, resources=2, max_failures=1, max_restarts=1, max_config_changes=1)
 WRITES = Params(nodes=2, resources=2, max_failures=2, max_restarts=1, max_config_changes=0, max_writes=2)
@@ -89,3 +91,19 @@ def test_exact_and_fingerprint_searches_agree_on_three_nodes() -> None:
         exact.verdict,
     )
     assert exact.distinct > 10_000
+
+
+RESOURCES = Params(nodes=3, resources=2, max_failures=1, max_restarts=0, max_config_changes=0, max_resource_failures=1)
+
+
+def test_renamed_encoding_is_the_encoding_of_the_renamed_state() -> None:
+    """The explorer encodes orbit representatives without building them: the bytes must be
+    those of the renamed state, for every renaming, with writes, paused nodes and resource
+    failures in the sample."""
+    samples = [*_sample(WRITES, 5_000), *_sample(THREE, 5_000), *_sample(RESOURCES, 5_000)]
+    assert any(any(s.stale) for s in samples) and any(any(s.dchan) for s in samples)
+    assert any(s.resFailures for s in samples) and any(any(s.chan) for s in samples)
+    for s in samples:
+        for pi in itertools.permutations(range(len(s.phase))):
+            assert encode_renamed(s, pi, inverse(pi)) == encode(permute(s, pi))
+        assert canonical_code(s) == encode(canonical(s))

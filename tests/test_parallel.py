@@ -42,3 +42,23 @@ def test_parallel_finds_the_same_violation_at_the_same_depth(mutant: Mutant) -> 
 def test_parallel_bounds_are_incomplete() -> None:
     result = check_parallel(SMALL, Options(max_depth=4), workers=2)
     assert result.verdict is Verdict.INCOMPLETE and result.cut_by == "max depth 4" and result.depth == 4
+
+
+def test_parallel_checks_the_states_at_its_bounds() -> None:
+    """A state a peer shipped is checked when expanded; at a bound it is never expanded, and its
+    violation must still be found, as the serial search finds it on arrival."""
+    cut_at_a_violation = []
+    for mutant in Mutant:
+        params = Params(2, 2, 1, 1, 1, mutant=mutant)
+        serial = check(params)
+        if serial.verdict is not Verdict.VIOLATED or serial.violated == "Deadlock":
+            continue  # deadlocks are found by expanding, so a bound before them hides them
+        cut_at_a_violation.append(mutant)
+        depth = len(serial.trace) - 1
+        states_before = check(params, Options(max_depth=depth - 1)).distinct
+        for bound in (Options(max_depth=depth), Options(max_states=states_before + 1)):
+            for workers in (2, 3):
+                parallel = check_parallel(params, bound, workers=workers)
+                assert parallel.verdict is Verdict.VIOLATED, (mutant, bound, workers)
+                assert len(parallel.trace) == depth + 1
+    assert len(cut_at_a_violation) >= 7, cut_at_a_violation

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from pbjoin_model.explorer.diskqueue import DiskQueue, Entry
 from pbjoin_model.protocol.encoding import decode
-from pbjoin_model.protocol.expansion import Key, expand, first_violation, orbit_key
+from pbjoin_model.protocol.expansion import Key, expand, first_violation, orbit_key, tally
 from pbjoin_model.protocol.invariants import INVARIANTS, Invariant
 from pbjoin_model.protocol.machine import Params, State, Step, initial_states, is_intended_end, successors
 
@@ -332,10 +332,8 @@ def _check(p: Params, opts: Options, visited: _Visited, queue: deque[Entry] | Di
                 cut_by = f"max depth {opts.max_depth}"
             continue
         steps = expand(s, p, opts.symmetry, opts.fingerprints)
-        actions = [action for action, _, _, _ in steps]
         generated += len(steps)
-        counts.update(actions)
-        enabled_counts.update(set(actions))
+        tally(steps, counts, enabled_counts)
         for _, t, code, key in steps:
             j = add(key, i)
             if j is None:

@@ -37,7 +37,7 @@ from pbjoin_model.explorer.bfs import (
     too_large,
 )
 from pbjoin_model.protocol.encoding import decode
-from pbjoin_model.protocol.expansion import expand, first_violation, orbit_key
+from pbjoin_model.protocol.expansion import expand, first_violation, orbit_key, tally
 from pbjoin_model.protocol.machine import Params, State, Step, initial_states, is_intended_end, successors
 
 _CHUNK = 2000  # states per message between workers
@@ -79,7 +79,10 @@ def _worker(
     gc.disable()
     invariants = selected_invariants(opts.invariants)
     parent: dict[int, int] = {}  # fingerprint -> parent fingerprint (-1 for initial states)
-    frontier: list[tuple[bytes, int]] = []  # (encoded state, fingerprint)
+    # (encoded state, fingerprint, whether its invariants were checked). A state a peer shipped
+    # is checked when it is decoded to be expanded, not decoded a second time on arrival; the
+    # driver asks for the rest ("check") before it reports a violation or stops early.
+    frontier: list[tuple[bytes, int, bool]] = []
     report = _LevelReport(me)
     depth = 0  # of the states in `frontier`
     # Fingerprints shipped during this level and the one before: a state shipped once is in
@@ -98,7 +101,15 @@ def _worker(
         bad = first_violation(s, p, invariants)
         if bad:
             report.violations.append((depth, fp, bad))
-        frontier.append((code, fp))
+        frontier.append((code, fp, True))
+
+    def check(entries: list[tuple[bytes, int, bool]], at_depth: int) -> None:
+        """Check the invariants of the entries not yet checked."""
+        for code, fp, checked in entries:
+            if not checked:
+                bad = first_violation(decode(code), p, invariants)
+                if bad:
+                    report.violations.append((at_depth, fp, bad))
 
     for s in initial_states(p):
         fp, code = encoded(s, opts.symmetry)
@@ -114,21 +125,30 @@ def _worker(
         if command == "parents":
             reports.put(parent)
             continue
+        if command == "check":
+            report = _LevelReport(me)
+            check(frontier, depth)
+            frontier = [(code, fp, True) for code, fp, _ in frontier]
+            reports.put(report)
+            continue
         expand_now, report = frontier, _LevelReport(me)
         frontier = []
         depth += 1
         outgoing: list[list[tuple[bytes, int, int]]] = [[] for _ in range(workers)]
-        for k, (code_s, fp_s) in enumerate(expand_now):
+        for k, (code_s, fp_s, checked) in enumerate(expand_now):
             if k % MEMORY_CHECK_EVERY == 0:
                 report.memory_cut = memory_cut(opts, share=1 / workers)
                 if report.memory_cut is not None:
+                    check(expand_now[k:], depth - 1)
                     break
             s = decode(code_s)
+            if not checked:
+                bad = first_violation(s, p, invariants)
+                if bad:
+                    report.violations.append((depth - 1, fp_s, bad))
             steps = expand(s, p, opts.symmetry, True)
-            actions = [action for action, _, _, _ in steps]
             report.generated += len(steps)
-            report.counts.update(actions)
-            report.enabled.update(set(actions))
+            tally(steps, report.counts, report.enabled)
             for _, t, code, key in steps:
                 fp = int(key)
                 owner = fp % workers
@@ -159,7 +179,9 @@ def _worker(
                 continue
             for code, fp, parent_fp in batch:
                 if fp not in parent and report.memory_cut is None:
-                    admit(decode(code), code, fp, parent_fp)
+                    parent[fp] = parent_fp
+                    report.new += 1
+                    frontier.append((code, fp, False))
         report.frontier = len(frontier)
         report.peak_memory_mb = peak_memory_mb()
         reports.put(report)
@@ -223,21 +245,27 @@ class _Driver:
         self.initial = self.distinct
         self.generated = sum(1 for _ in initial_states(self.p))
         while True:
-            violations = sorted(v for r in reports for v in r.violations)
+            cut = next((r.memory_cut for r in reports if r.memory_cut is not None), None)
+            frontier = sum(r.frontier for r in reports)
+            bound = None
+            if frontier and self.opts.max_depth is not None and self.depth >= self.opts.max_depth:
+                bound = f"max depth {self.opts.max_depth}"
+            elif frontier and self.opts.max_states is not None and self.distinct >= self.opts.max_states:
+                bound = f"max states {self.opts.max_states}"
+            violations = [v for r in reports for v in r.violations]
+            if violations or cut is not None or bound is not None:
+                violations += self.unchecked_violations()  # the shortest may be among them
             if violations:
-                _, fp, name = violations[0]
+                _, fp, name = min(violations)
                 trace = _rebuild(self.p, self.opts, fp, self.parents())
                 self.depth = max(self.depth, len(trace) - 1)
                 return self.result(Verdict.VIOLATED, violated=name, trace=trace)
-            cut = next((r.memory_cut for r in reports if r.memory_cut is not None), None)
             if cut is not None:  # before the frontier test: a worker that stopped left its states unexpanded
                 return self.result(Verdict.INCOMPLETE, cut_by=cut)
-            if not sum(r.frontier for r in reports):
+            if not frontier:
                 return self.result(Verdict.HOLDS)
-            if self.opts.max_depth is not None and self.depth >= self.opts.max_depth:
-                return self.result(Verdict.INCOMPLETE, cut_by=f"max depth {self.opts.max_depth}")
-            if self.opts.max_states is not None and self.distinct >= self.opts.max_states:
-                return self.result(Verdict.INCOMPLETE, cut_by=f"max states {self.opts.max_states}")
+            if bound is not None:
+                return self.result(Verdict.INCOMPLETE, cut_by=bound)
             for q in self.commands:
                 q.put("expand")
             reports = self.level()
@@ -247,6 +275,12 @@ class _Driver:
                 queue = sum(r.frontier for r in reports)
                 elapsed = time.monotonic() - self.start
                 self.opts.progress(Progress(self.generated, self.distinct, queue, self.depth, elapsed))
+
+    def unchecked_violations(self) -> list[tuple[int, int, str]]:
+        """The violations among frontier states whose invariants were not checked yet."""
+        for q in self.commands:
+            q.put("check")
+        return [v for _ in self.commands for v in self.reports.get().violations]
 
     def parents(self) -> dict[int, int]:
         for q in self.commands:

@@ -18,79 +18,109 @@ from __future__ import annotations
 
 from array import array
 from hashlib import blake2b
-from itertools import chain
 from typing import Final
 
-from pbjoin_model.protocol.machine import NO_VIEW, P2P, DataMsg, GroupState, GroupStateMemo, Msg, State, View, WriteRec
+from pbjoin_model.protocol.machine import (
+    NO_NODE,
+    NO_VIEW,
+    P2P,
+    DataMsg,
+    GroupState,
+    GroupStateMemo,
+    Msg,
+    State,
+    View,
+    WriteRec,
+)
+from pbjoin_model.protocol.symmetry import rename_view
 
 _NARROW: Final = b"\x00"  # one byte per int
 _WIDE: Final = b"\x01"  # eight bytes per int (signed, should a field ever be below -1)
 
 
-# Group states are shared by many states and messages: their encodings are memoised.
+# Group states are shared by many states and messages: the encodings of their images under
+# renamings are memoised, by group state and renaming.
 _VIEW_CODES: Final[GroupStateMemo[list[int]]] = GroupStateMemo()
 
 
-def _view_code(gs: View) -> list[int]:
+def _view_code(gs: View, pi: tuple[int, ...], inv: tuple[int, ...]) -> list[int]:
+    """The ints of gs with node i renamed pi[i] (inv is pi's inverse)."""
     if not isinstance(gs, GroupState):
         return [0]
-    code = _VIEW_CODES.get(gs, ())
+    code = _VIEW_CODES.get(gs, pi)
     if code is None:
-        code = [1, gs.prim]
-        for members in gs.sub:
+        image = rename_view(gs, pi, inv)
+        assert isinstance(image, GroupState)
+        code = [1, image.prim]
+        for members in image.sub:
             code.append(len(members))
             code.extend(members)
-        code.extend([h + 1 for h in gs.host])
-        code.extend(gs.mirror)
-        code.extend(gs.status)
-        code.extend(gs.acc)
-        code.extend(gs.inc)
-        code.append(gs.lost)
-        code.extend(gs.rounds)
-        _VIEW_CODES.put(gs, (), code)
+        code.extend([h + 1 for h in image.host])
+        code.extend(image.mirror)
+        code.extend(image.status)
+        code.extend(image.acc)
+        code.extend(image.inc)
+        code.append(image.lost)
+        code.extend(image.rounds)
+        _VIEW_CODES.put(gs, pi, code)
     return code
 
 
 def encode(s: State) -> bytes:
     """The state as bytes; equal states, and only they, encode equally."""
-    out = [len(s.phase), len(s.resVer), len(s.writes)]
-    out.extend(s.access)
-    out.extend(s.phase)
-    out.extend(s.cursor)
-    for gs in s.view:
-        out.extend(_view_code(gs))
+    identity = tuple(range(len(s.phase)))
+    return encode_renamed(s, identity, identity)
+
+
+def encode_renamed(s: State, pi: tuple[int, ...], inv: tuple[int, ...]) -> bytes:
+    """encode(permute(s, pi)) (inv is pi's inverse), without building the renamed state: a
+    search encodes every successor's orbit representative, and building it took as long as
+    encoding it."""
+    n = len(pi)
+    out = [n, len(s.resVer), len(s.writes)]
+    out.extend([s.access[old] for old in inv])
+    out.extend([s.phase[old] for old in inv])
+    out.extend([s.cursor[old] for old in inv])
+    for old in inv:
+        out.extend(_view_code(s.view[old], pi, inv))
     out.append(len(s.log))
     for m in s.log:
-        out.extend((m.kind, m.node, m.inc, m.res + 1, m.rset, m.ver))
-    # Every channel's length first, then the messages of the non-empty ones (most are empty).
-    out.extend(map(len, s.chan))
-    for msg in chain.from_iterable(s.chan):
-        out.extend((msg.kind, msg.res + 1, msg.ver + 1))
-        out.extend(_view_code(msg.gs))
-        out.extend((msg.cur + 1, len(msg.data)))
-        out.extend(msg.data)
-        out.append(msg.ep)
-    out.extend(chain.from_iterable(s.cfg))
+        out.extend((m.kind, pi[m.node], m.inc, m.res + 1, m.rset, m.ver))
+    # Every channel's length first, then the messages of the non-empty ones (most are empty);
+    # the channel from a to b is the one from inv[a] to inv[b] before renaming.
+    chans = [s.chan[inv[a] * n + inv[b]] for a in range(n) for b in range(n)]
+    out.extend([len(q) for q in chans])
+    for q in chans:
+        for msg in q:
+            out.extend((msg.kind, msg.res + 1, msg.ver + 1))
+            out.extend(_view_code(msg.gs, pi, inv))
+            out.extend((msg.cur + 1, len(msg.data)))
+            out.extend(msg.data)
+            out.append(msg.ep)
+    for old in inv:
+        out.extend(s.cfg[old])
     out.extend(s.resVer)
     out.extend(s.dataCurrent)
     out.extend((s.crashes, s.restarts, s.cfgChanges))
-    out.extend(_view_code(s.durable))
-    out.extend(s.inc)
+    out.extend(_view_code(s.durable, pi, inv))
+    out.extend([s.inc[old] for old in inv])
     for copy in s.data:
         out.append(len(copy))
         out.extend(copy)
     out.extend(s.fence)
-    out.extend(s.epoch)
+    out.extend([s.epoch[old] for old in inv])
     if any(s.stale):
-        for gs in s.stale:
-            out.extend(_view_code(gs))
+        for old in inv:
+            out.extend(_view_code(s.stale[old], pi, inv))
     else:  # no paused node: every stale view is empty
-        out.extend([0] * len(s.stale))
-    out.extend(map(len, s.dchan))
-    for dm in chain.from_iterable(s.dchan):
-        out.extend(dm)
+        out.extend([0] * n)
+    dchans = [s.dchan[inv[a] * n + inv[b]] for a in range(n) for b in range(n)]
+    out.extend([len(q) for q in dchans])
+    for dq in dchans:
+        for dm in dq:
+            out.extend(dm)
     for rec in s.writes:
-        out.extend((rec.st, rec.by + 1, rec.pos, rec.ep, rec.wait))
+        out.extend((rec.st, (pi[rec.by] if rec.by != NO_NODE else NO_NODE) + 1, rec.pos, rec.ep, rec.wait))
     out.extend((s.broken, s.resFailures))
     try:
         # bytes() of a list of ints is one C loop; array("b", ...) parses each int on its own.

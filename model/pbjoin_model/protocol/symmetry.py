@@ -35,7 +35,8 @@ def _permute_view(gs: GroupState, pi: tuple[int, ...], inv: tuple[int, ...]) -> 
 _VIEW_IMAGES: Final[GroupStateMemo[GroupState]] = GroupStateMemo(1 << 20)
 
 
-def _view(gs: View, pi: tuple[int, ...], inv: tuple[int, ...]) -> View:
+def rename_view(gs: View, pi: tuple[int, ...], inv: tuple[int, ...]) -> View:
+    """gs with node i renamed pi[i] (inv is pi's inverse), memoised."""
     if not isinstance(gs, GroupState):
         return gs
     image = _VIEW_IMAGES.get(gs, pi)
@@ -48,7 +49,15 @@ def _view(gs: View, pi: tuple[int, ...], inv: tuple[int, ...]) -> View:
 def _p2p(m: P2P, pi: tuple[int, ...], inv: tuple[int, ...]) -> P2P:
     if not isinstance(m.gs, GroupState):
         return m
-    return tuple.__new__(P2P, (m.kind, m.res, m.ver, _view(m.gs, pi, inv), m.cur, m.data, m.ep))
+    return tuple.__new__(P2P, (m.kind, m.res, m.ver, rename_view(m.gs, pi, inv), m.cur, m.data, m.ep))
+
+
+def inverse(pi: tuple[int, ...]) -> tuple[int, ...]:
+    """The renaming that undoes pi: inverse(pi)[pi[i]] == i."""
+    inv = [0] * len(pi)
+    for old, new in enumerate(pi):
+        inv[new] = old
+    return tuple(inv)
 
 
 # Helpers are module functions, not closures inside `permute`: mypyc makes closures share an
@@ -57,7 +66,7 @@ def _p2p(m: P2P, pi: tuple[int, ...], inv: tuple[int, ...]) -> P2P:
 def permute(s: State, pi: tuple[int, ...]) -> State:
     """The image of s when node i is renamed pi[i]."""
     n = len(pi)
-    inv = tuple(sorted(range(n), key=pi.__getitem__))
+    inv = inverse(pi)
     chan: list[tuple[P2P, ...]] = [()] * (n * n)
     for i, q in enumerate(s.chan):
         if q:
@@ -71,7 +80,7 @@ def permute(s: State, pi: tuple[int, ...]) -> State:
                 src, dst = divmod(i, n)
                 moved[pi[src] * n + pi[dst]] = dq
         dchan = tuple(moved)
-    durable = _view(s.durable, pi, inv)
+    durable = rename_view(s.durable, pi, inv)
     assert isinstance(durable, GroupState)
     return tuple.__new__(
         State,
@@ -79,7 +88,7 @@ def permute(s: State, pi: tuple[int, ...]) -> State:
             tuple(s.access[o] for o in inv),
             tuple(s.phase[o] for o in inv),
             tuple(s.cursor[o] for o in inv),
-            tuple(_view(s.view[o], pi, inv) for o in inv),
+            tuple(rename_view(s.view[o], pi, inv) for o in inv),
             tuple([tuple.__new__(Msg, (m.kind, pi[m.node], m.inc, m.res, m.rset, m.ver)) for m in s.log]),
             tuple(chan),
             tuple(s.cfg[o] for o in inv),
@@ -93,7 +102,7 @@ def permute(s: State, pi: tuple[int, ...]) -> State:
             s.data,
             s.fence,
             tuple(s.epoch[o] for o in inv),
-            tuple(_view(s.stale[o], pi, inv) for o in inv),
+            tuple(rename_view(s.stale[o], pi, inv) for o in inv),
             dchan,
             tuple(rec._replace(by=pi[rec.by]) if rec.by != NO_NODE else rec for rec in s.writes),
             s.broken,
