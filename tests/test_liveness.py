@@ -7,18 +7,10 @@ import itertools
 
 import pytest
 from pbjoin_model.explorer.bfs import Options, Verdict, check
-from pbjoin_model.explorer.liveness import (
-    PROPERTY_NAMES,
-    UNFAIR_ACTIONS,
-    Graph,
-    build_graph,
-    check_liveness,
-    fair_end,
-    properties,
-    tarjan,
-)
+from pbjoin_model.explorer.liveness import PROPERTY_NAMES, check_liveness, properties
 from pbjoin_model.protocol.config import load
 from pbjoin_model.protocol.machine import Mutant, Params, State, initial_states, is_intended_end, successors
+from pbjoin_model.protocol.state_graph import UNFAIR_ACTIONS, Graph, build_graph, fair_end, tarjan
 
 SMALL = Params(nodes=2, resources=2, max_failures=1, max_restarts=1, max_config_changes=1)
 

@@ -3,7 +3,8 @@
 `machine` (states, actions, successors, mutants), `invariants` (the spec's safety
 properties as predicates), `symmetry` (canonical states under node permutations),
 `encoding` (states as bytes, and their fingerprints), `expansion` (the explorer's inner
-step: successors with their keys, and the first violated invariant), `config` (the spec's `MC_*.cfg`
+step: successors with their keys, and the first violated invariant), `state_graph` (the
+liveness checker's graph and its strongly connected components), `config` (the spec's `MC_*.cfg`
 files), `tla_values` and `spec_state` (states as the TLA+ values TLC prints). Imports
 nothing else of pbjoin_model, and never `pbjoin`.
 
@@ -23,7 +24,7 @@ import sys
 from pathlib import Path
 
 # Compiled by `make native`, in import order: each imports only the ones before it.
-NATIVE_MODULES = ("machine", "invariants", "symmetry", "encoding", "expansion")
+NATIVE_MODULES = ("machine", "invariants", "symmetry", "encoding", "expansion", "state_graph")
 NATIVE_RECORD = "native.json"  # source hashes at compile time
 PURE_ENV = "PBJOIN_PURE"
 

@@ -749,24 +749,100 @@ def initial_state(p: Params, access: tuple[int, ...]) -> State:
 
 
 class _Effects:
-    """Mutable scratch space for building one successor state."""
+    """Mutable scratch space for building one successor state.
+
+    A field is copied into a list when an action first touches it: most steps change two or
+    three of the state's fields, and the successor shares the others with its parent.
+    """
 
     def __init__(self, s: State, p: Params) -> None:
         self.p = p
         self.s = s
-        self.phase = list(s.phase)
-        self.cursor = list(s.cursor)
-        self.view = list(s.view)
         self.log = s.log
-        self.chan = list(s.chan)
-        self.cfg = list(s.cfg)
-        self.dataCurrent = list(s.dataCurrent)
-        self.data = list(s.data)
-        self.fence = list(s.fence)
-        self.epoch = list(s.epoch)
-        self.stale = list(s.stale)
-        self.dchan = list(s.dchan)
-        self.writes = list(s.writes)
+        self._phase: list[int] | None = None
+        self._cursor: list[int] | None = None
+        self._view: list[View] | None = None
+        self._chan: list[tuple[P2P, ...]] | None = None
+        self._cfg: list[tuple[int, ...]] | None = None
+        self._dataCurrent: list[bool] | None = None
+        self._data: list[tuple[int, ...]] | None = None
+        self._fence: list[int] | None = None
+        self._epoch: list[int] | None = None
+        self._stale: list[View] | None = None
+        self._dchan: list[tuple[DataMsg, ...]] | None = None
+        self._writes: list[WriteRec] | None = None
+
+    @property
+    def phase(self) -> list[int]:
+        if self._phase is None:
+            self._phase = list(self.s.phase)
+        return self._phase
+
+    @property
+    def cursor(self) -> list[int]:
+        if self._cursor is None:
+            self._cursor = list(self.s.cursor)
+        return self._cursor
+
+    @property
+    def view(self) -> list[View]:
+        if self._view is None:
+            self._view = list(self.s.view)
+        return self._view
+
+    @property
+    def chan(self) -> list[tuple[P2P, ...]]:
+        if self._chan is None:
+            self._chan = list(self.s.chan)
+        return self._chan
+
+    @property
+    def cfg(self) -> list[tuple[int, ...]]:
+        if self._cfg is None:
+            self._cfg = list(self.s.cfg)
+        return self._cfg
+
+    @property
+    def dataCurrent(self) -> list[bool]:
+        if self._dataCurrent is None:
+            self._dataCurrent = list(self.s.dataCurrent)
+        return self._dataCurrent
+
+    @property
+    def data(self) -> list[tuple[int, ...]]:
+        if self._data is None:
+            self._data = list(self.s.data)
+        return self._data
+
+    @property
+    def fence(self) -> list[int]:
+        if self._fence is None:
+            self._fence = list(self.s.fence)
+        return self._fence
+
+    @property
+    def epoch(self) -> list[int]:
+        if self._epoch is None:
+            self._epoch = list(self.s.epoch)
+        return self._epoch
+
+    @property
+    def stale(self) -> list[View]:
+        if self._stale is None:
+            self._stale = list(self.s.stale)
+        return self._stale
+
+    @property
+    def dchan(self) -> list[tuple[DataMsg, ...]]:
+        if self._dchan is None:
+            self._dchan = list(self.s.dchan)
+        return self._dchan
+
+    @property
+    def writes(self) -> list[WriteRec]:
+        if self._writes is None:
+            self._writes = list(self.s.writes)
+        return self._writes
 
     def send(self, src: int, dst: int, dst_inc: int, msg: P2P) -> None:
         # Lost when that incarnation of the receiver has failed (it may have restarted).
@@ -838,25 +914,25 @@ class _Effects:
                 State,
                 (
                     s.access,
-                    tuple(self.phase),
-                    tuple(self.cursor),
-                    tuple(self.view),
+                    s.phase if self._phase is None else tuple(self._phase),
+                    s.cursor if self._cursor is None else tuple(self._cursor),
+                    s.view if self._view is None else tuple(self._view),
                     self.log,
-                    tuple(self.chan),
-                    tuple(self.cfg),
+                    s.chan if self._chan is None else tuple(self._chan),
+                    s.cfg if self._cfg is None else tuple(self._cfg),
                     s.resVer if res_ver is None else res_ver,
-                    tuple(self.dataCurrent),
+                    s.dataCurrent if self._dataCurrent is None else tuple(self._dataCurrent),
                     s.crashes if crashes is None else crashes,
                     s.restarts if restarts is None else restarts,
                     s.cfgChanges if cfg_changes is None else cfg_changes,
                     s.durable,
                     s.inc if inc is None else inc,
-                    tuple(self.data),
-                    tuple(self.fence),
-                    tuple(self.epoch),
-                    tuple(self.stale),
-                    tuple(self.dchan),
-                    tuple(self.writes),
+                    s.data if self._data is None else tuple(self._data),
+                    s.fence if self._fence is None else tuple(self._fence),
+                    s.epoch if self._epoch is None else tuple(self._epoch),
+                    s.stale if self._stale is None else tuple(self._stale),
+                    s.dchan if self._dchan is None else tuple(self._dchan),
+                    s.writes if self._writes is None else tuple(self._writes),
                     s.broken,
                     s.resFailures,
                 ),
@@ -1440,7 +1516,8 @@ def ReportRepair(s: State, p: Params, n: int, r: int) -> State | None:
 def successors(s: State, p: Params) -> Iterator[Step]:
     """Every enabled action instance and its successor, in a fixed order."""
     # The actions are called by name, not through a table of functions: a compiled call
-    # to a known function skips boxing its arguments (about 45 calls a state).
+    # to a known function skips boxing its arguments (about 45 calls a state). Steps are
+    # built by tuple.__new__: a NamedTuple's own __new__ is interpreted.
     for n in range(p.nodes):
         node_steps = (
             ("Join", Join(s, p, n)),
@@ -1453,7 +1530,7 @@ def successors(s: State, p: Params) -> Iterator[Step]:
         )
         for name, t in node_steps:
             if t is not None:
-                yield Step(name, (("n", n),), t)
+                yield tuple.__new__(Step, (name, (("n", n),), t))
         for r in range(p.resources):
             node_res_steps = (
                 ("ChangeConfig", ChangeConfig(s, p, n, r)),
@@ -1462,12 +1539,12 @@ def successors(s: State, p: Params) -> Iterator[Step]:
             )
             for name, t in node_res_steps:
                 if t is not None:
-                    yield Step(name, (("n", n), ("r", r)), t)
+                    yield tuple.__new__(Step, (name, (("n", n), ("r", r)), t))
     for r in range(p.resources):
         res_steps = (("FailResource", FailResource(s, p, r)), ("RepairResource", RepairResource(s, p, r)))
         for name, t in res_steps:
             if t is not None:
-                yield Step(name, (("r", r),), t)
+                yield tuple.__new__(Step, (name, (("r", r),), t))
     yield from _receive_steps(s, p, s.chan, _P2P_ACTIONS)
     yield from _receive_steps(s, p, s.dchan, _DATA_ACTIONS)
 
@@ -1489,7 +1566,7 @@ def _receive_steps(
         receive = receivers[q[0].kind]
         t = receive(s, p, src, n)
         if t is not None:
-            yield Step(receive.__name__, (("src", src), ("n", n)), t)
+            yield tuple.__new__(Step, (receive.__name__, (("src", src), ("n", n)), t))
 
 
 _P2P_ACTIONS: dict[int, Receiver] = {
