@@ -24,6 +24,7 @@ from pbjoin_model.conformance.replay import engine_for, logged_as, replay
 from pbjoin_model.explorer.bfs import check
 from pbjoin_model.protocol import machine as m
 from pbjoin_model.protocol.machine import Params, State
+from test_member_engine import logged
 
 from pbjoin.demo import DemoError, run_demo
 from pbjoin.engine import ENVIRONMENT_STEPS, InMemoryEngine
@@ -354,11 +355,9 @@ def test_trace_validation_reads_the_data_files_a_mirror_was_synchronised_with(mu
     engine = engine_for((0b01, 0b10), Params(nodes=2, resources=2, compact_log=False), Member, disks)
     while protocol := [a for a in engine.enabled() if a.name not in ENVIRONMENT_STEPS or a.name == "Join"]:
         engine.step(protocol[0])
-    log = engine.sink
-    assert isinstance(log, MemoryLog)
-    cluster, *steps = log.records
-    assert any(rec.data for rec in steps if isinstance(rec, StepRecord))
-    report = validate_log(cluster, steps)  # type: ignore[arg-type]
+    cluster, steps = logged(engine)
+    assert any(rec.data for rec in steps)
+    report = validate_log(cluster, steps)
     if mutant is None:
         assert report.conforms, report.divergence and report.divergence.render()
     else:

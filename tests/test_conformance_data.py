@@ -21,7 +21,7 @@ from pbjoin_model.conformance.replay import engine_for, replay
 from pbjoin_model.protocol import machine as m
 from pbjoin_model.protocol.machine import Params
 from test_conformance import DEEP_MUTANT, DRIVER_CATCHES, LOG_MUTANT, MUTANT_HUNT, REPLAY_CATCHES, Lockstep
-from test_member_engine import act, cluster, settle
+from test_member_engine import act, cluster, logged, settle
 
 from pbjoin.member import Member
 from pbjoin.resources import MemoryDisks
@@ -90,9 +90,7 @@ class LockstepWithWrites(Lockstep):
 
     def teardown(self) -> None:
         if hasattr(self, "engine"):
-            log = self.engine.sink
-            assert isinstance(log, MemoryLog)
-            TAKEN.update(r.step for r in log.records if isinstance(r, StepRecord))
+            TAKEN.update(r.step for r in logged(self.engine)[1])
 
 
 def test_lockstep_with_writes_agrees_on_seeded_random_schedules() -> None:
@@ -129,9 +127,7 @@ def paused_primary_story(factory: MemberFactory = Member) -> list[StepRecord]:
     engine.write("n1", "order-2", "orders/2", "too late")  # fenced: refused
     engine.write("n3", "order-3", "orders/3", "tape drive")
     settle(engine)
-    log = engine.sink
-    assert isinstance(log, MemoryLog)
-    return [r for r in log.records if isinstance(r, StepRecord)]
+    return logged(engine)[1]
 
 
 def test_a_step_log_with_writes_validates_step_by_step() -> None:

@@ -11,13 +11,12 @@ from impl_mutants import RulesMutant
 from pbjoin_model.conformance.refinement import validate_log
 from pbjoin_model.conformance.replay import replay
 from pbjoin_model.protocol.machine import Params
-from test_member_engine import act, cluster, settle
+from test_member_engine import act, cluster, logged, settle
 
 from pbjoin.engine import InMemoryEngine
 from pbjoin.group import GroupState
 from pbjoin.member import Member, Output
 from pbjoin.runtime import MemberFactory
-from pbjoin.steplog import MemoryLog, StepRecord
 
 
 def _group(factory: MemberFactory = Member) -> InMemoryEngine:
@@ -59,17 +58,11 @@ SCENARIOS: dict[str, Callable[[InMemoryEngine], None]] = {
 }
 
 
-def _steps(engine: InMemoryEngine) -> list[StepRecord]:
-    log = engine.sink
-    assert isinstance(log, MemoryLog)
-    return [r for r in log.records if isinstance(r, StepRecord)]
-
-
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
 def test_a_log_with_resource_failures_conforms(scenario: str) -> None:
     engine = _group()
     SCENARIOS[scenario](engine)
-    steps = _steps(engine)
+    steps = logged(engine)[1]
     names = {r.step for r in steps}
     assert {"ReportFailure", "ReportRepair", "Write", "ReceiveStartMirror"} <= names
     assert any(r.consumed and r.consumed.get("kind") in ("RES_FAIL", "RES_REPAIR") for r in steps)
@@ -142,7 +135,7 @@ def test_each_slip_in_handling_a_resource_failure_diverges(mutant: str) -> None:
     factory, row = MUTANTS[mutant]
     engine = _group(factory)
     _loss_and_repair(engine)
-    report = validate_log(engine.cluster, _steps(engine))
+    report = validate_log(engine.cluster, logged(engine)[1])
     assert report.divergence is not None
     assert any(what.startswith(row) for what, _, _ in report.divergence.rows), report.divergence.render()
 

@@ -16,8 +16,7 @@ from pbjoin_model.conformance.logs import MergeError, conform_logs, merge_logs
 from pbjoin_model.conformance.refinement import validate_log
 
 from pbjoin.demo import run_demo
-from pbjoin.engine import InMemoryEngine
-from pbjoin.steplog import ClusterRecord, JsonLineLog, MemoryLog, StepRecord, read_log
+from pbjoin.steplog import ClusterRecord, JsonLineLog, StepRecord, read_log
 
 
 def demo(tmp_path: Path) -> tuple[ClusterRecord, list[StepRecord]]:
@@ -146,19 +145,10 @@ def test_cli_conform_merges_several_logs(tmp_path: Path, capsys: pytest.CaptureF
     assert capsys.readouterr().err.startswith("pbjoin: error: no log has the step that multicast position")
 
 
-def logged(engine: InMemoryEngine) -> tuple[ClusterRecord, list[StepRecord]]:
-    """The in-memory engine's log: its cluster record and its steps."""
-    log = engine.sink
-    assert isinstance(log, MemoryLog)
-    cluster_record, *records = log.records
-    assert isinstance(cluster_record, ClusterRecord)
-    return cluster_record, [r for r in records if isinstance(r, StepRecord)]
-
-
 def test_a_crashed_sender_s_undelivered_message_is_dropped_and_its_next_incarnation_s_comes_next() -> None:
     """n2, backup host, ACKs a write and is killed before n1 takes the ACK; restarted, it ACKs
     the next write. Per channel, the receipts skip the rest of the crashed incarnation's sends."""
-    from test_member_engine import act, cluster, settle
+    from test_member_engine import act, cluster, logged, settle
 
     engine = cluster({"n1": {"r1"}, "n2": {"r2"}})
     for n in ("n1", "n2"):
@@ -222,7 +212,7 @@ def test_a_failed_primary_host_without_a_fenced_write_is_synthesised_crashed() -
 
 def test_a_live_primary_host_s_write_refused_as_fenced_diverges_at_that_write() -> None:
     """No failure explains that refusal: the merge synthesises no Pause and the model takes the write."""
-    from test_member_engine import act, cluster, settle
+    from test_member_engine import act, cluster, logged, settle
 
     from pbjoin.steplog import AnswerRecord
 

@@ -8,7 +8,7 @@ from pbjoin.engine import ENVIRONMENT_STEPS, Action, InMemoryEngine, StepRefused
 from pbjoin.member import Member, Phase, ProtocolError
 from pbjoin.resources import Disk, MemoryDisks
 from pbjoin.runtime import MemberFactory
-from pbjoin.steplog import MemoryLog, StepRecord
+from pbjoin.steplog import ClusterRecord, MemoryLog, StepRecord
 from pbjoin.wire import ConfigMsg, Join, encode
 
 
@@ -18,6 +18,15 @@ def cluster(
     disks = {r: Disk(1, f"{r} v1") for r in resources}
     nodes = {n: MemoryDisks(disks, frozenset(w)) for n, w in wiring.items()}
     return InMemoryEngine("g", resources, dict(nodes), MemoryLog(), member_factory)
+
+
+def logged(engine: InMemoryEngine) -> tuple[ClusterRecord, list[StepRecord]]:
+    """The in-memory engine's log: its cluster record and its steps."""
+    log = engine.sink
+    assert isinstance(log, MemoryLog)
+    cluster_record, *records = log.records
+    assert isinstance(cluster_record, ClusterRecord)
+    return cluster_record, [r for r in records if isinstance(r, StepRecord)]
 
 
 def act(name: str, **params: str) -> Action:
