@@ -98,18 +98,20 @@ def _worker(
             return
         parent[fp] = parent_fp
         report.new += 1
+        verify(s, fp, depth)
+        frontier.append((code, fp, True))
+
+    def verify(s: State, fp: int, at_depth: int) -> None:
+        """Report the first invariant s violates, if any."""
         bad = first_violation(s, p, invariants)
         if bad:
-            report.violations.append((depth, fp, bad))
-        frontier.append((code, fp, True))
+            report.violations.append((at_depth, fp, bad))
 
     def check(entries: list[tuple[bytes, int, bool]], at_depth: int) -> None:
         """Check the invariants of the entries not yet checked."""
         for code, fp, checked in entries:
             if not checked:
-                bad = first_violation(decode(code), p, invariants)
-                if bad:
-                    report.violations.append((at_depth, fp, bad))
+                verify(decode(code), fp, at_depth)
 
     for s in initial_states(p):
         fp, code = encoded(s, opts.symmetry)
@@ -143,9 +145,7 @@ def _worker(
                     break
             s = decode(code_s)
             if not checked:
-                bad = first_violation(s, p, invariants)
-                if bad:
-                    report.violations.append((depth - 1, fp_s, bad))
+                verify(s, fp_s, depth - 1)
             steps = expand(s, p, opts.symmetry, True)
             report.generated += len(steps)
             tally(steps, report.counts, report.enabled)

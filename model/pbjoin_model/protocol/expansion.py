@@ -2,8 +2,8 @@
 
 A search spends its time here: for each state it expands, every successor, its orbit
 representative's encoding (what the queue keeps) and its seen-set key (that encoding, or its
-fingerprint), and the count of its actions; and for each new state, its first violated invariant. Kept beside the model
-so that `make native` compiles it with the code it calls.
+fingerprint), and the count of its actions; and for each new state, its first violated
+invariant. Kept beside the model so that `make native` compiles it with the code it calls.
 """
 
 from __future__ import annotations

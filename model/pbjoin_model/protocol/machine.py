@@ -506,15 +506,21 @@ class GroupStateMemo(Generic[T]):
             return hit[1]
         known = self.by_value.get((gs, key))
         if known is not None:
+            self._make_room()
             self.by_identity[(id(gs), key)] = (gs, known)
         return known
 
     def put(self, gs: GroupState, key: tuple[int, ...], value: T) -> None:
+        self._make_room()
+        self.by_value[(gs, key)] = value
+        self.by_identity[(id(gs), key)] = (gs, value)
+
+    def _make_room(self) -> None:
+        """Drop both tables once the identity one (the larger: equal group states that are
+        several objects each have an entry there) reaches the bound."""
         if len(self.by_identity) >= self.bound:
             self.by_value.clear()
             self.by_identity.clear()
-        self.by_value[(gs, key)] = value
-        self.by_identity[(id(gs), key)] = (gs, value)
 
 
 class StepMemo(Generic[T]):

@@ -41,7 +41,8 @@ def rename_view(gs: View, pi: tuple[int, ...], inv: tuple[int, ...]) -> View:
         return gs
     image = _VIEW_IMAGES.get(gs, pi)
     if image is None:
-        image = _permute_view(gs, pi, inv)
+        # encode() renames by the identity: gs is its own image, no copy of it is needed.
+        image = gs if pi == tuple(range(len(pi))) else _permute_view(gs, pi, inv)
         _VIEW_IMAGES.put(gs, pi, image)
     return image
 
