@@ -10,7 +10,7 @@ import sys
 from pbjoin_model.explorer.bfs import Options, check, reachable
 from pbjoin_model.protocol.encoding import decode, encode, encode_renamed, fingerprint
 from pbjoin_model.protocol.expansion import canonical_code
-from pbjoin_model.protocol.machine import GroupState, Params, State, initial_states, successors
+from pbjoin_model.protocol.machine import GroupState, GroupStateMemo, Params, State, initial_states, successors
 from pbjoin_model.protocol.symmetry import canonical, inverse, permute
 
 SMALL = Params(nodes=2, resources=2, max_failures=1, max_restarts=1, max_config_changes=1)
@@ -107,3 +107,17 @@ def test_renamed_encoding_is_the_encoding_of_the_renamed_state() -> None:
         for pi in itertools.permutations(range(len(s.phase))):
             assert encode_renamed(s, pi, inverse(pi)) == encode(permute(s, pi))
         assert canonical_code(s) == encode(canonical(s))
+
+
+def test_group_state_memos_stay_within_their_bound() -> None:
+    """Equal group states that are distinct objects each get an identity entry, on lookups as
+    well as on stores: the memo must still drop its tables at the bound."""
+    memo: GroupStateMemo[int] = GroupStateMemo(bound=4)
+    gs = next(initial_states(SMALL)).durable
+    memo.put(gs, (), 1)
+    for _ in range(20):
+        copy = GroupState(*gs)
+        assert memo.get(copy, ()) in (1, None)
+        assert len(memo.by_identity) <= 4 and len(memo.by_value) <= 4
+        if memo.get(copy, ()) is None:
+            memo.put(copy, (), 1)
